@@ -1,0 +1,108 @@
+"""Analysis pass: parameters and MACs per node, the parameter budget, and lint warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .diagnostics import CnnError, Diagnostic, Label, error, warning
+from .ir import Graph, Node
+from .layers.activation import Activation
+from .layers.base import Shape, shape_text
+from .layers.conv import Conv
+from .layers.dense import Dense, Dropout, Flatten
+from .layers.norm import BatchNorm
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    trainable: int
+    non_trainable: int
+    macs: int
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node, LayerStats]:
+    """Parameters and MACs of every layer; E408 when the total exceeds the budget."""
+    stats: dict[Node, LayerStats] = {}
+    for node in graph.nodes[1:]:
+        in_shapes = [shapes[p] for p in node.inputs]
+        trainable, fixed = node.layer.params(in_shapes, shapes[node])
+        stats[node] = LayerStats(trainable, fixed, node.layer.macs(in_shapes, shapes[node]))
+    total = sum(s.params for s in stats.values())
+    if total > max_params:
+        largest = max(stats, key=lambda n: stats[n].params)
+        raise CnnError([error("E408", f"the network has {total:,} parameters, over the budget of {max_params:,}",
+                              Label(largest.source, largest.span,
+                                    f"the largest layer, '{largest.name}', has {stats[largest].params:,}"),
+                              notes=[f"at 4 bytes each that is {total * 4 / 2**30:,.1f} GiB of weights"],
+                              help="check the layer sizes; raise the budget with --max-params if intended")])
+    return stats
+
+
+def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats]) -> list[Diagnostic]:
+    consumers = graph.consumers()
+    found: list[Diagnostic] = []
+    total = sum(s.params for s in stats.values())
+    holders = [n for n in stats if stats[n].params]
+    for node in graph.nodes[1:]:
+        layer = node.layer
+        in_shape = shapes[node.inputs[0]]
+        if hasattr(layer, "dropped_input"):
+            found += _dropped_pixels(node, in_shape, layer.dropped_input(in_shape))
+        if isinstance(layer, Dropout) and len(in_shape) > 1 and _feeds_conv(node, consumers):
+            found.append(warning("W102", "dropout between convolutions", Label(node.source, node.span,
+                                 f"input is the feature map {shape_text(in_shape)}"),
+                                 help="use dropout in the fully connected layers; batch normalisation "
+                                      "suits convolutions better"))
+        if len(holders) > 1 and stats[node].params * 2 > total:
+            share = stats[node].params / total
+            found.append(warning("W103", f"'{node.name}' holds {share:.0%} of all parameters "
+                                         f"({stats[node].params:,} of {total:,})", Label(node.source, node.span),
+                                 help="a global average pooling or a smaller layer before it shrinks this"))
+        if _is_activation(layer) and any(_ends_in_softmax(p.layer) for p in node.inputs if p.layer):
+            found.append(warning("W104", "activation after softmax", Label(node.source, node.span),
+                                 help="softmax already yields probabilities; remove this activation or the softmax"))
+        if (isinstance(layer, Conv) and layer.bias and not layer.activation
+                and [c for c in consumers[node]] and all(isinstance(c.layer, BatchNorm) for c in consumers[node])):
+            found.append(warning("W105", "convolution bias immediately followed by batch normalization",
+                                 Label(node.source, node.span),
+                                 help="batch normalization subtracts the mean, cancelling the bias: add 'nobias'"))
+    return found
+
+
+def _dropped_pixels(node: Node, in_shape: Shape, per_axis: list[tuple[int, str]]) -> list[Diagnostic]:
+    lost = [(axis, unused, formula) for axis, (unused, formula) in enumerate(per_axis) if unused]
+    if not lost:
+        return []
+    notes = [f"axis {axis + 1}: {formula}; the last {unused} input row(s) are never read"
+             for axis, unused, formula in lost]
+    return [warning("W101", f"the stride leaves input rows or columns unused (input {shape_text(in_shape)})",
+                    Label(node.source, node.span), notes=notes,
+                    help=f"pad the end by {max(u for _, u, _ in lost)} or change the stride or kernel "
+                         f"so that every row is covered")]
+
+
+def _is_activation(layer) -> bool:
+    return isinstance(layer, Activation) or bool(getattr(layer, "activation", None))
+
+
+def _ends_in_softmax(layer) -> bool:
+    return (isinstance(layer, Activation) and layer.function == "softmax") or \
+        getattr(layer, "activation", None) == "softmax"
+
+
+def _feeds_conv(node: Node, consumers: dict[Node, list[Node]]) -> bool:
+    pending, seen = list(consumers[node]), set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if isinstance(current.layer, Conv):
+            return True
+        if not isinstance(current.layer, (Flatten, Dense)):
+            pending.extend(consumers[current])
+    return False

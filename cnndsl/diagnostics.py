@@ -1,0 +1,210 @@
+"""Diagnostics as data (code, severity, message, labelled spans, notes, help) and their renderers.
+
+Checks create `Diagnostic` values; only the renderers at the bottom know about text or JSON.
+Every code is registered in `CODES` with a one-line summary; docs/diagnostics.md documents each one
+and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable
+
+from .source import Source, Span
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+CODES: dict[str, str] = {
+    # lexical and syntax
+    "E101": "syntax error: unexpected token",
+    "E102": "syntax error: unexpected character",
+    "E103": "syntax error: unexpected end of input",
+    "E104": "the file is not valid UTF-8 text or contains forbidden characters",
+    "E105": "the file cannot be read",
+    # names and structure
+    "E201": "unknown layer kind",
+    "E202": "unknown attribute for this layer kind",
+    "E203": "a required argument is missing",
+    "E204": "too many positional arguments",
+    "E205": "an attribute is given twice",
+    "E206": "the spec has no input declaration",
+    "E207": "more than one input declaration",
+    "E208": "reference to an undefined tensor",
+    "E209": "undefined name in an expression",
+    "E210": "a name is defined twice",
+    "E211": "a block uses itself (recursive block)",
+    "E212": "an included file cannot be found, or includes form a cycle",
+    "E213": "the graph has a cycle",
+    "E214": "the expanded network exceeds the layer limit",
+    "E215": "a statement is not allowed here",
+    # values
+    "E301": "an argument has the wrong type",
+    "E302": "an argument is out of range",
+    "E303": "a number is too large",
+    # shapes
+    "E401": "a spatial size becomes zero or negative",
+    "E402": "fully connected layer after a spatial tensor without flatten",
+    "E403": "kernel, stride, padding or literal weights do not match the input's rank",
+    "E404": "channel count mismatch",
+    "E405": "concatenated tensors have different spatial sizes",
+    "E406": "added tensors have different shapes",
+    "E407": "adaptive pooling is not an exact pooling for this input",
+    "E408": "the network exceeds the parameter or size budget",
+    # lint warnings
+    "W101": "the stride leaves input rows or columns unused",
+    "W102": "dropout between convolutions",
+    "W103": "a single layer holds more than half of all parameters",
+    "W104": "activation after softmax",
+    "W105": "convolution bias immediately followed by batch normalization",
+    "W106": "a named tensor is never used",
+}
+
+
+@dataclass(frozen=True)
+class Label:
+    """A span in a source, with a short text shown next to the caret."""
+
+    source: Source
+    span: Span
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    severity: Severity
+    primary: Label | None
+    secondary: tuple[Label, ...] = ()
+    notes: tuple[str, ...] = ()
+    help: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def location(self) -> tuple[str, int, int] | None:
+        if self.primary is None:
+            return None
+        line, col = self.primary.source.line_col(self.primary.span.start)
+        return self.primary.source.path, line, col
+
+
+def error(code: str, message: str, label: Label | None, *, secondary: Iterable[Label] = (),
+          notes: Iterable[str] = (), help: str | None = None) -> Diagnostic:
+    return _make(code, message, Severity.ERROR, label, secondary, notes, help)
+
+
+def warning(code: str, message: str, label: Label | None, *, secondary: Iterable[Label] = (),
+            notes: Iterable[str] = (), help: str | None = None) -> Diagnostic:
+    return _make(code, message, Severity.WARNING, label, secondary, notes, help)
+
+
+def _make(code, message, severity, label, secondary, notes, help) -> Diagnostic:
+    if code not in CODES:
+        raise ValueError(f"unregistered diagnostic code {code}")
+    return Diagnostic(code, message, severity, label, tuple(secondary), tuple(notes), help)
+
+
+class CnnError(Exception):
+    """Raised by a pass that cannot go on; carries every diagnostic gathered so far."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = list(diagnostics)
+        super().__init__("\n".join(f"{d.code}: {d.message}" for d in self.diagnostics))
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+def render_text(diagnostic: Diagnostic) -> str:
+    """rustc-style: header with path:line:col, the source line, a caret under the span, notes."""
+    d = diagnostic
+    header = f"{d.severity.value}[{d.code}]: {d.message}"
+    lines: list[str] = []
+    if d.primary is None:
+        lines.append(header)
+    else:
+        lines.append(f"{d.primary.source.location(d.primary.span)}: {header}")
+        lines.extend(_snippet(d.primary, "^"))
+        for label in d.secondary:
+            lines.append(f"  --> {label.source.location(label.span)}")
+            lines.extend(_snippet(label, "-"))
+    for note in d.notes:
+        lines.append(f"  = note: {note}")
+    if d.help:
+        lines.append(f"  = help: {d.help}")
+    return "\n".join(lines)
+
+
+def _snippet(label: Label, marker: str) -> list[str]:
+    source = label.source
+    line, col = source.line_col(label.span.start)
+    end_line, end_col = source.line_col(max(label.span.start, label.span.end - 1))
+    text = _printable(source.line_text(line))
+    width = max(1, (end_col - col + 1) if end_line == line else len(text) - col + 1)
+    gutter = " " * len(str(line))
+    underline = " " * (col - 1) + marker * width + (f" {label.text}" if label.text else "")
+    return [f"{gutter} |", f"{line} | {text}", f"{gutter} | {underline}"]
+
+
+def _printable(text: str) -> str:
+    """Tabs and control characters would misplace the caret; show them as single visible cells."""
+    return "".join(" " if ch == "\t" else (ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}")
+                   for ch in text)
+
+
+def to_json(diagnostic: Diagnostic) -> dict:
+    d = diagnostic
+    where = d.location()
+
+    def label_json(label: Label) -> dict:
+        line, col = label.source.line_col(label.span.start)
+        end_line, end_col = label.source.line_col(label.span.end)
+        return {"path": label.source.path, "line": line, "column": col,
+                "end_line": end_line, "end_column": end_col, "label": label.text}
+
+    return {
+        "code": d.code,
+        "severity": d.severity.value,
+        "message": d.message,
+        "path": where[0] if where else None,
+        "line": where[1] if where else None,
+        "column": where[2] if where else None,
+        "labels": [label_json(x) for x in ((d.primary,) if d.primary else ()) + d.secondary],
+        "notes": list(d.notes),
+        "help": d.help,
+    }
+
+
+def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    return json.dumps([to_json(d) for d in diagnostics], indent=2)
+
+
+@dataclass
+class DiagnosticSink:
+    """Collects diagnostics while a pass keeps going, so one run reports several mistakes."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.items.append(diagnostic)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.is_error for d in self.items)
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            raise CnnError(self.items)

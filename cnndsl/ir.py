@@ -1,0 +1,56 @@
+"""The intermediate representation: a DAG of typed nodes, even for plain chains.
+
+Nodes are created in topological order by the resolve pass and never change afterwards; later
+passes keep their results (shapes, counts) in tables keyed by node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .layers.base import Layer, Shape
+from .source import Source, Span
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One level of nesting: a block instance, a repetition or a branch."""
+
+    path: str  # the dotted name prefix of everything inside: 'layer3.2'
+    kind: str  # the block's name, 'repeat', 'branch' or 'shortcut'
+
+
+@dataclass(eq=False)
+class Node:
+    name: str                     # unique, hierarchical: 'layer3.2.conv1'
+    layer: Layer | None           # None for the graph input
+    inputs: tuple[Node, ...]
+    source: Source
+    span: Span
+    scopes: tuple[Scope, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "input" if self.layer is None else self.layer.display_kind
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.kind})"
+
+
+@dataclass
+class Graph:
+    source: Source
+    input_shape: Shape
+    nodes: list[Node] = field(default_factory=list)       # topological order; nodes[0] is the input
+    outputs: list[tuple[str, Node]] = field(default_factory=list)
+
+    @property
+    def input(self) -> Node:
+        return self.nodes[0]
+
+    def consumers(self) -> dict[Node, list[Node]]:
+        users: dict[Node, list[Node]] = {node: [] for node in self.nodes}
+        for node in self.nodes:
+            for producer in node.inputs:
+                users[producer].append(node)
+        return users

@@ -1,0 +1,228 @@
+"""What every layer kind shares: the argument signature, shape errors and the registry.
+
+A layer kind is one class: it declares its `signature` (how the words after its name bind),
+validates them in `from_args`, and owns its shape rule, parameter and MAC counts and its ONNX
+emission. Registering it (`@register`) makes it known to the resolver, the docs and the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+if TYPE_CHECKING:  # the emitter is only imported by `cnndsl compile`
+    from ..onnx_emit import Tape
+
+Shape = tuple[int, ...]  # (channels, *spatial) or (features,); the batch axis is implicit
+
+# Any single extent above this is treated as a mistake rather than a tensor (E303).
+MAX_EXTENT = 2**31 - 1
+
+
+class ShapeIssue(Exception):
+    """Raised by `output_shape`; the shape pass turns it into a located diagnostic."""
+
+    def __init__(self, code: str, message: str, *, notes: Sequence[str] = (), help: str | None = None,
+                 input_index: int | None = None):
+        super().__init__(message)
+        self.code, self.message, self.notes, self.help = code, message, tuple(notes), help
+        self.input_index = input_index
+
+
+class ArgIssue(Exception):
+    """Raised while binding or validating an argument; carries the argument's name for its span."""
+
+    def __init__(self, code: str, message: str, *, arg: str | None = None, help: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.arg, self.help = code, message, arg, help
+
+
+# --- argument signatures ----------------------------------------------------------------------
+# A converter turns one evaluated item (int, float, str word, tuple of ints, Window, Pair, list)
+# into the attribute value, or raises ArgIssue.
+
+Converter = Callable[[Any, str], Any]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One attribute of a layer kind.
+
+    positional: bound from the leading items in order (`conv 3x3 64`).
+    words: the attribute is set by naming one of these words (`relu`, `ceil`, `avg`), and the
+           value is the word; `value_after_word` lets the word take an optional number (`leakyrelu 0.2`).
+    Otherwise it is a keyword: its name followed by one value (`pad 1`, `groups 2`).
+    """
+
+    name: str
+    convert: Converter | None = None
+    default: Any = None
+    positional: bool = False
+    words: tuple[str, ...] = ()
+    value_after_word: str | None = None  # name of the attribute that the optional number sets
+    required: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class WindowValue:
+    """`11x11/4`: an extent and a stride, as bound (before broadcasting to the input's rank)."""
+
+    extent: Any
+    stride: Any
+
+
+@dataclass(frozen=True)
+class PairValue:
+    first: Any
+    second: Any
+
+
+def integer(minimum: int | None = None, maximum: int = MAX_EXTENT) -> Converter:
+    def convert(value: Any, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ArgIssue("E301", f"{name} must be an integer, got {_show(value)}", arg=name)
+        if minimum is not None and value < minimum:
+            raise ArgIssue("E302", f"{name} must be at least {minimum}, got {value}", arg=name)
+        if value > maximum:
+            raise ArgIssue("E303", f"{name} is too large: {value} (the limit is {maximum:,})", arg=name)
+        return value
+    return convert
+
+
+def real(minimum: float | None = None, maximum: float | None = None, *, open_max: bool = False,
+         exclusive_min: bool = False) -> Converter:
+    def convert(value: Any, name: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ArgIssue("E301", f"{name} must be a number, got {_show(value)}", arg=name)
+        value = float(value)
+        if not math.isfinite(value):
+            raise ArgIssue("E303", f"{name} must be a finite number, got {value}", arg=name)
+        low_bad = minimum is not None and (value <= minimum if exclusive_min else value < minimum)
+        high_bad = maximum is not None and (value >= maximum if open_max else value > maximum)
+        if low_bad or high_bad:
+            low = "" if minimum is None else ("(" if exclusive_min else "[") + f"{minimum:g}"
+            high = "" if maximum is None else f"{maximum:g}" + (")" if open_max else "]")
+            raise ArgIssue("E302", f"{name} must be in {low or '(-inf'}, {high or 'inf)'}, got {value:g}",
+                           arg=name)
+        return value
+    return convert
+
+
+def extents(minimum: int = 1) -> Converter:
+    """An integer or `AxBxC`: one value per spatial axis, broadcast later to the input's rank."""
+    scalar = integer(minimum)
+
+    def convert(value: Any, name: str) -> tuple[int, ...]:
+        values = value if isinstance(value, tuple) else (value,)
+        return tuple(scalar(v, name) for v in values)
+    return convert
+
+
+def window(minimum: int = 1) -> Converter:
+    """`k`, `AxB`, or either with `/stride`."""
+    convert_extents = extents(minimum)
+
+    def convert(value: Any, name: str) -> WindowValue:
+        if isinstance(value, WindowValue):
+            return WindowValue(convert_extents(value.extent, name), convert_extents(value.stride, "stride"))
+        return WindowValue(convert_extents(value, name), None)
+    return convert
+
+
+def choice(*options: str) -> Converter:
+    def convert(value: Any, name: str) -> str:
+        if value not in options:
+            raise ArgIssue("E302", f"{name} must be one of {', '.join(options)}; got {_show(value)}",
+                           arg=name)
+        return value
+    return convert
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, WindowValue):
+        return "a window with a stride"
+    if isinstance(value, PairValue):
+        return "a begin,end pair"
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    if isinstance(value, list):
+        return "an array"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def broadcast(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
+    if len(values) == 1:
+        return values * rank
+    if len(values) != rank:
+        raise ShapeIssue("E403", f"{what} has {len(values)} axes but the input has {rank} spatial "
+                                 f"axes", help=f"give one value or {rank} values, such as "
+                                               f"{'x'.join(['3'] * rank)}")
+    return values
+
+
+def shape_text(shape: Shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+# --- layer kinds ------------------------------------------------------------------------------
+
+class Layer:
+    """Base of all layer kinds. Subclasses are frozen dataclasses of their attributes."""
+
+    kind: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()
+    signature: ClassVar[tuple[Arg, ...]] = ()
+    summary: ClassVar[str] = ""
+    # Number of inputs: 1 for ordinary layers, None for merges (any number, at least two).
+    arity: ClassVar[int | None] = 1
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any], word: str) -> Layer:
+        """Build from bound arguments (defaults filled in) and the word that named the kind;
+        raise ArgIssue for invalid values."""
+        return cls(**args)
+
+    @classmethod
+    def spellings(cls) -> tuple[str, ...]:
+        """The words that name this kind in a spec."""
+        return (cls.kind, *cls.aliases)
+
+    @property
+    def display_kind(self) -> str:
+        return self.kind
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        raise NotImplementedError
+
+    def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
+        """(trainable, non-trainable) parameter counts, as PyTorch counts them."""
+        return 0, 0
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        """Multiply-accumulates, torchvision's convention: conv and fc only, bias excluded."""
+        return 0
+
+    def describe(self) -> str:
+        """Short attribute text for summaries, e.g. '11x11/4, pad 2'."""
+        return ""
+
+    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape],
+             out_shape: Shape) -> str:
+        """Append ONNX nodes and initializers for this layer; return the output tensor name."""
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Layer]] = {}
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    for word in cls.spellings():
+        if word in REGISTRY:
+            raise ValueError(f"layer word {word!r} registered twice")
+        REGISTRY[word] = cls
+    return cls

@@ -1,0 +1,190 @@
+"""Convolution over 1, 2 or 3 spatial axes (the rank comes from the input)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..weights import Literal, Uniform
+from .activation import checked_value, emit_function, suffix_args, suffix_text
+from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, choice, extents, integer,
+                   register, shape_text, window)
+from .geometry import Padding, axes, output_sizes, padding, pads_for_onnx
+
+if TYPE_CHECKING:
+    from ..onnx_emit import Tape
+
+# The seeds call the padding modes constant, nearest, mirror and wrap; PyTorch says zeros,
+# replicate, reflect and circular. Both spellings are accepted; PyTorch's is canonical.
+PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+PAD_MODE_SYNONYMS = {"constant": "zeros", "nearest": "replicate", "mirror": "reflect", "wrap": "circular"}
+
+
+def pad_mode(value: Any, name: str) -> str:
+    value = PAD_MODE_SYNONYMS.get(value, value)
+    return choice(*PAD_MODES)(value, name)
+
+
+@dataclass(frozen=True)
+class KernelLiteral:
+    """A kernel written in the spec: its nested-list shape and values in row-major order."""
+
+    shape: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+def kernel_literal(value: Any, name: str) -> KernelLiteral:
+    scale = 1.0
+    if isinstance(value, WindowValue):  # `[1 1 1] / 3`
+        if not isinstance(value.stride, (int, float)) or isinstance(value.stride, bool) or value.stride == 0:
+            raise ArgIssue("E301", f"{name} can only be divided by a non-zero number", arg=name)
+        value, scale = value.extent, 1.0 / value.stride
+    if not isinstance(value, list):
+        raise ArgIssue("E301", f"{name} must be an array such as [1 0 -1], got {value!r}", arg=name)
+    shape, flat = _flatten(value, name)
+    return KernelLiteral(shape, tuple(v * scale for v in flat))
+
+
+def _flatten(value: Any, name: str) -> tuple[tuple[int, ...], list[float]]:
+    if not isinstance(value, list):
+        return (), [float(value)]
+    if not value:
+        raise ArgIssue("E301", f"{name} has an empty array", arg=name)
+    parts = [_flatten(v, name) for v in value]
+    if any(shape != parts[0][0] for shape, _ in parts):
+        raise ArgIssue("E301", f"{name} is not rectangular: its rows have different lengths", arg=name)
+    return (len(value), *parts[0][0]), [v for _, flat in parts for v in flat]
+
+
+@register
+@dataclass(frozen=True)
+class Conv(Layer):
+    kind: ClassVar[str] = "conv"
+    summary: ClassVar[str] = "convolution; 1D, 2D or 3D following the input"
+    signature: ClassVar[tuple[Arg, ...]] = (
+        Arg("window", window(), positional=True, required=True,
+            doc="kernel extent per axis (5, 11x11, 3x3x3), optionally /stride (11x11/4, 3/2x1)"),
+        Arg("channels", integer(1), positional=True, required=True, doc="output channels"),
+        Arg("pad", padding, Padding(), doc="padding: 2, 1x2 (per axis), 0,1 (begin,end), same, valid"),
+        Arg("mode", pad_mode, "zeros", doc="padding mode: zeros, reflect, replicate, circular "
+                                         "(also constant, mirror, nearest, wrap)"),
+        Arg("dilation", extents(1), (1,), doc="spacing between kernel taps, per axis"),
+        Arg("groups", integer(1), 1, doc="channel groups (2 for AlexNet's two GPUs; = channels for depthwise)"),
+        Arg("nobias", words=("nobias",), doc="no bias term"),
+        Arg("weights", kernel_literal, doc="fixed hand-crafted kernel, e.g. [1 1 1] / 3; implies no bias"),
+        *suffix_args(),
+    )
+
+    window: WindowValue
+    channels: int
+    pad: Padding = Padding()
+    mode: str = "zeros"
+    dilation: tuple[int, ...] = (1,)
+    groups: int = 1
+    nobias: str | None = None
+    weights: KernelLiteral | None = None
+    activation: str | None = None
+    activation_value: float | None = None
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any], word: str) -> Conv:
+        if args["channels"] % args["groups"]:
+            raise ArgIssue("E302", f"groups must divide the output channels: {args['channels']} "
+                                   f"channels cannot be split into {args['groups']} groups", arg="groups")
+        args["activation_value"] = checked_value(args["activation"], args["activation_value"])
+        return cls(**args)
+
+    @property
+    def bias(self) -> bool:
+        return self.nobias is None and self.weights is None
+
+    def _geometry(self, in_shape: Shape):
+        return axes(in_shape[1:], self.window.extent, self.window.stride, self.dilation, self.pad)
+
+    def kernel_shape(self, in_shape: Shape) -> tuple[int, ...]:
+        return tuple(a.kernel for a in self._geometry(in_shape))
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        (in_shape,) = inputs
+        channels = in_shape[0]
+        if channels % self.groups:
+            raise ShapeIssue("E404", f"groups must divide the input channels: {channels} channels cannot "
+                                     f"be split into {self.groups} groups",
+                             notes=[f"input is {shape_text(in_shape)}"])
+        geometry = self._geometry(in_shape)
+        if self.mode in ("reflect", "circular"):
+            for axis in geometry:
+                if max(axis.pad_begin, axis.pad_end) >= axis.size + (self.mode == "circular"):
+                    raise ShapeIssue("E302", f"{self.mode} padding of {max(axis.pad_begin, axis.pad_end)} "
+                                             f"needs an input larger than {axis.size}",
+                                     notes=[f"input is {shape_text(in_shape)}"])
+        if self.weights is not None:
+            expected = (self.channels, channels // self.groups, *(a.kernel for a in geometry))
+            if self.weights.shape not in (expected, expected[2:]) or (
+                    self.weights.shape == expected[2:] and expected[:2] != (1, 1)):
+                raise ShapeIssue("E403", f"the literal kernel has shape {shape_text(self.weights.shape)}, "
+                                         f"but this convolution needs {shape_text(expected)}",
+                                 notes=["shape is (output channels, input channels per group, *kernel)"])
+        return (self.channels, *output_sizes(geometry, in_shape, "kernel"))
+
+    def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
+        return [(a.unused(), a.formula()) for a in self._geometry(in_shape)]
+
+    def weight_count(self, in_shape: Shape) -> int:
+        return self.channels * (in_shape[0] // self.groups) * math.prod(self.kernel_shape(in_shape))
+
+    def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
+        weights = self.weight_count(inputs[0])
+        if self.weights is not None:
+            return 0, weights
+        return weights + (self.channels if self.bias else 0), 0
+
+    def macs(self, inputs: list[Shape], output: Shape) -> int:
+        return self.weight_count(inputs[0]) * math.prod(output[1:])
+
+    def describe(self) -> str:
+        text = "x".join(map(str, self.window.extent))
+        if self.window.stride:
+            text += "/" + "x".join(map(str, self.window.stride))
+        parts = [text]
+        if not self.pad.is_zero:
+            parts.append(f"pad {self.pad.text()}")
+        if self.mode != "zeros":
+            parts.append(self.mode)
+        if self.dilation != (1,):
+            parts.append("dilation " + "x".join(map(str, self.dilation)))
+        if self.groups != 1:
+            parts.append(f"groups {self.groups}")
+        if self.weights is not None:
+            parts.append("fixed weights")
+        elif not self.bias:
+            parts.append("nobias")
+        if self.activation:
+            parts.append(suffix_text(self.activation, self.activation_value))
+        return ", ".join(parts)
+
+    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        in_shape = in_shapes[0]
+        geometry = self._geometry(in_shape)
+        pads = pads_for_onnx(geometry)
+        x = inputs[0]
+        if self.mode != "zeros" and any(pads):
+            rank = len(geometry)
+            full = [0, 0, *pads[:rank], 0, 0, *pads[rank:]]
+            x = tape.op("Pad", [x, tape.constant(f"{name}.pads", full, integer=True)], f"{name}.padded",
+                        mode=PAD_MODES[self.mode])
+            pads = [0] * len(pads)
+        fan_in = in_shape[0] // self.groups * math.prod(a.kernel for a in geometry)
+        weight_shape = (self.channels, in_shape[0] // self.groups, *(a.kernel for a in geometry))
+        init = Literal(self.weights.values) if self.weights is not None else Uniform(fan_in)
+        operands = [x, tape.weight(f"{name}.weight", weight_shape, init)]
+        if self.bias:
+            operands.append(tape.weight(f"{name}.bias", (self.channels,), Uniform(fan_in)))
+        conv_out = f"{name}.conv" if self.activation else name
+        y = tape.op("Conv", operands, conv_out, kernel_shape=[a.kernel for a in geometry],
+                    strides=[a.stride for a in geometry], pads=pads,
+                    dilations=[a.dilation for a in geometry], group=self.groups)
+        if self.activation:
+            y = emit_function(tape, self.activation, self.activation_value, name, y, name)
+        return y

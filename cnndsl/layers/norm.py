@@ -1,0 +1,75 @@
+"""Normalisation layers: batch normalisation (inference form) and local response normalisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from ..weights import Constant
+from .base import Arg, Layer, Shape, integer, real, register
+
+if TYPE_CHECKING:
+    from ..onnx_emit import Tape
+
+
+@register
+@dataclass(frozen=True)
+class BatchNorm(Layer):
+    kind: ClassVar[str] = "bn"
+    aliases: ClassVar[tuple[str, ...]] = ("batchnorm",)
+    summary: ClassVar[str] = ("batch normalisation with running statistics; scale and shift are trainable, "
+                              "the running mean and variance are not")
+    signature: ClassVar[tuple[Arg, ...]] = (
+        Arg("eps", real(0.0, exclusive_min=True), 1e-5, doc="epsilon added to the variance (1e-5)"),
+    )
+
+    eps: float = 1e-5
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
+        channels = inputs[0][0]
+        return 2 * channels, 2 * channels
+
+    def describe(self) -> str:
+        return "" if self.eps == 1e-5 else f"eps {self.eps:g}"
+
+    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        channels = (in_shapes[0][0],)
+        operands = [inputs[0],
+                    tape.weight(f"{name}.weight", channels, Constant(1.0)),
+                    tape.weight(f"{name}.bias", channels, Constant(0.0)),
+                    tape.weight(f"{name}.running_mean", channels, Constant(0.0, trainable=False)),
+                    tape.weight(f"{name}.running_var", channels, Constant(1.0, trainable=False))]
+        return tape.op("BatchNormalization", operands, name, epsilon=self.eps)
+
+
+@register
+@dataclass(frozen=True)
+class LocalResponseNorm(Layer):
+    """alpha follows PyTorch, Caffe and ONNX: it is divided by the size,
+    y = x / (k + alpha/size * sum(x^2 over `size` neighbouring channels)) ^ beta."""
+
+    kind: ClassVar[str] = "lrn"
+    summary: ClassVar[str] = "local response normalisation across channels (alpha is divided by size)"
+    signature: ClassVar[tuple[Arg, ...]] = (
+        Arg("size", integer(1), positional=True, required=True, doc="number of neighbouring channels"),
+        Arg("alpha", real(), 1e-4, doc="scale (1e-4), divided by size as in PyTorch and Caffe"),
+        Arg("beta", real(), 0.75, doc="exponent (0.75)"),
+        Arg("k", real(), 1.0, doc="additive constant (1.0; AlexNet 2012 uses 2)"),
+    )
+
+    size: int
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 1.0
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def describe(self) -> str:
+        return f"size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, k {self.k:g}"
+
+    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        return tape.op("LRN", inputs, name, size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)

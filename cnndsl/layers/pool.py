@@ -1,0 +1,128 @@
+"""Max and average pooling: windowed, global, and adaptive (to a fixed output size)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register,
+                   shape_text, window)
+from .geometry import Padding, axes, output_sizes, padding, pads_for_onnx
+
+if TYPE_CHECKING:
+    from ..onnx_emit import Tape
+
+
+@register
+@dataclass(frozen=True)
+class Pool(Layer):
+    kind: ClassVar[str] = "pool"
+    aliases: ClassVar[tuple[str, ...]] = ("maxpool", "avgpool")
+    summary: ClassVar[str] = "pooling; `pool` alone is max pooling, the stride defaults to the window"
+    signature: ClassVar[tuple[Arg, ...]] = (
+        Arg("window", window(), positional=True, doc="window per axis, optionally /stride (3/2, 2x2/2)"),
+        Arg("op", words=("max", "avg"), doc="max (default) or avg"),
+        Arg("pad", padding, Padding(), doc="padding, as for conv"),
+        Arg("ceil", words=("ceil",), doc="round the output size up (the last window must start inside "
+                                         "the input or its begin padding)"),
+        Arg("exclude_pad", words=("exclude_pad",), doc="avg: divide by the real pixels only "
+                                                       "(PyTorch's count_include_pad=False)"),
+        Arg("global_", words=("global",), doc="pool each channel over its whole extent"),
+        Arg("adaptive", extents(1), doc="avg: output size per axis (adaptive 6x6), exact windows only"),
+    )
+
+    op: str = "max"
+    window: WindowValue | None = None
+    pad: Padding = Padding()
+    ceil: str | None = None
+    exclude_pad: str | None = None
+    global_: str | None = None
+    adaptive: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any], word: str) -> Pool:
+        op = args["op"] or ("avg" if word == "avgpool" else "max")
+        if word != "pool" and args["op"] and args["op"] != word[:3]:
+            raise ArgIssue("E202", f"'{word}' cannot also be '{args['op']}'", arg="op")
+        whole = args["global_"] or args["adaptive"]
+        if args["window"] is None and not whole:
+            raise ArgIssue("E203", "pooling needs a window (pool 2x2/2), 'global' or 'adaptive SIZE'",
+                           arg=None)
+        if whole and args["window"] is not None:
+            raise ArgIssue("E202", "a global or adaptive pooling takes no window", arg="window")
+        if args["adaptive"] and (op != "avg" or args["global_"]):
+            raise ArgIssue("E202", "adaptive pooling is average pooling: write 'pool avg adaptive 6x6'",
+                           arg="adaptive")
+        if args["exclude_pad"] and op != "avg":
+            raise ArgIssue("E202", "exclude_pad applies to average pooling only", arg="exclude_pad")
+        return cls(**{**args, "op": op})
+
+    def _geometry(self, in_shape: Shape):
+        return axes(in_shape[1:], self.window.extent, self.window.stride or self.window.extent, (1,),
+                    self.pad, ceil=bool(self.ceil), what="window")
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        (in_shape,) = inputs
+        spatial = in_shape[1:]
+        if not spatial:
+            raise ShapeIssue("E403", "pooling needs a spatial input, but got a flat vector",
+                             help="pool before the flatten")
+        if self.global_:
+            return (in_shape[0], *(1 for _ in spatial))
+        if self.adaptive:
+            target = broadcast(self.adaptive, len(spatial), "adaptive size")
+            for n, out in zip(spatial, target):
+                if n % out:
+                    raise ShapeIssue("E407", f"adaptive pooling from {n} to {out} would need windows of "
+                                             f"different sizes",
+                                     notes=[f"input is {shape_text(in_shape)}",
+                                            f"{n} is not a multiple of {out}"],
+                                     help=f"choose an input size whose spatial extent is a multiple of {out}")
+            return (in_shape[0], *target)
+        geometry = self._geometry(in_shape)
+        for axis in geometry:
+            if max(axis.pad_begin, axis.pad_end) > axis.kernel // 2:
+                raise ShapeIssue("E302", f"pooling padding {max(axis.pad_begin, axis.pad_end)} is more than "
+                                         f"half the window {axis.kernel}",
+                                 help="a window would then cover nothing but padding; pad at most "
+                                      f"{axis.kernel // 2}")
+        return (in_shape[0], *output_sizes(geometry, in_shape, "window"))
+
+    def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
+        if self.global_ or self.adaptive:
+            return []
+        return [(a.unused(), a.formula()) for a in self._geometry(in_shape)]
+
+    @property
+    def display_kind(self) -> str:
+        return f"{self.op}pool"
+
+    def describe(self) -> str:
+        if self.global_:
+            return "global"
+        if self.adaptive:
+            return "adaptive " + "x".join(map(str, self.adaptive))
+        text = "x".join(map(str, self.window.extent))
+        if self.window.stride:
+            text += "/" + "x".join(map(str, self.window.stride))
+        parts = [text]
+        if not self.pad.is_zero:
+            parts.append(f"pad {self.pad.text()}")
+        parts += [flag for flag in (self.ceil, self.exclude_pad) if flag]
+        return ", ".join(parts)
+
+    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        op = "MaxPool" if self.op == "max" else "AveragePool"
+        if self.global_:
+            return tape.op(f"Global{op}", inputs, name)
+        if self.adaptive:
+            kernel = [n // out for n, out in zip(in_shapes[0][1:], out_shape[1:])]
+            return tape.op(op, inputs, name, kernel_shape=kernel, strides=kernel)
+        geometry = self._geometry(in_shapes[0])
+        attributes: dict[str, Any] = dict(kernel_shape=[a.kernel for a in geometry],
+                                          strides=[a.stride for a in geometry],
+                                          pads=pads_for_onnx(geometry), ceil_mode=int(bool(self.ceil)))
+        if self.op == "avg":
+            # ONNX defaults to excluding padding; PyTorch (and cnndsl) to counting it.
+            attributes["count_include_pad"] = 0 if self.exclude_pad else 1
+        return tape.op(op, inputs, name, **attributes)

@@ -1,0 +1,119 @@
+"""The checking pipeline and the checked model it produces (the Python API's main object).
+
+    read -> parse -> resolve -> infer shapes -> count and lint
+
+ONNX emission (cnndsl.onnx_emit) and execution (cnndsl.runtime) start from a CheckedModel;
+nothing here imports onnx or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import analysis, infer, parser, reader, resolve
+from .analysis import LayerStats
+from .ast import Module
+from .diagnostics import Diagnostic
+from .ir import Graph, Node
+from .layers.base import Shape
+from .resolve import Limits
+from .source import Source
+
+
+@dataclass
+class CheckedModel:
+    """A spec that passed every check: its graph, shapes, counts and warnings."""
+
+    graph: Graph
+    shapes: dict[Node, Shape]
+    stats: dict[Node, LayerStats]
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def source(self) -> Source:
+        return self.graph.source
+
+    @property
+    def name(self) -> str:
+        return os.path.splitext(os.path.basename(self.source.path))[0]
+
+    @property
+    def layers(self) -> list[Node]:
+        return self.graph.nodes[1:]
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(s.trainable for s in self.stats.values())
+
+    @property
+    def non_trainable_params(self) -> int:
+        return sum(s.non_trainable for s in self.stats.values())
+
+    @property
+    def total_params(self) -> int:
+        return self.trainable_params + self.non_trainable_params
+
+    @property
+    def total_macs(self) -> int:
+        return sum(s.macs for s in self.stats.values())
+
+    @property
+    def param_bytes(self) -> int:
+        return 4 * self.total_params  # float32
+
+    @property
+    def input_shape(self) -> Shape:
+        return self.graph.input_shape
+
+    @property
+    def outputs(self) -> list[tuple[str, Shape]]:
+        return [(name, self.shapes[node]) for name, node in self.graph.outputs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain data; shapes exclude the batch axis."""
+        return {
+            "name": self.name,
+            "input": list(self.input_shape),
+            "outputs": [{"name": name, "shape": list(shape)} for name, shape in self.outputs],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "total_macs": self.total_macs,
+            "param_bytes": self.param_bytes,
+            "layers": [{
+                "name": node.name,
+                "kind": node.kind,
+                "line": node.source.line_col(node.span.start)[0],
+                "path": node.source.path,
+                "inputs": [p.name for p in node.inputs],
+                "attributes": node.layer.describe(),
+                "output_shape": list(self.shapes[node]),
+                "params": self.stats[node].params,
+                "trainable_params": self.stats[node].trainable,
+                "macs": self.stats[node].macs,
+            } for node in self.layers],
+        }
+
+
+def _read_module(path: str, limits: Limits) -> Module:
+    return parser.parse(reader.read_source(path, limits.max_file_bytes))
+
+
+def check_source(source: Source, limits: Limits = Limits()) -> CheckedModel:
+    """Run every checking pass; raise CnnError with located diagnostics on failure."""
+    module = parser.parse(source)
+    graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
+    shapes = infer.infer_shapes(graph)
+    stats = analysis.count(graph, shapes, limits.max_params)
+    warnings = resolve_warnings + analysis.lint(graph, shapes, stats)
+    return CheckedModel(graph, shapes, stats, warnings)
+
+
+def check_file(path: str | os.PathLike, limits: Limits = Limits()) -> CheckedModel:
+    return check_source(reader.read_source(os.fspath(path), limits.max_file_bytes), limits)
+
+
+def check_text(text: str, path: str = "<text>", limits: Limits = Limits()) -> CheckedModel:
+    return check_source(reader.source_from_text(path, text), limits)

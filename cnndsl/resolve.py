@@ -1,0 +1,766 @@
+"""Resolve pass: AST -> IR graph.
+
+Evaluates arguments, binds them to layer signatures, expands blocks, repetitions and the
+combinators (residual, concat, if), resolves tensor names (order-free within a body, so a cycle
+is possible and reported), and names every node hierarchically (`layer3.2.conv1`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import ast
+from .diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, warning
+from .ir import Graph, Node, Scope
+from .layers import REGISTRY
+from .layers.base import MAX_EXTENT, Arg, ArgIssue, Layer, PairValue, WindowValue
+from .source import Source, Span
+
+COMBINATORS = {"repeat": (), "residual": ("shortcut",), "concat": (), "if": ("else",)}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards against runaway input; each can be raised from the command line."""
+
+    max_layers: int = 100_000        # total expanded layers, charged while expanding
+    max_repeat: int = 10_000         # one repetition count
+    max_params: int = 10_000_000_000  # checked by the analysis pass, before any weight exists
+    max_file_bytes: int = 10_000_000
+
+
+class _Stop(Exception):
+    """Aborts expansion after a diagnostic that makes going on pointless (limits, recursion)."""
+
+
+@dataclass
+class _Binding:
+    node: Node
+    span: Span
+    used: bool = False
+
+
+@dataclass
+class _BlockInfo:
+    definition: ast.BlockDef
+    source: Source
+
+
+@dataclass
+class _Frame:
+    """One naming and lookup scope while expanding."""
+
+    source: Source
+    env: dict[str, Any]
+    prefix: str
+    scopes: tuple[Scope, ...]
+    parent: _Frame | None = None          # lexical parent for tensor names (not across blocks)
+    tensors: dict[str, _Binding] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    taken: dict[str, Span] = field(default_factory=dict)
+    block_stack: tuple[str, ...] = ()
+
+    def child(self, *, prefix: str | None = None, scopes: tuple[Scope, ...] = (), env: dict | None = None) -> _Frame:
+        """A nested body: sees this frame's tensors; shares its names unless given a new prefix."""
+        frame = _Frame(self.source, env if env is not None else self.env,
+                       self.prefix if prefix is None else prefix,
+                       self.scopes + scopes, parent=self, block_stack=self.block_stack)
+        if prefix is None:
+            frame.counters, frame.taken = self.counters, self.taken
+        return frame
+
+    def lookup(self, name: str) -> _Binding | None:
+        frame: _Frame | None = self
+        while frame is not None:
+            if name in frame.tensors:
+                return frame.tensors[name]
+            frame = frame.parent
+        return None
+
+    def visible_tensors(self) -> set[str]:
+        names, frame = set(), self
+        while frame is not None:
+            names |= frame.tensors.keys()
+            frame = frame.parent
+        return names
+
+    def auto_name(self, base: str) -> str:
+        while True:
+            self.counters[base] = self.counters.get(base, 0) + 1
+            candidate = f"{base}{self.counters[base]}"
+            if candidate not in self.taken:
+                return candidate
+
+
+class Resolver:
+    def __init__(self, module: ast.Module, read_module: Callable[[str], ast.Module], limits: Limits):
+        self.module = module
+        self.read_module = read_module
+        self.limits = limits
+        self.sink = DiagnosticSink()
+        self.blocks: dict[str, _BlockInfo] = {}
+        self.graph: Graph | None = None
+        self.layer_count = 0
+
+    # --- entry ----------------------------------------------------------------------------------
+
+    def run(self) -> tuple[Graph, list[Diagnostic]]:
+        source = self.module.source
+        self._collect_blocks(self.module, (os.path.abspath(source.path),))
+        inputs = [s for s in self.module.statements if isinstance(s, ast.InputDecl)]
+        if not inputs:
+            self.sink.add(error("E206", "the spec has no input declaration",
+                                Label(source, Span(0, min(1, len(source.text)))),
+                                help="start the spec with the input shape, such as 'input 3x224x224' "
+                                     "(channels first, no batch axis)"))
+            raise CnnError(self.sink.items)
+        for extra in inputs[1:]:
+            self.sink.add(error("E207", "a second input declaration", Label(source, extra.span),
+                                secondary=[Label(source, inputs[0].span, "first declared here")]))
+        declared = inputs[0]
+        for extent in declared.dims:
+            if extent < 1 or extent > MAX_EXTENT:
+                self.sink.add(error("E303" if extent else "E302",
+                                    f"input extent {extent} is out of range (1 to {MAX_EXTENT:,})",
+                                    Label(source, declared.span)))
+        self.sink.raise_if_errors()
+        self.graph = Graph(source, declared.dims)
+        frame = _Frame(source, {}, "", ())
+        input_node = Node("input", None, (), source, declared.span)
+        self.graph.nodes.append(input_node)
+        frame.tensors["in"] = _Binding(input_node, declared.span, used=True)
+        chains = [s for s in self.module.statements if isinstance(s, ast.Chain)]
+        outputs = [s for s in self.module.statements if isinstance(s, ast.Output)]
+        try:
+            last = self._body(chains, frame, input_node, Span(declared.span.end, declared.span.end))
+            self._outputs(outputs, frame, last)
+            self._warn_unused(frame)
+        except _Stop:
+            pass
+        self.sink.raise_if_errors()
+        return self.graph, self.sink.items
+
+    # --- definitions --------------------------------------------------------------------------
+
+    def _collect_blocks(self, module: ast.Module, include_stack: tuple[str, ...]) -> None:
+        for statement in module.statements:
+            if isinstance(statement, ast.Use):
+                self._include(module.source, statement, include_stack)
+            elif isinstance(statement, ast.BlockDef):
+                self._define_block(statement, module.source)
+            elif module is not self.module:
+                self.sink.add(error("E215", "an included file may only define blocks and include files",
+                                    Label(module.source, statement.span)))
+
+    def _include(self, source: Source, use: ast.Use, include_stack: tuple[str, ...]) -> None:
+        base = os.path.dirname(os.path.abspath(source.path))
+        path = os.path.normpath(os.path.join(base, use.path))
+        if path in include_stack:
+            self.sink.add(error("E212", f"'{use.path}' includes itself (through {len(include_stack)} file(s))",
+                                Label(source, use.span),
+                                notes=[" -> ".join(os.path.basename(p) for p in include_stack + (path,))]))
+            return
+        if not os.path.isfile(path):
+            self.sink.add(error("E212", f"cannot find the included file '{use.path}'", Label(source, use.span),
+                                notes=[f"looked for {path}"], help="paths are relative to the including file"))
+            return
+        try:
+            included = self.read_module(path)
+        except CnnError as failure:
+            for diagnostic in failure.diagnostics:
+                self.sink.add(diagnostic)
+            return
+        self._collect_blocks(included, include_stack + (path,))
+
+    def _define_block(self, definition: ast.BlockDef, source: Source) -> None:
+        name = definition.name.id
+        if name in REGISTRY or name in COMBINATORS:
+            self.sink.add(error("E210", f"block '{name}' would hide the built-in '{name}'",
+                                Label(source, definition.name.span), help="give the block another name"))
+        elif name in self.blocks:
+            earlier = self.blocks[name]
+            self.sink.add(error("E210", f"block '{name}' is defined twice", Label(source, definition.name.span),
+                                secondary=[Label(earlier.source, earlier.definition.name.span, "first defined here")]))
+        else:
+            self.blocks[name] = _BlockInfo(definition, source)
+
+    # --- bodies and chains --------------------------------------------------------------------
+
+    def _body(self, chains: list[ast.Chain], frame: _Frame, x: Node, body_span: Span) -> Node:
+        """Expand the statements of one body; return the result of its last statement."""
+        if not chains:
+            return x
+        order = self._statement_order(chains, frame)
+        results: dict[int, Node] = {}
+        for index in order:
+            chain = chains[index]
+            incoming = results.get(index - 1, x) if index > 0 else x
+            results[index] = self._chain(chain, frame, incoming)
+        for index in range(len(chains) - 1):
+            chain = chains[index]
+            if chain.target is None and not self._continues(chains[index + 1], frame):
+                self.sink.add(warning("W106", "the result of this chain is never used",
+                                      Label(frame.source, chain.span),
+                                      help="name it ('x = ...') and use it, or remove the chain"))
+        return results[len(chains) - 1]
+
+    def _continues(self, chain: ast.Chain, frame: _Frame) -> bool:
+        """Whether a chain takes the previous statement's result (rather than naming its start)."""
+        return self._reference(chain.elements[0], frame, set()) is None
+
+    def _reference(self, element: ast.Element, frame: _Frame, local_targets: set[str]) -> str | None:
+        bare = element.label is None and not element.items and element.body is None
+        name = element.kind.id
+        if bare and (name in local_targets or frame.lookup(name) is not None):
+            return name
+        return None
+
+    def _statement_order(self, chains: list[ast.Chain], frame: _Frame) -> list[int]:
+        """Order statements so every named tensor is made before it is used; report cycles."""
+        targets: dict[str, int] = {}
+        for index, chain in enumerate(chains):
+            if chain.target is None:
+                continue
+            name = chain.target.id
+            if name in targets:
+                earlier = chains[targets[name]].target
+                self.sink.add(error("E210", f"tensor '{name}' is defined twice", Label(frame.source, chain.target.span),
+                                    secondary=[Label(frame.source, earlier.span, "first defined here")]))
+                raise _Stop
+            if name in REGISTRY or name in self.blocks or name in COMBINATORS or name == "in":
+                self.sink.add(error("E210", f"'{name}' cannot name a tensor: it is a layer kind, block or keyword",
+                                    Label(frame.source, chain.target.span), help="choose another name"))
+                raise _Stop
+            targets[name] = index
+        local = set(targets)
+        needs: list[set[int]] = []
+        for index, chain in enumerate(chains):
+            deps = {targets[n] for n in self._names_used(chain, frame, local) if n in targets}
+            if self._reference(chain.elements[0], frame, local) is None and index > 0:
+                deps.add(index - 1)
+            deps.discard(index) if chain.target is None else None
+            needs.append(deps)
+        done: list[int] = []
+        remaining = set(range(len(chains)))
+        while remaining:
+            ready = [i for i in sorted(remaining) if needs[i] <= set(done)]
+            if not ready:
+                cycle = sorted(remaining)
+                first = chains[cycle[0]]
+                self.sink.add(error("E213", "these statements depend on each other in a cycle",
+                                    Label(frame.source, first.span),
+                                    secondary=[Label(frame.source, chains[i].span, "part of the cycle")
+                                               for i in cycle[1:]],
+                                    help="a network is a directed acyclic graph: a tensor cannot depend on itself"))
+                raise _Stop
+            done.append(ready[0])
+            remaining.discard(ready[0])
+        return done
+
+    def _names_used(self, chain: ast.Chain, frame: _Frame, local: set[str]) -> set[str]:
+        names: set[str] = set()
+        pending = [chain]
+        while pending:
+            current = pending.pop()
+            first = self._reference(current.elements[0], frame, local)
+            if first:
+                names.add(first)
+            for element in current.elements:
+                if element.kind.id in ("add", "concat"):
+                    names |= {item.id for item in element.items if isinstance(item, ast.Name)}
+                for body in [element.body, *(f.body for f in element.followups)]:
+                    if body is not None:
+                        pending.extend(body.chains)
+        return names
+
+    def _chain(self, chain: ast.Chain, frame: _Frame, incoming: Node) -> Node:
+        elements = list(chain.elements)
+        start = self._reference(elements[0], frame, set())
+        if start is not None:
+            binding = frame.lookup(start)
+            binding.used = True
+            x = binding.node
+            elements = elements[1:]
+        else:
+            x = incoming
+        for position, element in enumerate(elements):
+            first = position == 0 and start is None
+            x = self._element(element, frame, x, chain_start=first and chain.elements[0] is element)
+        if chain.target is not None:
+            frame.tensors[chain.target.id] = _Binding(x, chain.target.span)
+        return x
+
+    # --- elements -----------------------------------------------------------------------------
+
+    def _element(self, element: ast.Element, frame: _Frame, x: Node, *, chain_start: bool) -> Node:
+        word = element.kind.id
+        if word in COMBINATORS:
+            return self._combinator(element, frame, x)
+        for followup in element.followups:
+            self.sink.add(error("E215", f"'{word}' takes no '{followup.keyword.id}' part",
+                                Label(frame.source, followup.keyword.span)))
+        if element.body is not None:
+            self.sink.add(error("E215", f"'{word}' takes no braced body; only repeat, residual, concat and if do",
+                                Label(frame.source, element.body.span)))
+            return x
+        if frame.lookup(word) is not None and element.label is None and not element.items:
+            self.sink.add(error("E215", f"the tensor '{word}' can only start a chain",
+                                Label(frame.source, element.span),
+                                help=f"start a new line with '{word} -> ...', or merge it with 'add {word}' "
+                                     f"or 'concat {word}'"))
+            return x
+        if word in self.blocks:
+            return self._call_block(element, frame, x)
+        kind = REGISTRY.get(word)
+        if kind is None:
+            candidates = [*REGISTRY, *self.blocks, *COMBINATORS, *frame.visible_tensors()]
+            self.sink.add(error("E201", f"unknown layer kind '{word}'", Label(frame.source, element.kind.span),
+                                help=did_you_mean(word, candidates)))
+            return x
+        if kind.arity is None:
+            return self._merge(element, kind, frame, x, chain_start)
+        layer = self._build_layer(kind, word, element, frame)
+        if layer is None:
+            return x
+        return self._add_node(frame, element, layer, (x,))
+
+    def _build_layer(self, kind: type[Layer], word: str, element: ast.Element, frame: _Frame) -> Layer | None:
+        bound = self._bind(kind.signature, element, frame, f"'{word}'")
+        if bound is None:
+            return None
+        values, spans = bound
+        try:
+            return kind.from_args(values, word)
+        except ArgIssue as issue:
+            span = spans.get(issue.arg, element.head_span) if issue.arg else element.head_span
+            self.sink.add(error(issue.code, issue.message, Label(frame.source, span), help=issue.help))
+            return None
+
+    def _merge(self, element: ast.Element, kind: type[Layer], frame: _Frame, x: Node, chain_start: bool) -> Node:
+        inputs = [] if chain_start else [x]
+        for item in element.items:
+            if not isinstance(item, ast.Name):
+                self.sink.add(error("E301", f"'{element.kind.id}' takes tensor names", Label(frame.source, item.span)))
+                return x
+            binding = frame.lookup(item.id)
+            if binding is None:
+                self.sink.add(error("E208", f"undefined tensor '{item.id}'", Label(frame.source, item.span),
+                                    help=did_you_mean(item.id, frame.visible_tensors())))
+                return x
+            binding.used = True
+            inputs.append(binding.node)
+        if len(inputs) < 2:
+            self.sink.add(error("E203", f"'{element.kind.id}' needs at least two tensors",
+                                Label(frame.source, element.head_span),
+                                help=f"name the other tensor: '{element.kind.id} a b', or 'x -> {element.kind.id} b'"))
+            return x
+        return self._add_node(frame, element, kind(), tuple(inputs))
+
+    def _add_node(self, frame: _Frame, element: ast.Element, layer: Layer, inputs: tuple[Node, ...],
+                  span: Span | None = None) -> Node:
+        local = self._local_name(frame, element.label, layer.display_kind)
+        node = Node(frame.prefix + local, layer, inputs, frame.source, span or element.head_span, frame.scopes)
+        self._charge(frame, element.span)
+        self.graph.nodes.append(node)
+        return node
+
+    def _local_name(self, frame: _Frame, label: ast.Name | None, base: str) -> str:
+        if label is None:
+            name = frame.auto_name(base)
+        else:
+            name = label.id
+            if name in frame.taken:
+                self.sink.add(error("E210", f"the name '{name}' is used twice", Label(frame.source, label.span),
+                                    secondary=[Label(frame.source, frame.taken[name], "first used here")]))
+        frame.taken[name] = label.span if label else Span(0, 0)
+        return name
+
+    def _charge(self, frame: _Frame, span: Span) -> None:
+        self.layer_count += 1
+        if self.layer_count > self.limits.max_layers:
+            self.sink.add(error("E214", f"the network expands to more than {self.limits.max_layers:,} layers",
+                                Label(frame.source, span),
+                                help="check repetition counts; raise the limit with --max-layers if intended"))
+            raise _Stop
+
+    # --- blocks -------------------------------------------------------------------------------
+
+    def _call_block(self, element: ast.Element, frame: _Frame, x: Node, *, prefix: str | None = None) -> Node:
+        info = self.blocks[element.kind.id]
+        name = info.definition.name.id
+        if name in frame.block_stack:
+            self.sink.add(error("E211", f"block '{name}' uses itself", Label(frame.source, element.kind.span),
+                                secondary=[Label(info.source, info.definition.name.span, "defined here")],
+                                notes=["call chain: " + " -> ".join(frame.block_stack + (name,))],
+                                help="blocks cannot be recursive; use 'repeat' for repetition"))
+            raise _Stop
+        signature = tuple(Arg(p.name.id, None, p.default, positional=True, required=p.default is None)
+                          for p in info.definition.params)
+        bound = self._bind(signature, element, frame, f"block '{name}'", defaults_env={})
+        if bound is None:
+            return x
+        env, _ = bound
+        if prefix is None:
+            prefix = frame.prefix + self._local_name(frame, element.label, name) + "."
+        inner = _Frame(info.source, env, prefix, frame.scopes + (Scope(prefix[:-1], name),),
+                       block_stack=frame.block_stack + (name,))
+        inner.tensors["in"] = _Binding(x, element.span, used=True)
+        result = self._body(list(info.definition.body.chains), inner, x, info.definition.body.span)
+        self._warn_unused(inner)
+        return result
+
+    # --- combinators --------------------------------------------------------------------------
+
+    def _combinator(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
+        word = element.kind.id
+        allowed = COMBINATORS[word]
+        for followup in element.followups:
+            if followup.keyword.id not in allowed:
+                expected = f"'{allowed[0]}'" if allowed else "nothing"
+                self.sink.add(error("E215", f"'{word}' can be followed by {expected}, not '{followup.keyword.id}'",
+                                    Label(frame.source, followup.keyword.span)))
+        if element.body is None:
+            self.sink.add(error("E203", f"'{word}' needs a braced body: {word} {{ ... }}",
+                                Label(frame.source, element.head_span)))
+            return x
+        return getattr(self, f"_{word}")(element, frame, x)
+
+    def _followup(self, element: ast.Element, keyword: str) -> ast.Body | None:
+        return next((f.body for f in element.followups if f.keyword.id == keyword), None)
+
+    def _repeat(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
+        items = list(element.items)
+        counter = None
+        if len(items) == 3 and isinstance(items[1], ast.Name) and items[1].id == "as" and isinstance(items[2], ast.Name):
+            counter = items[2].id
+            items = items[:1]
+        if len(items) != 1:
+            self.sink.add(error("E301", "repeat takes a count and optionally 'as NAME': repeat 3 as i { ... }",
+                                Label(frame.source, element.head_span)))
+            return x
+        count = self._evaluate_int(items[0], frame, "repeat count", 0)
+        if count is None:
+            return x
+        if count > self.limits.max_repeat:
+            self.sink.add(error("E303", f"repeat count {count:,} is over the limit of {self.limits.max_repeat:,}",
+                                Label(frame.source, items[0].span), help="raise it with --max-repeat if intended"))
+            raise _Stop
+        local = self._local_name(frame, element.label, "repeat")
+        repetition = Scope(frame.prefix + local, "repeat")
+        chains = list(element.body.chains)
+        sole = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
+        for iteration in range(count):
+            prefix = f"{frame.prefix}{local}.{iteration}."
+            env = {**frame.env, counter: iteration} if counter else frame.env
+            if sole is not None and sole.label is None and sole.kind.id in self.blocks and sole.body is None:
+                # `layer1: repeat 3 { bottleneck 64 }` names layer1.0.conv1, as torchvision does.
+                x = self._call_block(sole, frame.child(env=env, scopes=(repetition,)), x, prefix=prefix)
+                continue
+            inner = frame.child(prefix=prefix, scopes=(repetition, Scope(prefix[:-1], "iteration")), env=env)
+            x = self._body(chains, inner, x, element.body.span)
+            self._warn_unused(inner)
+        return x
+
+    def _residual(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
+        body_frame = frame.child()
+        y = self._body(list(element.body.chains), body_frame, x, element.body.span)
+        shortcut = self._followup(element, "shortcut")
+        s = x
+        if shortcut is not None:
+            inner = frame.child(prefix=frame.prefix + "shortcut.", scopes=(Scope(frame.prefix + "shortcut", "shortcut"),))
+            s = self._body(list(shortcut.chains), inner, x, shortcut.span)
+        if y is x:
+            self.sink.add(warning("W106", "the residual body is empty: this adds the input to itself",
+                                  Label(frame.source, element.body.span)))
+        return self._add_node(frame, element, REGISTRY["add"](), (y, s), span=element.kind.span)
+
+    def _concat(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
+        branches = []
+        for index, chain in enumerate(element.body.chains, start=1):
+            prefix = f"{frame.prefix}branch{index}."
+            inner = frame.child(prefix=prefix, scopes=(Scope(prefix[:-1], "branch"),))
+            branches.append(self._chain(chain, inner, x))
+        if len(branches) < 2:
+            self.sink.add(error("E203", "concat needs at least two branches, one per line",
+                                Label(frame.source, element.body.span)))
+            return x
+        return self._add_node(frame, element, REGISTRY["concat"](), tuple(branches), span=element.kind.span)
+
+    def _if(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
+        if len(element.items) != 1:
+            self.sink.add(error("E301", "if takes one condition: if (i == 0) { ... } else { ... }",
+                                Label(frame.source, element.head_span)))
+            return x
+        condition = self._evaluate_int(element.items[0], frame, "condition", None)
+        if condition is None:
+            return x
+        chosen = element.body if condition else self._followup(element, "else")
+        if chosen is None:
+            return x
+        return self._body(list(chosen.chains), frame.child(), x, chosen.span)
+
+    # --- outputs and unused names ---------------------------------------------------------------
+
+    def _outputs(self, outputs: list[ast.Output], frame: _Frame, last: Node) -> None:
+        if not outputs:
+            self.graph.outputs.append((last.name, last))
+            return
+        seen: set[str] = set()
+        for statement in outputs:
+            for name in statement.names:
+                binding = frame.tensors.get(name.id)
+                if binding is None:
+                    self.sink.add(error("E208", f"undefined tensor '{name.id}'", Label(frame.source, name.span),
+                                        help=did_you_mean(name.id, frame.tensors)))
+                elif name.id in seen:
+                    self.sink.add(error("E210", f"'{name.id}' is listed as an output twice",
+                                        Label(frame.source, name.span)))
+                else:
+                    seen.add(name.id)
+                    binding.used = True
+                    self.graph.outputs.append((name.id, binding.node))
+
+    def _warn_unused(self, frame: _Frame) -> None:
+        for name, binding in frame.tensors.items():
+            if not binding.used:
+                self.sink.add(warning("W106", f"tensor '{name}' is never used", Label(frame.source, binding.span),
+                                      help=f"use it ('{name} -> ...'), list it in 'output', or remove it"))
+
+    # --- arguments ----------------------------------------------------------------------------
+
+    def _bind(self, signature: tuple[Arg, ...], element: ast.Element, frame: _Frame, owner: str,
+              defaults_env: dict | None = None) -> tuple[dict[str, Any], dict[str, Span]] | None:
+        """Bind an element's items: leading positionals, then keywords and words, in any order."""
+        source = frame.source
+        by_word = {word: arg for arg in signature for word in arg.words}
+        by_name = {arg.name.rstrip("_"): arg for arg in signature if not arg.words}
+        positionals = [arg for arg in signature if arg.positional]
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        items = list(element.items)
+        next_positional = 0
+        keyword_seen = False
+        index = 0
+        failures: list[Diagnostic] = []
+
+        def fail(code: str, message: str, span: Span, help: str | None = None) -> None:
+            failures.append(error(code, message, Label(source, span), help=help))
+            self.sink.add(failures[-1])
+
+        def store(arg: Arg, value: Any, span: Span) -> bool:
+            if arg.name in values:
+                fail("E205", f"{owner} is given '{arg.name.rstrip('_')}' twice", span)
+                return False
+            try:
+                values[arg.name] = arg.convert(value, arg.name.rstrip("_")) if arg.convert else value
+            except ArgIssue as issue:
+                fail(issue.code, issue.message, span, issue.help)
+                return False
+            spans[arg.name] = span
+            return True
+
+        while index < len(items):
+            item = items[index]
+            name = item.id if isinstance(item, ast.Name) else None
+            is_variable = name is not None and name in frame.env
+            positional_open = next_positional < len(positionals) and not keyword_seen
+            if name in by_word and not (is_variable and positional_open):
+                arg = by_word[name]
+                store(arg, name, item.span)
+                keyword_seen = True
+                index += 1
+                if arg.value_after_word and index < len(items) and _is_numeric(items[index]):
+                    value = self._evaluate(items[index], frame)
+                    if value is _FAILED:
+                        return None
+                    store(next(a for a in signature if a.name == arg.value_after_word), value, items[index].span)
+                    index += 1
+                continue
+            if name in by_name and not (is_variable and positional_open):
+                arg = by_name[name]
+                if index + 1 >= len(items):
+                    fail("E203", f"'{name}' needs a value", item.span)
+                    return None
+                value = self._evaluate(items[index + 1], frame, words_allowed=True)
+                if value is _FAILED:
+                    return None
+                store(arg, value, item.span.cover(items[index + 1].span))
+                keyword_seen = True
+                index += 2
+                continue
+            if name is not None and not is_variable:
+                known = [*by_word, *by_name]
+                fail("E202", f"unknown attribute '{name}' for {owner}", item.span,
+                     did_you_mean(name, known) or (f"{owner} accepts: {', '.join(sorted(known))}" if known else
+                                                   f"{owner} takes no arguments"))
+                return None
+            if not positional_open:
+                why = "positional arguments must come first" if keyword_seen else \
+                    f"{owner} takes {len(positionals)} positional argument{'s' if len(positionals) != 1 else ''}"
+                fail("E204", f"unexpected argument for {owner}: {why}", item.span)
+                return None
+            arg = positionals[next_positional]
+            next_positional += 1
+            value = self._evaluate(item, frame)
+            if value is _FAILED:
+                return None
+            store(arg, value, item.span)
+            index += 1
+
+        for arg in signature:
+            if arg.name in values:
+                continue
+            if arg.required:
+                fail("E203", f"{owner} needs its {arg.name.rstrip('_')}", element.head_span,
+                     help=arg.doc or None)
+                return None
+            default = arg.default
+            if defaults_env is not None and default is not None:
+                default = self._evaluate(default, _Frame(frame.source, {}, "", ()))
+                if default is _FAILED:
+                    return None
+            values[arg.name] = default
+        return None if failures else (values, spans)
+
+    def _evaluate_int(self, item: ast.Item, frame: _Frame, what: str, minimum: int | None) -> int | None:
+        value = self._evaluate(item, frame)
+        if value is _FAILED:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or (minimum is not None and value < minimum):
+            self.sink.add(error("E301" if not isinstance(value, int) else "E302",
+                                f"{what} must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}",
+                                Label(frame.source, item.span)))
+            return None
+        return value
+
+    def _evaluate(self, item: ast.Item, frame: _Frame, *, words_allowed: bool = False) -> Any:
+        try:
+            return _Evaluator(frame.env, words_allowed).value(item)
+        except _EvalError as failure:
+            self.sink.add(error(failure.code, failure.message, Label(frame.source, failure.span),
+                                help=failure.help))
+            return _FAILED
+
+
+_FAILED = object()
+
+
+def _is_numeric(item: ast.Item) -> bool:
+    return isinstance(item, (ast.Number, ast.Negate, ast.Binary, ast.Conditional))
+
+
+class _EvalError(Exception):
+    def __init__(self, code: str, message: str, span: Span, help: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.span, self.help = code, message, span, help
+
+
+_MAX_MAGNITUDE = 10**18
+
+
+class _Evaluator:
+    """Evaluates argument items; iterative over nesting so deep parentheses cannot overflow."""
+
+    def __init__(self, env: dict[str, Any], words_allowed: bool):
+        self.env = env
+        self.words_allowed = words_allowed
+
+    def value(self, item: ast.Item) -> Any:
+        if isinstance(item, ast.Dims):
+            return self._checked(item.values, item.span)
+        if isinstance(item, ast.Window):
+            return WindowValue(self.value(item.extent), self.value(item.stride))
+        if isinstance(item, ast.Pair):
+            return PairValue(self.value(item.first), self.value(item.second))
+        if isinstance(item, ast.Array):
+            return self._array(item)
+        if isinstance(item, ast.Name) and item.id not in self.env and self.words_allowed:
+            return item.id
+        return self.expression(item)
+
+    def _array(self, array: ast.Array) -> list:
+        result: list = []
+        stack = [(array, result)]
+        while stack:
+            node, target = stack.pop()
+            for element in node.elements:
+                if isinstance(element, ast.Array):
+                    inner: list = []
+                    target.append(inner)
+                    stack.append((element, inner))
+                else:
+                    target.append(self._checked(element.value, element.span))
+        return result
+
+    def expression(self, root: ast.Expr) -> Any:
+        # Post-order evaluation with an explicit stack.
+        results: dict[int, Any] = {}
+        stack: list[tuple[ast.Expr, bool]] = [(root, False)]
+        while stack:
+            node, ready = stack.pop()
+            children = _children(node)
+            if not ready and children:
+                stack.append((node, True))
+                stack.extend((child, False) for child in children)
+                continue
+            results[id(node)] = self._apply(node, [results[id(c)] for c in children])
+        return results[id(root)]
+
+    def _apply(self, node: ast.Expr, operands: list[Any]) -> Any:
+        if isinstance(node, ast.Number):
+            return self._checked(node.value, node.span)
+        if isinstance(node, ast.Name):
+            if node.id not in self.env:
+                raise _EvalError("E209", f"undefined name '{node.id}'", node.span,
+                                 help=did_you_mean(node.id, self.env) or
+                                 ("names in arguments are block parameters or repeat counters" if not self.env else None))
+            return self.env[node.id]
+        if isinstance(node, ast.Negate):
+            return self._checked(-self._number(operands[0], node.operand.span), node.span)
+        if isinstance(node, ast.Conditional):
+            return operands[1] if operands[0] else operands[2]
+        left, right = (self._number(v, s.span) for v, s in zip(operands, (node.left, node.right)))
+        op = node.op
+        if op == "/":
+            if right == 0:
+                raise _EvalError("E302", "division by zero", node.span)
+            quotient = left / right
+            result = int(quotient) if isinstance(left, int) and isinstance(right, int) and left % right == 0 else quotient
+        else:
+            result = {"*": lambda: left * right, "+": lambda: left + right, "-": lambda: left - right,
+                      "==": lambda: int(left == right), "!=": lambda: int(left != right),
+                      "<": lambda: int(left < right), ">": lambda: int(left > right),
+                      "<=": lambda: int(left <= right), ">=": lambda: int(left >= right)}[op]()
+        return self._checked(result, node.span)
+
+    def _number(self, value: Any, span: Span) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _EvalError("E301", f"expected a number, got {value!r}", span)
+        return value
+
+    def _checked(self, value: Any, span: Span) -> Any:
+        values = value if isinstance(value, tuple) else (value,)
+        for v in values:
+            if abs(v) > _MAX_MAGNITUDE or v != v or v in (float("inf"), float("-inf")):
+                raise _EvalError("E303", f"the number {v} is too large", span)
+        return value
+
+
+def _children(node: ast.Expr) -> list[ast.Expr]:
+    if isinstance(node, ast.Negate):
+        return [node.operand]
+    if isinstance(node, ast.Binary):
+        return [node.left, node.right]
+    if isinstance(node, ast.Conditional):
+        return [node.test, node.then, node.otherwise]
+    return []
+
+
+def resolve(module: ast.Module, read_module: Callable[[str], ast.Module],
+            limits: Limits = Limits()) -> tuple[Graph, list[Diagnostic]]:
+    """Build the IR graph of a parsed module; raise CnnError when any error was found."""
+    return Resolver(module, read_module, limits).run()

@@ -1,0 +1,1 @@
+"""The cnndsl grammar, shipped as package data (cnndsl.grammars)."""
