@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .diagnostics import CnnError, Diagnostic, Label, error, warning
 from .ir import Graph, Node
@@ -43,6 +43,22 @@ def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node
 
 
 def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats]) -> list[Diagnostic]:
+    """Warnings, one per source location: a line expanded many times is reported once."""
+    grouped: dict[tuple, list[Diagnostic]] = {}
+    for diagnostic in _lint_nodes(graph, shapes, stats):
+        key = (diagnostic.code, diagnostic.primary.source.path, diagnostic.primary.span)
+        grouped.setdefault(key, []).append(diagnostic)
+    result = []
+    for instances in grouped.values():
+        first = instances[0]
+        if len(instances) > 1:
+            first = replace(first, notes=first.notes + (f"this line expands to {len(instances)} layers; "
+                                                        f"shown for the first",))
+        result.append(first)
+    return result
+
+
+def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats]) -> list[Diagnostic]:
     consumers = graph.consumers()
     found: list[Diagnostic] = []
     total = sum(s.params for s in stats.values())

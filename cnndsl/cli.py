@@ -132,7 +132,8 @@ def _check(args: argparse.Namespace) -> int:
         if args.format == "text":
             _report(shown, args)
             count = len(model.warnings)
-            print(f"{path}: ok, {model.total_params:,} parameters, {model.total_macs:,} MACs"
+            fixed = f" (+{model.non_trainable_params:,} non-trainable)" if model.non_trainable_params else ""
+            print(f"{path}: ok, {model.trainable_params:,} parameters{fixed}, {model.total_macs:,} MACs"
                   + (f", {count} warning{'s' if count != 1 else ''}" if count else ""))
     if args.format == "json":
         print(json.dumps(results, indent=2))

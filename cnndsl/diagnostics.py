@@ -199,7 +199,9 @@ class DiagnosticSink:
     items: list[Diagnostic] = field(default_factory=list)
 
     def add(self, diagnostic: Diagnostic) -> None:
-        self.items.append(diagnostic)
+        # A block expanded many times would report the same mistake once per instance.
+        if diagnostic not in self.items:
+            self.items.append(diagnostic)
 
     @property
     def has_errors(self) -> bool:

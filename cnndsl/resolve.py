@@ -396,8 +396,9 @@ class Resolver:
                                 notes=["call chain: " + " -> ".join(frame.block_stack + (name,))],
                                 help="blocks cannot be recursive; use 'repeat' for repetition"))
             raise _Stop
-        signature = tuple(Arg(p.name.id, None, p.default, positional=True, required=p.default is None)
-                          for p in info.definition.params)
+        # Parameters without a default are positional; those with one are keywords (`stride 2`).
+        signature = tuple(Arg(p.name.id, None, p.default, positional=p.default is None,
+                              required=p.default is None) for p in info.definition.params)
         bound = self._bind(signature, element, frame, f"block '{name}'", defaults_env={})
         if bound is None:
             return x
@@ -407,6 +408,11 @@ class Resolver:
         inner = _Frame(info.source, env, prefix, frame.scopes + (Scope(prefix[:-1], name),),
                        block_stack=frame.block_stack + (name,))
         inner.tensors["in"] = _Binding(x, element.span, used=True)
+        chains = info.definition.body.chains
+        only = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
+        if only is not None and only.kind.id == "repeat" and only.label is None and only.body is not None:
+            # A block that is one repetition names its iterations directly: layer2.0.conv1.
+            return self._repeat(only, inner, x, direct=True)
         result = self._body(list(info.definition.body.chains), inner, x, info.definition.body.span)
         self._warn_unused(inner)
         return result
@@ -430,7 +436,7 @@ class Resolver:
     def _followup(self, element: ast.Element, keyword: str) -> ast.Body | None:
         return next((f.body for f in element.followups if f.keyword.id == keyword), None)
 
-    def _repeat(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
+    def _repeat(self, element: ast.Element, frame: _Frame, x: Node, direct: bool = False) -> Node:
         items = list(element.items)
         counter = None
         if len(items) == 3 and isinstance(items[1], ast.Name) and items[1].id == "as" and isinstance(items[2], ast.Name):
@@ -447,12 +453,17 @@ class Resolver:
             self.sink.add(error("E303", f"repeat count {count:,} is over the limit of {self.limits.max_repeat:,}",
                                 Label(frame.source, items[0].span), help="raise it with --max-repeat if intended"))
             raise _Stop
-        local = self._local_name(frame, element.label, "repeat")
-        repetition = Scope(frame.prefix + local, "repeat")
+        if direct:
+            base, repetition = frame.prefix, frame.scopes[-1]
+            frame = _Frame(frame.source, frame.env, frame.prefix, frame.scopes[:-1], parent=frame,
+                           block_stack=frame.block_stack)
+        else:
+            local = self._local_name(frame, element.label, "repeat")
+            base, repetition = f"{frame.prefix}{local}.", Scope(frame.prefix + local, "repeat")
         chains = list(element.body.chains)
         sole = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
         for iteration in range(count):
-            prefix = f"{frame.prefix}{local}.{iteration}."
+            prefix = f"{base}{iteration}."
             env = {**frame.env, counter: iteration} if counter else frame.env
             if sole is not None and sole.label is None and sole.kind.id in self.blocks and sole.body is None:
                 # `layer1: repeat 3 { bottleneck 64 }` names layer1.0.conv1, as torchvision does.
@@ -566,7 +577,7 @@ class Resolver:
             name = item.id if isinstance(item, ast.Name) else None
             is_variable = name is not None and name in frame.env
             positional_open = next_positional < len(positionals) and not keyword_seen
-            if name in by_word and not (is_variable and positional_open):
+            if name in by_word:
                 arg = by_word[name]
                 store(arg, name, item.span)
                 keyword_seen = True
@@ -578,7 +589,9 @@ class Resolver:
                     store(next(a for a in signature if a.name == arg.value_after_word), value, items[index].span)
                     index += 1
                 continue
-            if name in by_name and not (is_variable and positional_open):
+            # A variable that is also the name of a positional argument reads as a value while
+            # positionals are open (`conv 3x3 channels` inside a block with a 'channels' parameter).
+            if name in by_name and not (is_variable and positional_open and by_name[name].positional):
                 arg = by_name[name]
                 if index + 1 >= len(items):
                     fail("E203", f"'{name}' needs a value", item.span)

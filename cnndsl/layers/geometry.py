@@ -90,7 +90,8 @@ class AxisGeometry:
 
     def unused(self) -> int:
         """Real input rows (not padding) that the floor leaves unread at the end of this axis."""
-        if self.ceil or self.reach < 0:
+        if self.ceil or self.reach < 0 or self.span < self.stride:
+            # A window narrower than its stride skips rows by design (a 1x1/2 projection).
             return 0
         return max(0, self.reach % self.stride - self.pad_end)
 
