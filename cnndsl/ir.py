@@ -14,10 +14,23 @@ from .source import Source, Span
 
 @dataclass(frozen=True)
 class Scope:
-    """One level of nesting: a block instance, a repetition or a branch."""
+    """One level of nesting: a block instance, a repetition or a branch.
+
+    Scopes link to their parent, so deep nesting costs one object per level, not a copied tuple.
+    """
 
     path: str  # the dotted name prefix of everything inside: 'layer3.2'
-    kind: str  # the block's name, 'repeat', 'branch' or 'shortcut'
+    kind: str  # the block's name, 'repeat', 'iteration', 'branch' or 'shortcut'
+    parent: Scope | None = None
+
+    def chain(self) -> tuple[Scope, ...]:
+        """This scope and its ancestors, outermost first."""
+        chain: list[Scope] = []
+        scope: Scope | None = self
+        while scope is not None:
+            chain.append(scope)
+            scope = scope.parent
+        return tuple(reversed(chain))
 
 
 @dataclass(eq=False)
@@ -27,7 +40,11 @@ class Node:
     inputs: tuple[Node, ...]
     source: Source
     span: Span
-    scopes: tuple[Scope, ...] = ()
+    scope: Scope | None = None  # the innermost enclosing scope
+
+    @property
+    def scopes(self) -> tuple[Scope, ...]:
+        return self.scope.chain() if self.scope else ()
 
     @property
     def kind(self) -> str:

@@ -9,6 +9,8 @@ nothing here imports onnx or onnxruntime.
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +105,45 @@ def _read_module(path: str, limits: Limits) -> Module:
 
 def check_source(source: Source, limits: Limits = Limits()) -> CheckedModel:
     """Run every checking pass; raise CnnError with located diagnostics on failure."""
-    module = parser.parse(source)
+    return _with_deep_stack(_check, source, limits)
+
+
+def _with_deep_stack(function, *args):
+    """Run `function` in a thread with a large stack and recursion limit.
+
+    Block expansion recurses once per nesting level; specs may nest up to Limits.max_depth
+    (10,000 by default), which is far past Python's default recursion limit of 1,000.
+    """
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as failure:  # re-raised in the caller's thread
+            outcome["error"] = failure
+
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous_limit, 200_000))
+    previous_size = threading.stack_size(_DEEP_STACK_BYTES)
+    try:
+        worker = threading.Thread(target=target, name="cnndsl-check", daemon=True)
+        worker.start()
+    finally:
+        threading.stack_size(previous_size)
+    try:
+        worker.join()
+    finally:
+        sys.setrecursionlimit(previous_limit)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+_DEEP_STACK_BYTES = 1024 * 2**20  # virtual address space only; pages are touched as needed
+
+
+def _check(source: Source, limits: Limits) -> CheckedModel:
+    module = parser.parse(source, limits.max_depth)
     graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
     shapes = infer.infer_shapes(graph)
     stats = analysis.count(graph, shapes, limits.max_params)

@@ -46,15 +46,24 @@ def kernel_literal(value: Any, name: str) -> KernelLiteral:
     return KernelLiteral(shape, tuple(v * scale for v in flat))
 
 
-def _flatten(value: Any, name: str) -> tuple[tuple[int, ...], list[float]]:
-    if not isinstance(value, list):
-        return (), [float(value)]
-    if not value:
-        raise ArgIssue("E301", f"{name} has an empty array", arg=name)
-    parts = [_flatten(v, name) for v in value]
-    if any(shape != parts[0][0] for shape, _ in parts):
-        raise ArgIssue("E301", f"{name} is not rectangular: its rows have different lengths", arg=name)
-    return (len(value), *parts[0][0]), [v for _, flat in parts for v in flat]
+def _flatten(value: list, name: str) -> tuple[tuple[int, ...], list[float]]:
+    """Shape and row-major values of a rectangular nested list (iterative: nesting can be deep)."""
+    shape: list[int] = []
+    level: list = [value]
+    while all(isinstance(v, list) for v in level):
+        lengths = {len(v) for v in level}
+        if 0 in lengths:
+            raise ArgIssue("E301", f"{name} has an empty array", arg=name)
+        if len(lengths) > 1:
+            raise ArgIssue("E301", f"{name} is not rectangular: its rows have different lengths", arg=name)
+        if len(shape) == 5:
+            raise ArgIssue("E403", f"{name} has more than 5 axes; a kernel has at most "
+                                   f"(out, in, depth, height, width)", arg=name)
+        shape.append(lengths.pop())
+        level = [v for row in level for v in row]
+    if any(isinstance(v, list) for v in level):
+        raise ArgIssue("E301", f"{name} is not rectangular: it mixes numbers and rows", arg=name)
+    return tuple(shape), [float(v) for v in level]
 
 
 @register

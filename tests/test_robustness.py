@@ -1,0 +1,187 @@
+"""Any input ends in success or in cnndsl's own located diagnostics: never a crash.
+
+Property tests over specs generated from the grammar, over the library's specs mutated line by
+line and byte by byte, and over raw bytes; plus the nesting-depth guarantees.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
+from lark import Lark
+
+import cnndsl
+from cnndsl.diagnostics import CnnError
+from cnndsl.layers import REGISTRY
+from cnndsl.parser import _grammar_text
+from cnndsl.reader import source_from_bytes
+
+SPECS = sorted((pathlib.Path(__file__).resolve().parent.parent / "specs").glob("*.cnn"))
+# Small limits keep generated monsters cheap; the property is the same.
+LIMITS = cnndsl.Limits(max_layers=2_000, max_repeat=50, max_params=50_000_000)
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def outcome(data: bytes, path: str = "fuzz.cnn") -> cnndsl.CheckedModel | None:
+    """Check `data`; only success or CnnError with located diagnostics may come out."""
+    try:
+        return cnndsl.check_source(source_from_bytes(path, data), LIMITS)
+    except CnnError as failure:
+        assert failure.diagnostics, "a CnnError must carry diagnostics"
+        for diagnostic in failure.diagnostics:
+            assert diagnostic.code[0] in "EW" and diagnostic.message
+            if diagnostic.code != "E105":
+                assert diagnostic.location() is not None, f"{diagnostic.code} has no line and column"
+        assert any(d.is_error for d in failure.diagnostics)
+        return None
+
+
+WORDS = sorted({*REGISTRY, "repeat", "residual", "shortcut", "concat", "if", "else", "as", "in", "pad",
+                "same", "valid", "groups", "dilation", "nobias", "ceil", "avg", "max", "global",
+                "adaptive", "mode", "reflect", "weights", "eps", "alpha", "beta", "k", "x", "y", "c"})
+
+def _spaced(strategy):
+    # from_lark concatenates tokens; a leading space keeps names and numbers from running together.
+    return strategy.map(lambda token: " " + token)
+
+
+GRAMMAR_STRATEGIES = {
+    "NAME": _spaced(st.sampled_from(WORDS) | st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)),
+    "INT": _spaced(st.integers(0, 300).map(str)),
+    "FLOAT": _spaced(st.sampled_from(["0.5", "1e-5", "0.001", "2.0", ".25"])),
+    "DIMS": _spaced(st.lists(st.integers(0, 40), min_size=2, max_size=3).map(lambda v: "x".join(map(str, v)))),
+    "STRING": st.sampled_from(['"lib.cnn"', '"missing.cnn"', '""']),
+    "_NL": st.just("\n"),
+    "COMMENT": st.just(" "),
+    "WHITESPACE": st.just(" "),
+    **{keyword: st.just(keyword.lower() + " ") for keyword in ("INPUT", "USE", "OUTPUT", "BLOCK")},
+}
+
+
+@pytest.fixture(scope="module")
+def grammar() -> Lark:
+    return Lark(_grammar_text(), parser="lalr", lexer="basic")
+
+
+@FAST
+@given(data=st.data())
+def test_specs_generated_from_the_grammar(grammar, data):
+    text = data.draw(from_lark(grammar, explicit=GRAMMAR_STRATEGIES, alphabet=st.characters(
+        min_codepoint=32, max_codepoint=126)))
+    outcome(text.encode())
+
+
+def _mutate(lines: list[str], rng: random.Random) -> list[str]:
+    lines = list(lines)
+    operation = rng.choice(["delete", "duplicate", "swap", "truncate", "token"])
+    if not lines:
+        return lines
+    i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+    if operation == "delete":
+        del lines[i]
+    elif operation == "duplicate":
+        lines.insert(i, lines[j])
+    elif operation == "swap":
+        lines[i], lines[j] = lines[j], lines[i]
+    elif operation == "truncate":
+        lines[i] = lines[i][: rng.randrange(len(lines[i]) + 1)]
+    else:
+        cut = rng.randrange(len(lines[i]) + 1)
+        token = rng.choice(["->", "{", "}", "(", ")", "[", "]", ",", "/", "x", "0", "-1", "relu", "pad",
+                            "conv 3x3 8", "=", ":", "?", "1e400", "99999999999999999999", "#"])
+        lines[i] = lines[i][:cut] + " " + token + " " + lines[i][cut:]
+    return lines
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.stem)
+def test_mutated_library_specs(spec):
+    rng = random.Random(spec.stem)
+    original = spec.read_text().splitlines()
+    for _ in range(40):
+        lines = original
+        for _ in range(rng.randint(1, 3)):
+            lines = _mutate(lines, rng)
+        outcome("\n".join(lines).encode(), str(spec))
+
+
+@FAST
+@given(spec=st.sampled_from(SPECS) if SPECS else st.nothing(), flips=st.lists(
+    st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
+def test_flipped_bytes(spec, flips):
+    data = bytearray(spec.read_bytes())
+    for position, value in flips:
+        data[position % len(data)] = value
+    outcome(bytes(data), str(spec))
+
+
+@FAST
+@given(st.binary(max_size=400))
+def test_raw_bytes(data):
+    outcome(data)
+
+
+@FAST
+@given(st.text(alphabet=st.sampled_from(list("input 3x2\n->conv pool{}()[],/*+-=:?#.0123456789relu")),
+               max_size=200))
+def test_token_soup(text):
+    outcome(text.encode())
+
+
+# --- nesting depth ------------------------------------------------------------------------------
+
+DEPTH = 10_000
+
+
+def test_nested_repeats_at_the_depth_limit():
+    text = "input 1x8\n" + "repeat 1 { " * DEPTH + "relu" + " }" * DEPTH + "\n"
+    model = cnndsl.check_text(text)
+    assert [node.kind for node in model.layers] == ["relu"]
+    assert len(model.layers[0].scopes) == 2 * DEPTH  # a repetition and an iteration per level
+
+
+def test_nesting_past_the_limit_is_a_diagnostic():
+    text = "input 1x8\n" + "repeat 1 { " * (DEPTH + 1) + "relu" + " }" * (DEPTH + 1) + "\n"
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_text(text)
+    (diagnostic,) = failure.value.diagnostics
+    assert diagnostic.code == "E216"
+    assert diagnostic.location()[1:] == (2, 1 + len("repeat 1 { ") * DEPTH + len("repeat 1 "))
+    # and the limit can be raised
+    deeper = cnndsl.check_text(text, limits=cnndsl.Limits(max_depth=DEPTH + 1))
+    assert len(deeper.layers) == 1
+
+
+def test_block_calls_nested_at_the_depth_limit():
+    blocks = "\n".join(f"block b{i}() {{ b{i + 1} }}" for i in range(DEPTH - 1))
+    text = f"input 1x8\n{blocks}\nblock b{DEPTH - 1}() {{ relu }}\nb0\n"
+    model = cnndsl.check_text(text)
+    assert model.layers[0].name.count(".") == DEPTH
+
+
+def test_block_calls_past_the_limit_are_a_diagnostic():
+    blocks = "\n".join(f"block b{i}() {{ b{i + 1} }}" for i in range(50))
+    text = f"input 1x8\n{blocks}\nblock b50() {{ relu }}\nb0\n"
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_text(text, limits=cnndsl.Limits(max_depth=20))
+    assert [d.code for d in failure.value.diagnostics] == ["E216"]
+
+
+@pytest.mark.parametrize("opener, closer, inside", [("(", ")", "3"), ("[", "]", "1")])
+def test_deep_brackets(opener, closer, inside):
+    where = "conv 3 1 weights " if opener == "[" else "conv "
+    tail = "" if opener == "[" else " 4"
+    text = f"input 1x8\n{where}{opener * DEPTH}{inside}{closer * DEPTH}{tail}\n"
+    try:
+        cnndsl.check_text(text)
+    except CnnError as failure:  # a 10,000-axis kernel is refused, cleanly
+        assert [d.code for d in failure.diagnostics] == ["E403"]
+
+
+def test_long_chain_is_linear_enough():
+    text = "input 4x8x8\n" + "\n".join("-> relu" if i else "relu" for i in range(10_000)) + "\n"
+    assert len(cnndsl.check_text(text).layers) == 10_000
