@@ -185,3 +185,29 @@ def test_deep_brackets(opener, closer, inside):
 def test_long_chain_is_linear_enough():
     text = "input 4x8x8\n" + "\n".join("-> relu" if i else "relu" for i in range(10_000)) + "\n"
     assert len(cnndsl.check_text(text).layers) == 10_000
+
+
+# --- a failing compile writes nothing -------------------------------------------------------------
+
+SMALL_SPECS = [p for p in SPECS if p.stem in ("mnist_cnn", "mnist_mlp", "lenet5", "audio1d")]
+
+
+@pytest.mark.parametrize("spec", SMALL_SPECS, ids=lambda p: p.stem)
+def test_compile_of_mutated_specs_writes_only_on_success(spec, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from cnndsl.cli import main
+
+    rng = random.Random(f"compile-{spec.stem}")
+    original = spec.read_text().splitlines()
+    for case in range(25):
+        lines = _mutate(original, rng)
+        source = tmp_path / f"case{case}.cnn"
+        source.write_text("\n".join(lines) + "\n")
+        output = tmp_path / f"case{case}.onnx"
+        status = main(["compile", str(source), "-o", str(output), "--max-params", "10000000"])
+        capsys.readouterr()
+        assert status in (0, 1)
+        assert output.exists() == (status == 0)
+        # nothing else appears beside the spec: no temporary files, no partial outputs
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"case{case}.")) == \
+            sorted([source.name] + ([output.name] if status == 0 else []))

@@ -72,4 +72,12 @@ class LocalResponseNorm(Layer):
         return f"size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, k {self.k:g}"
 
     def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
-        return tape.op("LRN", inputs, name, size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
+        attributes = dict(size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
+        if len(in_shapes[0]) == 3:
+            return tape.op("LRN", inputs, name, **attributes)
+        # ONNX Runtime's LRN takes 4-D tensors only; it normalises across channels alone, so
+        # 1-D and 3-D inputs are viewed as (N, C, everything else, 1) and reshaped back.
+        as_image = tape.op("Reshape", [inputs[0], tape.constant(f"{name}.image_shape", [0, in_shapes[0][0], -1, 1],
+                                                               integer=True)], f"{name}.as_image")
+        normalised = tape.op("LRN", [as_image], f"{name}.lrn", **attributes)
+        return tape.op("Reshape", [normalised, tape.constant(f"{name}.shape", [0, *out_shape], integer=True)], name)
