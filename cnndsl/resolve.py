@@ -7,6 +7,8 @@ is possible and reported), and names every node hierarchically (`layer3.2.conv1`
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,6 +31,7 @@ class Limits:
     max_repeat: int = 10_000         # one repetition count
     max_params: int = 10_000_000_000  # checked by the analysis pass, before any weight exists
     max_file_bytes: int = 10_000_000
+    max_depth: int = 10_000          # nesting of brackets and braces, and of block calls
 
 
 class _Stop(Exception):
@@ -55,36 +58,43 @@ class _Frame:
     source: Source
     env: dict[str, Any]
     prefix: str
-    scopes: tuple[Scope, ...]
-    parent: _Frame | None = None          # lexical parent for tensor names (not across blocks)
+    scope: Scope | None
+    # Tensors of the enclosing bodies, snapshotted when this frame was made (never across blocks);
+    # a snapshot keeps lookups O(1) however deep the nesting.
+    outer: dict[str, _Binding] = field(default_factory=dict)
     tensors: dict[str, _Binding] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     taken: dict[str, Span] = field(default_factory=dict)
     block_stack: tuple[str, ...] = ()
 
-    def child(self, *, prefix: str | None = None, scopes: tuple[Scope, ...] = (), env: dict | None = None) -> _Frame:
-        """A nested body: sees this frame's tensors; shares its names unless given a new prefix."""
+    def child(self, *, prefix: str | None = None, scopes: tuple[tuple[str, str], ...] = (),
+              env: dict | None = None) -> _Frame:
+        """A nested body: sees this frame's tensors; shares its names unless given a new prefix.
+        `scopes` are (path, kind) levels that the child adds below this frame's scope."""
+        scope = self.scope
+        for path, kind in scopes:
+            scope = Scope(path, kind, scope)
         frame = _Frame(self.source, env if env is not None else self.env,
-                       self.prefix if prefix is None else prefix,
-                       self.scopes + scopes, parent=self, block_stack=self.block_stack)
+                       self.prefix if prefix is None else prefix, scope,
+                       outer={**self.outer, **self.tensors}, block_stack=self.block_stack)
         if prefix is None:
             frame.counters, frame.taken = self.counters, self.taken
         return frame
 
     def lookup(self, name: str) -> _Binding | None:
-        frame: _Frame | None = self
-        while frame is not None:
-            if name in frame.tensors:
-                return frame.tensors[name]
-            frame = frame.parent
-        return None
+        return self.tensors.get(name) or self.outer.get(name)
 
     def visible_tensors(self) -> set[str]:
-        names, frame = set(), self
-        while frame is not None:
-            names |= frame.tensors.keys()
-            frame = frame.parent
-        return names
+        return set(self.outer) | set(self.tensors)
+
+    def unique(self, base: str) -> str:
+        """`base`, or `base2`, `base3`... when taken; reserves the name."""
+        name, number = base, 1
+        while name in self.taken:
+            number += 1
+            name = f"{base}{number}"
+        self.taken[name] = Span(0, 0)
+        return name
 
     def auto_name(self, base: str) -> str:
         while True:
@@ -103,6 +113,8 @@ class Resolver:
         self.blocks: dict[str, _BlockInfo] = {}
         self.graph: Graph | None = None
         self.layer_count = 0
+        self.mentions: dict[tuple[int, str], bool] = {}
+        self.included_by: dict[str, tuple[Source, Span]] = {}  # file -> the `use` that first included it
 
     # --- entry ----------------------------------------------------------------------------------
 
@@ -127,7 +139,7 @@ class Resolver:
                                     Label(source, declared.span)))
         self.sink.raise_if_errors()
         self.graph = Graph(source, declared.dims)
-        frame = _Frame(source, {}, "", ())
+        frame = _Frame(source, {}, "", None)
         input_node = Node("input", None, (), source, declared.span)
         self.graph.nodes.append(input_node)
         frame.tensors["in"] = _Binding(input_node, declared.span, used=True)
@@ -158,10 +170,20 @@ class Resolver:
         base = os.path.dirname(os.path.abspath(source.path))
         path = os.path.normpath(os.path.join(base, use.path))
         if path in include_stack:
-            self.sink.add(error("E212", f"'{use.path}' includes itself (through {len(include_stack)} file(s))",
-                                Label(source, use.span),
-                                notes=[" -> ".join(os.path.basename(p) for p in include_stack + (path,))]))
+            # The other `use` statements of the cycle: those that included each file after `path`.
+            secondary = [Label(*self.included_by[p], f"'{os.path.basename(self.included_by[p][0].path)}' "
+                                                     f"includes '{os.path.basename(p)}' here")
+                         for p in include_stack[include_stack.index(path) + 1:] if p in self.included_by]
+            message = (f"'{use.path}' includes itself" if path == include_stack[-1] else
+                       f"the includes form a cycle: '{use.path}' is already being included")
+            self.sink.add(error("E212", message, Label(source, use.span, "includes " + repr(use.path)),
+                                secondary=secondary,
+                                notes=[" -> ".join(os.path.basename(p) for p in include_stack + (path,))],
+                                help="remove one of these 'use' lines; to share blocks between files, "
+                                     "move them into a third file that both include"))
             return
+        if path in self.included_by:
+            return  # already included (a diamond: two libraries share a third): its blocks are known
         if not os.path.isfile(path):
             self.sink.add(error("E212", f"cannot find the included file '{use.path}'", Label(source, use.span),
                                 notes=[f"looked for {path}"], help="paths are relative to the including file"))
@@ -172,6 +194,7 @@ class Resolver:
             for diagnostic in failure.diagnostics:
                 self.sink.add(diagnostic)
             return
+        self.included_by[path] = (source, use.span)
         self._collect_blocks(included, include_stack + (path,))
 
     def _define_block(self, definition: ast.BlockDef, source: Source) -> None:
@@ -234,6 +257,8 @@ class Resolver:
                                     Label(frame.source, chain.target.span), help="choose another name"))
                 raise _Stop
             targets[name] = index
+        if not targets:
+            return list(range(len(chains)))  # nothing named: plain textual order
         local = set(targets)
         needs: list[set[int]] = []
         for index, chain in enumerate(chains):
@@ -242,22 +267,57 @@ class Resolver:
                 deps.add(index - 1)
             deps.discard(index) if chain.target is None else None
             needs.append(deps)
+        # Kahn's algorithm, taking the earliest ready statement first (textual order when free).
+        users: list[list[int]] = [[] for _ in chains]
+        waiting = [len(deps) for deps in needs]
+        for index, deps in enumerate(needs):
+            for dep in deps:
+                users[dep].append(index)
+        ready = [i for i, n in enumerate(waiting) if n == 0]
+        heapq.heapify(ready)
         done: list[int] = []
-        remaining = set(range(len(chains)))
-        while remaining:
-            ready = [i for i in sorted(remaining) if needs[i] <= set(done)]
-            if not ready:
-                cycle = sorted(remaining)
-                first = chains[cycle[0]]
-                self.sink.add(error("E213", "these statements depend on each other in a cycle",
-                                    Label(frame.source, first.span),
-                                    secondary=[Label(frame.source, chains[i].span, "part of the cycle")
-                                               for i in cycle[1:]],
-                                    help="a network is a directed acyclic graph: a tensor cannot depend on itself"))
-                raise _Stop
-            done.append(ready[0])
-            remaining.discard(ready[0])
+        while ready:
+            index = heapq.heappop(ready)
+            done.append(index)
+            for user in users[index]:
+                waiting[user] -= 1
+                if waiting[user] == 0:
+                    heapq.heappush(ready, user)
+        if len(done) < len(chains):
+            self._report_cycle(chains, needs, set(range(len(chains))) - set(done), frame)
+            raise _Stop
         return done
+
+    def _report_cycle(self, chains: list[ast.Chain], needs: list[set[int]], blocked: set[int],
+                      frame: _Frame) -> None:
+        """Report one cycle among the statements that could not be ordered (only its members:
+        statements that merely wait for the cycle are left out)."""
+        # Every blocked statement waits for another blocked one; walk until a statement repeats.
+        path: list[int] = []
+        position: dict[int, int] = {}
+        current = min(blocked)
+        while current not in position:
+            position[current] = len(path)
+            path.append(current)
+            current = min(dep for dep in needs[current] if dep in blocked)
+        cycle = path[position[current]:]
+
+        def link(index: int) -> str:
+            dep = min(d for d in needs[index] if d in blocked and d in cycle)
+            target = chains[dep].target
+            return f"uses '{target.id}'" if target is not None and \
+                target.id in self._names_used(chains[index], frame, {target.id}) else "continues the previous statement"
+
+        first = chains[cycle[0]]
+        if len(cycle) == 1:
+            name = first.target.id if first.target is not None else "this statement"
+            message = f"'{name}' depends on itself"
+        else:
+            message = "these statements depend on each other in a cycle"
+        self.sink.add(error("E213", message, Label(frame.source, first.span, link(cycle[0])),
+                            secondary=[Label(frame.source, chains[i].span, f"part of the cycle: {link(i)}")
+                                       for i in cycle[1:]],
+                            help="a network is a directed acyclic graph: a tensor cannot depend on itself"))
 
     def _names_used(self, chain: ast.Chain, frame: _Frame, local: set[str]) -> set[str]:
         names: set[str] = set()
@@ -296,7 +356,8 @@ class Resolver:
 
     def _element(self, element: ast.Element, frame: _Frame, x: Node, *, chain_start: bool) -> Node:
         word = element.kind.id
-        if word in COMBINATORS:
+        # `concat { ... }` is the combinator; `concat a b` (no body) merges named tensors.
+        if word in COMBINATORS and not (word == "concat" and element.body is None and element.items):
             return self._combinator(element, frame, x)
         for followup in element.followups:
             self.sink.add(error("E215", f"'{word}' takes no '{followup.keyword.id}' part",
@@ -359,22 +420,30 @@ class Resolver:
         return self._add_node(frame, element, kind(), tuple(inputs))
 
     def _add_node(self, frame: _Frame, element: ast.Element, layer: Layer, inputs: tuple[Node, ...],
-                  span: Span | None = None) -> Node:
-        local = self._local_name(frame, element.label, layer.display_kind)
-        node = Node(frame.prefix + local, layer, inputs, frame.source, span or element.head_span, frame.scopes)
+                  span: Span | None = None, local: str | None = None) -> Node:
+        if local is None:
+            local = self._local_name(frame, element.label, layer.display_kind, element.head_span)
+        node = Node(frame.prefix + local, layer, inputs, frame.source, span or element.head_span, frame.scope)
         self._charge(frame, element.span)
         self.graph.nodes.append(node)
         return node
 
-    def _local_name(self, frame: _Frame, label: ast.Name | None, base: str) -> str:
+    def _local_name(self, frame: _Frame, label: ast.Name | None, base: str, span: Span | None = None) -> str:
+        """The node's name within its prefix: its label, or the next free automatic name (conv3).
+        `span` locates an unlabelled element, for the second diagnostic of a clash."""
         if label is None:
             name = frame.auto_name(base)
         else:
             name = label.id
             if name in frame.taken:
+                first = frame.taken[name]
+                automatic = frame.source.text[first.start:first.end] != name
                 self.sink.add(error("E210", f"the name '{name}' is used twice", Label(frame.source, label.span),
-                                    secondary=[Label(frame.source, frame.taken[name], "first used here")]))
-        frame.taken[name] = label.span if label else Span(0, 0)
+                                    secondary=[Label(frame.source, first, "this layer is named '" + name +
+                                                     "' automatically" if automatic else "first used here")],
+                                    help="choose another label" + (f", or label the first layer too"
+                                                                   if automatic else "")))
+        frame.taken[name] = label.span if label else (span or Span(0, 0))
         return name
 
     def _charge(self, frame: _Frame, span: Span) -> None:
@@ -390,6 +459,10 @@ class Resolver:
     def _call_block(self, element: ast.Element, frame: _Frame, x: Node, *, prefix: str | None = None) -> Node:
         info = self.blocks[element.kind.id]
         name = info.definition.name.id
+        if len(frame.block_stack) >= self.limits.max_depth:
+            self.sink.add(error("E216", f"blocks call each other more than {self.limits.max_depth:,} levels deep",
+                                Label(frame.source, element.kind.span), help="raise the limit with --max-depth"))
+            raise _Stop
         if name in frame.block_stack:
             self.sink.add(error("E211", f"block '{name}' uses itself", Label(frame.source, element.kind.span),
                                 secondary=[Label(info.source, info.definition.name.span, "defined here")],
@@ -404,8 +477,8 @@ class Resolver:
             return x
         env, _ = bound
         if prefix is None:
-            prefix = frame.prefix + self._local_name(frame, element.label, name) + "."
-        inner = _Frame(info.source, env, prefix, frame.scopes + (Scope(prefix[:-1], name),),
+            prefix = frame.prefix + self._local_name(frame, element.label, name, element.head_span) + "."
+        inner = _Frame(info.source, env, prefix, Scope(prefix[:-1], name, frame.scope),
                        block_stack=frame.block_stack + (name,))
         inner.tensors["in"] = _Binding(x, element.span, used=True)
         chains = info.definition.body.chains
@@ -413,6 +486,9 @@ class Resolver:
         if only is not None and only.kind.id == "repeat" and only.label is None and only.body is not None:
             # A block that is one repetition names its iterations directly: layer2.0.conv1.
             return self._repeat(only, inner, x, direct=True)
+        if only is not None and only.kind.id == "concat" and only.label is None and only.body is not None:
+            # A block that is one concat names its branches directly: inception3a.branch2.conv1.
+            return self._concat(only, inner, x, direct=True)
         result = self._body(list(info.definition.body.chains), inner, x, info.definition.body.span)
         self._warn_unused(inner)
         return result
@@ -454,25 +530,46 @@ class Resolver:
                                 Label(frame.source, items[0].span), help="raise it with --max-repeat if intended"))
             raise _Stop
         if direct:
-            base, repetition = frame.prefix, frame.scopes[-1]
-            frame = _Frame(frame.source, frame.env, frame.prefix, frame.scopes[:-1], parent=frame,
-                           block_stack=frame.block_stack)
+            base, repetition = frame.prefix, ()  # the block instance is the repetition's scope
         else:
-            local = self._local_name(frame, element.label, "repeat")
-            base, repetition = f"{frame.prefix}{local}.", Scope(frame.prefix + local, "repeat")
+            local = self._local_name(frame, element.label, "repeat", element.head_span)
+            base, repetition = f"{frame.prefix}{local}.", ((frame.prefix + local, "repeat"),)
         chains = list(element.body.chains)
         sole = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
+        # Iterations that cannot see the counter expand to the same number of layers, so after the
+        # first one the whole repetition's cost is known: charge it at once rather than layer by
+        # layer, so that `repeat 1000 { repeat 1000 { ... } }` stops after 1,000 layers, not 100,000.
+        uniform = counter is None or not _mentions(element.body, counter, self.mentions)
         for iteration in range(count):
+            if iteration == 1 and uniform:
+                self._charge_repetition(frame, element, items[0], count, self.layer_count - before)
+            before = self.layer_count
             prefix = f"{base}{iteration}."
             env = {**frame.env, counter: iteration} if counter else frame.env
             if sole is not None and sole.label is None and sole.kind.id in self.blocks and sole.body is None:
                 # `layer1: repeat 3 { bottleneck 64 }` names layer1.0.conv1, as torchvision does.
-                x = self._call_block(sole, frame.child(env=env, scopes=(repetition,)), x, prefix=prefix)
+                x = self._call_block(sole, frame.child(env=env, scopes=repetition), x, prefix=prefix)
                 continue
-            inner = frame.child(prefix=prefix, scopes=(repetition, Scope(prefix[:-1], "iteration")), env=env)
+            inner = frame.child(prefix=prefix, scopes=repetition + ((prefix[:-1], "iteration"),), env=env)
             x = self._body(chains, inner, x, element.body.span)
             self._warn_unused(inner)
         return x
+
+    def _charge_repetition(self, frame: _Frame, element: ast.Element, count_item: ast.Item, count: int,
+                           per_iteration: int) -> None:
+        """E214 as soon as the rest of a uniform repetition would pass the layer limit."""
+        total = self.layer_count + per_iteration * (count - 1)
+        if total <= self.limits.max_layers:
+            return
+        self.sink.add(error("E214", f"the network expands to more than {self.limits.max_layers:,} layers: "
+                                    f"this repetition alone adds {per_iteration * count:,}",
+                            Label(frame.source, count_item.span,
+                                  f"{count:,} iterations of {per_iteration:,} layer{'s' if per_iteration != 1 else ''}"),
+                            secondary=[Label(frame.source, element.body.span,
+                                             f"one iteration expands to {per_iteration:,} "
+                                             f"layer{'s' if per_iteration != 1 else ''}")],
+                            help="check repetition counts; raise the limit with --max-layers if intended"))
+        raise _Stop
 
     def _residual(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
         body_frame = frame.child()
@@ -480,24 +577,30 @@ class Resolver:
         shortcut = self._followup(element, "shortcut")
         s = x
         if shortcut is not None:
-            inner = frame.child(prefix=frame.prefix + "shortcut.", scopes=(Scope(frame.prefix + "shortcut", "shortcut"),))
+            path = frame.prefix + frame.unique("shortcut")  # several residuals may share a scope
+            inner = frame.child(prefix=path + ".", scopes=((path, "shortcut"),))
             s = self._body(list(shortcut.chains), inner, x, shortcut.span)
         if y is x:
             self.sink.add(warning("W106", "the residual body is empty: this adds the input to itself",
                                   Label(frame.source, element.body.span)))
         return self._add_node(frame, element, REGISTRY["add"](), (y, s), span=element.kind.span)
 
-    def _concat(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
+    def _concat(self, element: ast.Element, frame: _Frame, x: Node, direct: bool = False) -> Node:
+        """Branches are named under the concat (concat1.branch2.conv1), or directly under the block
+        instance when the concat is the block's whole body (inception3a.branch2.conv1)."""
+        local = self._local_name(frame, element.label, "concat", element.head_span)
+        base = frame.prefix if direct else f"{frame.prefix}{local}."
         branches = []
         for index, chain in enumerate(element.body.chains, start=1):
-            prefix = f"{frame.prefix}branch{index}."
-            inner = frame.child(prefix=prefix, scopes=(Scope(prefix[:-1], "branch"),))
+            prefix = f"{base}branch{index}."
+            inner = frame.child(prefix=prefix, scopes=((prefix[:-1], "branch"),))
             branches.append(self._chain(chain, inner, x))
         if len(branches) < 2:
             self.sink.add(error("E203", "concat needs at least two branches, one per line",
                                 Label(frame.source, element.body.span)))
             return x
-        return self._add_node(frame, element, REGISTRY["concat"](), tuple(branches), span=element.kind.span)
+        return self._add_node(frame, element, REGISTRY["concat"](), tuple(branches), span=element.kind.span,
+                              local=local)
 
     def _if(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
         if len(element.items) != 1:
@@ -568,6 +671,7 @@ class Resolver:
                 values[arg.name] = arg.convert(value, arg.name.rstrip("_")) if arg.convert else value
             except ArgIssue as issue:
                 fail(issue.code, issue.message, span, issue.help)
+                values.setdefault(arg.name, None)  # reported once: not "missing" as well
                 return False
             spans[arg.name] = span
             return True
@@ -579,8 +683,7 @@ class Resolver:
             positional_open = next_positional < len(positionals) and not keyword_seen
             if name in by_word:
                 arg = by_word[name]
-                store(arg, name, item.span)
-                keyword_seen = True
+                store(arg, name, item.span)  # a word may come before the positionals: `pool avg 2/2`
                 index += 1
                 if arg.value_after_word and index < len(items) and _is_numeric(items[index]):
                     value = self._evaluate(items[index], frame)
@@ -604,7 +707,8 @@ class Resolver:
                 index += 2
                 continue
             if name is not None and not is_variable:
-                known = [*by_word, *by_name]
+                hidden = {arg.value_after_word for arg in signature if arg.value_after_word}
+                known = [*by_word, *(n for n in by_name if n not in hidden)]
                 fail("E202", f"unknown attribute '{name}' for {owner}", item.span,
                      did_you_mean(name, known) or (f"{owner} accepts: {', '.join(sorted(known))}" if known else
                                                    f"{owner} takes no arguments"))
@@ -627,11 +731,11 @@ class Resolver:
                 continue
             if arg.required:
                 fail("E203", f"{owner} needs its {arg.name.rstrip('_')}", element.head_span,
-                     help=arg.doc or None)
+                     help=f"{arg.name.rstrip('_')}: {arg.doc}" if arg.doc else None)
                 return None
             default = arg.default
             if defaults_env is not None and default is not None:
-                default = self._evaluate(default, _Frame(frame.source, {}, "", ()))
+                default = self._evaluate(default, _Frame(frame.source, {}, "", None))
                 if default is _FAILED:
                     return None
             values[arg.name] = default
@@ -660,6 +764,24 @@ class Resolver:
 
 
 _FAILED = object()
+
+
+def _mentions(body: ast.Body, name: str, cache: dict[tuple[int, str], bool]) -> bool:
+    """Whether `name` occurs anywhere in a body (as an argument, a tensor, a layer or a label).
+    `cache` lives as long as the syntax trees (one resolver), so ids stay valid."""
+    found = cache.get((id(body), name))
+    if found is None:
+        found, pending = False, [body]
+        while pending and not found:
+            node = pending.pop()
+            if isinstance(node, ast.Name):
+                found = node.id == name
+            elif isinstance(node, (tuple, list)):
+                pending.extend(node)
+            elif dataclasses.is_dataclass(node):
+                pending.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+        cache[(id(body), name)] = found
+    return found
 
 
 def _is_numeric(item: ast.Item) -> bool:
