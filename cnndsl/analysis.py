@@ -42,6 +42,9 @@ def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node
     return stats
 
 
+W103_MIN_PARAMS = 1_000_000
+
+
 def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats]) -> list[Diagnostic]:
     """Warnings, one per source location: a line expanded many times is reported once."""
     grouped: dict[tuple, list[Diagnostic]] = {}
@@ -63,6 +66,9 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
     found: list[Diagnostic] = []
     total = sum(s.params for s in stats.values())
     holders = [n for n in stats if stats[n].params]
+    # W103 targets the classic bulk of a fully connected layer over a flattened feature map (AlexNet's
+    # and VGG's fc6). The widest conv of a channel-doubling pyramid holds most parameters by design, and
+    # under W103_MIN_PARAMS (4 MB of float32; LeNet-5, the MNIST models) a dominant layer costs nothing.
     for node in graph.nodes[1:]:
         layer = node.layer
         in_shape = shapes[node.inputs[0]]
@@ -73,7 +79,8 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
                                  f"input is the feature map {shape_text(in_shape)}"),
                                  help="use dropout in the fully connected layers; batch normalisation "
                                       "suits convolutions better"))
-        if len(holders) > 1 and stats[node].params * 2 > total:
+        if (isinstance(layer, Dense) and len(holders) > 1 and total >= W103_MIN_PARAMS
+                and stats[node].params * 2 > total):
             share = stats[node].params / total
             found.append(warning("W103", f"'{node.name}' holds {share:.0%} of all parameters "
                                          f"({stats[node].params:,} of {total:,})", Label(node.source, node.span),

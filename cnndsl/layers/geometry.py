@@ -93,7 +93,7 @@ class AxisGeometry:
         if self.ceil or self.reach < 0 or self.span < self.stride:
             # A window narrower than its stride skips rows by design (a 1x1/2 projection).
             return 0
-        return max(0, self.reach % self.stride - self.pad_end)
+        return min(self.size, max(0, self.reach % self.stride - self.pad_end))  # windows may end in the begin padding
 
 
 def axes(in_spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...] | None,

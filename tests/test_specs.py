@@ -1,0 +1,185 @@
+"""The specs in specs/: published totals, golden summaries and the `summary --json` contract.
+
+Every specs/*.cnn must have a row in PUBLISHED. Its golden summary (tests/golden/<stem>.txt) holds
+the exact `cnndsl summary` text; after an intended change, regenerate the goldens with
+
+    CNNDSL_UPDATE_GOLDEN=1 pytest tests/test_specs.py
+
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+
+import cnndsl
+from cnndsl.cli import main
+from cnndsl.summary import render
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+GOLDEN = ROOT / "tests" / "golden"
+SPEC_FILES = sorted(SPECS.glob("*.cnn"))
+
+# spec stem: (trainable parameters, MACs or None), as published (or, where nothing is published,
+# derived by hand in the spec's header). MACs follow torchvision: conv and fc only, bias excluded.
+PUBLISHED: dict[str, tuple[int, int | None]] = {
+    # the seeds' small networks
+    "lenet5": (61_706, 416_520),
+    "mnist_mlp": (178_110, 177_800),            # Flux model1
+    "mnist_cnn": (5_386, 234_400),              # Flux model2 with its max pooling
+    # AlexNet
+    "alexnet": (61_100_840, 714_188_480),       # torchvision
+    "alexnet2012": (60_965_224, 724_406_816),   # Krizhevsky et al. 2012 / Caffe bvlc_alexnet
+    # VGG, torchvision
+    "vgg11": (132_863_336, 7_609_090_048),
+    "vgg13": (133_047_848, 11_308_466_176),
+    "vgg16": (138_357_544, 15_470_264_320),
+    "vgg19": (143_667_240, 19_632_062_464),
+    "vgg16_bn": (138_365_992, 15_470_264_320),
+    # 1D and 3D
+    "audio1d": (26_915, 1_880_256),             # torchaudio tutorial's M5 (26,915 published)
+    "video3d": (1_190_725, 5_375_681_792),      # derived in the spec's header
+    # graph networks: add a row with each new spec
+    "resnet18": (11_689_512, 1_814_073_344),    # torchvision
+    "resnet34": (21_797_672, 3_663_761_408),    # torchvision
+    "resnet50": (25_557_032, 4_089_184_256),    # torchvision (v1.5)
+    "resnet101": (44_549_160, 7_801_405_440),   # torchvision (v1.5)
+    "resnet152": (60_192_808, 11_513_626_624),  # torchvision (v1.5)
+    "googlenet": (6_624_904, 1_498_376_192),    # torchvision, without the aux classifiers
+    "inception_v3": (23_834_568, 5_713_216_096),  # torchvision at 299x299, without the aux head
+    "nin": (966_986, 222_486_528),              # NIN CIFAR-10 (Caffe model zoo), derived in the header
+    "localization": (4_183, 233_200),           # the seeds' two-head localizer, derived in the header
+}
+
+
+def _spec_id(path: pathlib.Path) -> str:
+    return path.stem
+
+
+def _relative(path: pathlib.Path) -> str:
+    """The spec's path as the summary shows it: relative to the repository root, '/'-separated."""
+    return path.relative_to(ROOT).as_posix()
+
+
+@pytest.fixture
+def at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def test_there_are_specs():
+    assert SPEC_FILES, f"no specs found in {SPECS}"
+
+
+@pytest.mark.parametrize("spec", SPEC_FILES, ids=_spec_id)
+def test_published_totals(spec):
+    assert spec.stem in PUBLISHED, (
+        f"{spec.name} has no row in PUBLISHED (tests/test_specs.py); add "
+        f"'{spec.stem}': (trainable parameters, MACs or None) with the published figures")
+    params, macs = PUBLISHED[spec.stem]
+    model = cnndsl.check_file(spec)
+    assert model.trainable_params == params, f"{spec.name}: {model.trainable_params:,} != {params:,}"
+    if macs is not None:
+        assert model.total_macs == macs, f"{spec.name}: {model.total_macs:,} MACs != {macs:,}"
+
+
+def test_published_rows_have_specs():
+    stems = {spec.stem for spec in SPEC_FILES}
+    assert not set(PUBLISHED) - stems, f"rows without a spec: {sorted(set(PUBLISHED) - stems)}"
+
+
+@pytest.mark.parametrize("spec", SPEC_FILES, ids=_spec_id)
+def test_golden_summary(spec, at_root):
+    text = render(cnndsl.check_file(_relative(spec))) + "\n"
+    golden = GOLDEN / f"{spec.stem}.txt"
+    if os.environ.get("CNNDSL_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+        return
+    if not golden.exists():
+        pytest.fail(f"no golden summary {golden.relative_to(ROOT)}; create it with "
+                    f"CNNDSL_UPDATE_GOLDEN=1 pytest tests/test_specs.py -k {spec.stem} (and review it)")
+    expected = golden.read_text(encoding="utf-8")
+    assert text == expected, (f"`cnndsl summary {_relative(spec)}` changed; if intended, rerun with "
+                              f"CNNDSL_UPDATE_GOLDEN=1 and review the diff of {golden.relative_to(ROOT)}")
+
+
+def test_goldens_have_specs():
+    stems = {spec.stem for spec in SPEC_FILES}
+    stale = sorted(p.name for p in GOLDEN.glob("*.txt") if p.stem not in stems)
+    assert not stale, f"golden summaries without a spec: {stale}"
+
+
+def test_summary_cli_prints_the_golden_text(capsys, at_root):
+    spec = SPECS / "lenet5.cnn"
+    assert main(["summary", _relative(spec)]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "lenet5.txt").read_text(encoding="utf-8")
+
+
+LAYER_KEYS = {"name", "kind", "line", "output_shape", "params", "macs"}
+TOP_KEYS = {"total_params", "trainable_params", "non_trainable_params", "total_macs", "input", "outputs",
+            "layers"}
+
+
+@pytest.mark.parametrize("spec", SPEC_FILES, ids=_spec_id)
+def test_summary_json(spec, capsys):
+    assert main(["summary", "--json", str(spec)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert TOP_KEYS <= data.keys()
+    model = cnndsl.check_file(spec)
+    assert data["total_params"] == model.total_params
+    assert data["trainable_params"] == model.trainable_params
+    assert data["non_trainable_params"] == model.non_trainable_params
+    assert data["total_params"] == data["trainable_params"] + data["non_trainable_params"]
+    assert data["total_macs"] == model.total_macs
+    assert data["input"] == list(model.input_shape)
+    assert data["outputs"] == [{"name": name, "shape": list(shape)} for name, shape in model.outputs]
+    assert data["outputs"] and all(set(o) == {"name", "shape"} for o in data["outputs"])
+    assert len(data["layers"]) == len(model.layers)
+    for layer in data["layers"]:
+        assert LAYER_KEYS <= layer.keys(), layer
+        assert isinstance(layer["line"], int) and layer["line"] >= 1
+        assert all(isinstance(v, int) and v >= 1 for v in layer["output_shape"])
+    assert sum(layer["params"] for layer in data["layers"]) == data["total_params"]
+    assert sum(layer["macs"] for layer in data["layers"]) == data["total_macs"]
+    # The batch axis is implicit: the input shape is the declared one.
+    declared = next(line for line in spec.read_text().splitlines() if line.startswith("input "))
+    assert "x".join(map(str, data["input"])) == declared.split()[1]
+
+
+def test_summary_json_layers_of_mnist_cnn(capsys):
+    """The seeds' model2, row by row: 28 -> 24 -> 12 -> 10 -> 5, 400 features."""
+    assert main(["summary", "--json", str(SPECS / "mnist_cnn.cnn")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = [(layer["name"], layer["kind"], layer["line"], layer["output_shape"], layer["params"],
+             layer["macs"]) for layer in data["layers"]]
+    assert rows == [
+        ("conv1", "conv", 9, [8, 24, 24], 208, 115_200),
+        ("pool1", "maxpool", 9, [8, 12, 12], 0, 0),
+        ("conv2", "conv", 10, [16, 10, 10], 1_168, 115_200),
+        ("pool2", "maxpool", 10, [16, 5, 5], 0, 0),
+        ("flatten1", "flatten", 11, [400], 0, 0),
+        ("fc", "fc", 12, [10], 4_010, 4_000),
+    ]
+    assert data["input"] == [1, 28, 28]
+    assert data["outputs"] == [{"name": "fc", "shape": [10]}]
+
+
+def test_vgg16_bn_batch_norm_statistics_are_non_trainable():
+    model = cnndsl.check_file(SPECS / "vgg16_bn.cnn")
+    assert model.non_trainable_params == 2 * (2 * 64 + 2 * 128 + 3 * 256 + 6 * 512)
+    assert model.total_params == 138_365_992 + 8_448
+
+
+def test_alexnet2012_uses_two_gpu_groups_and_lrn():
+    model = cnndsl.check_file(SPECS / "alexnet2012.cnn")
+    layers = {node.name: node for node in model.layers}
+    assert [n for n, node in layers.items() if getattr(node.layer, "groups", 1) == 2] == \
+        ["conv2", "conv4", "conv5"]
+    norm = layers["norm1"].layer
+    assert (norm.size, norm.alpha, norm.beta, norm.k) == (5, 1e-4, 0.75, 2.0)
+    assert model.shapes[layers["pool5"]] == (256, 6, 6)
