@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"parameter budget (default {defaults.max_params:,})")
     group.add_argument("--max-file-bytes", type=_positive, default=defaults.max_file_bytes,
                        help=f"largest spec file (default {defaults.max_file_bytes:,})")
+    group.add_argument("--max-depth", type=_positive, default=defaults.max_depth,
+                       help=f"deepest nesting of brackets and block calls (default {defaults.max_depth:,})")
     diagnostics = argparse.ArgumentParser(add_help=False)
     diagnostics.add_argument("--format", choices=("text", "json"), default="text",
                              help="how to print diagnostics (json: for editors and CI)")
@@ -70,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[limits, diagnostics], help="run a spec or .onnx in ONNX Runtime")
     run.add_argument("file", metavar="FILE.cnn|FILE.onnx")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    run.add_argument("--batch", type=_positive, default=1)
+    run.add_argument("--batch", type=_positive, help="batch size (default: 1, or the model's fixed batch)")
     run.add_argument("--input", metavar="x.npy", help="input array (default: random normal, seeded)")
     run.add_argument("--repeat", type=_positive, default=10, help="timed runs for the median latency")
     run.add_argument("--seed", type=int, default=0)
@@ -79,11 +81,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _limits(args: argparse.Namespace) -> Limits:
     return Limits(max_layers=args.max_layers, max_repeat=args.max_repeat, max_params=args.max_params,
-                  max_file_bytes=args.max_file_bytes)
+                  max_file_bytes=args.max_file_bytes, max_depth=args.max_depth)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # argparse: usage errors exit 2, --help and --version 0
+        return done.code if isinstance(done.code, int) else EXIT_USAGE
     try:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -92,8 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CnnError as failure:
         _report(failure.diagnostics, args)
         return EXIT_ERRORS
+    except BrokenPipeError:  # `cnndsl summary spec.cnn | head`: the reader left; not an error
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as bug:  # a crash is a bug in cnndsl, never the user's fault
-        print(f"cnndsl: internal error: {type(bug).__name__}: {bug}\n"
+        detail = str(bug) if len(str(bug)) <= 300 else str(bug)[:300] + "..."
+        print(f"cnndsl: internal error: {type(bug).__name__}: {detail}\n"
               f"This is a bug in cnndsl {__version__}; please report it with the spec that caused it.",
               file=sys.stderr)
         return EXIT_INTERNAL

@@ -44,6 +44,7 @@ CODES: dict[str, str] = {
     "E213": "the graph has a cycle",
     "E214": "the expanded network exceeds the layer limit",
     "E215": "a statement is not allowed here",
+    "E216": "nesting is too deep",
     # values
     "E301": "an argument has the wrong type",
     "E302": "an argument is out of range",
@@ -57,6 +58,14 @@ CODES: dict[str, str] = {
     "E406": "added tensors have different shapes",
     "E407": "adaptive pooling is not an exact pooling for this input",
     "E408": "the network exceeds the parameter or size budget",
+    # ONNX code generation and execution
+    "E501": "the weights file cannot be read or is not an .npz archive",
+    "E502": "a weights array is missing, unexpected, misshapen or invalid",
+    "E503": "the output path cannot be written (a directory, an input file, or not writable)",
+    "E504": "the ONNX opset is not supported, or too old for an operator the model needs",
+    "E505": "the requested execution device is not available",
+    "E506": "ONNX Runtime cannot load or run the model",
+    "E507": "the input array does not fit the model",
     # lint warnings
     "W101": "the stride leaves input rows or columns unused",
     "W102": "dropout between convolutions",
@@ -154,9 +163,20 @@ def _snippet(label: Label, marker: str) -> list[str]:
     end_line, end_col = source.line_col(max(label.span.start, label.span.end - 1))
     text = _printable(source.line_text(line))
     width = max(1, (end_col - col + 1) if end_line == line else len(text) - col + 1)
+    if len(text) > _MAX_SNIPPET:
+        # A very long line (a number with thousands of digits) is shown as a window around the span.
+        left = max(0, col - 1 - _MAX_SNIPPET // 4)
+        right = left + _MAX_SNIPPET
+        prefix, suffix = ("..." if left else ""), ("..." if right < len(text) else "")
+        width = max(1, min(width, right - (col - 1)))
+        text = prefix + text[left:right] + suffix
+        col = col - left + len(prefix)
     gutter = " " * len(str(line))
     underline = " " * (col - 1) + marker * width + (f" {label.text}" if label.text else "")
     return [f"{gutter} |", f"{line} | {text}", f"{gutter} | {underline}"]
+
+
+_MAX_SNIPPET = 120
 
 
 def _printable(text: str) -> str:

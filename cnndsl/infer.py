@@ -44,5 +44,7 @@ def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue):
         shown = node.inputs if issue.input_index is None else (node.inputs[0], node.inputs[issue.input_index])
         secondary = [Label(p.source, p.span, f"'{p.name}' gives {shape_text(in_shapes[node.inputs.index(p)])}")
                      for p in shown]
+    # The label already names the input shape; a note repeating it would only add noise.
+    notes = [note for note in issue.notes if len(node.inputs) != 1 or note != f"input is {shape_text(in_shapes[0])}"]
     return error(issue.code, f"{node.name}: {issue.message}", Label(node.source, node.span, text),
-                 secondary=secondary, notes=issue.notes, help=issue.help)
+                 secondary=secondary, notes=notes, help=issue.help)

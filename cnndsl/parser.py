@@ -7,6 +7,7 @@ recursion over deep nesting) and no Lark tree survives.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from importlib import resources
 from typing import Iterator
 
@@ -28,8 +29,40 @@ TOKEN_DESCRIPTIONS = {
     "$END": "the end of the file",
 }
 
-# Lark's own limit is far above any spec; beyond this we report instead of recursing.
+# The default nesting limit for (), [] and {}; every pass is built to handle this depth.
 MAX_NESTING = 10_000
+
+# A literal with more significant digits than this is reported (E303) rather than converted:
+# Python refuses int() of more than 4,300 digits, and no extent or count needs 20.
+MAX_DIGITS = 19
+
+_VALUE_STARTS = {"INT", "FLOAT", "DIMS", "NAME", "LPAR", "MINUS", "LSQB"}
+_OPERATORS = {"STAR", "PLUS", "MINUS", "SLASH", "CMP", "QUESTION"}
+_STATEMENT_ENDS = {"_NL", "$END"}
+# Left out of a long list of alternatives: they would only bury the likely ones.
+_MINOR = {"COMMA", "SLASH", "STAR", "LBRACE", "QUESTION", "CMP", "COLON", "EQUALS"}
+_OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
+
+
+class _LiteralTooLarge(Exception):
+    def __init__(self, token: Token, characters: int):
+        super().__init__(str(token)[:20])
+        self.token, self.characters = token, characters
+
+
+def _int(token: Token, text: str | None = None) -> int:
+    """int() of a digit string, refusing absurd lengths before Python's own limit does."""
+    text = str(token) if text is None else text
+    if len(text.lstrip("0")) > MAX_DIGITS:
+        raise _LiteralTooLarge(token, len(str(token)))
+    return int(text)
+
+
+def _float(token: Token) -> float:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise _LiteralTooLarge(token, len(str(token)))
+    return value
 
 
 class LineJoiner:
@@ -45,10 +78,13 @@ class LineJoiner:
         pending: Token | None = None
         for token in stream:
             if token.type == "_NL":
-                if depth == 0 and previous is not None and previous.type not in self._JOINS_NEXT_LINE:
-                    pending = pending or token
+                explicit = token == ";"  # an explicit ';' ends the statement even before '->'
+                if explicit and previous is not None and previous.type == "ARROW":
+                    yield token  # '-> ;' is an error: a layer must follow
+                elif depth == 0 and previous is not None and previous.type not in self._JOINS_NEXT_LINE:
+                    pending = token if explicit else (pending or token)
                 continue
-            if pending is not None and token.type not in ("ARROW", "RBRACE"):
+            if pending is not None and (token.type != "RBRACE" and (token.type != "ARROW" or pending == ";")):
                 yield pending
             pending = None
             if token.type in self._OPENERS:
@@ -75,11 +111,11 @@ class _Builder(Transformer):
     # values
     def int(self, children):
         (token,) = children
-        return ast.Number(int(token), _tok_span(token))
+        return ast.Number(_int(token), _tok_span(token))
 
     def float(self, children):
         (token,) = children
-        return ast.Number(float(token), _tok_span(token))
+        return ast.Number(_float(token), _tok_span(token))
 
     def name(self, children):
         (token,) = children
@@ -87,7 +123,7 @@ class _Builder(Transformer):
 
     def dims(self, children):
         (token,) = children
-        return ast.Dims(tuple(int(v) for v in token.split("x")), _tok_span(token))
+        return ast.Dims(tuple(_int(token, v) for v in token.split("x")), _tok_span(token))
 
     def negate(self, children):
         minus, operand = children
@@ -117,7 +153,7 @@ class _Builder(Transformer):
     def number(self, children):
         sign = -1 if len(children) == 2 else 1
         token = children[-1]
-        value = float(token) if token.type == "FLOAT" else int(token)
+        value = _float(token) if token.type == "FLOAT" else _int(token)
         return ast.Number(sign * value, _span(*children))
 
     def array(self, children):
@@ -127,7 +163,7 @@ class _Builder(Transformer):
     # statements
     def input_decl(self, children):
         keyword, dims = children
-        values = tuple(int(v) for v in dims.split("x"))
+        values = tuple(_int(dims, v) for v in dims.split("x"))
         return ast.InputDecl(values, _span(keyword, dims))
 
     def use_decl(self, children):
@@ -208,55 +244,154 @@ def _parser() -> Lark:
                 transformer=_Builder(), maybe_placeholders=False)
 
 
-def parse(source: Source) -> ast.Module:
+def parse(source: Source, max_depth: int = MAX_NESTING) -> ast.Module:
     """Parse one source; raise CnnError with a located syntax diagnostic on failure."""
+    _check_nesting(source, max_depth)
     try:
-        return ast.Module(source, _parser().parse(source.text))
+        try:
+            return ast.Module(source, _parser().parse(source.text))
+        except VisitError as exc:
+            raise exc.orig_exc from None
     except UnexpectedInput as exc:
         raise CnnError([_syntax_diagnostic(source, exc)]) from None
-    except VisitError as exc:
-        raise exc.orig_exc from None
+    except _LiteralTooLarge as exc:
+        token = exc.token
+        shown = str(token) if len(str(token)) <= 24 else f"{str(token)[:12]}...{str(token)[-6:]}"
+        raise CnnError([error("E303", f"the number {shown} is too large ({exc.characters:,} characters)",
+                              Label(source, _tok_span(token)),
+                              help=None if token.type == "FLOAT" else
+                              "extents, channels and counts are at most 2,147,483,647")]) from None
+
+
+def _check_nesting(source: Source, max_depth: int) -> None:
+    """Refuse absurd nesting before parsing (E216), so no pass has to cope with it."""
+    depth = 0
+    text = source.text
+    index, end = 0, len(text)
+    while index < end:
+        char = text[index]
+        if char == "#":
+            newline = text.find("\n", index)
+            index = end if newline < 0 else newline
+            continue
+        if char == '"':
+            closing = text.find('"', index + 1)
+            index = end if closing < 0 else closing + 1
+            continue
+        if char in "([{":
+            depth += 1
+            if depth > max_depth:
+                raise CnnError([error("E216", f"brackets are nested more than {max_depth:,} levels deep",
+                                      Label(source, Span(index, index + 1)),
+                                      help="raise the limit with --max-depth if this is intended")])
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        index += 1
 
 
 def _syntax_diagnostic(source: Source, exc: UnexpectedInput):
+    foreign = _foreign_digit(source, exc)
+    if foreign is not None:
+        return foreign
     if isinstance(exc, UnexpectedCharacters):
         char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
         span = Span(exc.pos_in_stream, exc.pos_in_stream + 1)
-        return error("E102", f"unexpected character {char!r}", Label(source, span),
+        shown = repr(char) if char.isprintable() and char.isascii() else f"{char!r} (U+{ord(char):04X})"
+        return error("E102", f"unexpected character {shown}", Label(source, span),
                      help=_character_help(char))
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
     accepts = set(exc.accepts or exc.expected)
     at_end = token.type == "$END"
-    offset = len(source.text.rstrip()) if at_end else token.start_pos
-    before = source.text[:offset].rstrip()
+    offset = _end_of_code(source) if at_end else token.start_pos
+    before = source.text[:_end_of_code(source, offset)].rstrip()  # comments skipped
     expected = _expectation(accepts, before)
     if at_end:
-        span = Span(max(0, offset - 1), max(1, offset))
-        return error("E103", f"unexpected end of file: {expected}", Label(source, span))
-    found = "end of line" if token.type == "_NL" else repr(str(token))
+        # The caret goes just after the last character, where the missing text belongs.
+        span = Span(offset, offset + 1)
+        unclosed = _unclosed_bracket(source)
+        secondary = [Label(source, unclosed[1], f"this '{unclosed[0]}' is never closed")] if unclosed else []
+        return error("E103", f"unexpected end of file: {expected}", Label(source, span), secondary=secondary)
+    if token.type == "_NL":
+        found = "';'" if str(token) == ";" else "end of line"
+    else:
+        found = repr(str(token))
     return error("E101", f"unexpected {found}: {expected}", Label(source, _tok_span(token)),
-                 help=_token_help(accepts))
+                 help=_token_help(source, token, accepts, before))
 
 
 def _expectation(accepts: set[str], before: str) -> str:
     """Phrase what the parser wanted, in the words of the language rather than token names."""
-    if "NAME" in accepts and before.endswith("->"):
-        return "expected a layer after '->'"
+    if "NAME" in accepts:
+        for word in ("->", "=", "{"):
+            if before.endswith(word):
+                return f"expected a layer after '{word}'"
+        if accepts == {"NAME"} and before.endswith(":"):
+            return "expected a layer after the label"
+        if accepts == {"NAME"} and before.endswith("block"):
+            return "expected the block's name after 'block'"
+        if accepts == {"NAME"} and before.rsplit("\n", 1)[-1].lstrip().startswith("output"):
+            return "expected a tensor name after 'output'"
     if accepts <= {"DIMS", "INT"} and before.endswith("input"):
         return "expected the input shape after 'input', such as 3x224x224"
-    options = sorted({TOKEN_DESCRIPTIONS.get(name, name) for name in accepts})
-    return f"expected {_one_of(options)}"
+    if {"INPUT", "BLOCK", "NAME"} <= accepts:
+        return "expected a statement: a layer, 'input', 'block', 'use' or 'output'"
+    if accepts == {"NAME", "RBRACE"}:
+        return "expected a layer or '}'"
+    options = set(accepts)
+    if {"INT", "FLOAT"} <= options:
+        options.discard("INT")  # "a number" covers both
+    phrases: list[str] = []
+    if len(options & _VALUE_STARTS) >= 3:
+        operand = "NAME" not in options or before[-1:] in tuple("+-*/(?:<>=!")
+        phrases.append("a value" if operand else "an argument")
+        options -= _VALUE_STARTS
+    if len(options & _OPERATORS) >= 3:
+        phrases.append("an operator")
+        options -= _OPERATORS
+    ends = options & _STATEMENT_ENDS
+    options -= _STATEMENT_ENDS
+    if len(phrases) + len(options) + bool(ends) > 4:
+        options -= _MINOR
+    phrases += sorted({_describe(name) for name in options})
+    if ends:
+        phrases.append("the end of the line" if "_NL" in ends else "the end of the file")
+    return f"expected {_one_of(phrases)}" if phrases else "this does not fit here"
+
+
+def _describe(terminal: str) -> str:
+    """A terminal as the user would write it; never Lark's internal name (__ANON_0, $END)."""
+    if terminal in TOKEN_DESCRIPTIONS:
+        return TOKEN_DESCRIPTIONS[terminal]
+    try:
+        pattern = _parser().get_terminal(terminal).pattern
+    except (KeyError, AttributeError):
+        return "something else"
+    return repr(pattern.value) if pattern.type == "str" else "something else"
 
 
 def _one_of(options: list[str]) -> str:
     if len(options) == 1:
         return options[0]
-    return "one of " + ", ".join(options[:-1]) + " or " + options[-1]
+    return ", ".join(options[:-1]) + " or " + options[-1]
 
 
-def _token_help(accepts: set[str]) -> str | None:
-    if accepts == {"NAME"}:
+def _token_help(source: Source, token: Token, accepts: set[str], before: str) -> str | None:
+    if token.type == "COLON":
+        return "a layer name goes before the layer kind, as in 'conv1: conv 3x3 64'"
+    if token.type == "EQUALS":
+        return "a tensor is named at the start of a statement, as in 'x = conv 3x3 64 -> relu'"
+    if token.type == "ARROW":
+        last_line = before.rsplit("\n", 1)[-1].lstrip()
+        if not before or before.endswith(";"):
+            return "a chain starts with a layer; '->' joins two layers"
+        if last_line.startswith("input"):
+            return "the input declaration stands alone; start the chain on the next line, without '->'"
+    if token.type in _OPENERS.values():
+        unclosed = _unclosed_bracket(source, token.start_pos)
+        if unclosed is None or _OPENERS[_OPEN_TYPES[unclosed[0]]] != token.type:
+            return f"this '{token}' has no matching opening bracket"
+    if accepts == {"NAME"} and before.endswith(("->", "=", "{")):
         return "a layer is expected here, such as 'conv 3x3 64' or 'relu'"
     return None
 
@@ -266,4 +401,63 @@ def _character_help(char: str) -> str | None:
         return "only the ASCII digits 0-9 are allowed in numbers"
     if char in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f":
         return "bidirectional control characters can make code display differently from how it reads; remove it"
+    if char == "'":
+        return "file names in 'use' take double quotes: use \"blocks.cnn\""
+    if not char.isascii():
+        return "names and numbers are ASCII; non-ASCII text is allowed in comments only"
     return None
+
+
+def _foreign_digit(source: Source, exc: UnexpectedInput):
+    """A non-ASCII digit (Arabic-Indic, Devanagari, full-width...) before the error explains it best.
+
+    Such digits are not numbers in cnndsl, so the lexer stops at them or just after them; report
+    the digit itself, and what to write instead.
+    """
+    position = getattr(exc, "pos_in_stream", None)
+    if position is None or position < 0:
+        token = getattr(exc, "token", None)
+        position = token.start_pos if token is not None and token.start_pos is not None else len(source.text)
+    line_end = source.text.find("\n", position)
+    line_end = len(source.text) if line_end < 0 else line_end
+    start = 0
+    while start < line_end:
+        stop = source.text.find("\n", start)
+        stop = line_end if stop < 0 or stop > line_end else stop
+        code = source.text[start:stop].split("#", 1)[0]
+        for column, char in enumerate(code):
+            if not char.isascii() and unicodedata.digit(char, None) is not None:
+                name = unicodedata.name(char, f"U+{ord(char):04X}").lower()
+                return error("E102", f"'{char}' ({name}, U+{ord(char):04X}) is not an ASCII digit",
+                             Label(source, Span(start + column, start + column + 1)),
+                             help=f"numbers use the digits 0-9 only: write {unicodedata.digit(char)}")
+        start = stop + 1
+    return None
+
+
+def _end_of_code(source: Source, end: int | None = None) -> int:
+    """Offset just after the last token before `end`, so comments and blank lines are skipped."""
+    last = None
+    try:
+        for last in _parser().lex(source.text[:end]):
+            pass
+    except UnexpectedInput:
+        pass
+    return last.end_pos if last is not None else len(source.text.rstrip())
+
+
+_OPEN_TYPES = {"(": "LPAR", "[": "LSQB", "{": "LBRACE"}
+
+
+def _unclosed_bracket(source: Source, end: int | None = None) -> tuple[str, Span] | None:
+    """The innermost bracket left open at offset `end` (default: the end of the file), if any."""
+    stack: list[Token] = []
+    try:
+        for token in _parser().lex(source.text[:end]):
+            if token.type in _OPENERS:
+                stack.append(token)
+            elif token.type in _OPENERS.values() and stack and _OPENERS[stack[-1].type] == token.type:
+                stack.pop()
+    except UnexpectedInput:
+        return None
+    return (str(stack[-1]), _tok_span(stack[-1])) if stack else None

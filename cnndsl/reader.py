@@ -33,9 +33,9 @@ def source_from_bytes(path: str, data: bytes) -> Source:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as failure:
-        good = data[:failure.start].decode("utf-8")
-        source = Source(path, good)
-        at = len(good)
+        at = len(data[:failure.start].decode("utf-8"))
+        # The rest is decoded with replacement characters only so that the line can be shown.
+        source = Source(path, data.decode("utf-8", errors="replace"))
         raise CnnError([error("E104", f"the file is not valid UTF-8: byte 0x{data[failure.start]:02x} "
                                       f"at offset {failure.start}", Label(source, Span(at, at + 1)),
                               help="save the spec as UTF-8")]) from None
