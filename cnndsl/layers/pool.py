@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register,
                    shape_text, window)
-from .geometry import Padding, axes, output_sizes, padding, pads_for_onnx
+from .geometry import AxisGeometry, Padding, axes, output_sizes, padding, pads_for_onnx
 
 if TYPE_CHECKING:
     from ..onnx_emit import Tape
@@ -119,9 +119,22 @@ class Pool(Layer):
             kernel = [n // out for n, out in zip(in_shapes[0][1:], out_shape[1:])]
             return tape.op(op, inputs, name, kernel_shape=kernel, strides=kernel)
         geometry = self._geometry(in_shapes[0])
+        # ONNX Runtime drops a last window that would start in the end padding; ONNX's shape
+        # inference has not always applied that rule. Dropping only ever brings a size back to the
+        # floor size, so emit ceil_mode only where it adds a window: the model then means the same
+        # to every consumer, whichever rounding rule it implements.
+        floor_sizes = [AxisGeometry(a.size, a.kernel, a.stride, a.dilation, a.pad_begin, a.pad_end).output()
+                       for a in geometry]
+        ceil_mode = int(bool(self.ceil) and list(out_shape[1:]) != floor_sizes)
+        pads = pads_for_onnx(geometry)
+        for i, (a, size, floor) in enumerate(zip(geometry, out_shape[1:], floor_sizes)):
+            if ceil_mode and size == floor and a.pad_end >= a.reach % a.stride:
+                # An axis whose last window was dropped, next to one that gains a window: trim the
+                # end padding that no window reaches, so that ONNX's ceil formula gives the floor.
+                pads[len(geometry) + i] -= a.reach % a.stride
         attributes: dict[str, Any] = dict(kernel_shape=[a.kernel for a in geometry],
                                           strides=[a.stride for a in geometry],
-                                          pads=pads_for_onnx(geometry), ceil_mode=int(bool(self.ceil)))
+                                          pads=pads, ceil_mode=ceil_mode)
         if self.op == "avg":
             # ONNX defaults to excluding padding; PyTorch (and cnndsl) to counting it.
             attributes["count_include_pad"] = 0 if self.exclude_pad else 1

@@ -1,0 +1,584 @@
+"""ONNX code generation: a CheckedModel becomes an ONNX model in one pass over the graph's nodes.
+
+Each layer kind emits its own nodes through a `Tape` (see cnndsl/layers). The tape records the
+nodes, the parameters (name, shape, how to initialise them) and the shape of every tensor, but
+draws no weights: a `Plan` is the whole model minus the weight values. The plan then either
+
+- builds an in-memory `onnx.ModelProto` (`compile_model`), or
+- streams the model to a file (`compile_file`), drawing and writing one parameter at a time. The
+  bytes are exactly those of `compile_model(...).SerializeToString()` (protobuf writes fields in
+  field-number order, and the plan writes the pieces in that order), but peak memory stays at about
+  one parameter tensor instead of twice the whole model. Models over protobuf's 2 GiB limit are
+  written with their weights in an external data file (`OUT.onnx.data`).
+
+Files are written atomically: into a temporary file (or directory) next to the output, then
+renamed; a failure or an interrupt leaves no temporary file and leaves an existing output untouched.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error
+from .ir import Node
+from .layers.base import Shape, shape_text
+from .weights import Init, Literal
+
+if TYPE_CHECKING:
+    from .model import CheckedModel
+
+# onnx 1.23 stamps IR 14 and opset 28 by default; onnxruntime 1.31 loads IR <= 13 and opset <= 26.
+IR_VERSION = 10
+NEWEST_RUNTIME_OPSET = 26
+# Softmax over the channel axis of an N-D tensor needs opset 13 (before it, Softmax flattened).
+MIN_OPSET = 13
+# Operators (or operator modes) newer than MIN_OPSET.
+_OPSET_NEEDS = {"Gelu": 20}
+_PAD_MODE_NEEDS = {"wrap": 19}
+
+# protobuf refuses messages of 2 GiB or more; leave room for the graph itself.
+PROTOBUF_LIMIT = 2**31 - 2**20
+_EXTERNAL_ALIGNMENT = 4096  # lets ONNX Runtime map external weights page by page
+
+INPUT_NAME = "input"
+
+
+def default_opset() -> int:
+    return min(NEWEST_RUNTIME_OPSET, onnx.defs.onnx_opset_version())
+
+
+# --- the tape ---------------------------------------------------------------------------------
+
+@dataclass
+class WeightSpec:
+    """One initializer: drawn from `init`, or taken from `array` (trained weights)."""
+
+    name: str
+    shape: tuple[int, ...]
+    init: Init
+    node: Node
+    array: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * self.size
+
+
+class Tape:
+    """What a layer's `emit` writes to: nodes, initializers and constants, named by the caller."""
+
+    def __init__(self, opset: int):
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.weights: list[WeightSpec] = []
+        self.shapes: dict[str, Shape] = {}             # activation tensors, without the batch axis
+        self.constants: dict[str, np.ndarray] = {}     # Constant node outputs and their values
+        self.order: list[str] = []                     # tensors in the order they were produced
+        self.sink = DiagnosticSink()
+        self._names: set[str] = {INPUT_NAME}
+        self._node: Node | None = None
+        self._doc = ""
+        self._produced: list[tuple[str, str, list[str]]] = []  # (output, op_type, inputs) this layer
+
+    # the interface the layer kinds use
+
+    def op(self, op_type: str, inputs: list[str], output: str, **attributes: Any) -> str:
+        self._claim(output)
+        needed = _OPSET_NEEDS.get(op_type, MIN_OPSET)
+        if op_type == "Pad":
+            needed = max(needed, _PAD_MODE_NEEDS.get(attributes.get("mode", "constant"), MIN_OPSET))
+        if needed > self.opset:
+            what = f"{op_type} (mode {attributes['mode']})" if op_type == "Pad" else op_type
+            self.sink.add(error("E504", f"'{self._node.name}' needs ONNX opset {needed} or newer for {what}, "
+                                        f"but opset {self.opset} was requested",
+                                self._label(), help=f"use --opset {needed} or newer "
+                                                    f"(the default is {default_opset()})"))
+        node = helper.make_node(op_type, list(inputs), [output], name=output, doc_string=self._doc,
+                                **attributes)
+        self.nodes.append(node)
+        self._produced.append((output, op_type, list(inputs)))
+        self.order.append(output)
+        return output
+
+    def weight(self, name: str, shape: tuple[int, ...], init: Init) -> str:
+        self._claim(name)
+        self.weights.append(WeightSpec(name, tuple(int(d) for d in shape), init, self._node))
+        return name
+
+    def constant(self, name: str, value: Any, integer: bool = False) -> str:
+        """A Constant node, not an initializer: initializers are exactly the counted parameters."""
+        self._claim(name)
+        array = np.asarray(value, dtype=np.int64 if integer else np.float32)
+        self.constants[name] = array
+        self.nodes.append(helper.make_node("Constant", [], [name], name=name, doc_string=self._doc,
+                                           value=numpy_helper.from_array(array, name)))
+        self.order.append(name)
+        return name
+
+    # bookkeeping for the emitter
+
+    def begin(self, node: Node) -> None:
+        self._node = node
+        line, col = node.source.line_col(node.span.start)
+        self._doc = f"{os.path.basename(node.source.path)}:{line}:{col}"
+        self._produced = []
+
+    def end(self, output: str, out_shape: Shape) -> None:
+        """Give every tensor the layer produced its shape: the output the checker's, the rest by rule."""
+        for tensor, op_type, inputs in self._produced:
+            if tensor == output:
+                self.shapes[tensor] = tuple(out_shape)
+            elif op_type == "Pad":  # explicit padding before a convolution
+                base = self.shapes[inputs[0]]
+                pads = [int(p) for p in self.constants[inputs[1]]]
+                rank = len(base) + 1
+                self.shapes[tensor] = tuple(n + pads[i + 1] + pads[i + 1 + rank] for i, n in enumerate(base))
+            else:  # a convolution or fc before its activation, or a partial sum: the output's shape
+                self.shapes[tensor] = tuple(out_shape)
+        if output not in self.shapes:
+            raise RuntimeError(f"layer {self._node.name!r} returned unknown tensor {output!r}")
+
+    def _claim(self, name: str) -> None:
+        if name in self._names:
+            raise RuntimeError(f"tensor name {name!r} is used twice (layer {self._node.name!r})")
+        self._names.add(name)
+
+    def _label(self) -> Label:
+        return Label(self._node.source, self._node.span)
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """The model without weight values, and how to draw them."""
+
+    model: onnx.ModelProto       # complete except for the graph's initializers
+    weights: list[WeightSpec]
+    seed: int
+    opset: int
+    _drawn: bool = field(default=False, repr=False)
+
+    def arrays(self) -> Iterator[tuple[WeightSpec, np.ndarray]]:
+        """The initializers in node order, drawn from one generator; each array is used once."""
+        if self._drawn:
+            raise RuntimeError("a plan's weights can be drawn only once")
+        self._drawn = True
+        rng = np.random.default_rng(self.seed)
+        for spec in self.weights:
+            if spec.array is not None:
+                array, spec.array = spec.array, None  # hand it over; do not keep a second reference
+            else:
+                array = spec.init.draw(rng, spec.shape)
+            yield spec, np.ascontiguousarray(array, dtype="<f4")
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(w.nbytes for w in self.weights)
+
+    def to_model(self) -> onnx.ModelProto:
+        model = onnx.ModelProto()
+        model.CopyFrom(self.model)
+        initializers = model.graph.initializer
+        for spec, array in self.arrays():
+            initializers.append(numpy_helper.from_array(array, spec.name))
+        return model
+
+    # streaming: the serialized model, piece by piece
+
+    def _pieces(self) -> tuple[bytes, bytes, bytes, bytes]:
+        """ModelProto fields before graph (7) and after; GraphProto fields before initializer (5) and after."""
+        m, g = self.model, self.model.graph
+        return (_only_fields(m, lambda n: n < 7), _only_fields(m, lambda n: n > 7),
+                _only_fields(g, lambda n: n < 5), _only_fields(g, lambda n: n > 5))
+
+    def serialized_size(self) -> int:
+        model_head, model_tail, graph_head, graph_tail = self._pieces()
+        graph = len(graph_head) + len(graph_tail) + sum(_entry_size(_tensor_size(w)) for w in self.weights)
+        return len(model_head) + _entry_size(graph) + len(model_tail)
+
+    def write(self, out: IO[bytes]) -> int:
+        """Write the model as one protobuf message; return the number of bytes written."""
+        model_head, model_tail, graph_head, graph_tail = self._pieces()
+        headers = [_tensor_header(w) for w in self.weights]
+        graph_size = len(graph_head) + len(graph_tail) + sum(
+            _entry_size(len(h) + 1 + len(_varint(w.nbytes)) + w.nbytes) for h, w in zip(headers, self.weights))
+        written = out.write(model_head) + out.write(_tag(7) + _varint(graph_size)) + out.write(graph_head)
+        for header, (spec, array) in zip(headers, self.arrays()):
+            tensor_size = len(header) + 1 + len(_varint(spec.nbytes)) + spec.nbytes
+            written += out.write(_tag(5) + _varint(tensor_size) + header + _tag(9) + _varint(spec.nbytes))
+            written += out.write(memoryview(array).cast("B"))
+            del array
+        written += out.write(graph_tail) + out.write(model_tail)
+        return written
+
+    def write_external(self, directory: str, filename: str) -> int:
+        """Write `filename` with every initializer's data in `filename.data`; return total bytes."""
+        data_name = filename + ".data"
+        model = onnx.ModelProto()
+        model.CopyFrom(self.model)
+        offset = 0
+        with open(os.path.join(directory, data_name), "wb") as data:
+            for spec, array in self.arrays():
+                padding = -offset % _EXTERNAL_ALIGNMENT
+                data.write(b"\0" * padding)
+                offset += padding
+                data.write(memoryview(array).cast("B"))
+                del array
+                tensor = model.graph.initializer.add()
+                tensor.name = spec.name
+                tensor.data_type = TensorProto.FLOAT
+                tensor.dims.extend(spec.shape)
+                tensor.data_location = TensorProto.EXTERNAL
+                for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes))):
+                    entry = tensor.external_data.add()
+                    entry.key, entry.value = key, value
+                offset += spec.nbytes
+        text = model.SerializeToString()
+        with open(os.path.join(directory, filename), "wb") as out:
+            out.write(text)
+        return len(text) + offset
+
+
+def _only_fields(message: Any, keep: Callable[[int], bool]) -> bytes:
+    """The message serialized with only the fields whose numbers pass `keep` (set ones stay set)."""
+    part = type(message)()
+    part.CopyFrom(message)
+    for descriptor in part.DESCRIPTOR.fields:
+        if not keep(descriptor.number):
+            part.ClearField(descriptor.name)
+    return part.SerializeToString()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _tag(field_number: int) -> bytes:
+    return _varint(field_number << 3 | 2)  # wire type 2: length-delimited
+
+
+def _entry_size(payload: int) -> int:
+    return 1 + len(_varint(payload)) + payload  # every field number used here fits one tag byte
+
+
+def _tensor_header(spec: WeightSpec) -> bytes:
+    """TensorProto fields before raw_data (9): dims (1), data_type (2), name (8)."""
+    return TensorProto(dims=spec.shape, data_type=TensorProto.FLOAT, name=spec.name).SerializeToString()
+
+
+def _tensor_size(spec: WeightSpec) -> int:
+    return len(_tensor_header(spec)) + _entry_size(spec.nbytes)
+
+
+# --- building the plan ------------------------------------------------------------------------
+
+def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
+         weights: str | os.PathLike | None = None) -> Plan:
+    """Emit every layer in node order; raise CnnError for a bad opset or weights file."""
+    from . import __version__
+
+    opset = _check_opset(opset)
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
+    graph, shapes = model.graph, model.shapes
+    tape = Tape(opset)
+    tensor_of: dict[Node, str] = {graph.input: INPUT_NAME}
+    tape.shapes[INPUT_NAME] = tuple(model.input_shape)
+    for node in graph.nodes[1:]:
+        tape.begin(node)
+        output = node.layer.emit(tape, node.name, [tensor_of[p] for p in node.inputs],
+                                 [shapes[p] for p in node.inputs], shapes[node])
+        tape.end(output, shapes[node])
+        tensor_of[node] = output
+    tape.sink.raise_if_errors()
+
+    batch_dim: int | str = "N" if batch is None else batch
+    outputs = []
+    for name, node in graph.outputs:
+        tensor = tensor_of[node]
+        if tensor != name:  # a named output whose layer's tensor has another name (or a dropout)
+            tape.begin(node)
+            tape._produced = []
+            tape.op("Identity", [tensor], name)
+            tape.shapes[name] = shapes[node]
+        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch_dim, *shapes[node]]))
+    output_names = {name for name, _ in graph.outputs}
+
+    value_info = []
+    for tensor in tape.order:
+        if tensor in output_names:
+            continue
+        if tensor in tape.constants:
+            array = tape.constants[tensor]
+            elem = TensorProto.INT64 if array.dtype == np.int64 else TensorProto.FLOAT
+            value_info.append(helper.make_tensor_value_info(tensor, elem, list(array.shape)))
+        else:
+            value_info.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT,
+                                                            [batch_dim, *tape.shapes[tensor]]))
+
+    spec_name = os.path.basename(model.source.path)
+    onnx_graph = helper.make_graph(
+        tape.nodes, model.name,
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [batch_dim, *model.input_shape])],
+        outputs, value_info=value_info,
+        doc_string=f"compiled by cnndsl {__version__} from {spec_name}")
+    onnx_model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
+                                   producer_name="cnndsl", producer_version=__version__,
+                                   doc_string=f"{model.name}: {model.total_params:,} parameters, "
+                                              f"{model.total_macs:,} MACs per sample")
+    onnx_model.ir_version = IR_VERSION
+    metadata = {"cnndsl.version": __version__, "cnndsl.seed": str(seed), "cnndsl.spec": model.source.text,
+                "cnndsl.spec_name": spec_name}
+    base = os.path.dirname(os.path.abspath(model.source.path))
+    for source in _included_sources(model):
+        where = os.path.relpath(os.path.abspath(source.path), base) if os.path.exists(source.path) else source.path
+        metadata[f"cnndsl.include:{where}"] = source.text
+    if weights is not None:
+        metadata["cnndsl.weights"] = os.path.basename(os.fspath(weights))
+    helper.set_model_props(onnx_model, dict(sorted(metadata.items())))
+
+    result = Plan(onnx_model, tape.weights, seed, opset)
+    if weights is not None:
+        _attach_weights(result, weights)
+    return result
+
+
+def _included_sources(model: CheckedModel) -> list:
+    seen, result = {id(model.source)}, []
+    for node in model.graph.nodes:
+        if id(node.source) not in seen:
+            seen.add(id(node.source))
+            result.append(node.source)
+    return result
+
+
+def _check_opset(opset: int | None) -> int:
+    if opset is None:
+        return default_opset()
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise CnnError([error("E504", f"opset {opset} is not supported: cnndsl emits opsets {MIN_OPSET} "
+                                      f"to {newest}", None,
+                              notes=[f"onnxruntime runs opsets up to {NEWEST_RUNTIME_OPSET}"],
+                              help=f"leave --opset out for the default ({default_opset()})")])
+    return opset
+
+
+# --- trained weights --------------------------------------------------------------------------
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of an .npz archive; E501 for a file that is not one."""
+    import zipfile
+
+    path = os.fspath(path)
+
+    def fail(message: str, help: str | None = None) -> CnnError:
+        return CnnError([error("E501", f"cannot read weights file '{path}': {message}", None, help=help)])
+
+    if os.path.isdir(path):
+        raise fail("it is a directory")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except OSError as problem:
+        raise fail(problem.strerror or str(problem)) from None
+    except (ValueError, zipfile.BadZipFile, EOFError):
+        raise fail("it is not a NumPy .npz archive",
+                   help="save trained weights with numpy.savez(path, **{'conv1.weight': array, ...})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise fail("it holds a single array, not an .npz archive keyed by parameter name",
+                   help="save trained weights with numpy.savez(path, **{'conv1.weight': array, ...})")
+    arrays: dict[str, np.ndarray] = {}
+    sink = DiagnosticSink()
+    with loaded:
+        for key in loaded.files:
+            try:
+                arrays[key] = loaded[key]
+            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as problem:
+                sink.add(error("E502", f"array '{key}' in '{path}' cannot be read: {problem}", None))
+    sink.raise_if_errors()
+    return arrays
+
+
+def _attach_weights(result: Plan, path: str | os.PathLike) -> None:
+    """Match the archive's arrays to the parameters by name; every mismatch is a diagnostic."""
+    path = os.fspath(path)
+    arrays = load_npz(path)
+    sink = DiagnosticSink()
+    expected = {w.name for w in result.weights}
+    for spec in result.weights:
+        label = Label(spec.node.source, spec.node.span, f"'{spec.name}' is {shape_text(spec.shape)}")
+        array = arrays.pop(spec.name, None)
+        fixed = isinstance(spec.init, Literal)
+        if array is None:
+            if not fixed:  # hand-crafted kernels come from the spec
+                sink.add(error("E502", f"'{path}' has no array '{spec.name}' ({shape_text(spec.shape)})",
+                               label, help=did_you_mean(spec.name, arrays)))
+            continue
+        if array.dtype.kind not in "fiu":
+            sink.add(error("E502", f"array '{spec.name}' in '{path}' has type {array.dtype}, not a real number "
+                                   f"type", label))
+            continue
+        if tuple(array.shape) != spec.shape:
+            sink.add(error("E502", f"array '{spec.name}' in '{path}' has shape {shape_text(array.shape) or '()'}, "
+                                   f"but '{spec.node.name}' needs {shape_text(spec.shape)}", label))
+            continue
+        array = np.ascontiguousarray(array, dtype="<f4")
+        if not np.isfinite(array).all():
+            sink.add(error("E502", f"array '{spec.name}' in '{path}' contains NaN or infinite values", label))
+            continue
+        if fixed:
+            literal = spec.init.draw(None, spec.shape)
+            if not np.array_equal(array, literal):
+                sink.add(error("E502", f"array '{spec.name}' in '{path}' differs from the kernel written in the "
+                                       f"spec", label, notes=["weights given in the spec are fixed"],
+                               help="remove the array from the archive or change the spec"))
+            continue
+        spec.array = array
+    for name in arrays:
+        sink.add(error("E502", f"'{path}' has an array '{name}' that is not a parameter of this model",
+                       None, help=did_you_mean(name, expected)))
+    sink.raise_if_errors()
+
+
+# --- the public entry points ------------------------------------------------------------------
+
+def compile_model(model: CheckedModel, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
+                  weights: str | os.PathLike | None = None) -> onnx.ModelProto:
+    """The ONNX model as an in-memory ModelProto (weights included)."""
+    return plan(model, opset=opset, batch=batch, seed=seed, weights=weights).to_model()
+
+
+def compile_bytes(model: CheckedModel, **options: Any) -> bytes:
+    """The serialized model (under 2 GiB), built without holding a ModelProto with weights."""
+    result = plan(model, **options)
+    buffer = io.BytesIO()
+    result.write(buffer)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str
+    bytes: int
+    opset: int
+    external_data: str | None = None  # path of the external data file, if any
+
+
+def default_output(model: CheckedModel) -> str:
+    base, _ = os.path.splitext(model.source.path)
+    return base + ".onnx"
+
+
+def compile_file(model: CheckedModel, output: str | os.PathLike | None = None, *, opset: int | None = None,
+                 batch: int | None = None, seed: int = 0, weights: str | os.PathLike | None = None,
+                 external_data: bool | None = None) -> Written:
+    """Write the model to `output` (default: the spec's path with .onnx) atomically.
+
+    external_data: None writes weights externally only when the model exceeds protobuf's limit.
+    """
+    if output is None:
+        if not os.path.exists(model.source.path):
+            raise CnnError([error("E503", "an output path is needed for a spec that is not a file", None,
+                                  help="give one with -o OUT.onnx")])
+        output = default_output(model)
+    output = os.fspath(output)
+    _check_output(output, model, weights)
+    result = plan(model, opset=opset, batch=batch, seed=seed, weights=weights)
+    external = result.serialized_size() > PROTOBUF_LIMIT if external_data is None else external_data
+    try:
+        if external:
+            size = _write_directory_atomically(output, result.write_external)
+            return Written(output, size, result.opset, output + ".data")
+        size = _write_atomically(output, result.write)
+    except OSError as problem:
+        raise CnnError([error("E503", f"cannot write '{output}': {problem.strerror or problem}", None)]) from None
+    return Written(output, size, result.opset)
+
+
+def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike | None) -> None:
+    def fail(message: str, help: str | None = None) -> CnnError:
+        return CnnError([error("E503", message, None, help=help)])
+
+    if output.endswith(("/", os.sep)) or os.path.isdir(output):
+        raise fail(f"the output '{output}' is a directory", help="name the file: -o DIR/model.onnx")
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise fail(f"the output's directory '{directory}' does not exist")
+    protected = [s.path for s in [model.source, *_included_sources(model)]]
+    if weights is not None:
+        protected.append(os.fspath(weights))
+    for path in protected:
+        same = os.path.realpath(path) == os.path.realpath(output)
+        if not same and os.path.exists(path) and os.path.exists(output):
+            same = os.path.samefile(path, output)  # hard links
+        if same:
+            raise fail(f"refusing to overwrite the input '{path}' with the ONNX model",
+                       help="choose another output with -o OUT.onnx")
+
+
+def _file_mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _write_atomically(path: str, write: Callable[[IO[bytes]], int]) -> int:
+    directory = os.path.dirname(os.path.abspath(path))
+    mode = _file_mode(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            size = write(out)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:  # includes KeyboardInterrupt
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    return size
+
+
+def _write_directory_atomically(path: str, write: Callable[[str, str], int]) -> int:
+    """Write `path` and `path.data` in a fresh temporary directory beside them, then rename both."""
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    mode = _file_mode(path)
+    temporary = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        size = write(temporary, name)
+        for file in (name + ".data", name):  # the model last: it is what refers to the data
+            os.chmod(os.path.join(temporary, file), mode)
+            os.replace(os.path.join(temporary, file), os.path.join(directory, file))
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return size
