@@ -7,7 +7,7 @@ producers of the offending inputs.
 
 from __future__ import annotations
 
-from .diagnostics import CnnError, DiagnosticSink, Label, error
+from .diagnostics import DiagnosticSink, Label, error
 from .ir import Graph, Node
 from .layers.base import MAX_EXTENT, Shape, ShapeIssue, shape_text
 

@@ -13,7 +13,6 @@ _BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u20
 
 def read_source(path: str, max_bytes: int) -> Source:
     """Read a spec file as a Source; raise CnnError (E104/E105) when it cannot be used."""
-    placeholder = Source(path, "")
     try:
         if os.path.isdir(path):
             raise CnnError([error("E105", f"'{path}' is a directory, not a spec file", None)])
@@ -25,7 +24,6 @@ def read_source(path: str, max_bytes: int) -> Source:
             data = handle.read(max_bytes + 1)
     except OSError as failure:
         raise CnnError([error("E105", f"cannot read '{path}': {failure.strerror or failure}", None)]) from None
-    del placeholder
     return source_from_bytes(path, data)
 
 

@@ -441,7 +441,7 @@ class Resolver:
                 self.sink.add(error("E210", f"the name '{name}' is used twice", Label(frame.source, label.span),
                                     secondary=[Label(frame.source, first, "this layer is named '" + name +
                                                      "' automatically" if automatic else "first used here")],
-                                    help="choose another label" + (f", or label the first layer too"
+                                    help="choose another label" + (", or label the first layer too"
                                                                    if automatic else "")))
         frame.taken[name] = label.span if label else (span or Span(0, 0))
         return name
@@ -540,6 +540,7 @@ class Resolver:
         # first one the whole repetition's cost is known: charge it at once rather than layer by
         # layer, so that `repeat 1000 { repeat 1000 { ... } }` stops after 1,000 layers, not 100,000.
         uniform = counter is None or not _mentions(element.body, counter, self.mentions)
+        before = self.layer_count
         for iteration in range(count):
             if iteration == 1 and uniform:
                 self._charge_repetition(frame, element, items[0], count, self.layer_count - before)

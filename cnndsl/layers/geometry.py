@@ -102,7 +102,7 @@ def axes(in_spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int
     """Broadcast the attributes to the input's rank and resolve 'same' padding per axis."""
     rank = len(in_spatial)
     if rank == 0:
-        raise ShapeIssue("E403", f"this layer needs a spatial input, but got a flat vector",
+        raise ShapeIssue("E403", "this layer needs a spatial input, but got a flat vector",
                          help="sliding windows need at least one spatial axis; remove the flatten before it")
     kernel = broadcast(kernel, rank, what)
     stride = broadcast(stride, rank, "stride") if stride is not None else (1,) * rank
