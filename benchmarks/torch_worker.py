@@ -1,0 +1,60 @@
+"""The PyTorch side of the benchmark, one task per process, as a user would run it.
+
+    python -m benchmarks.torch_worker summary NAME              torchinfo.summary() at 1x3x224x224
+    python -m benchmarks.torch_worker export NAME dynamo OUT    torch.onnx.export(..., dynamo=True)
+    python -m benchmarks.torch_worker export NAME legacy OUT    torch.onnx.export(..., dynamo=False)
+    ... export NAME MODE OUT --dynamic-batch                    with a symbolic batch axis (inference)
+
+Each process pays what a user pays: interpreter start, `import torch`, building the model, the work.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+
+def summary(name: str) -> None:
+    import torchinfo
+
+    from .torch_models import build
+
+    # torchinfo's defaults (verbose=1 prints the table, depth=3), as a user calls it.
+    torchinfo.summary(build(name), input_size=(1, 3, 224, 224))
+
+
+def export(name: str, mode: str, out: str, dynamic_batch: bool = False) -> None:
+    import torch
+
+    from .torch_models import build
+
+    model = build(name)
+    x = torch.randn(1, 3, 224, 224)
+    kwargs: dict = {"input_names": ["x"], "output_names": ["y"]}
+    if mode == "dynamo":
+        if dynamic_batch:
+            kwargs["dynamic_shapes"] = {"x": {0: torch.export.Dim("N", min=1, max=1024)}}
+        # The default exporter (dynamo=True since torch 2.9) prints a progress report; keep it quiet.
+        torch.onnx.export(model, (x,), out, dynamo=True, verbose=False, **kwargs)
+    elif mode == "legacy":
+        if dynamic_batch:
+            kwargs["dynamic_axes"] = {"x": {0: "N"}, "y": {0: "N"}}
+        torch.onnx.export(model, (x,), out, dynamo=False, **kwargs)
+    else:
+        raise SystemExit(f"unknown export mode {mode!r}")
+
+
+def main(argv: list[str]) -> int:
+    warnings.simplefilter("ignore")
+    if argv[:1] == ["summary"] and len(argv) == 2:
+        summary(argv[1])
+    elif argv[:1] == ["export"] and len(argv) in (4, 5):
+        export(argv[1], argv[2], argv[3], dynamic_batch="--dynamic-batch" in argv[4:])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

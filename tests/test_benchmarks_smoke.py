@@ -1,0 +1,100 @@
+"""Smoke tests of benchmarks/: the suite runs end to end in its tiny mode, so it cannot rot.
+
+No test asserts a timing. The cnndsl-only parts run everywhere; the PyTorch side (the optional
+`bench` extra: torch, torchinfo, onnxscript) is skipped cleanly where it is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cnndsl
+from benchmarks import PARAMS, specgen
+from benchmarks import run as bench
+
+ROOT = Path(__file__).resolve().parent.parent
+HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "torchinfo", "onnxscript"))
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+HAS_EMITTER = importlib.util.find_spec("cnndsl.onnx_emit") is not None
+
+
+@pytest.mark.parametrize("kind", sorted(specgen.GENERATORS))
+@pytest.mark.parametrize("layers", [10, 100])
+def test_generated_specs_check_with_about_the_asked_layer_count(kind, layers):
+    model = cnndsl.check_text(specgen.GENERATORS[kind](layers))
+    assert layers - 7 <= len(model.layers) <= layers
+
+
+def test_residual_spec_is_a_dag():
+    layers = cnndsl.check_text(specgen.residual(50)).to_dict()["layers"]
+    adds = [layer for layer in layers if layer["kind"] == "add"]
+    assert len(adds) == 7 and all(len(layer["inputs"]) == 2 for layer in adds)
+
+
+def test_specgen_cli_writes_a_spec():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.specgen", "chain", "12"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
+    assert len(cnndsl.check_text(result.stdout).layers) == 12
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_benchmark_specs_match_the_reference_parameter_counts(name):
+    assert cnndsl.check_file(str(bench.spec_path(name))).trainable_params == PARAMS[name]
+
+
+def test_floor_worker_writes_four_bytes_per_parameter(tmp_path):
+    out = tmp_path / "w.bin"
+    sample = bench.run_process(bench._module("floor_worker") + ["1000", str(out)], tmp_path)
+    assert sample.bytes_written == 4000 and sample.maxrss_bytes > 0 and not out.exists()
+
+
+def test_table_renders_text_and_markdown():
+    rows = [bench.Row("lint", "check x", "1 ms", "torchinfo 2 s", 2000.0, "2000x faster", ">= 25x", True),
+            bench.Row("memory", "a|b", "1 MB", "", None)]
+    assert "met" in bench.table(rows)
+    markdown = bench.table(rows, markdown=True)
+    assert markdown.startswith("| section") and "a\\|b" in markdown
+
+
+def _run_tiny(tmp_path, *extra):
+    report = tmp_path / "performance.md"
+    raw = tmp_path / "results.json"
+    result = subprocess.run([sys.executable, "-m", "benchmarks.run", "--tiny", "--markdown", str(report),
+                             "--json", str(raw), *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout, report.read_text(), json.loads(raw.read_text())
+
+
+@pytest.mark.skipif(not (HAS_EMITTER and HAS_ORT), reason="needs cnndsl.onnx_emit and onnxruntime")
+def test_tiny_run_without_torch(tmp_path):
+    stdout, report, raw = _run_tiny(tmp_path, "--no-torch")
+    assert "targets met" in stdout
+    assert raw["torch"] is False
+    assert {"lint", "compile", "scaling", "inference", "memory"} <= set(raw)
+    assert "| section | measure |" in report and "Load average" in report
+    assert set(raw["inference"]["latency_s"]["1"]) == {"cnndsl"}
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="the bench extra (torch, torchinfo, onnxscript) is not installed")
+def test_torch_reference_models_match_torchvision_parameter_counts():
+    from benchmarks import torch_models
+
+    for name in PARAMS:
+        torch_models.build(name)  # asserts the count
+
+
+@pytest.mark.skipif(not (HAS_TORCH and HAS_EMITTER and HAS_ORT),
+                    reason="the bench extra (torch, torchinfo, onnxscript) is not installed")
+def test_tiny_run_with_torch(tmp_path):
+    stdout, report, raw = _run_tiny(tmp_path)
+    assert raw["torch"] is True
+    assert set(raw["compile"]["tiny"]) == {"cnndsl", "dynamo", "legacy"}
+    assert "torchinfo" in raw["lint"]["tiny"]
+    assert set(raw["inference"]["latency_s"]["2"]) == {"cnndsl", "legacy"}
+    assert "torch.onnx.export" in report
