@@ -3,10 +3,11 @@
     python -m benchmarks.ort_worker --threads T --batches 1,8 --repeat R NAME=PATH [NAME=PATH ...]
 
 Every model gets the same SessionOptions (intra-op threads T, one inter-op thread, all graph
-optimisations) and the same input. For each batch size: one warm-up run per model, then R rounds
-of A B C ... each timed on its own; the median per model. The fp32 matrix-multiply rate of numpy
-(2048x2048 @ 2048x2048) is measured in the same process, in the same rounds (M A B C M A B C ...),
-so that it sees the same machine load as the models. Prints JSON.
+optimisations, no spinning of idle pool threads) and the same input. For each batch size: one warm-up run per model, then R rounds
+of A B C ... (rotated each round) each timed on its own; the median per model. The fp32
+matrix-multiply rate of numpy (2048x2048 @ 2048x2048) is measured in the same process, in a block
+of R products after each batch size's rounds (M M M ... between A B C blocks, not inside them: a
+product disturbs the next model's timing), so that it sees the same machine load. Prints JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import json
 import statistics
 import sys
 import time
+
+
+_BLAS_SETTLE_S = 0.2
 
 
 class Matmul:
@@ -42,6 +46,16 @@ class Matmul:
         return 2 * self.size**3 / (time.perf_counter() - start) / 1e9
 
 
+def _blas_kernel() -> str:
+    """Which BLAS and kernel numpy's matmul ran on (threadpoolctl, when installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (pip install threadpoolctl)"
+    return ", ".join(f"{i['internal_api']} {i.get('architecture', '')}".strip() for i in threadpool_info()
+                     if i.get("user_api") == "blas") or "none"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ort_worker")
     parser.add_argument("--threads", type=int, required=True)
@@ -60,6 +74,9 @@ def main(argv: list[str]) -> int:
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Several sessions share this process: an idle session's pool threads would otherwise spin and
+    # take the cores from the one being timed.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sessions = {}
     for item in args.models:
         name, _, path = item.partition("=")
@@ -73,14 +90,20 @@ def main(argv: list[str]) -> int:
         for name, session in sessions.items():  # warm-up
             session.run(None, feeds[name])
         times: dict[str, list[float]] = {name: [] for name in sessions}
-        for _ in range(args.repeat):
-            rates.append(matmul())
-            for name, session in sessions.items():
+        order = list(sessions)
+        for round_ in range(args.repeat):
+            # Rotate which model goes first, so that none always follows the others.
+            for name in order[round_ % len(order):] + order[:round_ % len(order)]:
                 start = time.perf_counter()
-                session.run(None, feeds[name])
+                sessions[name].run(None, feeds[name])
                 times[name].append(time.perf_counter() - start)
+        # The yardstick in its own block: AVX-512 products lower the clock and BLAS threads keep
+        # spinning afterwards, which would slow whichever model ran right after a product.
+        rates += [matmul() for _ in range(args.repeat)]
+        time.sleep(_BLAS_SETTLE_S)
         results["latency_s"][str(batch)] = {name: statistics.median(t) for name, t in times.items()}
-    results["matmul_gflops"] = {"median": statistics.median(rates), "max": max(rates), "samples": rates}
+    results["matmul_gflops"] = {"median": statistics.median(rates), "max": max(rates), "samples": rates,
+                                "kernel": _blas_kernel()}
     print(json.dumps(results))
     return 0
 

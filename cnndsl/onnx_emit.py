@@ -8,7 +8,8 @@ draws no weights: a `Plan` is the whole model minus the weight values. The plan 
 - streams the model to a file (`compile_file`), drawing and writing one parameter at a time. The
   bytes are exactly those of `compile_model(...).SerializeToString()` (protobuf writes fields in
   field-number order, and the plan writes the pieces in that order), but peak memory stays at about
-  one parameter tensor instead of twice the whole model. Models over protobuf's 2 GiB limit are
+  one piece of one parameter tensor (cnndsl.weights.CHUNK_VALUES) instead of twice the whole model.
+  Models over protobuf's 2 GiB limit are
   written with their weights in an external data file (`OUT.onnx.data`).
 
 Files are written atomically: into a temporary file (or directory) next to the output, then
@@ -174,17 +175,34 @@ class Plan:
     _drawn: bool = field(default=False, repr=False)
 
     def arrays(self) -> Iterator[tuple[WeightSpec, np.ndarray]]:
-        """The initializers in node order, drawn from one generator; each array is used once."""
+        """The initializers in node order, whole, drawn from one generator; each is used once."""
+        rng = self._begin()
+        for spec in self.weights:
+            array = self._take_loaded(spec)
+            yield spec, np.ascontiguousarray(array if array is not None else spec.init.draw(rng, spec.shape),
+                                             dtype="<f4")
+
+    def streams(self) -> Iterator[tuple[WeightSpec, Iterator[np.ndarray]]]:
+        """The same values as `arrays`, each initializer as row-major pieces that may reuse one
+        buffer: write each piece before asking for the next, and finish one initializer's pieces
+        before the next initializer. Peak memory stays at one piece instead of one tensor."""
+        rng = self._begin()
+        for spec in self.weights:
+            array = self._take_loaded(spec)
+            pieces = (array,) if array is not None else spec.init.chunks(rng, spec.shape)
+            yield spec, (np.ascontiguousarray(piece, dtype="<f4") for piece in pieces)
+
+    def _begin(self) -> np.random.Generator:
         if self._drawn:
             raise RuntimeError("a plan's weights can be drawn only once")
         self._drawn = True
-        rng = np.random.default_rng(self.seed)
-        for spec in self.weights:
-            if spec.array is not None:
-                array, spec.array = spec.array, None  # hand it over; do not keep a second reference
-            else:
-                array = spec.init.draw(rng, spec.shape)
-            yield spec, np.ascontiguousarray(array, dtype="<f4")
+        return np.random.default_rng(self.seed)
+
+    @staticmethod
+    def _take_loaded(spec: WeightSpec) -> np.ndarray | None:
+        """A weight loaded from --weights, handed over so that no second reference keeps it alive."""
+        array, spec.array = spec.array, None
+        return array
 
     @property
     def weight_bytes(self) -> int:
@@ -218,11 +236,11 @@ class Plan:
         graph_size = len(graph_head) + len(graph_tail) + sum(
             _entry_size(len(h) + 1 + len(_varint(w.nbytes)) + w.nbytes) for h, w in zip(headers, self.weights))
         written = out.write(model_head) + out.write(_tag(7) + _varint(graph_size)) + out.write(graph_head)
-        for header, (spec, array) in zip(headers, self.arrays()):
+        for header, (spec, pieces) in zip(headers, self.streams()):
             tensor_size = len(header) + 1 + len(_varint(spec.nbytes)) + spec.nbytes
             written += out.write(_tag(5) + _varint(tensor_size) + header + _tag(9) + _varint(spec.nbytes))
-            written += out.write(memoryview(array).cast("B"))
-            del array
+            for piece in pieces:
+                written += out.write(memoryview(piece).cast("B"))
         written += out.write(graph_tail) + out.write(model_tail)
         return written
 
@@ -233,12 +251,12 @@ class Plan:
         model.CopyFrom(self.model)
         offset = 0
         with open(os.path.join(directory, data_name), "wb") as data:
-            for spec, array in self.arrays():
+            for spec, pieces in self.streams():
                 padding = -offset % _EXTERNAL_ALIGNMENT
                 data.write(b"\0" * padding)
                 offset += padding
-                data.write(memoryview(array).cast("B"))
-                del array
+                for piece in pieces:
+                    data.write(memoryview(piece).cast("B"))
                 tensor = model.graph.initializer.add()
                 tensor.name = spec.name
                 tensor.data_type = TensorProto.FLOAT

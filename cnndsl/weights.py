@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     import numpy as np
+
+
+# Values drawn per step when streaming: small enough to stay in cache while they are scaled and
+# written, large enough that the per-call overhead vanishes.
+CHUNK_VALUES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -25,12 +30,35 @@ class Uniform:
     def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
         import numpy as np
 
-        bound = 1.0 / math.sqrt(self.fan_in)
-        # Generator.random(float32) is the fastest uniform source; scale in place.
-        values = rng.random(shape, dtype=np.float32)
-        values *= np.float32(2 * bound)
-        values -= np.float32(bound)
+        values = np.empty(shape, dtype=np.float32)
+        for _ in self._fill(rng, values.reshape(-1)):
+            pass
         return values
+
+    def chunks(self, rng: np.random.Generator, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+        """The same values as `draw`, in row-major pieces that reuse one buffer: each piece is
+        valid only until the next is requested."""
+        import numpy as np
+
+        buffer = np.empty(min(CHUNK_VALUES, math.prod(shape)), dtype=np.float32)
+        remaining = math.prod(shape)
+        while remaining:
+            piece = buffer[:min(remaining, buffer.size)]
+            yield from self._fill(rng, piece)
+            remaining -= piece.size
+
+    def _fill(self, rng: np.random.Generator, flat: np.ndarray) -> Iterator[np.ndarray]:
+        import numpy as np
+
+        bound = np.float32(1.0 / math.sqrt(self.fan_in))
+        # Generator.random(float32) is the fastest uniform source; scaling each piece while it is
+        # still in cache costs almost nothing. Piece boundaries do not change the stream.
+        for start in range(0, flat.size, CHUNK_VALUES):
+            piece = flat[start:start + CHUNK_VALUES]
+            rng.random(out=piece, dtype=np.float32)
+            piece *= np.float32(2) * bound
+            piece -= bound
+            yield piece
 
 
 @dataclass(frozen=True)
@@ -42,6 +70,9 @@ class Constant:
         import numpy as np
 
         return np.full(shape, self.value, dtype=np.float32)
+
+    def chunks(self, rng: np.random.Generator, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+        yield self.draw(rng, shape)
 
 
 @dataclass(frozen=True)
@@ -55,6 +86,9 @@ class Literal:
         import numpy as np
 
         return np.asarray(self.values, dtype=np.float32).reshape(shape)
+
+    def chunks(self, rng: np.random.Generator, shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+        yield self.draw(rng, shape)
 
 
 Init = Uniform | Constant | Literal

@@ -287,14 +287,14 @@ def test_failing_compile_leaves_existing_output_and_no_temporary_files(small_spe
     model = cnndsl.check_file(small_spec)
     output = tmp_path / "out.onnx"
     output.write_bytes(b"previous")
-    real = onnx_emit.Plan.arrays
+    real = onnx_emit.Plan.streams
 
     def failing(self):
         for index, item in enumerate(real(self)):
             if index == 3:
                 raise interrupt("interrupted while writing")
             yield item
-    monkeypatch.setattr(onnx_emit.Plan, "arrays", failing)
+    monkeypatch.setattr(onnx_emit.Plan, "streams", failing)
     for external in (False, True):
         with pytest.raises(interrupt):
             onnx_emit.compile_file(model, output, external_data=external)
