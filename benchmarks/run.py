@@ -423,6 +423,18 @@ def table(rows: list[Row], markdown: bool = False) -> str:
     return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in cells])
 
 
+def _load_caveat(load_start: str) -> str:
+    one_minute = float(load_start.split()[0])
+    if one_minute < 1.0:
+        return (f"The 1-minute load average was {one_minute:.2f} when the run started: the machine was "
+                "otherwise idle. Ratios are still more robust than absolute times, since the variants run "
+                "interleaved.")
+    return (f"The 1-minute load average was {one_minute:.2f} when the run started: other processes shared "
+            "the machine. On a 2-core machine a load above ~1 inflates every wall time, the PyTorch side's "
+            "multi-threaded work and ONNX Runtime's latencies most; ratios are more robust than absolute "
+            "times, since the variants run interleaved, but treat single figures as indicative.")
+
+
 def write_markdown(path: Path, results: Results, info: dict[str, Any], command: str) -> None:
     met = [r for r in results.rows if r.met is True]
     missed = [r for r in results.rows if r.met is False]
@@ -440,11 +452,7 @@ by hand.
 - Load average (1, 5, 15 min) at the start: {results.raw['load_start']}; at the end: {results.raw['load_end']}
 - Targets: {len(met)} met, {len(missed)} missed{': ' + '; '.join(r.what.strip() for r in missed) if missed else ''}
 
-**Caveat: load.** The machine is shared: other processes (test suites, other builds) ran during the
-measurement, as the load average shows. On a 2-core machine a load above ~1 inflates every wall
-time, the PyTorch side's multi-threaded work and ONNX Runtime's latencies most; ratios are more
-robust than absolute times, since the variants run interleaved, but treat single figures as
-indicative.
+**Load.** {_load_caveat(results.raw['load_start'])}
 
 ## How it is measured
 
@@ -464,8 +472,11 @@ indicative.
   residual blocks (conv-bn-relu-conv-bn + identity, add, relu), every layer written out.
 - Inference (`benchmarks/ort_worker.py`): one process loads our model (`cnndsl compile`, symbolic
   batch) and the torch-exported ones (symbolic batch), with the same SessionOptions (intra-op threads
-  = nproc, all graph optimisations), and times them interleaved; achieved GFLOP/s = 2 x our MAC count x
-  batch / latency, next to numpy's fp32 matmul rate measured in the same process before and after.
+  = nproc, all graph optimisations, idle pool threads not spinning, so that one session does not
+  steal the cores from the one being timed), and times them interleaved, rotating which goes first;
+  achieved GFLOP/s = 2 x our MAC count x batch / latency, next to numpy's fp32 matmul rate measured in
+  the same process in blocks between the model rounds, with the OpenBLAS kernel that numpy picks by
+  itself (this workplace's OPENBLAS_CORETYPE pin is lifted for that child alone).
 - Memory: `ru_maxrss` of the `cnndsl compile` child (os.wait4), against 4 bytes per parameter.
 
 ## Results
