@@ -10,7 +10,7 @@ from ..weights import Literal, Uniform
 from .activation import checked_value, emit_function, suffix_args, suffix_text
 from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, choice, extents, integer,
                    register, shape_text, window)
-from .geometry import Padding, axes, output_sizes, padding, pads_for_onnx
+from .geometry import Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 
 if TYPE_CHECKING:
     from ..onnx_emit import Tape
@@ -153,12 +153,7 @@ class Conv(Layer):
         return self.weight_count(inputs[0]) * math.prod(output[1:])
 
     def describe(self) -> str:
-        text = "x".join(map(str, self.window.extent))
-        if self.window.stride:
-            text += "/" + "x".join(map(str, self.window.stride))
-        parts = [text]
-        if not self.pad.is_zero:
-            parts.append(f"pad {self.pad.text()}")
+        parts = describe_window(self.window, self.pad)
         if self.mode != "zeros":
             parts.append(self.mode)
         if self.dilation != (1,):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .base import ArgIssue, PairValue, ShapeIssue, broadcast, extents
+from .base import ArgIssue, PairValue, ShapeIssue, WindowValue, broadcast, extents
 
 _axis_names = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -134,6 +134,14 @@ def output_sizes(geometry: list[AxisGeometry], in_shape: tuple[int, ...], what: 
                 help=(f"the {names[i]} must be at least {needed} for this {what}; pad the input by "
                       f"{-(-(axis.span - axis.size) // 2)} on each side or use a smaller {what}"))
     return sizes
+
+
+def describe_window(window: WindowValue, pad: Padding) -> list[str]:
+    """Summary text shared by convolution and pooling: ['3x3/2', 'pad 1']."""
+    text = "x".join(map(str, window.extent))
+    if window.stride:
+        text += "/" + "x".join(map(str, window.stride))
+    return [text] + ([] if pad.is_zero else [f"pad {pad.text()}"])
 
 
 def pads_for_onnx(geometry: list[AxisGeometry]) -> list[int]:

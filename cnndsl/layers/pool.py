@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register,
                    shape_text, window)
-from .geometry import AxisGeometry, Padding, axes, output_sizes, padding, pads_for_onnx
+from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 
 if TYPE_CHECKING:
     from ..onnx_emit import Tape
@@ -102,12 +102,7 @@ class Pool(Layer):
             return "global"
         if self.adaptive:
             return "adaptive " + "x".join(map(str, self.adaptive))
-        text = "x".join(map(str, self.window.extent))
-        if self.window.stride:
-            text += "/" + "x".join(map(str, self.window.stride))
-        parts = [text]
-        if not self.pad.is_zero:
-            parts.append(f"pad {self.pad.text()}")
+        parts = describe_window(self.window, self.pad)
         parts += [flag for flag in (self.ceil, self.exclude_pad) if flag]
         return ", ".join(parts)
 
