@@ -125,6 +125,67 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+class BasicConv2d(nn.Module):
+    """torchvision's GoogLeNet unit: conv without bias, batch norm (eps 0.001), relu."""
+
+    def __init__(self, channels: int, out: int, **kwargs) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, out, bias=False, **kwargs)
+        self.bn = nn.BatchNorm2d(out, eps=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class Inception(nn.Module):
+    """torchvision's GoogLeNet module; its 'branch3' uses a 3x3 convolution, as torchvision does."""
+
+    def __init__(self, channels: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool: int) -> None:
+        super().__init__()
+        self.branch1 = BasicConv2d(channels, c1, kernel_size=1)
+        self.branch2 = nn.Sequential(BasicConv2d(channels, c3r, kernel_size=1),
+                                     BasicConv2d(c3r, c3, kernel_size=3, padding=1))
+        self.branch3 = nn.Sequential(BasicConv2d(channels, c5r, kernel_size=1),
+                                     BasicConv2d(c5r, c5, kernel_size=3, padding=1))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+                                     BasicConv2d(channels, pool, kernel_size=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
+class GoogLeNet(nn.Module):
+    """torchvision's GoogLeNet without the auxiliary classifiers (and without transform_input)."""
+
+    _MODULES = {"3a": (192, 64, 96, 128, 16, 32, 32), "3b": (256, 128, 128, 192, 32, 96, 64),
+                "4a": (480, 192, 96, 208, 16, 48, 64), "4b": (512, 160, 112, 224, 24, 64, 64),
+                "4c": (512, 128, 128, 256, 24, 64, 64), "4d": (512, 112, 144, 288, 32, 64, 64),
+                "4e": (528, 256, 160, 320, 32, 128, 128), "5a": (832, 256, 160, 320, 32, 128, 128),
+                "5b": (832, 384, 192, 384, 48, 128, 128)}
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1 = BasicConv2d(3, 64, kernel_size=7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.conv2 = BasicConv2d(64, 64, kernel_size=1)
+        self.conv3 = BasicConv2d(64, 192, kernel_size=3, padding=1)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        for name, sizes in self._MODULES.items():
+            setattr(self, f"inception{name}", Inception(*sizes))
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(1024, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool2(self.conv3(self.conv2(self.maxpool1(self.conv1(x)))))
+        x = self.maxpool3(self.inception3b(self.inception3a(x)))
+        for name in "abcde":
+            x = getattr(self, f"inception4{name}")(x)
+        x = self.inception5b(self.inception5a(self.maxpool4(x)))
+        return self.fc(self.dropout(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)))
+
+
 class Tiny(nn.Module):
     """benchmarks/specs/tiny.cnn: a stem, one residual block, a classifier (for the smoke test)."""
 
@@ -150,6 +211,7 @@ _BUILDERS = {
     "vgg19": lambda: VGG(_VGG_CFGS["vgg19"]),
     "resnet50": lambda: ResNet([3, 4, 6, 3]),
     "resnet152": lambda: ResNet([3, 8, 36, 3]),
+    "googlenet": lambda: GoogLeNet(),
     "tiny": lambda: Tiny(),
 }
 

@@ -32,6 +32,13 @@ def resnet_name(key: str) -> str:
     return re.sub(r"downsample\.0", "shortcut.conv1", re.sub(r"downsample\.1", "shortcut.bn1", key))
 
 
+def googlenet_name(key: str) -> str:
+    """torchvision: inception3a.branch2.1.conv.weight; cnndsl: inception3a.branch2.basic2.conv.weight."""
+    key = re.sub(r"branch1\.", "branch1.basic1.", key)
+    key = re.sub(r"branch4\.1\.", "branch4.basic1.", key)
+    return re.sub(r"branch([23])\.(\d)\.", lambda m: f"branch{m[1]}.basic{int(m[2]) + 1}.", key)
+
+
 def randomise_batch_norm(model) -> None:
     """Non-trivial running statistics, so that inference-mode batch norm is really exercised."""
     generator = torch.Generator().manual_seed(0)
@@ -43,7 +50,8 @@ def randomise_batch_norm(model) -> None:
             module.bias.data.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
 
 
-@pytest.mark.parametrize("name, rename", [("alexnet", alexnet_name), ("resnet50", resnet_name)])
+@pytest.mark.parametrize("name, rename", [("alexnet", alexnet_name), ("resnet50", resnet_name),
+                                          ("googlenet", googlenet_name)])
 def test_same_weights_same_outputs(name, rename, spec_dir, tmp_path):
     torch.manual_seed(0)
     reference = build(name).eval()
