@@ -146,7 +146,7 @@ class Resolver:
         chains = [s for s in self.module.statements if isinstance(s, ast.Chain)]
         outputs = [s for s in self.module.statements if isinstance(s, ast.Output)]
         try:
-            last = self._body(chains, frame, input_node, Span(declared.span.end, declared.span.end))
+            last = self._body(chains, frame, input_node)
             self._outputs(outputs, frame, last)
             self._warn_unused(frame)
         except _Stop:
@@ -211,7 +211,7 @@ class Resolver:
 
     # --- bodies and chains --------------------------------------------------------------------
 
-    def _body(self, chains: list[ast.Chain], frame: _Frame, x: Node, body_span: Span) -> Node:
+    def _body(self, chains: list[ast.Chain], frame: _Frame, x: Node) -> Node:
         """Expand the statements of one body; return the result of its last statement."""
         if not chains:
             return x
@@ -489,7 +489,7 @@ class Resolver:
         if only is not None and only.kind.id == "concat" and only.label is None and only.body is not None:
             # A block that is one concat names its branches directly: inception3a.branch2.conv1.
             return self._concat(only, inner, x, direct=True)
-        result = self._body(list(info.definition.body.chains), inner, x, info.definition.body.span)
+        result = self._body(list(info.definition.body.chains), inner, x)
         self._warn_unused(inner)
         return result
 
@@ -552,7 +552,7 @@ class Resolver:
                 x = self._call_block(sole, frame.child(env=env, scopes=repetition), x, prefix=prefix)
                 continue
             inner = frame.child(prefix=prefix, scopes=repetition + ((prefix[:-1], "iteration"),), env=env)
-            x = self._body(chains, inner, x, element.body.span)
+            x = self._body(chains, inner, x)
             self._warn_unused(inner)
         return x
 
@@ -574,13 +574,13 @@ class Resolver:
 
     def _residual(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
         body_frame = frame.child()
-        y = self._body(list(element.body.chains), body_frame, x, element.body.span)
+        y = self._body(list(element.body.chains), body_frame, x)
         shortcut = self._followup(element, "shortcut")
         s = x
         if shortcut is not None:
             path = frame.prefix + frame.unique("shortcut")  # several residuals may share a scope
             inner = frame.child(prefix=path + ".", scopes=((path, "shortcut"),))
-            s = self._body(list(shortcut.chains), inner, x, shortcut.span)
+            s = self._body(list(shortcut.chains), inner, x)
         if y is x:
             self.sink.add(warning("W106", "the residual body is empty: this adds the input to itself",
                                   Label(frame.source, element.body.span)))
@@ -614,7 +614,7 @@ class Resolver:
         chosen = element.body if condition else self._followup(element, "else")
         if chosen is None:
             return x
-        return self._body(list(chosen.chains), frame.child(), x, chosen.span)
+        return self._body(list(chosen.chains), frame.child(), x)
 
     # --- outputs and unused names ---------------------------------------------------------------
 
