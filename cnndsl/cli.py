@@ -177,6 +177,8 @@ def _run(args: argparse.Namespace) -> int:
 
     report = run_file(args.file, device=args.device, batch=args.batch, input_path=args.input,
                       repeat=args.repeat, seed=args.seed, limits=_limits(args))
+    if args.format == "text":
+        _report(report.warnings, args)
     print(report.render())
     return EXIT_OK
 

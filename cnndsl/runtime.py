@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .diagnostics import CnnError, error
+from .diagnostics import CnnError, Diagnostic, error
 from .model import CheckedModel, check_file
 from .resolve import Limits
 
@@ -211,6 +211,7 @@ class RunReport:
     input_source: str
     outputs: list[OutputStat]
     latencies: list[float]  # seconds, one per timed run
+    warnings: list[Diagnostic] = field(default_factory=list)  # the spec's lint, for a .cnn
 
     @property
     def median(self) -> float:
@@ -262,7 +263,7 @@ def run_file(path: str | os.PathLike, *, device: str = "auto", batch: int | None
         raise _fail("E506", f"ONNX Runtime failed to run the model: {_first_line(problem)}") from None
     outputs = [_describe_output(name, np.asarray(value)) for name, value in zip(names, results)]
     return RunReport(description, device_of(session), session.get_providers(), spec.name, tuple(x.shape),
-                     origin, outputs, latencies)
+                     origin, outputs, latencies, list(getattr(model, "warnings", [])))
 
 
 def _fixed_dims(spec) -> tuple[Any, list[Any]]:
