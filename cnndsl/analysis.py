@@ -81,8 +81,8 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
                                       "suits convolutions better"))
         if (isinstance(layer, Dense) and len(holders) > 1 and total >= W103_MIN_PARAMS
                 and stats[node].params * 2 > total):
-            share = stats[node].params / total
-            found.append(warning("W103", f"'{node.name}' holds {share:.0%} of all parameters "
+            share = stats[node].params * 100 // total  # rounded down: never "100%" of less than all
+            found.append(warning("W103", f"'{node.name}' holds {share}% of all parameters "
                                          f"({stats[node].params:,} of {total:,})", Label(node.source, node.span),
                                  help="a global average pooling or a smaller layer before it shrinks this"))
         if _is_activation(layer) and any(_ends_in_softmax(p.layer) for p in node.inputs if p.layer):
