@@ -6,11 +6,17 @@ draws no weights: a `Plan` is the whole model minus the weight values. The plan 
 
 - builds an in-memory `onnx.ModelProto` (`compile_model`), or
 - streams the model to a file (`compile_file`), drawing and writing one parameter at a time. The
-  bytes are exactly those of `compile_model(...).SerializeToString()` (protobuf writes fields in
-  field-number order, and the plan writes the pieces in that order), but peak memory stays at about
-  one piece of one parameter tensor (cnndsl.weights.CHUNK_VALUES) instead of twice the whole model.
-  Models over protobuf's 2 GiB limit are
-  written with their weights in an external data file (`OUT.onnx.data`).
+  bytes are exactly those of `compile_model(...).SerializeToString()`, but peak memory stays at
+  about one piece of one parameter tensor (cnndsl.weights.CHUNK_VALUES) instead of twice the whole
+  model. Models over protobuf's 2 GiB limit are written with their weights in an external data
+  file (`OUT.onnx.data`).
+
+The protobuf bytes are encoded here (`_Encoder` below), not by the onnx package: importing onnx
+costs more than compiling a ResNet, so the file-writing path never imports it. Only
+`compile_model` and `Plan.model` (which hand out an `onnx.ModelProto`) import onnx, and parse the
+bytes written here. The encoding is protobuf's canonical one, fields in field-number order as
+python protobuf writes them, so `onnx.ModelProto.FromString(ours).SerializeToString() == ours`
+(tests/test_onnx.py checks it for every spec).
 
 Files are written atomically: into a temporary file (or directory) next to the output, then
 renamed; a failure or an interrupt leaves no temporary file and leaves an existing output untouched.
@@ -20,15 +26,16 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import os
 import shutil
+import struct
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from .diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error
 from .ir import Node
@@ -36,6 +43,8 @@ from .layers.base import Shape, shape_text
 from .weights import Init, Literal
 
 if TYPE_CHECKING:
+    import onnx
+
     from .model import CheckedModel
 
 # onnx 1.23 stamps IR 14 and opset 28 by default; onnxruntime 1.31 loads IR <= 13 and opset <= 26.
@@ -55,7 +64,172 @@ INPUT_NAME = "input"
 
 
 def default_opset() -> int:
-    return min(NEWEST_RUNTIME_OPSET, onnx.defs.onnx_opset_version())
+    """The newest opset onnxruntime runs (every onnx cnndsl supports, >= 1.23, knows it)."""
+    return NEWEST_RUNTIME_OPSET
+
+
+def _newest_opset() -> int:
+    """The newest opset the installed onnx knows (imports onnx: only for an opset above the default)."""
+    import onnx.defs
+
+    return onnx.defs.onnx_opset_version()
+
+
+# --- protobuf encoding ------------------------------------------------------------------------
+#
+# Just enough of protobuf's wire format for the messages of onnx.proto (proto2) that cnndsl
+# writes. Field numbers are onnx.proto's; each message's fields are written in field-number
+# order, as python protobuf serializes them, and a field is written exactly when onnx.helper
+# would have set it (proto2 keeps explicitly set defaults: an empty graph name, opset domain "").
+
+# TensorProto.DataType
+FLOAT = 1
+INT64 = 7
+_EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
+# AttributeProto.AttributeType
+_ATTR_FLOAT, _ATTR_INT, _ATTR_STRING, _ATTR_TENSOR, _ATTR_FLOATS, _ATTR_INTS, _ATTR_STRINGS = 1, 2, 3, 4, 6, 7, 8
+
+_INT64_RANGE = range(-2**63, 2**63)
+_FLOAT32 = struct.Struct("<f")
+
+
+def _varint(value: int) -> bytes:
+    """An unsigned varint; a negative (int64) value as its 64-bit two's complement (10 bytes)."""
+    if value < 0:
+        value &= 0xFFFF_FFFF_FFFF_FFFF
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _key(field_number: int, wire_type: int) -> bytes:
+    return _varint(field_number << 3 | wire_type)
+
+
+def _tag(field_number: int) -> bytes:
+    return _key(field_number, 2)  # wire type 2: length-delimited
+
+
+def _message(field_number: int, payload: bytes) -> bytes:
+    """A length-delimited field: a submessage, bytes or (encoded) string."""
+    return _key(field_number, 2) + _varint(len(payload)) + payload
+
+
+def _string(field_number: int, text: str | bytes) -> bytes:
+    return _message(field_number, text.encode("utf-8") if isinstance(text, str) else bytes(text))
+
+
+def _int(field_number: int, value: int) -> bytes:
+    """An int32/int64/enum field (varint)."""
+    value = int(value)
+    if value not in _INT64_RANGE:
+        raise ValueError(f"value {value} does not fit a 64-bit protobuf integer")
+    return _key(field_number, 0) + _varint(value)
+
+
+def _float(field_number: int, value: float) -> bytes:
+    """A float field (fixed32, little-endian), rounded to float32 as protobuf does."""
+    value = float(value)
+    try:
+        packed = _FLOAT32.pack(value)
+    except OverflowError:  # beyond float32's range: protobuf stores infinity
+        packed = _FLOAT32.pack(math.copysign(math.inf, value))
+    return _key(field_number, 5) + packed
+
+
+def _entry_size(payload: int) -> int:
+    return 1 + len(_varint(payload)) + payload  # every field number used here fits one tag byte
+
+
+class _Encoder:
+    """The onnx.proto messages cnndsl writes, each as its serialized bytes."""
+
+    @staticmethod
+    def tensor(name: str, array: np.ndarray) -> bytes:
+        """TensorProto as numpy_helper.from_array(array, name): dims 1, data_type 2, name 8, raw_data 9."""
+        if array.dtype == np.float32:
+            data_type = FLOAT
+        elif array.dtype == np.int64:
+            data_type = INT64
+        else:
+            raise TypeError(f"constant '{name}' has type {array.dtype}; cnndsl writes float32 and int64")
+        out = [_int(1, d) for d in array.shape]
+        out.append(_int(2, data_type))
+        if name:
+            out.append(_string(8, name))
+        out.append(_message(9, np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()))
+        return b"".join(out)
+
+    @staticmethod
+    def attribute(name: str, value: Any) -> bytes:
+        """AttributeProto as onnx.helper.make_attribute(name, value): name 1, the value, type 20."""
+        if isinstance(value, numbers.Integral):
+            payload, kind = _int(3, value), _ATTR_INT
+        elif isinstance(value, numbers.Real):
+            payload, kind = _float(2, value), _ATTR_FLOAT
+        elif isinstance(value, (str, bytes)):
+            payload, kind = _string(4, value), _ATTR_STRING
+        elif isinstance(value, _Tensor):
+            payload, kind = _message(5, value.data), _ATTR_TENSOR
+        elif isinstance(value, Iterable):
+            values = list(value)
+            if not values:
+                raise ValueError(f"Could not infer attribute `{name}` type from empty iterator")
+            if all(isinstance(v, numbers.Integral) for v in values):
+                payload, kind = b"".join(_int(8, v) for v in values), _ATTR_INTS
+            elif all(isinstance(v, numbers.Real) for v in values):
+                payload, kind = b"".join(_float(7, v) for v in values), _ATTR_FLOATS
+            elif all(isinstance(v, (str, bytes)) for v in values):
+                payload, kind = b"".join(_string(9, v) for v in values), _ATTR_STRINGS
+            else:
+                raise ValueError(f"Could not infer the type of attribute `{name}` from its elements")
+        else:
+            raise TypeError(f"'{value}' is not an accepted attribute value.")
+        return _string(1, name) + payload + _int(20, kind)
+
+    @staticmethod
+    def node(op_type: str, inputs: list[str], outputs: list[str], name: str, doc_string: str,
+             attributes: dict[str, Any]) -> bytes:
+        """NodeProto as onnx.helper.make_node: input 1, output 2, name 3, op_type 4, attribute 5
+        (sorted by name, None left out), doc_string 6."""
+        out = [_string(1, i) for i in inputs]
+        out += [_string(2, o) for o in outputs]
+        if name:
+            out.append(_string(3, name))
+        out.append(_string(4, op_type))
+        out += [_message(5, _Encoder.attribute(key, value))
+                for key, value in sorted(attributes.items()) if value is not None]
+        if doc_string:
+            out.append(_string(6, doc_string))
+        return b"".join(out)
+
+    @staticmethod
+    def value_info(name: str, elem_type: int, shape: Iterable[int | str]) -> bytes:
+        """ValueInfoProto as onnx.helper.make_tensor_value_info: the shape is always present."""
+        dims = b"".join(_message(1, _int(1, d) if isinstance(d, numbers.Integral) else _string(2, d))
+                        for d in shape)
+        tensor_type = _int(1, elem_type) + _message(2, dims)   # TypeProto.Tensor: elem_type 1, shape 2
+        return _string(1, name) + _message(2, _message(1, tensor_type))  # TypeProto.tensor_type 1
+
+    @staticmethod
+    def entry(key: str, value: str) -> bytes:
+        """StringStringEntryProto: key 1, value 2."""
+        return _string(1, key) + _string(2, value)
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """A serialized TensorProto: the value of a Constant node's `value` attribute."""
+
+    data: bytes
 
 
 # --- the tape ---------------------------------------------------------------------------------
@@ -84,7 +258,7 @@ class Tape:
 
     def __init__(self, opset: int):
         self.opset = opset
-        self.nodes: list[onnx.NodeProto] = []
+        self.nodes: list[bytes] = []                   # serialized NodeProtos
         self.weights: list[WeightSpec] = []
         self.shapes: dict[str, Shape] = {}             # activation tensors, without the batch axis
         self.constants: dict[str, np.ndarray] = {}     # Constant node outputs and their values
@@ -108,9 +282,7 @@ class Tape:
                                         f"but opset {self.opset} was requested",
                                 self._label(), help=f"use --opset {needed} or newer "
                                                     f"(the default is {default_opset()})"))
-        node = helper.make_node(op_type, list(inputs), [output], name=output, doc_string=self._doc,
-                                **attributes)
-        self.nodes.append(node)
+        self.nodes.append(_Encoder.node(op_type, list(inputs), [output], output, self._doc, attributes))
         self._produced.append((output, op_type, list(inputs)))
         self.order.append(output)
         return output
@@ -125,8 +297,8 @@ class Tape:
         self._claim(name)
         array = np.asarray(value, dtype=np.int64 if integer else np.float32)
         self.constants[name] = array
-        self.nodes.append(helper.make_node("Constant", [], [name], name=name, doc_string=self._doc,
-                                           value=numpy_helper.from_array(array, name)))
+        self.nodes.append(_Encoder.node("Constant", [], [name], name, self._doc,
+                                        {"value": _Tensor(_Encoder.tensor(name, array))}))
         self.order.append(name)
         return name
 
@@ -148,6 +320,10 @@ class Tape:
                 pads = [int(p) for p in self.constants[inputs[1]]]
                 rank = len(base) + 1
                 self.shapes[tensor] = tuple(n + pads[i + 1] + pads[i + 1 + rank] for i, n in enumerate(base))
+            elif op_type == "Reshape":  # LRN on a non-image: the (N, C, rest, 1) view
+                self.shapes[tensor] = _reshaped(self.shapes[inputs[0]], self.constants[inputs[1]])
+            elif op_type == "LRN":  # on that view
+                self.shapes[tensor] = self.shapes[inputs[0]]
             else:  # a convolution or fc before its activation, or a partial sum: the output's shape
                 self.shapes[tensor] = tuple(out_shape)
         if output not in self.shapes:
@@ -162,17 +338,49 @@ class Tape:
         return Label(self._node.source, self._node.span)
 
 
+def _reshaped(base: Shape, target: np.ndarray) -> Shape:
+    """The shape (without the batch axis) of Reshape(x, target) for x of shape (N, *base): a 0 in
+    `target` keeps x's axis, a -1 takes what is left."""
+    full = [None, *base]
+    dims = [full[i] if d == 0 else int(d) for i, d in enumerate(target.tolist())][1:]
+    if -1 in dims:
+        known = math.prod(d for d in dims if d != -1)
+        dims[dims.index(-1)] = math.prod(base) // known
+    return tuple(dims)
+
+
 # --- the plan ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Parts:
+    """The serialized model around its initializers: ModelProto fields before graph (7) and after,
+    GraphProto fields before initializer (5) and after."""
+
+    model_head: bytes
+    model_tail: bytes
+    graph_head: bytes
+    graph_tail: bytes
+
 
 @dataclass
 class Plan:
     """The model without weight values, and how to draw them."""
 
-    model: onnx.ModelProto       # complete except for the graph's initializers
+    parts: _Parts                # the serialized model, complete except for the graph's initializers
     weights: list[WeightSpec]
     seed: int
     opset: int
     _drawn: bool = field(default=False, repr=False)
+
+    @property
+    def model(self) -> onnx.ModelProto:
+        """The model without initializers, as an onnx.ModelProto (imports onnx). A fresh copy on
+        each use: changing it does not change what the plan writes."""
+        import onnx
+
+        head, tail, graph_head, graph_tail = self._pieces()
+        graph = graph_head + graph_tail
+        return onnx.ModelProto.FromString(head + _tag(7) + _varint(len(graph)) + graph + tail)
 
     def arrays(self) -> Iterator[tuple[WeightSpec, np.ndarray]]:
         """The initializers in node order, whole, drawn from one generator; each is used once."""
@@ -209,20 +417,27 @@ class Plan:
         return sum(w.nbytes for w in self.weights)
 
     def to_model(self) -> onnx.ModelProto:
-        model = onnx.ModelProto()
-        model.CopyFrom(self.model)
-        initializers = model.graph.initializer
-        for spec, array in self.arrays():
-            initializers.append(numpy_helper.from_array(array, spec.name))
-        return model
+        """The whole model, weights included, as an onnx.ModelProto (imports onnx)."""
+        import onnx
+
+        if self.serialized_size() > PROTOBUF_LIMIT:  # too big to parse: add the initializers to the model
+            from onnx import numpy_helper
+
+            model = self.model
+            initializers = model.graph.initializer
+            for spec, array in self.arrays():
+                initializers.append(numpy_helper.from_array(array, spec.name))
+            return model
+        buffer = io.BytesIO()
+        self.write(buffer)
+        return onnx.ModelProto.FromString(buffer.getbuffer())
 
     # streaming: the serialized model, piece by piece
 
     def _pieces(self) -> tuple[bytes, bytes, bytes, bytes]:
         """ModelProto fields before graph (7) and after; GraphProto fields before initializer (5) and after."""
-        m, g = self.model, self.model.graph
-        return (_only_fields(m, lambda n: n < 7), _only_fields(m, lambda n: n > 7),
-                _only_fields(g, lambda n: n < 5), _only_fields(g, lambda n: n > 5))
+        p = self.parts
+        return p.model_head, p.model_tail, p.graph_head, p.graph_tail
 
     def serialized_size(self) -> int:
         model_head, model_tail, graph_head, graph_tail = self._pieces()
@@ -247,8 +462,8 @@ class Plan:
     def write_external(self, directory: str, filename: str) -> int:
         """Write `filename` with every initializer's data in `filename.data`; return total bytes."""
         data_name = filename + ".data"
-        model = onnx.ModelProto()
-        model.CopyFrom(self.model)
+        model_head, model_tail, graph_head, graph_tail = self._pieces()
+        initializers = []
         offset = 0
         with open(os.path.join(directory, data_name), "wb") as data:
             for spec, pieces in self.streams():
@@ -257,54 +472,21 @@ class Plan:
                 offset += padding
                 for piece in pieces:
                     data.write(memoryview(piece).cast("B"))
-                tensor = model.graph.initializer.add()
-                tensor.name = spec.name
-                tensor.data_type = TensorProto.FLOAT
-                tensor.dims.extend(spec.shape)
-                tensor.data_location = TensorProto.EXTERNAL
-                for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes))):
-                    entry = tensor.external_data.add()
-                    entry.key, entry.value = key, value
+                # TensorProto: dims 1, data_type 2, name 8, external_data 13, data_location 14
+                entries = b"".join(_message(13, _Encoder.entry(key, value)) for key, value in (
+                    ("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes))))
+                initializers.append(_message(5, _tensor_header(spec) + entries + _int(14, _EXTERNAL)))
                 offset += spec.nbytes
-        text = model.SerializeToString()
+        graph = b"".join([graph_head, *initializers, graph_tail])
+        text = b"".join([model_head, _message(7, graph), model_tail])
         with open(os.path.join(directory, filename), "wb") as out:
             out.write(text)
         return len(text) + offset
 
 
-def _only_fields(message: Any, keep: Callable[[int], bool]) -> bytes:
-    """The message serialized with only the fields whose numbers pass `keep` (set ones stay set)."""
-    part = type(message)()
-    part.CopyFrom(message)
-    for descriptor in part.DESCRIPTOR.fields:
-        if not keep(descriptor.number):
-            part.ClearField(descriptor.name)
-    return part.SerializeToString()
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _tag(field_number: int) -> bytes:
-    return _varint(field_number << 3 | 2)  # wire type 2: length-delimited
-
-
-def _entry_size(payload: int) -> int:
-    return 1 + len(_varint(payload)) + payload  # every field number used here fits one tag byte
-
-
 def _tensor_header(spec: WeightSpec) -> bytes:
     """TensorProto fields before raw_data (9): dims (1), data_type (2), name (8)."""
-    return TensorProto(dims=spec.shape, data_type=TensorProto.FLOAT, name=spec.name).SerializeToString()
+    return b"".join([*(_int(1, d) for d in spec.shape), _int(2, FLOAT), _string(8, spec.name)])
 
 
 def _tensor_size(spec: WeightSpec) -> int:
@@ -342,7 +524,7 @@ def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = N
             tape._produced = []
             tape.op("Identity", [tensor], name)
             tape.shapes[name] = shapes[node]
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch_dim, *shapes[node]]))
+        outputs.append(_Encoder.value_info(name, FLOAT, [batch_dim, *shapes[node]]))
     output_names = {name for name, _ in graph.outputs}
 
     value_info = []
@@ -351,23 +533,19 @@ def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = N
             continue
         if tensor in tape.constants:
             array = tape.constants[tensor]
-            elem = TensorProto.INT64 if array.dtype == np.int64 else TensorProto.FLOAT
-            value_info.append(helper.make_tensor_value_info(tensor, elem, list(array.shape)))
+            elem = INT64 if array.dtype == np.int64 else FLOAT
+            value_info.append(_Encoder.value_info(tensor, elem, array.shape))
         else:
-            value_info.append(helper.make_tensor_value_info(tensor, TensorProto.FLOAT,
-                                                            [batch_dim, *tape.shapes[tensor]]))
+            value_info.append(_Encoder.value_info(tensor, FLOAT, [batch_dim, *tape.shapes[tensor]]))
 
     spec_name = os.path.basename(model.source.path)
-    onnx_graph = helper.make_graph(
-        tape.nodes, model.name,
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [batch_dim, *model.input_shape])],
-        outputs, value_info=value_info,
-        doc_string=f"compiled by cnndsl {__version__} from {spec_name}")
-    onnx_model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", opset)],
-                                   producer_name="cnndsl", producer_version=__version__,
-                                   doc_string=f"{model.name}: {model.total_params:,} parameters, "
-                                              f"{model.total_macs:,} MACs per sample")
-    onnx_model.ir_version = IR_VERSION
+    inputs = [_Encoder.value_info(INPUT_NAME, FLOAT, [batch_dim, *model.input_shape])]
+    graph_doc = f"compiled by cnndsl {__version__} from {spec_name}"
+    # GraphProto: node 1, name 2 | initializer 5 | doc_string 10, input 11, output 12, value_info 13
+    graph_head = b"".join([*(_message(1, n) for n in tape.nodes), _string(2, model.name)])
+    graph_tail = b"".join([_string(10, graph_doc), *(_message(11, v) for v in inputs),
+                           *(_message(12, v) for v in outputs), *(_message(13, v) for v in value_info)])
+
     metadata = {"cnndsl.version": __version__, "cnndsl.seed": str(seed), "cnndsl.spec": model.source.text,
                 "cnndsl.spec_name": spec_name}
     base = os.path.dirname(os.path.abspath(model.source.path))
@@ -376,9 +554,15 @@ def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = N
         metadata[f"cnndsl.include:{where}"] = source.text
     if weights is not None:
         metadata["cnndsl.weights"] = os.path.basename(os.fspath(weights))
-    helper.set_model_props(onnx_model, dict(sorted(metadata.items())))
+    model_doc = f"{model.name}: {model.total_params:,} parameters, {model.total_macs:,} MACs per sample"
+    # ModelProto: ir_version 1, producer_name 2, producer_version 3, doc_string 6 | graph 7 |
+    # opset_import 8 (OperatorSetIdProto: domain 1, version 2), metadata_props 14
+    model_head = b"".join([_int(1, IR_VERSION), _string(2, "cnndsl"), _string(3, __version__),
+                           _string(6, model_doc)])
+    model_tail = b"".join([_message(8, _string(1, "") + _int(2, opset)),
+                           *(_message(14, _Encoder.entry(k, v)) for k, v in sorted(metadata.items()))])
 
-    result = Plan(onnx_model, tape.weights, seed, opset)
+    result = Plan(_Parts(model_head, model_tail, graph_head, graph_tail), tape.weights, seed, opset)
     if weights is not None:
         _attach_weights(result, weights)
     return result
@@ -396,8 +580,12 @@ def _included_sources(model: CheckedModel) -> list:
 def _check_opset(opset: int | None) -> int:
     if opset is None:
         return default_opset()
-    newest = onnx.defs.onnx_opset_version()
-    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        valid = False
+    else:  # ask onnx only about opsets newer than the default
+        valid = opset <= NEWEST_RUNTIME_OPSET or opset <= _newest_opset()
+    if not valid:
+        newest = _newest_opset()
         raise CnnError([error("E504", f"opset {opset} is not supported: cnndsl emits opsets {MIN_OPSET} "
                                       f"to {newest}", None,
                               notes=[f"onnxruntime runs opsets up to {NEWEST_RUNTIME_OPSET}"],
@@ -487,7 +675,7 @@ def _attach_weights(result: Plan, path: str | os.PathLike) -> None:
 
 def compile_model(model: CheckedModel, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
                   weights: str | os.PathLike | None = None) -> onnx.ModelProto:
-    """The ONNX model as an in-memory ModelProto (weights included)."""
+    """The ONNX model as an in-memory ModelProto (weights included); imports onnx."""
     return plan(model, opset=opset, batch=batch, seed=seed, weights=weights).to_model()
 
 

@@ -231,6 +231,104 @@ def test_opset_choice_and_limits():
     session(proto.SerializeToString())
 
 
+# --- our own protobuf encoding ------------------------------------------------------------------
+
+def canonical(data: bytes) -> onnx.ModelProto:
+    """The parsed model, after asserting that onnx serializes it back to exactly these bytes."""
+    proto = onnx.ModelProto.FromString(data)
+    assert proto.SerializeToString() == data
+    return proto
+
+
+@pytest.mark.parametrize("spec", SPEC_PARAMS)
+def test_spec_bytes_are_onnx_serialization(spec):
+    """cnndsl encodes the protobuf itself: the bytes are those onnx writes for the same model."""
+    model = cnndsl.check_file(spec)
+    proto = canonical(onnx_emit.compile_bytes(model, batch=2, seed=3))
+    assert sum(int(np.prod(t.dims)) for t in proto.graph.initializer) == model.total_params
+    plan = onnx_emit.plan(model)
+    assert plan.model.SerializeToString() == canonical(plan.model.SerializeToString()).SerializeToString()
+
+
+EXTRA_SPECS = {
+    "literal_relu6": "input 1x9\nconv 3 1 weights [1 1 1] / 3 pad 2\n"
+                     "-> conv 3/2 1 weights [-1 0.5 1e-3] pad 1 relu6 -> sigmoid\n",
+    "literal_2d": "input 1x5x5\nconv 2x2 1 weights [[1 1] [1 1]] -> leakyrelu 0.1 -> elu 2 -> tanh\n",
+    "pad_modes": "input 3x16x16\nconv 3x3 4 pad 1 mode reflect relu6 -> conv 3x3 4 pad 2 mode replicate\n"
+                 "-> conv 3 4 pad 1 mode circular gelu -> pool 3/2 ceil -> pool avg 2 exclude_pad\n",
+    "lrn_1d": "input 4x32\nconv 3 8 pad 1 -> lrn 3 k 2 -> conv 3 8 -> pool avg adaptive 5 -> flatten\n"
+              "-> dropout 0.5 -> fc 3 softmax\n",
+    "lrn_3d": "input 2x4x6x6\nconv 3x3x3 4 pad 1 sigmoid -> lrn 5 -> bn eps 1e-3 -> relu -> pool max global\n",
+    "named": "input 3x8x8\na = conv 3x3 4 pad 1 groups 1 dilation 1 -> dropout 0.5\n"
+             "b = conv 3x3 4 pad 2 dilation 2 nobias\nc = add a b\nd = concat a c\noutput d, b, in\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_SPECS))
+def test_unusual_models_are_canonical_valid_and_run(name, tmp_path):
+    """Literal kernels, Clip constants, pad modes, LRN reshaped from 1D and 3D, named outputs: the
+    bytes are onnx's serialization, pass the full checker, and every tensor has its declared shape
+    in ONNX Runtime; with external data too."""
+    model = cnndsl.check_text(EXTRA_SPECS[name], path=name + ".cnn")
+    data = onnx_emit.compile_bytes(model, seed=1)
+    proto = canonical(data)
+    onnx.checker.check_model(proto, full_check=True)
+    for info in activations(proto):
+        proto.graph.output.append(info)
+    declared = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim[1:]] for v in proto.graph.output}
+    runner = session(proto.SerializeToString())
+    x = np.random.default_rng(0).standard_normal((2, *model.input_shape), dtype=np.float32)
+    outputs = runner.get_outputs()
+    results = runner.run(None, {"input": x})
+    for output, result in zip(outputs, results):
+        assert list(result.shape) == [2, *declared[output.name]], output.name
+        assert np.isfinite(result).all()
+
+    external = onnx_emit.compile_file(model, tmp_path / "ext.onnx", seed=1, external_data=True)
+    canonical((tmp_path / "ext.onnx").read_bytes())
+    onnx.checker.check_model(external.path, full_check=True)
+    want = session(data).run(None, {"input": x})
+    got = session(external.path).run(None, {"input": x})
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_opsets_beyond_the_runtimes_are_encoded():
+    model = cnndsl.check_text("input 2x8\nconv 3 2 gelu\n")
+    newest = onnx.defs.onnx_opset_version()
+    proto = canonical(onnx_emit.compile_bytes(model, opset=newest))
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", newest)]
+    assert onnx_emit.default_opset() == min(onnx_emit.NEWEST_RUNTIME_OPSET, newest)
+
+
+NO_ONNX_PROBE = """
+import sys
+import cnndsl.onnx_emit
+from cnndsl import cli, onnx_emit
+assert "onnx" not in sys.modules, "importing cnndsl.onnx_emit imported onnx"
+model = cnndsl.check_file(sys.argv[1])
+onnx_emit.default_opset()
+onnx_emit.compile_file(model, sys.argv[2] + ".api.onnx", opset=20, batch=2)
+onnx_emit.compile_file(model, sys.argv[2] + ".ext.onnx", external_data=True)
+onnx_emit.compile_bytes(model)
+assert cli.main(["compile", sys.argv[1], "-o", sys.argv[2]]) == 0
+print(sorted(m for m in sys.modules if m == "onnx" or m.startswith(("onnx.", "google.protobuf"))))
+"""
+
+
+def test_writing_files_does_not_import_onnx(small_spec, tmp_path):
+    """onnx takes longer to import than a ResNet takes to compile: the file path never imports it."""
+    output = tmp_path / "small.onnx"
+    done = subprocess.run([sys.executable, "-c", NO_ONNX_PROBE, str(small_spec), str(output)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+    model = cnndsl.check_file(small_spec)
+    assert output.read_bytes() == onnx_emit.compile_model(model).SerializeToString()
+    canonical(output.read_bytes())
+    canonical((tmp_path / "small.onnx.ext.onnx").read_bytes())
+
+
 # --- files: determinism, atomicity, external data ---------------------------------------------
 
 @pytest.fixture
