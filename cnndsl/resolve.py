@@ -710,9 +710,10 @@ class Resolver:
             if name is not None and not is_variable:
                 hidden = {arg.value_after_word for arg in signature if arg.value_after_word}
                 known = [*by_word, *(n for n in by_name if n not in hidden)]
+                # A misspelt block parameter or repeat counter reads as an unknown attribute too.
                 fail("E202", f"unknown attribute '{name}' for {owner}", item.span,
-                     did_you_mean(name, known) or (f"{owner} accepts: {', '.join(sorted(known))}" if known else
-                                                   f"{owner} takes no arguments"))
+                     did_you_mean(name, [*known, *frame.env]) or
+                     (f"{owner} accepts: {', '.join(sorted(known))}" if known else f"{owner} takes no arguments"))
                 return None
             if not positional_open:
                 why = "positional arguments must come first" if keyword_seen else \

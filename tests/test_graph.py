@@ -416,3 +416,13 @@ def test_e210_duplicate_names():
     assert d.location() == ("<text>", 3, 7) and [where(s) for s in d.secondary] == [(2, 7)]
     d = failure("input 3x8x8\nbox = flatten -> fc 4\noutput box, box\n", "E210")
     assert d.location() == ("<text>", 3, 13)
+
+
+def test_misspelt_block_parameter_gets_a_suggestion():
+    d = failure("input 3x8x8\n"
+                "block b(c_out) {\n"
+                "    conv 1x1 c_ou\n"
+                "}\n"
+                "b 4\n", "E202")
+    assert d.location() == ("<text>", 3, 14)
+    assert d.help == "did you mean 'c_out'?"
