@@ -267,11 +267,14 @@ class Tape:
         self._names: set[str] = {INPUT_NAME}
         self._node: Node | None = None
         self._doc = ""
-        self._produced: list[tuple[str, str, list[str]]] = []  # (output, op_type, inputs) this layer
+        self._produced: dict[str, Shape | None] = {}   # this layer's tensors and their declared shapes
 
     # the interface the layer kinds use
 
-    def op(self, op_type: str, inputs: list[str], output: str, **attributes: Any) -> str:
+    def op(self, op_type: str, inputs: list[str], output: str, *, shape: Shape | None = None,
+           **attributes: Any) -> str:
+        """An ONNX node producing `output`. `shape` (without the batch axis) is declared for an
+        intermediate tensor whose shape differs from the layer's output, such as a padded input."""
         self._claim(output)
         needed = _OPSET_NEEDS.get(op_type, MIN_OPSET)
         if op_type == "Pad":
@@ -283,7 +286,7 @@ class Tape:
                                 self._label(), help=f"use --opset {needed} or newer "
                                                     f"(the default is {default_opset()})"))
         self.nodes.append(_Encoder.node(op_type, list(inputs), [output], output, self._doc, attributes))
-        self._produced.append((output, op_type, list(inputs)))
+        self._produced[output] = None if shape is None else tuple(shape)
         self.order.append(output)
         return output
 
@@ -308,24 +311,12 @@ class Tape:
         self._node = node
         line, col = node.source.line_col(node.span.start)
         self._doc = f"{os.path.basename(node.source.path)}:{line}:{col}"
-        self._produced = []
+        self._produced = {}
 
     def end(self, output: str, out_shape: Shape) -> None:
-        """Give every tensor the layer produced its shape: the output the checker's, the rest by rule."""
-        for tensor, op_type, inputs in self._produced:
-            if tensor == output:
-                self.shapes[tensor] = tuple(out_shape)
-            elif op_type == "Pad":  # explicit padding before a convolution
-                base = self.shapes[inputs[0]]
-                pads = [int(p) for p in self.constants[inputs[1]]]
-                rank = len(base) + 1
-                self.shapes[tensor] = tuple(n + pads[i + 1] + pads[i + 1 + rank] for i, n in enumerate(base))
-            elif op_type == "Reshape":  # LRN on a non-image: the (N, C, rest, 1) view
-                self.shapes[tensor] = _reshaped(self.shapes[inputs[0]], self.constants[inputs[1]])
-            elif op_type == "LRN":  # on that view
-                self.shapes[tensor] = self.shapes[inputs[0]]
-            else:  # a convolution or fc before its activation, or a partial sum: the output's shape
-                self.shapes[tensor] = tuple(out_shape)
+        """Give every tensor the layer produced its shape: the declared one, else the layer's output."""
+        for tensor, declared in self._produced.items():
+            self.shapes[tensor] = tuple(out_shape) if declared is None or tensor == output else declared
         if output not in self.shapes:
             raise RuntimeError(f"layer {self._node.name!r} returned unknown tensor {output!r}")
 
@@ -336,17 +327,6 @@ class Tape:
 
     def _label(self) -> Label:
         return Label(self._node.source, self._node.span)
-
-
-def _reshaped(base: Shape, target: np.ndarray) -> Shape:
-    """The shape (without the batch axis) of Reshape(x, target) for x of shape (N, *base): a 0 in
-    `target` keeps x's axis, a -1 takes what is left."""
-    full = [None, *base]
-    dims = [full[i] if d == 0 else int(d) for i, d in enumerate(target.tolist())][1:]
-    if -1 in dims:
-        known = math.prod(d for d in dims if d != -1)
-        dims[dims.index(-1)] = math.prod(base) // known
-    return tuple(dims)
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -521,7 +501,6 @@ def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = N
         tensor = tensor_of[node]
         if tensor != name:  # a named output whose layer's tensor has another name (or a dropout)
             tape.begin(node)
-            tape._produced = []
             tape.op("Identity", [tensor], name)
             tape.shapes[name] = shapes[node]
         outputs.append(_Encoder.value_info(name, FLOAT, [batch_dim, *shapes[node]]))

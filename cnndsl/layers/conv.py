@@ -176,8 +176,9 @@ class Conv(Layer):
         if self.mode != "zeros" and any(pads):
             rank = len(geometry)
             full = [0, 0, *pads[:rank], 0, 0, *pads[rank:]]
+            padded = (in_shape[0], *(a.size + a.pad_begin + a.pad_end for a in geometry))
             x = tape.op("Pad", [x, tape.constant(f"{name}.pads", full, integer=True)], f"{name}.padded",
-                        mode=PAD_MODES[self.mode])
+                        shape=padded, mode=PAD_MODES[self.mode])
             pads = [0] * len(pads)
         fan_in = in_shape[0] // self.groups * math.prod(a.kernel for a in geometry)
         weight_shape = (self.channels, in_shape[0] // self.groups, *(a.kernel for a in geometry))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -77,7 +78,8 @@ class LocalResponseNorm(Layer):
             return tape.op("LRN", inputs, name, **attributes)
         # ONNX Runtime's LRN takes 4-D tensors only; it normalises across channels alone, so
         # 1-D and 3-D inputs are viewed as (N, C, everything else, 1) and reshaped back.
-        as_image = tape.op("Reshape", [inputs[0], tape.constant(f"{name}.image_shape", [0, in_shapes[0][0], -1, 1],
-                                                               integer=True)], f"{name}.as_image")
-        normalised = tape.op("LRN", [as_image], f"{name}.lrn", **attributes)
+        view = (in_shapes[0][0], math.prod(in_shapes[0][1:]), 1)
+        as_image = tape.op("Reshape", [inputs[0], tape.constant(f"{name}.image_shape", [0, *view], integer=True)],
+                           f"{name}.as_image", shape=view)
+        normalised = tape.op("LRN", [as_image], f"{name}.lrn", shape=view, **attributes)
         return tape.op("Reshape", [normalised, tape.constant(f"{name}.shape", [0, *out_shape], integer=True)], name)
