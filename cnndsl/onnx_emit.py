@@ -419,21 +419,21 @@ class Plan:
         p = self.parts
         return p.model_head, p.model_tail, p.graph_head, p.graph_tail
 
+    def _graph_size(self) -> int:
+        _, _, graph_head, graph_tail = self._pieces()
+        return len(graph_head) + len(graph_tail) + sum(_entry_size(_tensor_size(w)) for w in self.weights)
+
     def serialized_size(self) -> int:
-        model_head, model_tail, graph_head, graph_tail = self._pieces()
-        graph = len(graph_head) + len(graph_tail) + sum(_entry_size(_tensor_size(w)) for w in self.weights)
-        return len(model_head) + _entry_size(graph) + len(model_tail)
+        model_head, model_tail, _, _ = self._pieces()
+        return len(model_head) + _entry_size(self._graph_size()) + len(model_tail)
 
     def write(self, out: IO[bytes]) -> int:
         """Write the model as one protobuf message; return the number of bytes written."""
         model_head, model_tail, graph_head, graph_tail = self._pieces()
-        headers = [_tensor_header(w) for w in self.weights]
-        graph_size = len(graph_head) + len(graph_tail) + sum(
-            _entry_size(len(h) + 1 + len(_varint(w.nbytes)) + w.nbytes) for h, w in zip(headers, self.weights))
-        written = out.write(model_head) + out.write(_tag(7) + _varint(graph_size)) + out.write(graph_head)
-        for header, (spec, pieces) in zip(headers, self.streams()):
-            tensor_size = len(header) + 1 + len(_varint(spec.nbytes)) + spec.nbytes
-            written += out.write(_tag(5) + _varint(tensor_size) + header + _tag(9) + _varint(spec.nbytes))
+        written = out.write(model_head) + out.write(_tag(7) + _varint(self._graph_size())) + out.write(graph_head)
+        for spec, pieces in self.streams():
+            written += out.write(_tag(5) + _varint(_tensor_size(spec)) + _tensor_header(spec)
+                                 + _tag(9) + _varint(spec.nbytes))
             for piece in pieces:
                 written += out.write(memoryview(piece).cast("B"))
         written += out.write(graph_tail) + out.write(model_tail)
