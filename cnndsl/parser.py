@@ -1,26 +1,28 @@
 """Parse pass: text -> `ast.Module`, or located syntax diagnostics (E101-E104).
 
-Lark runs in LALR mode with an inline transformer, so the tree is built while parsing (no
-recursion over deep nesting) and no Lark tree survives.
+The grammar is grammars/cnn.lark, in Lark's LALR(1) mode with an inline builder, so the tree is
+built while parsing (no recursion over deep nesting) and no parse tree survives. Valid specs run
+on the tables Lark computed, exported to `lalr_tables.py` (see `lalr.py`); anything else, and a
+grammar edited since the export, goes through Lark itself, which phrases the syntax errors.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
 import os
 import unicodedata
-from importlib import resources
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import lark
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
-
-from . import ast
+from . import ast, lalr
 from .diagnostics import CnnError, Label, error
 from .source import Source, Span
+
+if TYPE_CHECKING:  # Lark is imported only to report a syntax error (or for an edited grammar)
+    from lark import Lark
+    from lark.exceptions import UnexpectedInput
+
+# Both lexers' tokens: a str with `type`, `start_pos` and `end_pos`.
+Token = Any
 
 # Phrases used in syntax errors instead of Lark's terminal names.
 TOKEN_DESCRIPTIONS = {
@@ -100,7 +102,7 @@ class LineJoiner:
 
 
 def _span(*parts) -> Span:
-    spans = [Span(p.start_pos, p.end_pos) if isinstance(p, Token) else p if isinstance(p, Span) else p.span
+    spans = [Span(p.start_pos, p.end_pos) if isinstance(p, str) else p if isinstance(p, Span) else p.span
              for p in parts if p is not None]
     return Span(min(s.start for s in spans), max(s.end for s in spans))
 
@@ -109,8 +111,9 @@ def _tok_span(token: Token) -> Span:
     return Span(token.start_pos, token.end_pos)
 
 
-class _Builder(Transformer):
-    """Inline LALR callbacks: each rule becomes an AST node with a span."""
+class _Builder:
+    """Inline LALR callbacks, named after the grammar's rules and aliases: each builds an AST node
+    with a span. Tokens are the only `str` children."""
 
     # values
     def int(self, children):
@@ -161,7 +164,7 @@ class _Builder(Transformer):
         return ast.Number(sign * value, _span(*children))
 
     def array(self, children):
-        open_, *elements, close = [c for c in children if not (isinstance(c, Token) and c.type == "COMMA")]
+        open_, *elements, close = [c for c in children if not (isinstance(c, str) and c.type == "COMMA")]
         return ast.Array(tuple(elements), _span(open_, close))
 
     # statements
@@ -203,7 +206,7 @@ class _Builder(Transformer):
 
     def element(self, children):
         label = None
-        if len(children) >= 2 and isinstance(children[1], Token) and children[1].type == "COLON":
+        if len(children) >= 2 and isinstance(children[1], str) and children[1].type == "COLON":
             label = ast.Name(str(children[0]), _tok_span(children[0]))
             children = children[2:]
         kind_token, *rest = children
@@ -222,7 +225,7 @@ class _Builder(Transformer):
 
     def chain(self, children):
         target = None
-        if len(children) >= 2 and isinstance(children[1], Token) and children[1].type == "EQUALS":
+        if len(children) >= 2 and isinstance(children[1], str) and children[1].type == "EQUALS":
             target = ast.Name(str(children[0]), _tok_span(children[0]))
             children = children[2:]
         elements = tuple(c for c in children if isinstance(c, ast.Element))
@@ -236,73 +239,42 @@ def _respan(node, span: Span):
     return type(node)(**{**node.__dict__, "span": span})
 
 
-@functools.lru_cache(maxsize=1)
-def _grammar_text() -> str:
-    return resources.files("cnndsl.grammars").joinpath("cnn.lark").read_text(encoding="utf-8")
+def grammar_text() -> str:
+    from . import grammars  # the package directory that holds cnn.lark, wherever it is installed
+
+    with open(os.path.join(os.path.dirname(grammars.__file__), "cnn.lark"), encoding="utf-8") as grammar:
+        return grammar.read()
 
 
 @functools.lru_cache(maxsize=1)
-def _parser() -> Lark:
-    # An inline transformer builds the AST during the LALR parse: no recursion over the tree.
-    hooks = dict(postlex=LineJoiner(), transformer=_Builder())
-    cache = _table_cache_path()
-    if cache is not None:
-        try:
-            with open(cache, "rb") as stored:
-                # Lark's own cache loader (Lark.load takes no hooks); any failure just rebuilds.
-                return Lark.__new__(Lark)._load(stored, **hooks)
-        except Exception:  # missing, from another version, or damaged: build it again
-            pass
-    parser = Lark(_grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=False, **hooks)
-    if cache is not None:
-        _store_tables(parser, cache)
-    return parser
+def lark_parser() -> Lark:
+    """Lark's own LALR parser for the grammar, with the same inline builder as the fast path."""
+    from lark import Lark
+
+    return Lark(grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=False,
+                postlex=LineJoiner(), transformer=_Builder())
 
 
-def _table_cache_path() -> str | None:
-    """Where this user's copy of the LALR tables lives, or None when caching is off or unsafe.
+@functools.lru_cache(maxsize=1)
+def _runtime() -> lalr.Runtime | None:
+    """The exported tables' runtime, or None when the grammar has changed since the export."""
+    from . import lalr_tables
 
-    Building the tables takes about 25 ms, a sixth of a `cnndsl check`; loading them takes 2 ms.
-    The tables are a pickle, so they are kept only in a directory that this user alone can write
-    (never a shared temporary path), and named by the grammar's hash and the Lark version.
-    Set CNNDSL_NO_CACHE=1 to turn the cache off.
-    """
-    if os.environ.get("CNNDSL_NO_CACHE"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    directory = os.path.join(base, "cnndsl")
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        status = os.stat(directory)
-    except OSError:
-        return None
-    if status.st_uid != os.getuid() or status.st_mode & 0o022:
-        return None
-    digest = hashlib.sha256(_grammar_text().encode()).hexdigest()[:16]
-    return os.path.join(directory, f"cnn-lalr-{lark.__version__}-{digest}.pickle")
-
-
-def _store_tables(parser: Lark, path: str) -> None:
-    temporary = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(temporary, "wb") as stored:
-            parser.save(stored, exclude_options=("postlex", "transformer"))
-        os.replace(temporary, path)  # readers never see a half-written file
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
+    return lalr.Runtime(lalr_tables) if lalr.tables_match(lalr_tables, grammar_text()) else None
 
 
 def parse(source: Source, max_depth: int = MAX_NESTING) -> ast.Module:
     """Parse one source; raise CnnError with a located syntax diagnostic on failure."""
     _check_nesting(source, max_depth)
     try:
-        try:
-            return ast.Module(source, _parser().parse(source.text))
-        except VisitError as exc:
-            raise exc.orig_exc from None
-    except UnexpectedInput as exc:
-        raise CnnError([_syntax_diagnostic(source, exc)]) from None
+        runtime = _runtime()
+        if runtime is not None:
+            try:
+                return ast.Module(source, runtime.parse(LineJoiner().process(runtime.tokens(source.text)),
+                                                        _Builder()))
+            except lalr.Fallback:
+                pass  # not a valid program: Lark parses it again and reports the error
+        return ast.Module(source, _parse_with_lark(source))
     except _LiteralTooLarge as exc:
         token = exc.token
         shown = str(token) if len(str(token)) <= 24 else f"{str(token)[:12]}...{str(token)[-6:]}"
@@ -310,6 +282,15 @@ def parse(source: Source, max_depth: int = MAX_NESTING) -> ast.Module:
                               Label(source, _tok_span(token)),
                               help=None if token.type == "FLOAT" else
                               "extents, channels and counts are at most 2,147,483,647")]) from None
+
+
+def _parse_with_lark(source: Source) -> tuple:
+    from lark.exceptions import UnexpectedInput
+
+    try:
+        return lark_parser().parse(source.text)
+    except UnexpectedInput as exc:
+        raise CnnError([_syntax_diagnostic(source, exc)]) from None
 
 
 def _check_nesting(source: Source, max_depth: int) -> None:
@@ -339,6 +320,8 @@ def _check_nesting(source: Source, max_depth: int) -> None:
 
 
 def _syntax_diagnostic(source: Source, exc: UnexpectedInput):
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     foreign = _foreign_digit(source, exc)
     if foreign is not None:
         return foreign
@@ -413,7 +396,7 @@ def _describe(terminal: str) -> str:
     if terminal in TOKEN_DESCRIPTIONS:
         return TOKEN_DESCRIPTIONS[terminal]
     try:
-        pattern = _parser().get_terminal(terminal).pattern
+        pattern = lark_parser().get_terminal(terminal).pattern
     except (KeyError, AttributeError):
         return "something else"
     return repr(pattern.value) if pattern.type == "str" else "something else"
@@ -486,9 +469,11 @@ def _foreign_digit(source: Source, exc: UnexpectedInput):
 
 def _end_of_code(source: Source, end: int | None = None) -> int:
     """Offset just after the last token before `end`, so comments and blank lines are skipped."""
+    from lark.exceptions import UnexpectedInput
+
     last = None
     try:
-        for last in _parser().lex(source.text[:end]):
+        for last in lark_parser().lex(source.text[:end]):
             pass
     except UnexpectedInput:
         pass
@@ -500,9 +485,11 @@ _OPEN_TYPES = {"(": "LPAR", "[": "LSQB", "{": "LBRACE"}
 
 def _unclosed_bracket(source: Source, end: int | None = None) -> tuple[str, Span] | None:
     """The innermost bracket left open at offset `end` (default: the end of the file), if any."""
+    from lark.exceptions import UnexpectedInput
+
     stack: list[Token] = []
     try:
-        for token in _parser().lex(source.text[:end]):
+        for token in lark_parser().lex(source.text[:end]):
             if token.type in _OPENERS:
                 stack.append(token)
             elif token.type in _OPENERS.values() and stack and _OPENERS[stack[-1].type] == token.type:

@@ -9,7 +9,7 @@ import pytest
 from lark import Token, Tree
 
 import cnndsl
-from cnndsl import CnnError, ast
+from cnndsl import CnnError, ast, lalr
 from cnndsl.parser import MAX_NESTING, parse
 from cnndsl.source import Source, Span
 
@@ -74,7 +74,7 @@ def assert_clean(module: ast.Module) -> int:
     count = 0
     for path, value in walk(module):
         count += 1
-        assert not isinstance(value, (Token, Tree)), f"a Lark object survived at {path}: {value!r}"
+        assert not isinstance(value, (Token, Tree, lalr.Token, lalr.Subtree)), f"a parser object survived at {path}: {value!r}"
         if isinstance(value, (tuple, list, Source, Span)) or isinstance(value, AST_TYPES):
             continue
         assert type(value) in ALLOWED_LEAVES and type(value) is not bool, f"{path}: {type(value).__name__}"
@@ -277,42 +277,3 @@ def test_unclosed_deep_nesting_is_a_syntax_error():
     with pytest.raises(CnnError) as failure:
         parse(Source("deep.cnn", "input 1x8\nconv 3x3 " + "(" * 5000 + "\n"))
     assert failure.value.diagnostics[0].code == "E103"
-
-
-# --- the cached LALR tables -------------------------------------------------------------------
-
-def _fresh_parser(monkeypatch, cache_home):
-    from cnndsl import parser as parser_module
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
-    monkeypatch.delenv("CNNDSL_NO_CACHE", raising=False)
-    parser_module._parser.cache_clear()
-    monkeypatch.setattr(parser_module, "_parser", parser_module._parser)  # restored afterwards
-    return parser_module
-
-
-def test_tables_are_cached_per_user_and_rebuilt_when_damaged(monkeypatch, tmp_path):
-    module = _fresh_parser(monkeypatch, tmp_path)
-    try:
-        module._parser()
-        (stored,) = (tmp_path / "cnndsl").iterdir()
-        assert (tmp_path / "cnndsl").stat().st_mode & 0o777 == 0o700
-        stored.write_bytes(b"not a pickle")
-        module._parser.cache_clear()
-        tree = module.parse(Source("t.cnn", "input 3x8x8\nconv 3 4 relu\n"))
-        assert isinstance(tree.statements[1], ast.Chain)
-        assert stored.read_bytes() != b"not a pickle"  # rebuilt and stored again, atomically
-        assert [p.name for p in (tmp_path / "cnndsl").iterdir()] == [stored.name]
-    finally:
-        module._parser.cache_clear()
-
-
-def test_no_cache_in_a_directory_others_can_write(monkeypatch, tmp_path):
-    module = _fresh_parser(monkeypatch, tmp_path)
-    (tmp_path / "cnndsl").mkdir(mode=0o777)
-    (tmp_path / "cnndsl").chmod(0o777)
-    assert module._table_cache_path() is None
-    monkeypatch.setenv("CNNDSL_NO_CACHE", "1")
-    (tmp_path / "cnndsl").chmod(0o700)
-    assert module._table_cache_path() is None
-    module._parser.cache_clear()

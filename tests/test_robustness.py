@@ -18,7 +18,7 @@ from lark import Lark
 import cnndsl
 from cnndsl.diagnostics import CnnError
 from cnndsl.layers import REGISTRY
-from cnndsl.parser import _grammar_text
+from cnndsl.parser import grammar_text
 from cnndsl.reader import source_from_bytes
 
 SPECS = sorted((pathlib.Path(__file__).resolve().parent.parent / "specs").glob("*.cnn"))
@@ -65,7 +65,7 @@ GRAMMAR_STRATEGIES = {
 
 @pytest.fixture(scope="module")
 def grammar() -> Lark:
-    return Lark(_grammar_text(), parser="lalr", lexer="basic")
+    return Lark(grammar_text(), parser="lalr", lexer="basic")
 
 
 @FAST

@@ -1,0 +1,144 @@
+"""The exported LALR(1) tables (cnndsl/lalr_tables.py) parse exactly as Lark itself does.
+
+Valid specs are parsed by cnndsl's own runtime over the tables Lark computed; everything else
+falls back to Lark. These tests hold the two to the same result: the same syntax tree, spans
+included, for every spec and for generated and mutated programs, and a fall-back whenever Lark
+rejects the input.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import random
+import re
+import subprocess
+import sys
+
+import lark
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
+from lark.exceptions import UnexpectedInput
+
+from cnndsl import lalr, lalr_tables, parser
+from cnndsl.lalr_export import export
+from cnndsl.source import Source
+
+from .test_robustness import GRAMMAR_STRATEGIES
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORPUS = sorted(p for pattern in ("specs/**/*.cnn", "tests/bad/*.cnn", "benchmarks/specs/*.cnn")
+                for p in ROOT.glob(pattern) if p.is_file())
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def fast_outcome(text: str):
+    runtime = parser._runtime()
+    assert runtime is not None, "the exported tables do not match the grammar"
+    try:
+        return "tree", runtime.parse(parser.LineJoiner().process(runtime.tokens(text)), parser._Builder())
+    except lalr.Fallback:
+        return "rejected", None
+    except parser._LiteralTooLarge as failure:
+        return "too large", str(failure)
+
+
+def lark_outcome(text: str):
+    try:
+        return "tree", parser.lark_parser().parse(text)
+    except UnexpectedInput:
+        return "rejected", None
+    except parser._LiteralTooLarge as failure:
+        return "too large", str(failure)
+
+
+def assert_same(text: str) -> str:
+    fast, slow = fast_outcome(text), lark_outcome(text)
+    assert fast == slow, f"the exported tables and Lark disagree on {text!r}"
+    return fast[0]
+
+
+def test_tables_are_exported_from_this_grammar():
+    assert lalr.tables_match(lalr_tables, parser.grammar_text()), (
+        "grammars/cnn.lark changed since the tables were exported: run `python -m cnndsl.lalr_export`")
+
+
+def test_export_is_reproducible():
+    recorded = re.search(r"exported from Lark (\S+)\.", lalr_tables.__doc__).group(1)
+    if recorded != lark.__version__:
+        pytest.skip(f"tables exported with Lark {recorded}, Lark {lark.__version__} is installed")
+    written = pathlib.Path(lalr_tables.__file__).read_text(encoding="utf-8")
+    assert export(parser.lark_parser(), parser.grammar_text()) == written
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[str(p.relative_to(ROOT)) for p in CORPUS])
+def test_every_spec_parses_the_same(path):
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        pytest.skip("not UTF-8: the reader refuses it before parsing")
+    assert_same(text)
+
+
+def test_the_library_takes_the_fast_path():
+    specs = [p for p in CORPUS if "specs" in p.parts]
+    assert specs and all(fast_outcome(p.read_text(encoding="utf-8"))[0] == "tree" for p in specs)
+
+
+@SETTINGS
+@given(from_lark(lark.Lark(parser.grammar_text(), parser="lalr", lexer="basic"), explicit=GRAMMAR_STRATEGIES))
+def test_generated_programs_parse_the_same(text):
+    assert_same(text)
+
+
+PIECES = ["conv", "relu", "x", "input", "block", "use", "output", "3x3", "64", "0.5", "1e-5", "->", "=",
+          ":", ",", "/", "*", "+", "-", "?", "==", "<", "(", ")", "[", "]", "{", "}", "\n", ";", " ",
+          "# note\n", '"lib.cnn"', "é", "\t", "\\\n", "99999999999999999999999"]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(PIECES), max_size=40))
+def test_token_soup_parses_the_same(pieces):
+    assert_same(" ".join(pieces))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_mutated_specs_parse_the_same(seed):
+    chance = random.Random(seed)
+    specs = [p for p in CORPUS if "specs" in p.parts]
+    text = chance.choice(specs).read_text(encoding="utf-8")
+    outcomes = set()
+    for _ in range(25):
+        start = chance.randrange(len(text))
+        stop = start + chance.randrange(1, 4)
+        mutated = text[:start] + chance.choice(["", " ", "(", "}", "->", "\n", text[start:stop] * 2]) + text[stop:]
+        outcomes.add(assert_same(mutated))
+    assert outcomes  # each seed exercises some mixture of accepted and rejected texts
+
+
+def test_stale_tables_fall_back_to_lark(monkeypatch):
+    monkeypatch.setattr(lalr_tables, "GRAMMAR_CRC32", lalr_tables.GRAMMAR_CRC32 ^ 1)
+    parser._runtime.cache_clear()
+    try:
+        assert parser._runtime() is None
+        module = parser.parse(Source("t.cnn", "input 3x8x8\nconv 3x3 4 -> relu\n"))
+        assert len(module.statements) == 2
+    finally:
+        monkeypatch.undo()
+        parser._runtime.cache_clear()
+
+
+def test_checking_a_valid_spec_never_imports_lark():
+    code = ("import sys, cnndsl; cnndsl.check_file(sys.argv[1]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lark', 'regex')))")
+    shown = subprocess.run([sys.executable, "-c", code, str(ROOT / "specs" / "resnet152.cnn")],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert shown == "[]"
+
+
+def test_a_syntax_error_is_still_phrased_from_lark():
+    with pytest.raises(parser.CnnError) as failure:
+        parser.parse(Source("t.cnn", "input 3x8x8\nconv 3x3 -> -> relu\n"))
+    (diagnostic,) = failure.value.diagnostics
+    assert diagnostic.code == "E101" and "expected a layer after '->'" in diagnostic.message
