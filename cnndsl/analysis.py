@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from .diagnostics import CnnError, Diagnostic, Label, error, warning
 from .ir import Graph, Node
@@ -13,8 +13,7 @@ from .layers.dense import Dense, Dropout, Flatten
 from .layers.norm import BatchNorm
 
 
-@dataclass(frozen=True)
-class LayerStats:
+class LayerStats(NamedTuple):
     trainable: int
     non_trainable: int
     macs: int
@@ -55,7 +54,7 @@ def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats])
     for instances in grouped.values():
         first = instances[0]
         if len(instances) > 1:
-            first = replace(first, notes=first.notes + (f"this line expands to {len(instances)} layers; "
+            first = first._replace(notes=first.notes + (f"this line expands to {len(instances)} layers; "
                                                         f"shown for the first",))
         result.append(first)
     return result

@@ -1,70 +1,61 @@
-"""The syntax tree of one .cnn file: frozen dataclasses, each with its source span.
+"""The syntax tree of one .cnn file: named tuples, each with its source span.
 
 No Lark object survives into this tree (tests/test_parser.py checks that).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from .source import Source, Span
 
 
 # --- argument values --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Number:
+class Number(NamedTuple):
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True)
-class Name:
+class Name(NamedTuple):
     id: str
     span: Span
 
 
-@dataclass(frozen=True)
-class Dims:
+class Dims(NamedTuple):
     """`3x3x3`: a literal extent per axis."""
 
     values: tuple[int, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Negate:
+class Negate(NamedTuple):
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Binary:
+class Binary(NamedTuple):
     op: str
     left: Expr
     right: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Conditional:
+class Conditional(NamedTuple):
     test: Expr
     then: Expr
     otherwise: Expr
     span: Span
 
 
-@dataclass(frozen=True)
-class Array:
+class Array(NamedTuple):
     """A literal tensor such as a hand-crafted kernel: `[[1 0 -1] [2 0 -2] [1 0 -1]]`."""
 
     elements: tuple[Union[Number, Array], ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """`11x11/4`, `3/2`, `3x3/s`: an extent and a stride (also `[1 1 1] / 3`: a scaled array)."""
 
     extent: Item
@@ -72,8 +63,7 @@ class Window:
     span: Span
 
 
-@dataclass(frozen=True)
-class Pair:
+class Pair(NamedTuple):
     """`1,2`: begin and end padding."""
 
     first: Item
@@ -87,14 +77,12 @@ Item = Union[Number, Name, Negate, Binary, Conditional, Dims, Array, Window, Pai
 
 # --- statements -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Body:
+class Body(NamedTuple):
     chains: tuple[Chain, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Followup:
+class Followup(NamedTuple):
     """A second braced group of a combinator: `residual { ... } shortcut { ... }`."""
 
     keyword: Name
@@ -102,8 +90,7 @@ class Followup:
     span: Span
 
 
-@dataclass(frozen=True)
-class Element:
+class Element(NamedTuple):
     """One step of a chain: a layer, a block call, a tensor reference or a combinator."""
 
     label: Name | None
@@ -120,40 +107,34 @@ class Element:
         return Span(self.span.start, end)
 
 
-@dataclass(frozen=True)
-class Chain:
+class Chain(NamedTuple):
     target: Name | None
     elements: tuple[Element, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class InputDecl:
+class InputDecl(NamedTuple):
     dims: tuple[int, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Use:
+class Use(NamedTuple):
     path: str
     span: Span
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(NamedTuple):
     names: tuple[Name, ...]
     span: Span
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(NamedTuple):
     name: Name
     default: Expr | None
     span: Span
 
 
-@dataclass(frozen=True)
-class BlockDef:
+class BlockDef(NamedTuple):
     name: Name
     params: tuple[Param, ...]
     body: Body
@@ -163,7 +144,6 @@ class BlockDef:
 Statement = Union[InputDecl, Use, Output, BlockDef, Chain]
 
 
-@dataclass(frozen=True)
-class Module:
+class Module(NamedTuple):
     source: Source
     statements: tuple[Statement, ...]

@@ -11,7 +11,7 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from .source import Source, Span
 
@@ -76,8 +76,7 @@ CODES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     """A span in a source, with a short text shown next to the caret."""
 
     source: Source
@@ -85,8 +84,7 @@ class Label:
     text: str = ""
 
 
-@dataclass(frozen=True)
-class Diagnostic:
+class Diagnostic(NamedTuple):
     code: str
     message: str
     severity: Severity

@@ -6,14 +6,14 @@ passes keep their results (shapes, counts) in tables keyed by node.
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from dataclasses import dataclass, field
 
 from .layers.base import Layer, Shape
 from .source import Source, Span
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """One level of nesting: a block instance, a repetition or a branch.
 
     Scopes link to their parent, so deep nesting costs one object per level, not a copied tuple.

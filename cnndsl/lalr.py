@@ -69,8 +69,7 @@ class Runtime:
 
     def parse(self, tokens: Iterator[Token], builder: Any) -> Any:
         """Run the automaton over `tokens`, building values with `builder`'s rule methods."""
-        states, rules = self.states, self.rules
-        callbacks = [self._callback(builder, rule) for rule in rules]
+        callbacks = [self._callback(builder, rule) for rule in self.rules]
         state_stack = [self.start_state]
         value_stack: list[Any] = []
         last: Token | None = None

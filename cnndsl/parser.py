@@ -236,7 +236,7 @@ class _Builder:
 
 
 def _respan(node, span: Span):
-    return type(node)(**{**node.__dict__, "span": span})
+    return node._replace(span=span)
 
 
 def grammar_text() -> str:

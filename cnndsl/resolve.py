@@ -7,11 +7,10 @@ is possible and reported), and names every node hierarchically (`layer3.2.conv1`
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from . import ast
 from .diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, warning
@@ -23,8 +22,7 @@ from .source import Source, Span
 COMBINATORS = {"repeat": (), "residual": ("shortcut",), "concat": (), "if": ("else",)}
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """Guards against runaway input; each can be raised from the command line."""
 
     max_layers: int = 100_000        # total expanded layers, charged while expanding
@@ -778,10 +776,8 @@ def _mentions(body: ast.Body, name: str, cache: dict[tuple[int, str], bool]) -> 
             node = pending.pop()
             if isinstance(node, ast.Name):
                 found = node.id == name
-            elif isinstance(node, (tuple, list)):
+            elif isinstance(node, (tuple, list)):  # syntax nodes are named tuples
                 pending.extend(node)
-            elif dataclasses.is_dataclass(node):
-                pending.extend(getattr(node, f.name) for f in dataclasses.fields(node))
         cache[(id(body), name)] = found
     return found
 

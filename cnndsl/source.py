@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
 import bisect
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
-class Span:
+class Span(NamedTuple):
     """A half-open range of character offsets [start, end) in one source."""
 
     start: int

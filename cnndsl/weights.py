@@ -8,8 +8,7 @@ mean 0, running variance 1. numpy is imported only when weights are drawn.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator, NamedTuple, TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
 CHUNK_VALUES = 1 << 18
 
 
-@dataclass(frozen=True)
-class Uniform:
+class Uniform(NamedTuple):
     """uniform(-bound, bound); `fan_in` gives PyTorch's bound 1/sqrt(fan_in)."""
 
     fan_in: int
@@ -61,8 +59,7 @@ class Uniform:
             yield piece
 
 
-@dataclass(frozen=True)
-class Constant:
+class Constant(NamedTuple):
     value: float
     trainable: bool = True
 
@@ -75,8 +72,7 @@ class Constant:
         yield self.draw(rng, shape)
 
 
-@dataclass(frozen=True)
-class Literal:
+class Literal(NamedTuple):
     """Weights written in the spec (hand-crafted filters); fixed, so not trainable."""
 
     values: tuple[float, ...]

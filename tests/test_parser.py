@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 
 import pytest
@@ -59,15 +58,16 @@ def walk(node, path="module"):
     while pending:
         path, value = pending.pop()
         yield path, value
-        if dataclasses.is_dataclass(value) and not isinstance(value, (Source, Span)):
-            for field in dataclasses.fields(value):
-                pending.append((f"{path}.{field.name}", getattr(value, field.name)))
-        elif isinstance(value, (tuple, list)):
+        if isinstance(value, AST_TYPES):
+            for field in value._fields:
+                pending.append((f"{path}.{field}", getattr(value, field)))
+        elif isinstance(value, (tuple, list)) and not isinstance(value, Span):
             pending.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
 
 
 ALLOWED_LEAVES = (int, float, str, type(None))
-AST_TYPES = tuple(obj for obj in vars(ast).values() if isinstance(obj, type) and dataclasses.is_dataclass(obj))
+AST_TYPES = tuple(obj for obj in vars(ast).values() if isinstance(obj, type) and issubclass(obj, tuple)
+                  and obj.__module__ == ast.__name__)
 
 
 def assert_clean(module: ast.Module) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, NamedTuple, TYPE_CHECKING
 
 from .base import Arg, ArgIssue, Layer, Shape, real, register
 
@@ -11,8 +11,7 @@ if TYPE_CHECKING:
     from ..onnx_emit import Tape
 
 
-@dataclass(frozen=True)
-class Function:
+class Function(NamedTuple):
     onnx_op: str
     parameter: str | None = None  # name of the optional number (`leakyrelu 0.2`)
     default: float | None = None

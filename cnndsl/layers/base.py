@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, NamedTuple, Sequence, TYPE_CHECKING
 
 if TYPE_CHECKING:  # the emitter is only imported by `cnndsl compile`
     from ..onnx_emit import Tape
@@ -45,8 +45,7 @@ class ArgIssue(Exception):
 Converter = Callable[[Any, str], Any]
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(NamedTuple):
     """One attribute of a layer kind.
 
     positional: bound from the leading items in order (`conv 3x3 64`).

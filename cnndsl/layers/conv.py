@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, NamedTuple, TYPE_CHECKING
 
 from ..weights import Literal, Uniform
 from .activation import checked_value, emit_function, suffix_args, suffix_text
@@ -26,8 +26,7 @@ def pad_mode(value: Any, name: str) -> str:
     return choice(*PAD_MODES)(value, name)
 
 
-@dataclass(frozen=True)
-class KernelLiteral:
+class KernelLiteral(NamedTuple):
     """A kernel written in the spec: its nested-list shape and values in row-major order."""
 
     shape: tuple[int, ...]

@@ -8,7 +8,7 @@ rule). 'same' padding follows ONNX's SAME_UPPER: the odd pixel goes to the end.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .base import ArgIssue, PairValue, ShapeIssue, WindowValue, broadcast, extents
 
@@ -54,8 +54,7 @@ def padding(value: Any, name: str) -> Padding:
     return Padding(both, both)
 
 
-@dataclass(frozen=True)
-class AxisGeometry:
+class AxisGeometry(NamedTuple):
     size: int
     kernel: int
     stride: int
