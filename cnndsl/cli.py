@@ -7,7 +7,6 @@ Exit codes: 0 success (warnings allowed), 1 diagnostics with errors, 2 usage err
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
@@ -146,8 +145,14 @@ def _check(args: argparse.Namespace) -> int:
             print(f"{path}: ok, {model.trainable_params:,} parameters{fixed}, {model.total_macs:,} MACs"
                   + (f", {count} warning{'s' if count != 1 else ''}" if count else ""))
     if args.format == "json":
-        print(json.dumps(results, indent=2))
+        _print_json(results)
     return status
+
+
+def _print_json(value: object) -> None:
+    import json  # text output, the common case, does without it
+
+    print(json.dumps(value, indent=2))
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -155,7 +160,7 @@ def _summary(args: argparse.Namespace) -> int:
 
     model = _checked(args.file, args)
     if args.json:
-        print(json.dumps(model.to_dict(), indent=2))
+        _print_json(model.to_dict())
     else:
         print(render(model, args.depth))
     return EXIT_OK

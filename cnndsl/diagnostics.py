@@ -7,9 +7,6 @@ and a test keeps the two in step.
 
 from __future__ import annotations
 
-import difflib
-import json
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, NamedTuple
 
@@ -129,6 +126,8 @@ class CnnError(Exception):
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    import difflib  # only a mistake needs it
+
     matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None
 
@@ -207,14 +206,16 @@ def to_json(diagnostic: Diagnostic) -> dict:
 
 
 def render_json(diagnostics: Iterable[Diagnostic]) -> str:
+    import json  # only --format json needs it
+
     return json.dumps([to_json(d) for d in diagnostics], indent=2)
 
 
-@dataclass
 class DiagnosticSink:
     """Collects diagnostics while a pass keeps going, so one run reports several mistakes."""
 
-    items: list[Diagnostic] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
 
     def add(self, diagnostic: Diagnostic) -> None:
         # A block expanded many times would report the same mistake once per instance.

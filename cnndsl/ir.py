@@ -7,7 +7,6 @@ passes keep their results (shapes, counts) in tables keyed by node.
 from __future__ import annotations
 
 from typing import NamedTuple
-from dataclasses import dataclass, field
 
 from .layers.base import Layer, Shape
 from .source import Source, Span
@@ -33,14 +32,17 @@ class Scope(NamedTuple):
         return tuple(reversed(chain))
 
 
-@dataclass(eq=False)
 class Node:
-    name: str                     # unique, hierarchical: 'layer3.2.conv1'
-    layer: Layer | None           # None for the graph input
-    inputs: tuple[Node, ...]
-    source: Source
-    span: Span
-    scope: Scope | None = None  # the innermost enclosing scope
+    """One tensor-producing step of the graph; compared and hashed by identity."""
+
+    def __init__(self, name: str, layer: Layer | None, inputs: tuple[Node, ...], source: Source, span: Span,
+                 scope: Scope | None = None):
+        self.name = name        # unique, hierarchical: 'layer3.2.conv1'
+        self.layer = layer      # None for the graph input
+        self.inputs = inputs
+        self.source = source
+        self.span = span
+        self.scope = scope      # the innermost enclosing scope
 
     @property
     def scopes(self) -> tuple[Scope, ...]:
@@ -54,12 +56,12 @@ class Node:
         return f"Node({self.name!r}, {self.kind})"
 
 
-@dataclass
 class Graph:
-    source: Source
-    input_shape: Shape
-    nodes: list[Node] = field(default_factory=list)       # topological order; nodes[0] is the input
-    outputs: list[tuple[str, Node]] = field(default_factory=list)
+    def __init__(self, source: Source, input_shape: Shape):
+        self.source = source
+        self.input_shape = input_shape
+        self.nodes: list[Node] = []                  # topological order; nodes[0] is the input
+        self.outputs: list[tuple[str, Node]] = []
 
     @property
     def input(self) -> Node:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import analysis, infer, parser, reader, resolve
@@ -24,14 +23,18 @@ from .resolve import Limits
 from .source import Source
 
 
-@dataclass
 class CheckedModel:
     """A spec that passed every check: its graph, shapes, counts and warnings."""
 
-    graph: Graph
-    shapes: dict[Node, Shape]
-    stats: dict[Node, LayerStats]
-    warnings: list[Diagnostic] = field(default_factory=list)
+    def __init__(self, graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats],
+                 warnings: list[Diagnostic] | None = None):
+        self.graph = graph
+        self.shapes = shapes
+        self.stats = stats
+        self.warnings = warnings if warnings is not None else []
+
+    def __repr__(self) -> str:
+        return f"CheckedModel({self.source.path!r}: {len(self.layers)} layers, {self.total_params:,} parameters)"
 
     @property
     def source(self) -> Source:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import os
-from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
 from . import ast
@@ -36,34 +35,31 @@ class _Stop(Exception):
     """Aborts expansion after a diagnostic that makes going on pointless (limits, recursion)."""
 
 
-@dataclass
 class _Binding:
-    node: Node
-    span: Span
-    used: bool = False
+    """A named tensor: the node that produces it, where it was named, and whether it is read."""
+
+    def __init__(self, node: Node, span: Span, used: bool = False):
+        self.node, self.span, self.used = node, span, used
 
 
-@dataclass
-class _BlockInfo:
+class _BlockInfo(NamedTuple):
     definition: ast.BlockDef
     source: Source
 
 
-@dataclass
 class _Frame:
     """One naming and lookup scope while expanding."""
 
-    source: Source
-    env: dict[str, Any]
-    prefix: str
-    scope: Scope | None
-    # Tensors of the enclosing bodies, snapshotted when this frame was made (never across blocks);
-    # a snapshot keeps lookups O(1) however deep the nesting.
-    outer: dict[str, _Binding] = field(default_factory=dict)
-    tensors: dict[str, _Binding] = field(default_factory=dict)
-    counters: dict[str, int] = field(default_factory=dict)
-    taken: dict[str, Span] = field(default_factory=dict)
-    block_stack: tuple[str, ...] = ()
+    def __init__(self, source: Source, env: dict[str, Any], prefix: str, scope: Scope | None, *,
+                 outer: dict[str, _Binding] | None = None, block_stack: tuple[str, ...] = ()):
+        self.source, self.env, self.prefix, self.scope = source, env, prefix, scope
+        # Tensors of the enclosing bodies, snapshotted when this frame was made (never across
+        # blocks); a snapshot keeps lookups O(1) however deep the nesting.
+        self.outer: dict[str, _Binding] = outer if outer is not None else {}
+        self.tensors: dict[str, _Binding] = {}
+        self.counters: dict[str, int] = {}
+        self.taken: dict[str, Span] = {}
+        self.block_stack = block_stack
 
     def child(self, *, prefix: str | None = None, scopes: tuple[tuple[str, str], ...] = (),
               env: dict | None = None) -> _Frame:

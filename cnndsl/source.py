@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 import bisect
-from dataclasses import dataclass, field
 
 
 class Span(NamedTuple):
@@ -17,20 +16,19 @@ class Span(NamedTuple):
         return Span(min(self.start, other.start), max(self.end, other.end))
 
 
-@dataclass(eq=False)
 class Source:
     """The text of one spec, with a line index for turning offsets into line:col."""
 
-    path: str
-    text: str
-    _line_starts: list[int] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, path: str, text: str):
+        self.path, self.text = path, text
         starts = [0]
-        for index, char in enumerate(self.text):
+        for index, char in enumerate(text):
             if char == "\n":
                 starts.append(index + 1)
         self._line_starts = starts
+
+    def __repr__(self) -> str:
+        return f"Source({self.path!r})"
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based line and column of a character offset."""

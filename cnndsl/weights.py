@@ -8,7 +8,7 @@ mean 0, running variance 1. numpy is imported only when weights are drawn.
 from __future__ import annotations
 
 import math
-from typing import Iterator, NamedTuple, TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np

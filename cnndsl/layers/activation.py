@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from .base import Arg, ArgIssue, Layer, Shape, real, register
 
@@ -72,7 +71,6 @@ def emit_function(tape: Tape, function: str, value: float | None, name: str, x: 
 
 
 @register
-@dataclass(frozen=True)
 class Activation(Layer):
     kind: ClassVar[str] = "activation"
     aliases: ClassVar[tuple[str, ...]] = ACTIVATION_WORDS

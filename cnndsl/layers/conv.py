@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..weights import Literal, Uniform
 from .activation import checked_value, emit_function, suffix_args, suffix_text
@@ -66,7 +65,6 @@ def _flatten(value: list, name: str) -> tuple[tuple[int, ...], list[float]]:
 
 
 @register
-@dataclass(frozen=True)
 class Conv(Layer):
     kind: ClassVar[str] = "conv"
     summary: ClassVar[str] = "convolution; 1D, 2D or 3D following the input"

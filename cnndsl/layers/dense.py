@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..weights import Uniform
@@ -15,7 +14,6 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass(frozen=True)
 class Dense(Layer):
     kind: ClassVar[str] = "fc"
     aliases: ClassVar[tuple[str, ...]] = ("dense", "linear")
@@ -67,7 +65,6 @@ class Dense(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Flatten(Layer):
     kind: ClassVar[str] = "flatten"
     summary: ClassVar[str] = "flatten channels and spatial axes into one vector (the batch axis stays)"
@@ -80,7 +77,6 @@ class Flatten(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Dropout(Layer):
     kind: ClassVar[str] = "dropout"
     summary: ClassVar[str] = "dropout (training only: it is not emitted into the inference model)"

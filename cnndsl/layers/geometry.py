@@ -7,7 +7,6 @@ rule). 'same' padding follows ONNX's SAME_UPPER: the odd pixel goes to the end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from .base import ArgIssue, PairValue, ShapeIssue, WindowValue, broadcast, extents
@@ -15,8 +14,7 @@ from .base import ArgIssue, PairValue, ShapeIssue, WindowValue, broadcast, exten
 _axis_names = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
-@dataclass(frozen=True)
-class Padding:
+class Padding(NamedTuple):
     """Either explicit begin/end extents (broadcast per axis) or 'same' / 'valid'."""
 
     begin: tuple[int, ...] = (0,)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from .base import Layer, Shape, ShapeIssue, register, shape_text
@@ -12,7 +11,6 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass(frozen=True)
 class Concat(Layer):
     kind: ClassVar[str] = "concat"
     summary: ClassVar[str] = "concatenate tensors on the channel axis (spatial sizes must be equal)"
@@ -34,7 +32,6 @@ class Concat(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class Add(Layer):
     kind: ClassVar[str] = "add"
     summary: ClassVar[str] = "element-wise sum of tensors of exactly the same shape (no broadcasting)"

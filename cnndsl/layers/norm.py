@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from ..weights import Constant
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass(frozen=True)
 class BatchNorm(Layer):
     kind: ClassVar[str] = "bn"
     aliases: ClassVar[tuple[str, ...]] = ("batchnorm",)
@@ -47,7 +45,6 @@ class BatchNorm(Layer):
 
 
 @register
-@dataclass(frozen=True)
 class LocalResponseNorm(Layer):
     """alpha follows PyTorch, Caffe and ONNX: it is divided by the size,
     y = x / (k + alpha/size * sum(x^2 over `size` neighbouring channels)) ^ beta."""

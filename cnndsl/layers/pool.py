@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register,
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
 
 
 @register
-@dataclass(frozen=True)
 class Pool(Layer):
     kind: ClassVar[str] = "pool"
     aliases: ClassVar[tuple[str, ...]] = ("maxpool", "avgpool")
