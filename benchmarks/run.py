@@ -17,6 +17,7 @@ Sections: 1 lint, 2 compile, 3 scaling, 4 inference, 5 memory. See docs/performa
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime
 import importlib.util
 import json
@@ -98,8 +99,26 @@ class ChildFailed(RuntimeError):
 
 
 def _cnndsl() -> list[str]:
+    """The console script that pip installed beside this interpreter, as a user runs it.
+
+    Not the first `cnndsl` on PATH: that can be a version manager's shim (pyenv's is a shell
+    script that starts `pyenv exec`), which would time the shim, not cnndsl.
+    """
+    beside = Path(sys.executable).with_name("cnndsl")
+    if beside.is_file():
+        return [str(beside)]
     exe = shutil.which("cnndsl")
     return [exe] if exe else [sys.executable, "-m", "cnndsl"]
+
+
+def compile_bytecode() -> None:
+    """Compile cnndsl's and the benchmark's modules to bytecode, as pip does when it installs a
+    package. An editable install under PYTHONDONTWRITEBYTECODE=1 (as on this workplace's machines)
+    would otherwise compile every module from source in every timed process."""
+    import cnndsl
+
+    for directory in (Path(cnndsl.__file__).parent, Path(__file__).parent):
+        compileall.compile_dir(str(directory), quiet=1)
 
 
 def _module(name: str) -> list[str]:
@@ -459,7 +478,9 @@ by hand.
 - Every time is a whole process as a user runs it — `cnndsl check -q FILE`, `cnndsl compile FILE -o OUT`,
   and `python -m benchmarks.torch_worker summary|export ...` (import torch, build the model, call
   `torchinfo.summary(model, input_size=(1, 3, 224, 224))` or `torch.onnx.export`) — started with
-  `subprocess`, the variants interleaved (A B C A B C), the median reported.
+  `subprocess`, the variants interleaved (A B C A B C), the median reported. `cnndsl` is the console
+  script pip installed beside the interpreter (not a version manager's shim found first on PATH),
+  and cnndsl's and the benchmark's modules are compiled to bytecode first, as `pip install` does.
 - The PyTorch models (`benchmarks/torch_models.py`) follow torchvision's definitions and assert
   torchvision's parameter counts; the cnndsl specs (`specs/`, else `benchmarks/specs/`) are checked to
   have the same trainable parameter count before anything is timed.
@@ -520,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="cnndsl-bench-", dir=args.workdir))
     try:
+        compile_bytecode()
         # Warm the page cache once (untimed), as a user's second run would find it.
         run_process(_cnndsl() + ["check", "-q", str(spec_path(cfg.lint_models[0]))])
         if torch:

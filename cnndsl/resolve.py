@@ -7,6 +7,7 @@ is possible and reported), and names every node hierarchically (`layer3.2.conv1`
 
 from __future__ import annotations
 
+import functools
 import heapq
 import os
 from typing import Any, Callable, NamedTuple
@@ -643,9 +644,7 @@ class Resolver:
               defaults_env: dict | None = None) -> tuple[dict[str, Any], dict[str, Span]] | None:
         """Bind an element's items: leading positionals, then keywords and words, in any order."""
         source = frame.source
-        by_word = {word: arg for arg in signature for word in arg.words}
-        by_name = {arg.name.rstrip("_"): arg for arg in signature if not arg.words}
-        positionals = [arg for arg in signature if arg.positional]
+        by_word, by_name, positionals = _signature_index(signature)
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         items = list(element.items)
@@ -762,6 +761,14 @@ class Resolver:
 _FAILED = object()
 
 
+@functools.lru_cache(maxsize=None)
+def _signature_index(signature: tuple[Arg, ...]) -> tuple[dict[str, Arg], dict[str, Arg], list[Arg]]:
+    """An argument list looked up by word, by keyword, and the positionals in order."""
+    by_word = {word: arg for arg in signature for word in arg.words}
+    by_name = {arg.name.rstrip("_"): arg for arg in signature if not arg.words}
+    return by_word, by_name, [arg for arg in signature if arg.positional]
+
+
 def _mentions(body: ast.Body, name: str, cache: dict[tuple[int, str], bool]) -> bool:
     """Whether `name` occurs anywhere in a body (as an argument, a tensor, a layer or a label).
     `cache` lives as long as the syntax trees (one resolver), so ids stay valid."""
@@ -826,6 +833,8 @@ class _Evaluator:
         return result
 
     def expression(self, root: ast.Expr) -> Any:
+        if isinstance(root, (ast.Number, ast.Name)):  # most arguments: no stack needed
+            return self._apply(root, [])
         # Post-order evaluation with an explicit stack.
         results: dict[int, Any] = {}
         stack: list[tuple[ast.Expr, bool]] = [(root, False)]
@@ -860,10 +869,7 @@ class _Evaluator:
             quotient = left / right
             result = int(quotient) if isinstance(left, int) and isinstance(right, int) and left % right == 0 else quotient
         else:
-            result = {"*": lambda: left * right, "+": lambda: left + right, "-": lambda: left - right,
-                      "==": lambda: int(left == right), "!=": lambda: int(left != right),
-                      "<": lambda: int(left < right), ">": lambda: int(left > right),
-                      "<=": lambda: int(left <= right), ">=": lambda: int(left >= right)}[op]()
+            result = _BINARY[op](left, right)
         return self._checked(result, node.span)
 
     def _number(self, value: Any, span: Span) -> int | float:
@@ -877,6 +883,14 @@ class _Evaluator:
             if abs(v) > _MAX_MAGNITUDE or v != v or v in (float("inf"), float("-inf")):
                 raise _EvalError("E303", f"the number {v} is too large", span)
         return value
+
+
+# Comparisons give 1 or 0: the language has numbers only.
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "*": lambda a, b: a * b, "+": lambda a, b: a + b, "-": lambda a, b: a - b,
+    "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b), "<": lambda a, b: int(a < b),
+    ">": lambda a, b: int(a > b), "<=": lambda a, b: int(a <= b), ">=": lambda a, b: int(a >= b),
+}
 
 
 def _children(node: ast.Expr) -> list[ast.Expr]:
