@@ -42,6 +42,10 @@ class Fallback(Exception):
 class Subtree(list):
     """The children of an inlined rule (`_name`): the parent splices them into its own."""
 
+    @classmethod
+    def of(cls, children: list) -> Subtree:
+        return children if isinstance(children, Subtree) else cls(children)
+
 
 class Runtime:
     """The lexer and LALR(1) driver over one set of exported tables."""
@@ -107,17 +111,22 @@ class Runtime:
         """Lark's chain for one rule: filter and splice the children, pass a single child through
         a `?rule`, then call the builder's method named after the alias or the rule."""
         _origin, _size, include, expand_single, name = rule
-        method = getattr(builder, name, None) or (Subtree if name.startswith("_") else None)
+        method = getattr(builder, name, None) or (Subtree.of if name.startswith("_") else None)
 
         def callback(children: list) -> Any:
             if include is not None:
-                kept: list = []
+                # A list built by left recursion (`a: a X | X`) grows in place, as in Lark: copying
+                # it at every step would make a chain of n layers cost n squared.
+                kept: list | None = None
                 for index, splice in include:
-                    if splice:
-                        kept.extend(children[index])
+                    child = children[index]
+                    if kept is None:
+                        kept = child if splice else [child]
+                    elif splice:
+                        kept.extend(child)
                     else:
-                        kept.append(children[index])
-                children = kept
+                        kept.append(child)
+                children = kept if kept is not None else []
             if expand_single and len(children) == 1:
                 return children[0]
             if method is None:  # Lark would build a Tree here, which no pass understands
