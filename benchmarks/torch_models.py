@@ -6,6 +6,10 @@ cnndsl specs is between the same architectures. Importing this module imports to
 
 from __future__ import annotations
 
+import re
+from typing import Callable
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -226,3 +230,55 @@ def build(name: str) -> nn.Module:
     count = trainable_params(model)
     assert count == PARAMS[name], f"{name}: {count:,} parameters, torchvision has {PARAMS[name]:,}"
     return model.eval()
+
+
+# --- the same weights in both: torchvision's parameter names -> cnndsl's layer names ---------
+
+def _by_module(table: dict[str, str]) -> Callable[[str], str]:
+    def rename(key: str) -> str:
+        module, parameter = key.rsplit(".", 1)
+        return f"{table[module]}.{parameter}"
+    return rename
+
+
+def _resnet_name(key: str) -> str:
+    return re.sub(r"downsample\.0", "shortcut.conv1", re.sub(r"downsample\.1", "shortcut.bn1", key))
+
+
+def _googlenet_name(key: str) -> str:
+    """torchvision: inception3a.branch2.1.conv.weight; cnndsl: inception3a.branch2.basic2.conv.weight."""
+    key = re.sub(r"branch1\.", "branch1.basic1.", key)
+    key = re.sub(r"branch4\.1\.", "branch4.basic1.", key)
+    return re.sub(r"branch([23])\.(\d)\.", lambda m: f"branch{m[1]}.basic{int(m[2]) + 1}.", key)
+
+
+CNNDSL_NAMES: dict[str, Callable[[str], str]] = {
+    "alexnet": _by_module({"features.0": "conv1", "features.3": "conv2", "features.6": "conv3",
+                           "features.8": "conv4", "features.10": "conv5", "classifier.1": "fc6",
+                           "classifier.4": "fc7", "classifier.6": "fc8"}),
+    "resnet50": _resnet_name,
+    "resnet152": _resnet_name,
+    "googlenet": _googlenet_name,
+    "tiny": _by_module({"stem.0": "conv1", "stem.1": "bn1", "body.0": "conv2", "body.1": "bn2",
+                        "body.3": "conv3", "body.4": "bn3", "fc": "fc"}),
+}
+
+
+def randomise_batch_norm(model: nn.Module, seed: int = 0) -> None:
+    """Running statistics and affine terms like a trained network's, instead of the untrained
+    identity (mean 0, variance 1, scale 1, shift 0) that an exporter can fold away entirely."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+
+
+def cnndsl_weights(model: nn.Module, name: str) -> dict[str, np.ndarray]:
+    """The model's parameters and running statistics under cnndsl's names, for `--weights`."""
+    rename = CNNDSL_NAMES[name]
+    return {rename(key): value.detach().numpy() for key, value in model.state_dict().items()
+            if not key.endswith("num_batches_tracked")}

@@ -4,6 +4,9 @@
     python -m benchmarks.torch_worker export NAME dynamo OUT    torch.onnx.export(..., dynamo=True)
     python -m benchmarks.torch_worker export NAME legacy OUT    torch.onnx.export(..., dynamo=False)
     ... export NAME MODE OUT --dynamic-batch                    with a symbolic batch axis (inference)
+    ... export NAME MODE OUT --trained-like WEIGHTS.npz         batch norm statistics like a trained
+                                                                network's, the weights also saved
+                                                                under cnndsl's names (for --weights)
 
 Each process pays what a user pays: interpreter start, `import torch`, building the model, the work.
 """
@@ -23,12 +26,18 @@ def summary(name: str) -> None:
     torchinfo.summary(build(name), input_size=(1, 3, 224, 224))
 
 
-def export(name: str, mode: str, out: str, dynamic_batch: bool = False) -> None:
+def export(name: str, mode: str, out: str, dynamic_batch: bool = False, weights_out: str | None = None) -> None:
     import torch
 
-    from .torch_models import build
+    from .torch_models import build, cnndsl_weights, randomise_batch_norm
 
+    torch.manual_seed(0)
     model = build(name)
+    if weights_out is not None:
+        import numpy as np
+
+        randomise_batch_norm(model)
+        np.savez(weights_out, **cnndsl_weights(model, name))
     x = torch.randn(1, 3, 224, 224)
     kwargs: dict = {"input_names": ["x"], "output_names": ["y"]}
     if mode == "dynamo":
@@ -48,8 +57,10 @@ def main(argv: list[str]) -> int:
     warnings.simplefilter("ignore")
     if argv[:1] == ["summary"] and len(argv) == 2:
         summary(argv[1])
-    elif argv[:1] == ["export"] and len(argv) in (4, 5):
-        export(argv[1], argv[2], argv[3], dynamic_batch="--dynamic-batch" in argv[4:])
+    elif argv[:1] == ["export"] and len(argv) >= 4:
+        options = argv[4:]
+        weights_out = options[options.index("--trained-like") + 1] if "--trained-like" in options[:-1] else None
+        export(argv[1], argv[2], argv[3], dynamic_batch="--dynamic-batch" in options, weights_out=weights_out)
     else:
         print(__doc__, file=sys.stderr)
         return 2
