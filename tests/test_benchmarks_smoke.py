@@ -62,6 +62,28 @@ def test_table_renders_text_and_markdown():
     assert markdown.startswith("| section") and "a\\|b" in markdown
 
 
+def test_paired_ratio_takes_the_median_of_per_round_ratios_with_a_binomial_interval():
+    ours = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    theirs = [1.0] * 6
+    # n = 6: P(Binomial(6, 1/2) = 0) = 1/64 <= 2.5%, so the interval is the extreme order statistics.
+    assert bench.paired_ratio(ours, theirs) == (3.5, 1.0, 6.0)
+    assert bench.paired_ratio([2.0] * 5, [1.0] * 5) == (2.0, None, None)  # too few rounds for 95%
+    # A shift shared by both models within a round cancels out.
+    drift = [1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0]
+    ratio, low, high = bench.paired_ratio([0.99 * d for d in drift], drift)
+    assert ratio == pytest.approx(0.99) and low == pytest.approx(0.99) and high == pytest.approx(0.99)
+
+
+def test_merge_reports_pools_the_rounds_of_both_session_orders():
+    def report(cnndsl_times, torch_times, rate):
+        return {"threads": 2, "rounds_s": {"1": {"cnndsl": cnndsl_times, "dynamo": torch_times}},
+                "matmul_gflops": {"samples": [rate], "kernel": "k"}}
+    merged = bench.merge_reports([report([1.0, 2.0], [3.0, 4.0], 10.0), report([5.0], [6.0], 30.0)])
+    assert merged["rounds_s"]["1"] == {"cnndsl": [1.0, 2.0, 5.0], "dynamo": [3.0, 4.0, 6.0]}
+    assert merged["latency_s"]["1"] == {"cnndsl": 2.0, "dynamo": 4.0}
+    assert merged["matmul_gflops"] == {"median": 20.0, "max": 30.0, "samples": [10.0, 30.0], "kernel": "k"}
+
+
 def _run_tiny(tmp_path, *extra):
     report = tmp_path / "performance.md"
     raw = tmp_path / "results.json"

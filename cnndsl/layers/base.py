@@ -43,8 +43,9 @@ class Record:
 
     def __init_subclass__(cls, **options: Any):
         super().__init_subclass__(**options)
-        own = [name for name, annotation in cls.__dict__.get("__annotations__", {}).items()
-               if not str(annotation).startswith("ClassVar")]
+        # The class's own annotations (from 3.14 they are computed on access, not stored).
+        annotations = cls.__dict__.get("__annotations__") or cls.__annotations__
+        own = [name for name, annotation in annotations.items() if not str(annotation).startswith("ClassVar")]
         cls._fields = (*cls._fields, *(name for name in own if name not in cls._fields))
         cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
 
