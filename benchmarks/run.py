@@ -333,7 +333,7 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
     models = {"cnndsl": out / "cnndsl.onnx"}
     # Both sides get the same weights, with batch norm statistics like a trained network's: with
     # the untrained identity, the default exporter folds batch norm away and drops the all-zero
-    # conv biases, a shortcut no trained model allows (see docs/performance.md).
+    # conv biases, a graph no trained model gives (see docs/performance.md).
     weights = out / "weights.npz"
     for mode in cfg.inference_exporters if torch else []:
         models[mode] = out / mode / "model.onnx"
@@ -538,17 +538,20 @@ by hand.
 - Inference (`benchmarks/ort_worker.py`): one process loads our model (`cnndsl compile`, symbolic
   batch) and the torch-exported ones (symbolic batch), with the same SessionOptions (intra-op threads
   = nproc, all graph optimisations, idle pool threads not spinning, so that one session does not
-  steal the cores from the one being timed), and times them interleaved, rotating which goes first;
-  half the rounds run in a second process that creates the sessions in the opposite order (the
-  session created first ran up to 1% slower at batch 1 in a probe, whichever model it held);
-  both models carry the same weights, with batch norm statistics like a trained network's (with
-  the untrained identity, the default exporter folds batch norm away and drops the then all-zero
-  convolution biases, which ONNX Runtime's own folding keeps for ours: 0.6% at batch 1); the ratio to a torch-exported model is the median over rounds of the two times taken in the same
-  round, with a distribution-free 95% confidence interval for that median (binomial order
-  statistics), since the two graphs run nearly the same kernels and differ by less than the noise;
-  achieved GFLOP/s = 2 x our MAC count x batch / latency, next to numpy's fp32 matmul rate measured in
-  the same process in blocks between the model rounds, with the OpenBLAS kernel that numpy picks by
-  itself (this workplace's OPENBLAS_CORETYPE pin is lifted for that child alone).
+  steal the cores from the one being timed), and times them interleaved, rotating which goes first.
+  - Half the rounds run in a second process that creates the sessions in the opposite order: in a
+    probe the session created first ran about 1% slower at batch 1, whichever model it held.
+  - Both models carry the same weights, with batch norm statistics like a trained network's
+    (`--trained-like`, loaded into ours with `--weights`; their outputs agreed within 2e-7 in a probe). With untrained
+    batch norm (the identity) the default exporter folds it away and drops the then all-zero
+    convolution biases, a graph no trained model gives; its latency was within the noise of ours
+    (1.002x at batch 1, 95% CI 0.993-1.008, in a probe with both creation orders).
+  - The ratio is the median over rounds of our time over theirs in the same round, with a
+    distribution-free 95% confidence interval for that median (binomial order statistics): after
+    ONNX Runtime's fusions the two graphs run the same kernels, and differ by less than the noise.
+  - Achieved GFLOP/s = 2 x our MAC count x batch / latency, next to numpy's fp32 matmul rate
+    measured in the same process in blocks between the model rounds, with the OpenBLAS kernel that
+    numpy picks by itself (this workplace's OPENBLAS_CORETYPE pin is lifted for that child alone).
 - Memory: `ru_maxrss` of the `cnndsl compile` child (os.wait4), against 4 bytes per parameter.
 
 ## Results
