@@ -1,15 +1,14 @@
 """A table-driven LALR(1) runtime for the parse tables that Lark computes from grammars/cnn.lark.
 
-Lark is the parser generator: it reads the grammar, builds the LALR(1) automaton and the lexer,
-and is what reports syntax errors. Importing Lark and building its parser costs about 55 ms, a
-third of a `cnndsl check`, most of it in code a valid spec never needs (the grammar compiler, the
+Lark is the parser generator: it reads the grammar and builds the LALR(1) automaton and the
+lexer. Importing Lark and building its parser costs about 80 ms, more than the rest of a
+`cnndsl check`, most of it in code a spec never needs at run time (the grammar compiler, the
 Earley and CYK parsers, the `regex` module when installed). So the tables Lark computes are
 exported once into `lalr_tables.py` (`python -m cnndsl.lalr_export` rewrites it) and this module runs
 them the way Lark's LALR parser and basic lexer do: same terminal order, same keyword retyping,
-same child filtering, same inline callbacks. It only ever parses valid input; at the first token
-it cannot take it raises `Fallback`, and the caller parses again with Lark itself, so every syntax
-diagnostic still comes from Lark. tests/test_lalr.py checks that both parse every spec, and
-generated programs, to the same tree.
+same child filtering, same inline callbacks, and on a syntax error the same facts Lark's
+UnexpectedCharacters and UnexpectedToken carry (`SyntaxFailure`). tests/test_lalr.py holds the two
+to the same trees and the same failures over every spec and thousands of generated inputs.
 """
 
 from __future__ import annotations
@@ -35,8 +34,16 @@ class Token(str):
         return f"Token({self.type!r}, {str(self)!r})"
 
 
-class Fallback(Exception):
-    """The input is not a valid program (or the tables are stale): parse it with Lark instead."""
+class SyntaxFailure(Exception):
+    """Where the tables reject the input. `token` is None when no terminal matches the character
+    at `position`; otherwise it is the token no action takes, `expected` the terminals with an
+    action in the state the parser was in, and `accepts` those that would really advance it (the
+    others lead to an error after a reduction), as Lark computes them."""
+
+    def __init__(self, position: int, token: Token | None = None, expected: frozenset[str] = frozenset(),
+                 accepts: frozenset[str] = frozenset()):
+        super().__init__(position)
+        self.position, self.token, self.expected, self.accepts = position, token, expected, accepts
 
 
 class Subtree(list):
@@ -64,7 +71,7 @@ class Runtime:
         while position < end:
             found = match(text, position)
             if found is None:
-                raise Fallback(position)
+                raise SyntaxFailure(position)
             kind, value = found.lastgroup, found.group()
             if kind not in ignore:
                 retype = keywords.get(kind)
@@ -80,7 +87,9 @@ class Runtime:
         for token in tokens:
             last = token
             self._feed(token.type, token, state_stack, value_stack, callbacks)
-        end = Token("$END", "", last.end_pos if last is not None else 0)
+        # Lark's end marker takes the last token's place, which is where its errors point.
+        end = Token("$END", "", last.start_pos if last is not None else 0)
+        end.end_pos = last.end_pos if last is not None else 0
         return self._feed("$END", end, state_stack, value_stack, callbacks)
 
     def _feed(self, kind: str, token: Token, state_stack: list[int], value_stack: list[Any],
@@ -89,7 +98,7 @@ class Runtime:
         while True:
             action = states[state_stack[-1]].get(kind)
             if action is None:
-                raise Fallback(token.start_pos)
+                raise self._failure(token, state_stack)
             if action >= 0:  # shift
                 state_stack.append(action)
                 value_stack.append(token)
@@ -105,6 +114,28 @@ class Runtime:
             state_stack.append(states[state_stack[-1]][origin])
             if kind == "$END" and state_stack[-1] == end_state:
                 return value_stack[-1]
+
+    def _failure(self, token: Token, state_stack: list[int]) -> SyntaxFailure:
+        choices = [symbol for symbol in self.states[state_stack[-1]] if symbol.isupper()]  # terminals
+        accepts = frozenset(kind for kind in choices if self._advances(kind, state_stack))
+        return SyntaxFailure(token.start_pos, token, frozenset(choices), accepts)
+
+    def _advances(self, kind: str, state_stack: list[int]) -> bool:
+        """Whether a token of this kind would be shifted (or end the input) from this stack."""
+        states, rules = self.states, self.rules
+        stack = list(state_stack)
+        while True:
+            action = states[stack[-1]].get(kind)
+            if action is None:
+                return False
+            if action >= 0:
+                return True
+            origin, size = rules[-1 - action][0], rules[-1 - action][1]
+            if size:
+                del stack[-size:]
+            stack.append(states[stack[-1]][origin])
+            if kind == "$END" and stack[-1] == self.end_state:
+                return True
 
     @staticmethod
     def _callback(builder: Any, rule: tuple):
@@ -130,7 +161,7 @@ class Runtime:
             if expand_single and len(children) == 1:
                 return children[0]
             if method is None:  # Lark would build a Tree here, which no pass understands
-                raise Fallback(f"no builder method for rule {name!r}")
+                raise RuntimeError(f"the grammar's rule {name!r} has no builder method")
             return method(children)
         return callback
 

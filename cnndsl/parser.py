@@ -1,9 +1,9 @@
 """Parse pass: text -> `ast.Module`, or located syntax diagnostics (E101-E104).
 
-The grammar is grammars/cnn.lark, in Lark's LALR(1) mode with an inline builder, so the tree is
-built while parsing (no recursion over deep nesting) and no parse tree survives. Valid specs run
-on the tables Lark computed, exported to `lalr_tables.py` (see `lalr.py`); anything else, and a
-grammar edited since the export, goes through Lark itself, which phrases the syntax errors.
+The grammar is grammars/cnn.lark. Its LALR(1) tables, computed by Lark and exported to
+`lalr_tables.py`, run in cnndsl's own runtime (`lalr.py`) with an inline builder, so the tree is
+built while parsing (no recursion over deep nesting) and no parse tree survives. Lark is only
+imported when the grammar has changed since the export, to compute the tables again.
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ from __future__ import annotations
 import functools
 import os
 import unicodedata
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 from . import ast, lalr
 from .diagnostics import CnnError, Label, error
 from .source import Source, Span
 
-if TYPE_CHECKING:  # Lark is imported only to report a syntax error (or for an edited grammar)
-    from lark import Lark
-    from lark.exceptions import UnexpectedInput
-
-# Both lexers' tokens: a str with `type`, `start_pos` and `end_pos`.
+# Tokens from cnndsl's runtime or, for the reference parser in the tests, from Lark: a str with
+# `type`, `start_pos` and `end_pos`.
 Token = Any
 
 # Phrases used in syntax errors instead of Lark's terminal names.
@@ -247,34 +244,30 @@ def grammar_text() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def lark_parser() -> Lark:
-    """Lark's own LALR parser for the grammar, with the same inline builder as the fast path."""
-    from lark import Lark
-
-    return Lark(grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=False,
-                postlex=LineJoiner(), transformer=_Builder())
-
-
-@functools.lru_cache(maxsize=1)
-def _runtime() -> lalr.Runtime | None:
-    """The exported tables' runtime, or None when the grammar has changed since the export."""
+def _runtime() -> lalr.Runtime:
     from . import lalr_tables
 
-    return lalr.Runtime(lalr_tables) if lalr.tables_match(lalr_tables, grammar_text()) else None
+    grammar = grammar_text()
+    if lalr.tables_match(lalr_tables, grammar):
+        return lalr.Runtime(lalr_tables)
+    from .lalr_export import tables_from_grammar  # the grammar changed since the export: ask Lark
+
+    return lalr.Runtime(tables_from_grammar(grammar))
+
+
+def _tokens(text: str) -> Iterator[Token]:
+    """The tokens the parser sees: lexed, and line breaks kept only where a statement ends."""
+    return LineJoiner().process(_runtime().tokens(text))
 
 
 def parse(source: Source, max_depth: int = MAX_NESTING) -> ast.Module:
     """Parse one source; raise CnnError with a located syntax diagnostic on failure."""
     _check_nesting(source, max_depth)
     try:
-        runtime = _runtime()
-        if runtime is not None:
-            try:
-                return ast.Module(source, runtime.parse(LineJoiner().process(runtime.tokens(source.text)),
-                                                        _Builder()))
-            except lalr.Fallback:
-                pass  # not a valid program: Lark parses it again and reports the error
-        return ast.Module(source, _parse_with_lark(source))
+        try:
+            return ast.Module(source, _runtime().parse(_tokens(source.text), _Builder()))
+        except lalr.SyntaxFailure as failure:
+            raise CnnError([_syntax_diagnostic(source, failure)]) from None
     except _LiteralTooLarge as exc:
         token = exc.token
         shown = str(token) if len(str(token)) <= 24 else f"{str(token)[:12]}...{str(token)[-6:]}"
@@ -282,15 +275,6 @@ def parse(source: Source, max_depth: int = MAX_NESTING) -> ast.Module:
                               Label(source, _tok_span(token)),
                               help=None if token.type == "FLOAT" else
                               "extents, channels and counts are at most 2,147,483,647")]) from None
-
-
-def _parse_with_lark(source: Source) -> tuple:
-    from lark.exceptions import UnexpectedInput
-
-    try:
-        return lark_parser().parse(source.text)
-    except UnexpectedInput as exc:
-        raise CnnError([_syntax_diagnostic(source, exc)]) from None
 
 
 def _check_nesting(source: Source, max_depth: int) -> None:
@@ -319,21 +303,19 @@ def _check_nesting(source: Source, max_depth: int) -> None:
         index += 1
 
 
-def _syntax_diagnostic(source: Source, exc: UnexpectedInput):
-    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
-
-    foreign = _foreign_digit(source, exc)
+def _syntax_diagnostic(source: Source, failure: lalr.SyntaxFailure):
+    foreign = _foreign_digit(source, failure.position)
     if foreign is not None:
         return foreign
-    if isinstance(exc, UnexpectedCharacters):
-        char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
-        span = Span(exc.pos_in_stream, exc.pos_in_stream + 1)
+    if failure.token is None:  # no terminal matches the character there
+        position = failure.position
+        char = source.text[position] if position < len(source.text) else ""
+        span = Span(position, position + 1)
         shown = repr(char) if char.isprintable() and char.isascii() else f"{char!r} (U+{ord(char):04X})"
         return error("E102", f"unexpected character {shown}", Label(source, span),
                      help=_character_help(char))
-    assert isinstance(exc, UnexpectedToken)
-    token = exc.token
-    accepts = set(exc.accepts or exc.expected)
+    token = failure.token
+    accepts = set(failure.accepts or failure.expected)
     at_end = token.type == "$END"
     offset = _end_of_code(source) if at_end else token.start_pos
     before = source.text[:_end_of_code(source, offset)].rstrip()  # comments skipped
@@ -392,14 +374,9 @@ def _expectation(accepts: set[str], before: str) -> str:
 
 
 def _describe(terminal: str) -> str:
-    """A terminal as the user would write it; never Lark's internal name (__ANON_0, $END)."""
-    if terminal in TOKEN_DESCRIPTIONS:
-        return TOKEN_DESCRIPTIONS[terminal]
-    try:
-        pattern = lark_parser().get_terminal(terminal).pattern
-    except (KeyError, AttributeError):
-        return "something else"
-    return repr(pattern.value) if pattern.type == "str" else "something else"
+    """A terminal as the user would write it; never a terminal's name (_NL, $END). Every terminal
+    of the grammar has a description (tests/test_lalr.py checks that)."""
+    return TOKEN_DESCRIPTIONS.get(terminal, "something else")
 
 
 def _one_of(options: list[str]) -> str:
@@ -440,16 +417,13 @@ def _character_help(char: str) -> str | None:
     return None
 
 
-def _foreign_digit(source: Source, exc: UnexpectedInput):
-    """A non-ASCII digit (Arabic-Indic, Devanagari, full-width...) before the error explains it best.
+def _foreign_digit(source: Source, position: int):
+    """A non-ASCII digit (Arabic-Indic, Devanagari, full-width...) on the lines up to the error's
+    explains it best.
 
     Such digits are not numbers in cnndsl, so the lexer stops at them or just after them; report
     the digit itself, and what to write instead.
     """
-    position = getattr(exc, "pos_in_stream", None)
-    if position is None or position < 0:
-        token = getattr(exc, "token", None)
-        position = token.start_pos if token is not None and token.start_pos is not None else len(source.text)
     line_end = source.text.find("\n", position)
     line_end = len(source.text) if line_end < 0 else line_end
     start = 0
@@ -469,13 +443,11 @@ def _foreign_digit(source: Source, exc: UnexpectedInput):
 
 def _end_of_code(source: Source, end: int | None = None) -> int:
     """Offset just after the last token before `end`, so comments and blank lines are skipped."""
-    from lark.exceptions import UnexpectedInput
-
     last = None
     try:
-        for last in lark_parser().lex(source.text[:end]):
+        for last in _tokens(source.text[:end]):
             pass
-    except UnexpectedInput:
+    except lalr.SyntaxFailure:
         pass
     return last.end_pos if last is not None else len(source.text.rstrip())
 
@@ -485,15 +457,13 @@ _OPEN_TYPES = {"(": "LPAR", "[": "LSQB", "{": "LBRACE"}
 
 def _unclosed_bracket(source: Source, end: int | None = None) -> tuple[str, Span] | None:
     """The innermost bracket left open at offset `end` (default: the end of the file), if any."""
-    from lark.exceptions import UnexpectedInput
-
     stack: list[Token] = []
     try:
-        for token in lark_parser().lex(source.text[:end]):
+        for token in _tokens(source.text[:end]):
             if token.type in _OPENERS:
                 stack.append(token)
             elif token.type in _OPENERS.values() and stack and _OPENERS[stack[-1].type] == token.type:
                 stack.pop()
-    except UnexpectedInput:
+    except lalr.SyntaxFailure:
         return None
     return (str(stack[-1]), _tok_span(stack[-1])) if stack else None

@@ -1,9 +1,9 @@
 """The exported LALR(1) tables (cnndsl/lalr_tables.py) parse exactly as Lark itself does.
 
-Valid specs are parsed by cnndsl's own runtime over the tables Lark computed; everything else
-falls back to Lark. These tests hold the two to the same result: the same syntax tree, spans
-included, for every spec and for generated and mutated programs, and a fall-back whenever Lark
-rejects the input.
+cnndsl parses with its own runtime over the tables Lark computed. These tests hold it to Lark's
+own parser over the same grammar: the same syntax tree, spans included, for every spec and for
+generated and mutated programs; and for every input Lark rejects, a failure at the same place
+with the same expected and accepted terminals (what the syntax diagnostics are made of).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hypothesis.extra.lark import from_lark
 from lark.exceptions import UnexpectedInput
 
 from cnndsl import lalr, lalr_tables, parser
-from cnndsl.lalr_export import export
+from cnndsl.lalr_export import export, lark_parser
 from cnndsl.source import Source
 
 from .test_robustness import GRAMMAR_STRATEGIES
@@ -33,22 +33,30 @@ CORPUS = sorted(p for pattern in ("specs/**/*.cnn", "tests/bad/*.cnn", "benchmar
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+RUNTIME = lalr.Runtime(lalr_tables)
+REFERENCE = lark_parser(parser.grammar_text())
+
+
 def fast_outcome(text: str):
-    runtime = parser._runtime()
-    assert runtime is not None, "the exported tables do not match the grammar"
     try:
-        return "tree", runtime.parse(parser.LineJoiner().process(runtime.tokens(text)), parser._Builder())
-    except lalr.Fallback:
-        return "rejected", None
+        return "tree", RUNTIME.parse(parser.LineJoiner().process(RUNTIME.tokens(text)), parser._Builder())
+    except lalr.SyntaxFailure as failure:
+        token = failure.token
+        where = (token.type, str(token), token.start_pos) if token is not None else None
+        return "rejected", (failure.position, where, sorted(failure.expected), sorted(failure.accepts))
     except parser._LiteralTooLarge as failure:
         return "too large", str(failure)
 
 
 def lark_outcome(text: str):
     try:
-        return "tree", parser.lark_parser().parse(text)
-    except UnexpectedInput:
-        return "rejected", None
+        return "tree", REFERENCE.parse(text)
+    except UnexpectedInput as failure:
+        token = getattr(failure, "token", None)
+        if token is None:
+            return "rejected", (failure.pos_in_stream, None, [], [])
+        return "rejected", (failure.pos_in_stream, (token.type, str(token), token.start_pos),
+                            sorted(failure.expected), sorted(failure.accepts or ()))
     except parser._LiteralTooLarge as failure:
         return "too large", str(failure)
 
@@ -77,7 +85,7 @@ def test_export_is_reproducible():
     if recorded != lark.__version__:
         pytest.skip(f"tables exported with Lark {recorded}, Lark {lark.__version__} is installed")
     written = pathlib.Path(lalr_tables.__file__).read_text(encoding="utf-8")
-    assert export(parser.lark_parser(), parser.grammar_text()) == written
+    assert export(REFERENCE, parser.grammar_text()) == written
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[str(p.relative_to(ROOT)) for p in CORPUS])
@@ -125,16 +133,22 @@ def test_mutated_specs_parse_the_same(seed):
     assert outcomes  # each seed exercises some mixture of accepted and rejected texts
 
 
-def test_stale_tables_fall_back_to_lark(monkeypatch):
+def test_stale_tables_are_computed_again_by_lark(monkeypatch):
     monkeypatch.setattr(lalr_tables, "GRAMMAR_CRC32", lalr_tables.GRAMMAR_CRC32 ^ 1)
     parser._runtime.cache_clear()
     try:
-        assert parser._runtime() is None
+        assert parser._runtime().states == lalr_tables.STATES
         module = parser.parse(Source("t.cnn", "input 3x8x8\nconv 3x3 4 -> relu\n"))
         assert len(module.statements) == 2
     finally:
         monkeypatch.undo()
         parser._runtime.cache_clear()
+
+
+def test_every_terminal_has_a_description_for_diagnostics():
+    terminals = {name for name, _ in lalr_tables.TERMINALS} - set(lalr_tables.IGNORE)
+    terminals |= {keyword for table in lalr_tables.KEYWORDS.values() for keyword in table.values()}
+    assert terminals | {"$END"} <= set(parser.TOKEN_DESCRIPTIONS)
 
 
 def test_checking_a_valid_spec_never_imports_lark():
@@ -145,8 +159,9 @@ def test_checking_a_valid_spec_never_imports_lark():
     assert shown == "[]"
 
 
-def test_a_syntax_error_is_still_phrased_from_lark():
-    with pytest.raises(parser.CnnError) as failure:
-        parser.parse(Source("t.cnn", "input 3x8x8\nconv 3x3 -> -> relu\n"))
-    (diagnostic,) = failure.value.diagnostics
-    assert diagnostic.code == "E101" and "expected a layer after '->'" in diagnostic.message
+def test_a_syntax_error_is_reported_without_lark():
+    code = ("import sys, cnndsl\ntry:\n    cnndsl.check_text('input 3x8x8\\nconv 3x3 -> -> relu\\n')\n"
+            "except cnndsl.CnnError as failure:\n    print(failure.diagnostics[0].code, failure.diagnostics[0].message)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lark'))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.splitlines() == ["E101 unexpected '->': expected a layer after '->'", "[]"]
