@@ -126,15 +126,16 @@ def _module(name: str) -> list[str]:
     return [sys.executable, "-m", f"benchmarks.{name}"]
 
 
-def run_process(argv: list[str], out_dir: Path | None = None) -> Sample:
-    """Run one child to completion: its wall time, its own peak RSS and the bytes it left in out_dir."""
+def run_process(argv: list[str], out_dir: Path | None = None, exit_code: int = 0) -> Sample:
+    """Run one child to completion: its wall time, its own peak RSS and the bytes it left in out_dir.
+    It must exit with `exit_code`."""
     with tempfile.TemporaryFile() as stderr:
         start = time.perf_counter()
         child = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - start
         child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode != 0:
+        if child.returncode != exit_code:
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace")[-3000:]
             raise ChildFailed(f"{' '.join(argv)} exited with {child.returncode}:\n{tail}")
@@ -238,6 +239,11 @@ def lint(cfg: Config, results: Results, torch: bool) -> None:
         targeted = name == "resnet152"
         results.add("lint", f"check {name}", _s(ours), f"torchinfo {_s(theirs)}", ratio, f"{ratio:.1f}x faster",
                     f">= {LINT_TARGET:.0f}x" if targeted else "", (ratio >= LINT_TARGET) if targeted else None)
+    # What an editor's linter meets while the user types: a syntax error, reported with exit code 1.
+    broken = str(ROOT / "tests" / "bad" / "E101_double_arrow.cnn")
+    samples = [run_process(_cnndsl() + ["check", broken], exit_code=1) for _ in range(cfg.lint_reps[0])]
+    results.raw["lint"]["syntax error"] = [s.seconds for s in samples]
+    results.add("lint", "check a spec with a syntax error (E101)", _s(median(samples)), "")
 
 
 def compile_(cfg: Config, results: Results, torch: bool, work: Path) -> None:
