@@ -348,19 +348,21 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
                     + ["--trained-like", str(weights)])
     ours = ["--weights", str(weights)] if weights.exists() else []
     run_process(_cnndsl() + ["compile", str(spec), "-o", str(models["cnndsl"]), *ours])
+    # Where a session was created in the process shifts its latency by up to 1% (the first-made
+    # was slower at batch 1 in a probe): the rounds are split over one process per rotation of
+    # the creation order, so that every model is made first, second, ... equally often.
+    order = list(models)
+    rotations = [order[i:] + order[:i] for i in range(len(order))]
     argv = _module("ort_worker") + ["--threads", str(threads), "--batches", ",".join(map(str, cfg.batches)),
-                                    "--repeat", str(math.ceil(cfg.inference_repeat / 2)),
+                                    "--repeat", str(math.ceil(cfg.inference_repeat / len(rotations))),
                                     "--matmul-size", str(cfg.matmul_size)]
     # This workplace pins OpenBLAS to an older kernel (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) for
     # safety; it slows numpy's matmul, the yardstick, so the worker runs without both.
     # ONNX Runtime has its own kernels (MLAS) and does not read them.
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    # Where a session was created in the process shifts its latency by up to 1% (the first-made
-    # was slower at batch 1 in a probe); half the rounds in each creation order cancel that.
-    order = list(models)
     report = merge_reports([json.loads(subprocess.run(argv + [f"{k}={models[k]}" for k in names], cwd=ROOT,
                                                       check=True, capture_output=True, text=True, env=env).stdout)
-                            for names in (order, order[::-1])])
+                            for names in rotations])
     results.raw["inference"] = report
     import cnndsl
 
@@ -545,8 +547,10 @@ by hand.
   batch) and the torch-exported ones (symbolic batch), with the same SessionOptions (intra-op threads
   = nproc, all graph optimisations, idle pool threads not spinning, so that one session does not
   steal the cores from the one being timed), and times them interleaved, rotating which goes first.
-  - Half the rounds run in a second process that creates the sessions in the opposite order: in a
-    probe the session created first ran about 1% slower at batch 1, whichever model it held.
+  - The rounds are split over one process per rotation of the order in which the sessions are
+    created (A B C, B C A, C A B), so that each model is created first, second and last equally
+    often: in a probe the session created first ran about 1% slower at batch 1, whichever model
+    it held.
   - Both models carry the same weights, with batch norm statistics like a trained network's
     (`--trained-like`, loaded into ours with `--weights`; their outputs agreed within 2e-7 in a probe). With untrained
     batch norm (the identity) the default exporter folds it away and drops the then all-zero
@@ -555,6 +559,8 @@ by hand.
   - The ratio is the median over rounds of our time over theirs in the same round, with a
     distribution-free 95% confidence interval for that median (binomial order statistics): after
     ONNX Runtime's fusions the two graphs run the same kernels, and differ by less than the noise.
+    The interval covers the noise between rounds, not the shifts of up to 1% that memory placement
+    gives a whole process, which the rotations average out but three processes cannot measure.
   - Achieved GFLOP/s = 2 x our MAC count x batch / latency, next to numpy's fp32 matmul rate
     measured in the same process in blocks between the model rounds, with the OpenBLAS kernel that
     numpy picks by itself (this workplace's OPENBLAS_CORETYPE pin is lifted for that child alone).
