@@ -317,14 +317,14 @@ def _syntax_diagnostic(source: Source, failure: lalr.SyntaxFailure):
     token = failure.token
     accepts = set(failure.accepts or failure.expected)
     at_end = token.type == "$END"
-    offset = _end_of_code(source) if at_end else token.start_pos
-    before = source.text[:_end_of_code(source, offset)].rstrip()  # comments skipped
+    code_end = _end_of_code(source, None if at_end else token.start_pos)  # comments skipped
+    before = source.text[:code_end].rstrip()
     expected = _expectation(accepts, before)
     if at_end:
         # The caret goes just after the last character, where the missing text belongs.
-        span = Span(offset, offset + 1)
+        span = Span(code_end, code_end + 1)
         unclosed = _unclosed_bracket(source)
-        secondary = [Label(source, unclosed[1], f"this '{unclosed[0]}' is never closed")] if unclosed else []
+        secondary = [Label(source, _tok_span(unclosed), f"this '{unclosed}' is never closed")] if unclosed else []
         return error("E103", f"unexpected end of file: {expected}", Label(source, span), secondary=secondary)
     if token.type == "_NL":
         found = "';'" if str(token) == ";" else "end of line"
@@ -398,7 +398,7 @@ def _token_help(source: Source, token: Token, accepts: set[str], before: str) ->
             return "the input declaration stands alone; start the chain on the next line, without '->'"
     if token.type in _OPENERS.values():
         unclosed = _unclosed_bracket(source, token.start_pos)
-        if unclosed is None or _OPENERS[_OPEN_TYPES[unclosed[0]]] != token.type:
+        if unclosed is None or _OPENERS[unclosed.type] != token.type:
             return f"this '{token}' has no matching opening bracket"
     if accepts == {"NAME"} and before.endswith(("->", "=", "{")):
         return "a layer is expected here, such as 'conv 3x3 64' or 'relu'"
@@ -452,10 +452,7 @@ def _end_of_code(source: Source, end: int | None = None) -> int:
     return last.end_pos if last is not None else len(source.text.rstrip())
 
 
-_OPEN_TYPES = {"(": "LPAR", "[": "LSQB", "{": "LBRACE"}
-
-
-def _unclosed_bracket(source: Source, end: int | None = None) -> tuple[str, Span] | None:
+def _unclosed_bracket(source: Source, end: int | None = None) -> Token | None:
     """The innermost bracket left open at offset `end` (default: the end of the file), if any."""
     stack: list[Token] = []
     try:
@@ -466,4 +463,4 @@ def _unclosed_bracket(source: Source, end: int | None = None) -> tuple[str, Span
                 stack.pop()
     except lalr.SyntaxFailure:
         return None
-    return (str(stack[-1]), _tok_span(stack[-1])) if stack else None
+    return stack[-1] if stack else None

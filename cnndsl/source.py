@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
 import bisect
+from typing import NamedTuple
 
 
 class Span(NamedTuple):
