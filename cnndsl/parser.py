@@ -442,14 +442,15 @@ def _foreign_digit(source: Source, position: int):
 
 
 def _end_of_code(source: Source, end: int | None = None) -> int:
-    """Offset just after the last token before `end`, so comments and blank lines are skipped."""
+    """Offset just after the last token before `end`, so comments and blank lines are skipped;
+    0 when only comments and blank lines come before it."""
     last = None
     try:
         for last in _tokens(source.text[:end]):
             pass
     except lalr.SyntaxFailure:
         pass
-    return last.end_pos if last is not None else len(source.text.rstrip())
+    return last.end_pos if last is not None else 0
 
 
 def _unclosed_bracket(source: Source, end: int | None = None) -> Token | None:

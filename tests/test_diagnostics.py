@@ -175,6 +175,15 @@ def test_layer_expected_after_arrow():
     assert diagnostic.location()[1:] == (2, 14)  # just after the '->', not in the comment
 
 
+@pytest.mark.parametrize("text", ["-> relu\n", "# a comment only\n\n-> relu\n"])
+def test_a_chain_that_starts_with_an_arrow_is_explained(text):
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_text(text)
+    (diagnostic,) = failure.value.diagnostics
+    assert diagnostic.code == "E101"
+    assert diagnostic.help == "a chain starts with a layer; '->' joins two layers"
+
+
 def test_unclosed_bracket_is_pointed_at():
     with pytest.raises(CnnError) as failure:
         cnndsl.check_text("input 3x32x32\nresidual {\n  conv 3x3 8\n")
