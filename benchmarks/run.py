@@ -330,7 +330,8 @@ def scaling(cfg: Config, results: Results, work: Path) -> None:
                     f"{PARAMS[name] / 1e6:.1f}M params", None, f"{seconds / PARAMS[name] * 1e8:.2f} s per 100M")
 
 
-def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: int) -> None:
+def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: int, macs: int) -> None:
+    """`macs`: our MAC count of the inference model, for the achieved GFLOP/s."""
     print("4. inference: ONNX Runtime, our model vs the torch-exported one", flush=True)
     name = cfg.inference_model
     out = work / "inference"
@@ -346,8 +347,8 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
         models[mode].parent.mkdir()
         run_process(_module("torch_worker") + ["export", name, mode, str(models[mode]), "--dynamic-batch"]
                     + ["--trained-like", str(weights)])
-    ours = ["--weights", str(weights)] if weights.exists() else []
-    run_process(_cnndsl() + ["compile", str(spec), "-o", str(models["cnndsl"]), *ours])
+    same_weights = ["--weights", str(weights)] if weights.exists() else []
+    run_process(_cnndsl() + ["compile", str(spec), "-o", str(models["cnndsl"]), *same_weights])
     # Where a session was created in the process shifts its latency by up to 1% (the first-made
     # was slower at batch 1 in a probe): the rounds are split over one process per rotation of
     # the creation order, so that every model is made first, second, ... equally often.
@@ -364,9 +365,6 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
                                                       check=True, capture_output=True, text=True, env=env).stdout)
                             for names in rotations])
     results.raw["inference"] = report
-    import cnndsl
-
-    macs = cnndsl.check_file(str(spec)).total_macs
     matmul = report["matmul_gflops"]["median"]
     results.add("inference", f"numpy fp32 matmul {cfg.matmul_size}^2, {threads} threads",
                 f"{matmul:.1f} GFLOP/s", f"median of {len(report['matmul_gflops']['samples'])}, "
@@ -598,8 +596,8 @@ def main(argv: list[str] | None = None) -> int:
                        machine=info, load_start=loadavg(), torch=torch)
     print(f"cnndsl benchmark, {cfg.mode} mode, {info['nproc']} CPUs ({info['cpu']}), load {results.raw['load_start']}"
           + ("" if torch else "; torch/torchinfo/onnxscript not installed: cnndsl parts only"), flush=True)
-    check_specs({*cfg.lint_models, *cfg.compile_models, cfg.inference_model, cfg.memory_model}
-                | ({cfg.floor_model} if cfg.floor_model else set()))
+    checked = check_specs({*cfg.lint_models, *cfg.compile_models, cfg.inference_model, cfg.memory_model}
+                          | ({cfg.floor_model} if cfg.floor_model else set()))
     if not torch:
         results.notes.append("torch, torchinfo or onnxscript not installed: the PyTorch columns are empty "
                              "(pip install -e '.[bench]').")
@@ -620,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         if "scaling" in sections:
             scaling(cfg, results, work)
         if "inference" in sections:
-            inference(cfg, results, torch, work, args.threads)
+            inference(cfg, results, torch, work, args.threads, checked[cfg.inference_model].total_macs)
         if "memory" in sections:
             memory(cfg, results, work)
     finally:
