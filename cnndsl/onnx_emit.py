@@ -161,12 +161,8 @@ class _Encoder:
             data_type = INT64
         else:
             raise TypeError(f"constant '{name}' has type {array.dtype}; cnndsl writes float32 and int64")
-        out = [_int(1, d) for d in array.shape]
-        out.append(_int(2, data_type))
-        if name:
-            out.append(_string(8, name))
-        out.append(_message(9, np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()))
-        return b"".join(out)
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        return _tensor_header(name, array.shape, data_type) + _message(9, data)
 
     @staticmethod
     def attribute(name: str, value: Any) -> bytes:
@@ -432,7 +428,7 @@ class Plan:
         model_head, model_tail, graph_head, graph_tail = self._pieces()
         written = out.write(model_head) + out.write(_tag(7) + _varint(self._graph_size())) + out.write(graph_head)
         for spec, pieces in self.streams():
-            written += out.write(_tag(5) + _varint(_tensor_size(spec)) + _tensor_header(spec)
+            written += out.write(_tag(5) + _varint(_tensor_size(spec)) + _weight_header(spec)
                                  + _tag(9) + _varint(spec.nbytes))
             for piece in pieces:
                 written += out.write(memoryview(piece).cast("B"))
@@ -455,7 +451,7 @@ class Plan:
                 # TensorProto: dims 1, data_type 2, name 8, external_data 13, data_location 14
                 entries = b"".join(_message(13, _Encoder.entry(key, value)) for key, value in (
                     ("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes))))
-                initializers.append(_message(5, _tensor_header(spec) + entries + _int(14, _EXTERNAL)))
+                initializers.append(_message(5, _weight_header(spec) + entries + _int(14, _EXTERNAL)))
                 offset += spec.nbytes
         graph = b"".join([graph_head, *initializers, graph_tail])
         text = b"".join([model_head, _message(7, graph), model_tail])
@@ -464,13 +460,17 @@ class Plan:
         return len(text) + offset
 
 
-def _tensor_header(spec: WeightSpec) -> bytes:
-    """TensorProto fields before raw_data (9): dims (1), data_type (2), name (8)."""
-    return b"".join([*(_int(1, d) for d in spec.shape), _int(2, FLOAT), _string(8, spec.name)])
+def _tensor_header(name: str, shape: Iterable[int], data_type: int) -> bytes:
+    """TensorProto fields before its data: dims (1), data_type (2), name (8, when it has one)."""
+    return b"".join([*(_int(1, d) for d in shape), _int(2, data_type), _string(8, name) if name else b""])
+
+
+def _weight_header(spec: WeightSpec) -> bytes:
+    return _tensor_header(spec.name, spec.shape, FLOAT)
 
 
 def _tensor_size(spec: WeightSpec) -> int:
-    return len(_tensor_header(spec)) + _entry_size(spec.nbytes)
+    return len(_weight_header(spec)) + _entry_size(spec.nbytes)
 
 
 # --- building the plan ------------------------------------------------------------------------
