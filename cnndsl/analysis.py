@@ -36,9 +36,21 @@ def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node
         raise CnnError([error("E408", f"the network has {total:,} parameters, over the budget of {max_params:,}",
                               Label(largest.source, largest.span,
                                     f"the largest layer, '{largest.name}', has {stats[largest].params:,}"),
-                              notes=[f"at 4 bytes each that is {total * 4 / 2**30:,.1f} GiB of weights"],
+                              notes=[f"at 4 bytes each that is {byte_size(total * 4)} of weights"],
                               help="check the layer sizes; raise the budget with --max-params if intended")])
     return stats
+
+
+def byte_size(count: int) -> str:
+    """A byte count in the largest binary unit that keeps it at least 1: '8.4 MiB', '74.5 GiB'."""
+    if count < 1024:
+        return f"{count:,} bytes"
+    value, unit = count / 1024, "KiB"
+    for larger in ("MiB", "GiB", "TiB", "PiB"):
+        if round(value, 1) < 1024:  # rounded as shown: never '1,024.0 KiB'
+            break
+        value, unit = value / 1024, larger
+    return f"{value:,.1f} {unit}"
 
 
 W103_MIN_PARAMS = 1_000_000
@@ -73,7 +85,7 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
         in_shape = shapes[node.inputs[0]]
         if hasattr(layer, "dropped_input"):
             found += _dropped_pixels(node, in_shape, layer.dropped_input(in_shape))
-        if isinstance(layer, Dropout) and len(in_shape) > 1 and _feeds_conv(node, consumers):
+        if isinstance(layer, Dropout) and _is_feature_map(in_shape) and _feeds_conv(node, consumers):
             found.append(warning("W102", "dropout between convolutions", Label(node.source, node.span,
                                  f"input is the feature map {shape_text(in_shape)}"),
                                  help="use dropout in the fully connected layers; batch normalisation "
@@ -105,6 +117,12 @@ def _dropped_pixels(node: Node, in_shape: Shape, per_axis: list[tuple[int, str]]
                     Label(node.source, node.span), notes=notes,
                     help=f"pad the end by {max(u for _, u, _ in lost)} or change the stride or kernel "
                          f"so that every row is covered")]
+
+
+def _is_feature_map(shape: Shape) -> bool:
+    """A tensor with spatial extent. A 1x1 map after global pooling is a feature vector in a conv's
+    layout (Keras's MobileNet head: pool global -> dropout -> conv 1x1 1000), not a map."""
+    return any(extent > 1 for extent in shape[1:])
 
 
 def _is_activation(layer) -> bool:

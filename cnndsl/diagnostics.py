@@ -42,6 +42,8 @@ CODES: dict[str, str] = {
     "E214": "the expanded network exceeds the layer limit",
     "E215": "a statement is not allowed here",
     "E216": "nesting is too deep",
+    "E217": "the layers' hierarchical names exceed the size budget",
+    "E218": "the network has no layers",
     # values
     "E301": "an argument has the wrong type",
     "E302": "an argument is out of range",
@@ -63,6 +65,8 @@ CODES: dict[str, str] = {
     "E505": "the requested execution device is not available",
     "E506": "ONNX Runtime cannot load or run the model",
     "E507": "the input array does not fit the model",
+    "E508": "running the model needs more memory than the limit",
+    "E509": "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally",
     # lint warnings
     "W101": "the stride leaves input rows or columns unused",
     "W102": "dropout between convolutions",
@@ -114,7 +118,29 @@ def warning(code: str, message: str, label: Label | None, *, secondary: Iterable
 def _make(code, message, severity, label, secondary, notes, help) -> Diagnostic:
     if code not in CODES:
         raise ValueError(f"unregistered diagnostic code {code}")
-    return Diagnostic(code, message, severity, label, tuple(secondary), tuple(notes), help)
+    return Diagnostic(code, _quotes_shortened(message), severity, label, tuple(secondary),
+                      tuple(_quotes_shortened(note) for note in notes), help and _quotes_shortened(help))
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """`text`, or its start and end around an ellipsis with its length, when over `limit`."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 1) // 2
+    return f"{text[:keep]}\N{HORIZONTAL ELLIPSIS}{text[-keep:]} ({len(text):,} characters)"
+
+
+def _quotes_shortened(text: str) -> str:
+    """Messages quote what the user wrote ('name'); a name of a million characters must not make a
+    message of a megabyte, whichever check reports it."""
+    if len(text) <= _LONG_MESSAGE:
+        return text
+    import re  # only an overlong message needs it
+
+    return re.sub(r"'([^']{81,})'", lambda quoted: f"'{shorten(quoted.group(1))}'", text)
+
+
+_LONG_MESSAGE = 300
 
 
 class CnnError(Exception):
@@ -211,20 +237,44 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
     return json.dumps([to_json(d) for d in diagnostics], indent=2)
 
 
-class DiagnosticSink:
-    """Collects diagnostics while a pass keeps going, so one run reports several mistakes."""
+# Past this many distinct errors a run stops: the rest are almost always echoes of the first ones,
+# and a spec with 200,000 mistakes must not take minutes to report them.
+MAX_ERRORS = 200
 
-    def __init__(self) -> None:
-        self.items: list[Diagnostic] = []
+
+class DiagnosticSink:
+    """Collects diagnostics while a pass keeps going, so one run reports several mistakes.
+
+    A diagnostic made again (a line inside a repetition or a block called many times) is kept
+    once and counted; `items` notes the count. Adding is O(1) however many there are.
+    """
+
+    def __init__(self, max_errors: int = MAX_ERRORS) -> None:
+        self._counts: dict[Diagnostic, int] = {}
+        self.max_errors = max_errors
+        self.errors = 0    # distinct errors
+        self.added = 0     # every call of add, repeats included
 
     def add(self, diagnostic: Diagnostic) -> None:
-        # A block expanded many times would report the same mistake once per instance.
-        if diagnostic not in self.items:
-            self.items.append(diagnostic)
+        self.added += 1
+        count = self._counts.get(diagnostic, 0)
+        self._counts[diagnostic] = count + 1
+        if count == 0 and diagnostic.is_error:
+            self.errors += 1
+            if self.errors >= self.max_errors:
+                raise CnnError(self.items[:-1] + [diagnostic._replace(notes=diagnostic.notes + (
+                    f"cnndsl stops after {self.max_errors} errors; fix these and check again",))])
+
+    @property
+    def items(self) -> list[Diagnostic]:
+        return [diagnostic if count == 1 else diagnostic._replace(notes=diagnostic.notes + (
+                    f"the same diagnostic came up {count:,} times (the spec expands this line "
+                    f"repeatedly); shown once",))
+                for diagnostic, count in self._counts.items()]
 
     @property
     def has_errors(self) -> bool:
-        return any(d.is_error for d in self.items)
+        return self.errors > 0
 
     def raise_if_errors(self) -> None:
         if self.has_errors:

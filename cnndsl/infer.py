@@ -16,6 +16,7 @@ def infer_shapes(graph: Graph) -> dict[Node, Shape]:
     """Map every node to its output shape (batch axis excluded); raise CnnError on any mismatch."""
     shapes: dict[Node, Shape] = {graph.input: graph.input_shape}
     sink = DiagnosticSink()
+    layout_note = _channels_last_note(graph.input_shape)
     for node in graph.nodes[1:]:
         if any(producer not in shapes for producer in node.inputs):
             continue  # an earlier error already explains this one
@@ -23,7 +24,7 @@ def infer_shapes(graph: Graph) -> dict[Node, Shape]:
         try:
             shape = node.layer.output_shape(in_shapes)
         except ShapeIssue as issue:
-            sink.add(_diagnostic(node, in_shapes, issue))
+            sink.add(_diagnostic(node, in_shapes, issue, layout_note))
             continue
         if any(extent > MAX_EXTENT for extent in shape):
             sink.add(error("E303", f"the output {shape_text(shape)} has an extent over {MAX_EXTENT:,}",
@@ -34,7 +35,28 @@ def infer_shapes(graph: Graph) -> dict[Node, Shape]:
     return shapes
 
 
-def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue):
+# Inputs of this many channels, written last, are the usual channels-last slip ('input 32x32x3').
+_LIKELY_CHANNELS = (1, 3, 4)
+_LAYOUTS = {1: "CxW", 2: "CxHxW", 3: "CxDxHxW"}
+
+
+def _channels_last_note(input_shape: Shape) -> str | None:
+    """A note for every shape error when the input looks written channels-last: its last extent is
+    a usual channel count (grey, RGB, RGBA) and its first is a plausible image extent instead.
+    Such a spec only fails layers later, with a message about a collapsed width or a channel count."""
+    if len(input_shape) < 2:
+        return None
+    first, last = input_shape[0], input_shape[-1]
+    if last not in _LIKELY_CHANNELS or first < 8 or first <= last:
+        return None
+    written = shape_text(input_shape)
+    meant = shape_text((last, *input_shape[:-1]))
+    layout = _LAYOUTS.get(len(input_shape) - 1, "channels first")
+    return (f"inputs are channels-first ({layout}): 'input {written}' reads as {first} channels of "
+            f"{shape_text(input_shape[1:])}; did you mean 'input {meant}'?")
+
+
+def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue, layout_note: str | None):
     if len(node.inputs) == 1:
         producer = node.inputs[0]
         text = f"input is {shape_text(in_shapes[0])}, from '{producer.name}'"
@@ -44,7 +66,6 @@ def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue):
         shown = node.inputs if issue.input_index is None else (node.inputs[0], node.inputs[issue.input_index])
         secondary = [Label(p.source, p.span, f"'{p.name}' gives {shape_text(in_shapes[node.inputs.index(p)])}")
                      for p in shown]
-    # The label already names the input shape; a note repeating it would only add noise.
-    notes = [note for note in issue.notes if len(node.inputs) != 1 or note != f"input is {shape_text(in_shapes[0])}"]
+    notes = issue.notes + ((layout_note,) if layout_note else ())
     return error(issue.code, f"{node.name}: {issue.message}", Label(node.source, node.span, text),
                  secondary=secondary, notes=notes, help=issue.help)

@@ -16,10 +16,11 @@ from typing import Any
 from . import analysis, infer, parser, reader, resolve
 from .analysis import LayerStats
 from .ast import Module
-from .diagnostics import Diagnostic
+from .diagnostics import CnnError, Diagnostic, error
 from .ir import Graph, Node
 from .layers.base import Shape
 from .resolve import Limits
+from .rules import DEFAULT_RULES, RuleSet, reported
 from .source import Source
 
 
@@ -103,31 +104,43 @@ class CheckedModel:
 
 
 def _read_module(path: str, limits: Limits) -> Module:
-    return parser.parse(reader.read_source(path, limits.max_file_bytes))
+    return parser.parse(reader.read_source(path, limits.max_file_bytes), limits.max_depth, limits.max_layers)
 
 
-def check_source(source: Source, limits: Limits = Limits()) -> CheckedModel:
-    """Run every checking pass; raise CnnError with located diagnostics on failure."""
-    return _with_deep_stack(_check, source, limits)
+def check_source(source: Source, limits: Limits = Limits(), *, rules: RuleSet | None = None) -> CheckedModel:
+    """Run every checking pass; raise CnnError with located diagnostics on failure.
+
+    rules: the warnings to report (default DEFAULT_RULES: every W code but the opt-in W103; see
+    cnndsl.rules). Errors are always reported. `# cnndsl: ignore[...]` comments are honoured either way.
+    """
+    return _with_deep_stack(limits.max_depth, _check, source, limits, DEFAULT_RULES if rules is None else rules)
 
 
-def _with_deep_stack(function, *args):
-    """Run `function` in a thread with a large stack and recursion limit.
+def _with_deep_stack(depth: int, function, *args):
+    """Run `function` in a thread with a stack and recursion limit sized for `depth` levels.
 
-    Block expansion recurses once per nesting level; specs may nest up to Limits.max_depth
-    (10,000 by default), which is far past Python's default recursion limit of 1,000.
+    Block expansion recurses a few frames per nesting level; specs may nest up to Limits.max_depth
+    (10,000 by default), far past Python's default recursion limit of 1,000. Should the estimate
+    of frames per level ever fall short, the RecursionError is a located E216, never a crash.
     """
     outcome: dict[str, object] = {}
 
     def target() -> None:
         try:
             outcome["value"] = function(*args)
+        except RecursionError:
+            outcome["error"] = CnnError([error("E216", f"the spec nests too deeply to expand (more than "
+                                                       f"{sys.getrecursionlimit() // _FRAMES_PER_LEVEL:,} "
+                                                       f"levels)", None,
+                                               help="nest fewer levels of repeat, if, residual, concat and "
+                                                    "block calls")])
         except BaseException as failure:  # re-raised in the caller's thread
             outcome["error"] = failure
 
+    frames = _FRAMES_PER_LEVEL * depth + _FRAMES_BESIDES_NESTING
     previous_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous_limit, 200_000))
-    previous_size = threading.stack_size(_DEEP_STACK_BYTES)
+    sys.setrecursionlimit(max(previous_limit, frames))
+    previous_size = threading.stack_size(min(_MAX_STACK_BYTES, max(_MIN_STACK_BYTES, frames * _BYTES_PER_FRAME)))
     try:
         worker = threading.Thread(target=target, name="cnndsl-check", daemon=True)
         worker.start()
@@ -142,21 +155,32 @@ def _with_deep_stack(function, *args):
     return outcome["value"]
 
 
-_DEEP_STACK_BYTES = 1024 * 2**20  # virtual address space only; pages are touched as needed
+# Expanding one level of nesting takes at most 6 Python frames (element -> combinator -> body ->
+# chain -> element, a block call one more); the rest is headroom. Stacks are virtual address space
+# only: pages are touched as deep as the recursion really goes. Python 3.11+ keeps Python-to-Python
+# calls off the C stack; 3.10 needs a few KiB of it per frame.
+_FRAMES_PER_LEVEL = 8
+_FRAMES_BESIDES_NESTING = 20_000
+_BYTES_PER_FRAME = 8 * 2**10
+_MIN_STACK_BYTES = 1024 * 2**20
+_MAX_STACK_BYTES = 16 * 2**30
 
 
-def _check(source: Source, limits: Limits) -> CheckedModel:
-    module = parser.parse(source, limits.max_depth)
+def _check(source: Source, limits: Limits, rules: RuleSet = DEFAULT_RULES) -> CheckedModel:
+    module = parser.parse(source, limits.max_depth, limits.max_layers)
     graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
     shapes = infer.infer_shapes(graph)
     stats = analysis.count(graph, shapes, limits.max_params)
-    warnings = resolve_warnings + analysis.lint(graph, shapes, stats)
+    warnings = reported(rules, resolve_warnings + analysis.lint(graph, shapes, stats))
     return CheckedModel(graph, shapes, stats, warnings)
 
 
-def check_file(path: str | os.PathLike, limits: Limits = Limits()) -> CheckedModel:
-    return check_source(reader.read_source(os.fspath(path), limits.max_file_bytes), limits)
+def check_file(path: str | os.PathLike, limits: Limits = Limits(), *, rules: RuleSet | None = None) -> CheckedModel:
+    """Check a spec file; `rules` as for check_source (a pyproject.toml is not read: see
+    cnndsl.rules.configured_rules for the command line's selection)."""
+    return check_source(reader.read_source(os.fspath(path), limits.max_file_bytes), limits, rules=rules)
 
 
-def check_text(text: str, path: str = "<text>", limits: Limits = Limits()) -> CheckedModel:
-    return check_source(reader.source_from_text(path, text), limits)
+def check_text(text: str, path: str = "<text>", limits: Limits = Limits(), *,
+               rules: RuleSet | None = None) -> CheckedModel:
+    return check_source(reader.source_from_text(path, text), limits, rules=rules)

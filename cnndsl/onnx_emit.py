@@ -28,15 +28,14 @@ import io
 import math
 import numbers
 import os
-import shutil
 import struct
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
+from . import npy
 from .diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error
 from .ir import Node
 from .layers.base import Shape, shape_text
@@ -423,41 +422,80 @@ class Plan:
         model_head, model_tail, _, _ = self._pieces()
         return len(model_head) + _entry_size(self._graph_size()) + len(model_tail)
 
-    def write(self, out: IO[bytes]) -> int:
-        """Write the model as one protobuf message; return the number of bytes written."""
+    def write(self, out: IO[bytes], progress: Progress | None = None) -> int:
+        """Write the model as one protobuf message; return the number of bytes written.
+
+        progress, if given, is called with (bytes written so far, total bytes) as the weights stream."""
         model_head, model_tail, graph_head, graph_tail = self._pieces()
+        report = _reporter(progress, self.serialized_size())
         written = out.write(model_head) + out.write(_tag(7) + _varint(self._graph_size())) + out.write(graph_head)
+        report(written)
         for spec, pieces in self.streams():
             written += out.write(_tag(5) + _varint(_tensor_size(spec)) + _weight_header(spec)
                                  + _tag(9) + _varint(spec.nbytes))
             for piece in pieces:
                 written += out.write(memoryview(piece).cast("B"))
+                report(written)
         written += out.write(graph_tail) + out.write(model_tail)
+        report(written)
         return written
 
-    def write_external(self, directory: str, filename: str) -> int:
-        """Write `filename` with every initializer's data in `filename.data`; return total bytes."""
+    def write_external(self, directory: str, filename: str, progress: Progress | None = None) -> int:
+        """Write `filename` with every initializer's data in `filename.data`; return total bytes.
+
+        progress, if given, is called with (bytes written so far, total bytes of both files)."""
         data_name = filename + ".data"
+        initializers, data_size = self._external_initializers(data_name)
         model_head, model_tail, graph_head, graph_tail = self._pieces()
-        initializers = []
+        graph = b"".join([graph_head, *initializers, graph_tail])
+        text = b"".join([model_head, _message(7, graph), model_tail])
+        report = _reporter(progress, data_size + len(text))
         offset = 0
+        report(offset)
         with open(os.path.join(directory, data_name), "wb") as data:
             for spec, pieces in self.streams():
                 padding = -offset % _EXTERNAL_ALIGNMENT
-                data.write(b"\0" * padding)
-                offset += padding
+                offset += data.write(b"\0" * padding)
                 for piece in pieces:
-                    data.write(memoryview(piece).cast("B"))
-                # TensorProto: dims 1, data_type 2, name 8, external_data 13, data_location 14
-                entries = b"".join(_message(13, _Encoder.entry(key, value)) for key, value in (
-                    ("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes))))
-                initializers.append(_message(5, _weight_header(spec) + entries + _int(14, _EXTERNAL)))
-                offset += spec.nbytes
-        graph = b"".join([graph_head, *initializers, graph_tail])
-        text = b"".join([model_head, _message(7, graph), model_tail])
+                    offset += data.write(memoryview(piece).cast("B"))
+                    report(offset)
+        if offset != data_size:  # the model's offsets were computed before the data was written
+            raise RuntimeError(f"external data is {offset} bytes, its layout said {data_size}")
         with open(os.path.join(directory, filename), "wb") as out:
             out.write(text)
+        report(offset + len(text))
         return len(text) + offset
+
+    def external_size(self, filename: str = "model.onnx") -> int:
+        """Bytes of the model file `filename` when every weight is in `filename.data` (not counted):
+        what must stay under protobuf's limit whatever the weights weigh."""
+        initializers, _ = self._external_initializers(filename + ".data")
+        model_head, model_tail, graph_head, graph_tail = self._pieces()
+        graph_size = len(graph_head) + sum(len(entry) for entry in initializers) + len(graph_tail)
+        return len(model_head) + _entry_size(graph_size) + len(model_tail)
+
+    def _external_initializers(self, data_name: str) -> tuple[list[bytes], int]:
+        """The graph's initializer fields (5) pointing into `data_name`, and that file's size: each
+        tensor starts on an _EXTERNAL_ALIGNMENT boundary. Needs no weight values."""
+        initializers = []
+        offset = 0
+        for spec in self.weights:
+            offset += -offset % _EXTERNAL_ALIGNMENT
+            # TensorProto: dims 1, data_type 2, name 8, external_data 13, data_location 14
+            entries = b"".join(_message(13, _Encoder.entry(key, value)) for key, value in (
+                ("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes))))
+            initializers.append(_message(5, _weight_header(spec) + entries + _int(14, _EXTERNAL)))
+            offset += spec.nbytes
+        return initializers, offset
+
+
+Progress = Callable[[int, int], None]  # (bytes written so far, total bytes to write)
+
+
+def _reporter(progress: Progress | None, total: int) -> Callable[[int], None]:
+    if progress is None:
+        return lambda done: None
+    return lambda done: progress(done, total)
 
 
 def _tensor_header(name: str, shape: Iterable[int], data_type: int) -> bytes:
@@ -567,87 +605,128 @@ def _check_opset(opset: int | None) -> int:
         newest = _newest_opset()
         raise CnnError([error("E504", f"opset {opset} is not supported: cnndsl emits opsets {MIN_OPSET} "
                                       f"to {newest}", None,
-                              notes=[f"onnxruntime runs opsets up to {NEWEST_RUNTIME_OPSET}"],
+                              notes=[f"onnxruntime runs opsets up to {newest_runtime_opset()}"],
                               help=f"leave --opset out for the default ({default_opset()})")])
     return opset
 
 
+def newest_runtime_opset() -> int:
+    """The newest opset the installed onnxruntime runs: the newest version among the ONNX-domain
+    operator schemas it was built with (onnxruntime 1.32 runs 28); NEWEST_RUNTIME_OPSET without
+    onnxruntime (or one without the schema list). Imports onnxruntime: for messages only."""
+    try:
+        from onnxruntime.capi import _pybind_state
+
+        schemas = _pybind_state.get_all_operator_schema()
+    except Exception:  # not installed, or a build without the list: any failure means "unknown"
+        return NEWEST_RUNTIME_OPSET
+    versions = [schema.since_version for schema in schemas if schema.domain in ("", "ai.onnx")]
+    return max(versions, default=NEWEST_RUNTIME_OPSET)
+
+
 # --- trained weights --------------------------------------------------------------------------
 
+_SAVE_HELP = "save trained weights with numpy.savez(path, **{'conv1.weight': array, ...})"
+
+
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every array of an .npz archive; E501 for a file that is not one."""
-    import zipfile
-
+    """Every array of an .npz archive, whole (for archives known to fit in memory; `--weights`
+    reads only what the model needs); E501 for a file that is not one, E502 for a bad array."""
     path = os.fspath(path)
-
-    def fail(message: str, help: str | None = None) -> CnnError:
-        return CnnError([error("E501", f"cannot read weights file '{path}': {message}", None, help=help)])
-
-    if os.path.isdir(path):
-        raise fail("it is a directory")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise fail("no such file") from None
-    except OSError as problem:
-        raise fail(problem.strerror or str(problem)) from None
-    except (ValueError, zipfile.BadZipFile, EOFError):
-        raise fail("it is not a NumPy .npz archive",
-                   help="save trained weights with numpy.savez(path, **{'conv1.weight': array, ...})") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise fail("it holds a single array, not an .npz archive keyed by parameter name",
-                   help="save trained weights with numpy.savez(path, **{'conv1.weight': array, ...})")
     arrays: dict[str, np.ndarray] = {}
     sink = DiagnosticSink()
-    with loaded:
-        for key in loaded.files:
+    with _open_npz(path) as archive:
+        for key in archive.keys:
             try:
-                arrays[key] = loaded[key]
-            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as problem:
-                sink.add(error("E502", f"array '{key}' in '{path}' cannot be read: {problem}", None))
+                arrays[key] = archive.read(key, archive.header(key))
+            except (npy.NpyError, *npy.READ_ERRORS) as problem:
+                sink.add(error("E502", f"array '{key}' in '{path}' cannot be read: {_first_line(problem)}", None))
     sink.raise_if_errors()
     return arrays
 
 
+def _open_npz(path: str) -> npy.Archive:
+    """The archive at `path`, opened member by member; E501 unless it is a regular file holding a zip."""
+    def fail(message: str, help: str | None = None) -> CnnError:
+        return CnnError([error("E501", f"cannot read weights file '{path}': {message}", None, help=help)])
+
+    try:
+        handle = npy.open_regular(path)
+    except npy.NpyError as problem:
+        raise fail(str(problem)) from None
+    except OSError as problem:
+        raise fail(problem.strerror or str(problem)) from None
+    try:
+        if handle.read(len(npy.MAGIC)) == npy.MAGIC:
+            raise fail("it holds a single array, not an .npz archive keyed by parameter name", help=_SAVE_HELP)
+        handle.seek(0)
+        return npy.Archive(handle)
+    except CnnError:
+        handle.close()
+        raise
+    except npy.READ_ERRORS:
+        handle.close()
+        raise fail("it is not a NumPy .npz archive", help=_SAVE_HELP) from None
+
+
 def _attach_weights(result: Plan, path: str | os.PathLike) -> None:
-    """Match the archive's arrays to the parameters by name; every mismatch is a diagnostic."""
+    """Match the archive's arrays to the parameters by name, then by each member's .npy header
+    (type and shape), and only then read its data: exactly the bytes that parameter needs. An
+    archive can claim any size or inflate to any size (a zip bomb), so nothing the model does not
+    need is ever read, decompressed or allocated. Every mismatch is a diagnostic, reported together."""
     path = os.fspath(path)
-    arrays = load_npz(path)
     sink = DiagnosticSink()
-    expected = {w.name for w in result.weights}
-    for spec in result.weights:
-        label = Label(spec.node.source, spec.node.span, f"'{spec.name}' is {shape_text(spec.shape)}")
-        array = arrays.pop(spec.name, None)
-        fixed = isinstance(spec.init, Literal)
-        if array is None:
-            if not fixed:  # hand-crafted kernels come from the spec
-                sink.add(error("E502", f"'{path}' has no array '{spec.name}' ({shape_text(spec.shape)})",
-                               label, help=did_you_mean(spec.name, arrays)))
-            continue
-        if array.dtype.kind not in "fiu":
-            sink.add(error("E502", f"array '{spec.name}' in '{path}' has type {array.dtype}, not a real number "
-                                   f"type", label))
-            continue
-        if tuple(array.shape) != spec.shape:
-            sink.add(error("E502", f"array '{spec.name}' in '{path}' has shape {shape_text(array.shape) or '()'}, "
-                                   f"but '{spec.node.name}' needs {shape_text(spec.shape)}", label))
-            continue
-        array = np.ascontiguousarray(array, dtype="<f4")
-        if not np.isfinite(array).all():
-            sink.add(error("E502", f"array '{spec.name}' in '{path}' contains NaN or infinite values", label))
-            continue
-        if fixed:
-            literal = spec.init.draw(None, spec.shape)
-            if not np.array_equal(array, literal):
-                sink.add(error("E502", f"array '{spec.name}' in '{path}' differs from the kernel written in the "
-                                       f"spec", label, notes=["weights given in the spec are fixed"],
-                               help="remove the array from the archive or change the spec"))
-            continue
-        spec.array = array
-    for name in arrays:
+    with _open_npz(path) as archive:
+        expected = {w.name for w in result.weights}
+        unexpected = [key for key in archive.keys if key not in expected]
+        missing = [w.name for w in result.weights if w.name not in archive.keys and not isinstance(w.init, Literal)]
+        for spec in result.weights:
+            label = Label(spec.node.source, spec.node.span, f"'{spec.name}' is {shape_text(spec.shape)}")
+            if spec.name not in archive.keys:
+                if not isinstance(spec.init, Literal):  # hand-crafted kernels come from the spec
+                    # the likely mistake: this parameter saved under a mistyped name
+                    sink.add(error("E502", f"'{path}' has no array '{spec.name}' ({shape_text(spec.shape)})",
+                                   label, help=did_you_mean(spec.name, unexpected)))
+                continue
+            array = _read_weight(archive, spec, path)
+            if isinstance(array, str):  # what is wrong with it
+                sink.add(error("E502", array, label))
+                continue
+            if isinstance(spec.init, Literal):
+                if not np.array_equal(array, spec.init.draw(None, spec.shape)):
+                    sink.add(error("E502", f"array '{spec.name}' in '{path}' differs from the kernel written in "
+                                           f"the spec", label, notes=["weights given in the spec are fixed"],
+                                   help="remove the array from the archive or change the spec"))
+                continue
+            spec.array = array
+    for name in unexpected:
         sink.add(error("E502", f"'{path}' has an array '{name}' that is not a parameter of this model",
-                       None, help=did_you_mean(name, expected)))
+                       None, help=did_you_mean(name, missing)))
     sink.raise_if_errors()
+
+
+def _read_weight(archive: npy.Archive, spec: WeightSpec, path: str) -> np.ndarray | str:
+    """Parameter `spec`'s array from the archive as float32, or what is wrong with it (a message).
+    The header is checked before any data is read."""
+    try:
+        header = archive.header(spec.name)
+        if not header.is_real:
+            return (f"array '{spec.name}' in '{path}' has type {npy.dtype_text(header.dtype)}, not a real "
+                    f"number type")
+        if header.shape != spec.shape:
+            return (f"array '{spec.name}' in '{path}' has shape {shape_text(header.shape) or '()'}, "
+                    f"but '{spec.node.name}' needs {shape_text(spec.shape)}")
+        array = np.ascontiguousarray(archive.read(spec.name, header), dtype="<f4")
+    except (npy.NpyError, *npy.READ_ERRORS) as problem:
+        return f"array '{spec.name}' in '{path}' cannot be read: {_first_line(problem)}"
+    if not np.isfinite(array).all():
+        return f"array '{spec.name}' in '{path}' contains NaN or infinite values"
+    return array
+
+
+def _first_line(problem: BaseException) -> str:
+    text = str(problem).strip()
+    return text.splitlines()[0] if text else type(problem).__name__
 
 
 # --- the public entry points ------------------------------------------------------------------
@@ -655,7 +734,9 @@ def _attach_weights(result: Plan, path: str | os.PathLike) -> None:
 def compile_model(model: CheckedModel, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
                   weights: str | os.PathLike | None = None) -> onnx.ModelProto:
     """The ONNX model as an in-memory ModelProto (weights included); imports onnx."""
-    return plan(model, opset=opset, batch=batch, seed=seed, weights=weights).to_model()
+    result = plan(model, opset=opset, batch=batch, seed=seed, weights=weights)
+    check_graph_size(result)
+    return result.to_model()
 
 
 def compile_bytes(model: CheckedModel, **options: Any) -> bytes:
@@ -666,12 +747,32 @@ def compile_bytes(model: CheckedModel, **options: Any) -> bytes:
     return buffer.getvalue()
 
 
+# protobuf refuses to parse a message of 2 GiB or more: the most a model file can hold.
+PROTOBUF_MAX_BYTES = 2**31 - 1
+
+
+def check_graph_size(result: Plan, filename: str = "model.onnx") -> None:
+    """Raise E509 when the model cannot be written at all: its graph alone, with every weight in
+    an external data file, exceeds protobuf's limit (huge names, very many nodes). Costs no weights."""
+    size = result.external_size(filename)
+    if size > PROTOBUF_MAX_BYTES:
+        raise CnnError([error(
+            "E509", "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally", None,
+            notes=[f"without its weights the model is {size:,} bytes; protobuf reads at most {PROTOBUF_MAX_BYTES:,}"],
+            help="use shorter layer and block names, or fewer layers")])
+
+
 @dataclass(frozen=True)
 class Written:
     path: str
-    bytes: int
+    bytes: int                        # all files written together
     opset: int
     external_data: str | None = None  # path of the external data file, if any
+    data_bytes: int = 0               # of `bytes`, those in the external data file
+
+    @property
+    def model_bytes(self) -> int:
+        return self.bytes - self.data_bytes
 
 
 def default_output(model: CheckedModel) -> str:
@@ -681,39 +782,61 @@ def default_output(model: CheckedModel) -> str:
 
 def compile_file(model: CheckedModel, output: str | os.PathLike | None = None, *, opset: int | None = None,
                  batch: int | None = None, seed: int = 0, weights: str | os.PathLike | None = None,
-                 external_data: bool | None = None) -> Written:
+                 external_data: bool | None = None, progress: Progress | None = None) -> Written:
     """Write the model to `output` (default: the spec's path with .onnx) atomically.
 
-    external_data: None writes weights externally only when the model exceeds protobuf's limit.
+    external_data: None writes weights externally (to OUTPUT.data) only when the model exceeds
+    protobuf's limit. progress: called with (bytes written so far, total bytes) while writing.
+    Every file written is checked first (_check_output): nothing is written when one is refused.
     """
-    if output is None:
-        if not os.path.exists(model.source.path):
-            raise CnnError([error("E503", "an output path is needed for a spec that is not a file", None,
-                                  help="give one with -o OUT.onnx")])
-        output = default_output(model)
-    output = os.fspath(output)
+    from .files import write_atomically, write_directory_atomically
+
+    output = _output_path(model, output)
     _check_output(output, model, weights)
     result = plan(model, opset=opset, batch=batch, seed=seed, weights=weights)
     external = result.serialized_size() > PROTOBUF_LIMIT if external_data is None else external_data
+    if external:
+        check_graph_size(result, os.path.basename(output))
+        _check_output(output + ".data", model, weights, "the model's external data")
     try:
         if external:
-            size = _write_directory_atomically(output, result.write_external)
-            return Written(output, size, result.opset, output + ".data")
-        size = _write_atomically(output, result.write)
+            size = write_directory_atomically(
+                output, lambda directory, name: result.write_external(directory, name, progress))
+            model_size = result.external_size(os.path.basename(output))
+            return Written(output, size, result.opset, output + ".data", size - model_size)
+        size = write_atomically(output, lambda out: result.write(out, progress))
     except OSError as problem:
-        raise CnnError([error("E503", f"cannot write '{output}': {problem.strerror or problem}", None)]) from None
+        raise _output_error(f"cannot write '{_shown(output)}': {problem.strerror or problem}") from None
     return Written(output, size, result.opset)
 
 
-def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike | None) -> None:
-    def fail(message: str, help: str | None = None) -> CnnError:
-        return CnnError([error("E503", message, None, help=help)])
+def _output_path(model: CheckedModel, output: str | os.PathLike | None) -> str:
+    if output is not None:
+        return os.fspath(output)
+    if not os.path.exists(model.source.path):
+        raise _output_error("an output path is needed for a spec that is not a file", help="give one with -o OUT.onnx")
+    return default_output(model)
 
-    if output.endswith(("/", os.sep)) or os.path.isdir(output):
-        raise fail(f"the output '{output}' is a directory", help="name the file: -o DIR/model.onnx")
+
+def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike | None,
+                  what: str = "the ONNX model") -> None:
+    """Refuse to write `output` where that would lose data or cannot give a model file: over an
+    input of this compile (spec, included spec, weights), or over anything but a regular file. A
+    directory is refused; so are a FIFO or a device: renaming over /dev/null would replace it."""
+    from .files import existing_kind
+
+    shown = _shown(output)
+    if "\0" in output:  # the operating system refuses such paths (Python raises ValueError)
+        raise _output_error(f"the output '{shown}' contains a NUL character")
+    kind = existing_kind(output)
+    if output.endswith(("/", os.sep)) or kind == "a directory":
+        raise _output_error(f"the output '{shown}' is a directory", help="name the file: -o DIR/model.onnx")
+    if kind not in (None, "a regular file"):
+        raise _output_error(f"the output '{shown}' is {kind}, not a regular file",
+                            help="cnndsl writes models to files only; name a file with -o OUT.onnx")
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
-        raise fail(f"the output's directory '{directory}' does not exist")
+        raise _output_error(f"the output's directory '{_shown(directory)}' does not exist")
     protected = [s.path for s in [model.source, *_included_sources(model)]]
     if weights is not None:
         protected.append(os.fspath(weights))
@@ -722,48 +845,15 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
         if not same and os.path.exists(path) and os.path.exists(output):
             same = os.path.samefile(path, output)  # hard links
         if same:
-            raise fail(f"refusing to overwrite the input '{path}' with the ONNX model",
-                       help="choose another output with -o OUT.onnx")
+            raise _output_error(f"refusing to overwrite the input '{_shown(path)}' with {what}",
+                                help="choose another output with -o OUT.onnx")
 
 
-def _file_mode(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+def _output_error(message: str, help: str | None = None) -> CnnError:
+    return CnnError([error("E503", message, None, help=help)])
 
 
-def _write_atomically(path: str, write: Callable[[IO[bytes]], int]) -> int:
-    directory = os.path.dirname(os.path.abspath(path))
-    mode = _file_mode(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            size = write(out)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:  # includes KeyboardInterrupt
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    return size
+def _shown(path: str) -> str:
+    from .reader import shorten
 
-
-def _write_directory_atomically(path: str, write: Callable[[str, str], int]) -> int:
-    """Write `path` and `path.data` in a fresh temporary directory beside them, then rename both."""
-    directory = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    mode = _file_mode(path)
-    temporary = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        size = write(temporary, name)
-        for file in (name + ".data", name):  # the model last: it is what refers to the data
-            os.chmod(os.path.join(temporary, file), mode)
-            os.replace(os.path.join(temporary, file), os.path.join(directory, file))
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-    return size
+    return shorten(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import unicodedata
 from typing import Any, Iterator
 
@@ -69,11 +70,23 @@ def _float(token: Token) -> float:
 
 
 class LineJoiner:
-    """Post-lexer: keeps only the line breaks that end a statement (see grammars/cnn.lark)."""
+    """Post-lexer: keeps only the line breaks that end a statement (see grammars/cnn.lark).
+
+    A line break ends a statement only where the statement can end. An explicit ';' always ends
+    it: after '->' or ',' and inside brackets it is passed on, to be reported where it stands, and
+    before '->' on the next line it still ends the statement. Separators only collapse where there
+    is no statement to end: at the start, after '{', after another separator and before '}'.
+    """
 
     always_accept = ("_NL",)
     _OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB"}
     _JOINS_NEXT_LINE = {"ARROW", "COMMA", "LBRACE"}
+    _UNFINISHED = {"ARROW", "COMMA"}  # a statement cannot end right after these
+
+    def __init__(self) -> None:
+        # The separator not yet passed on when the stream ended: the parser never needs it (a
+        # statement ends there anyway), but a syntax error's 'code before' must include a ';'.
+        self.trailing: Token | None = None
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         depth = 0
@@ -81,15 +94,16 @@ class LineJoiner:
         pending: Token | None = None
         for token in stream:
             if token.type == "_NL":
-                explicit = token == ";"  # an explicit ';' ends the statement even before '->'
-                if explicit and previous is not None and previous.type == "ARROW":
-                    yield token  # '-> ;' is an error: a layer must follow
+                explicit = token == ";"
+                if explicit and (depth or (previous is not None and previous.type in self._UNFINISHED)):
+                    yield token  # 'conv ->;', 'pad 1,;' and '(8;)' leave a statement unfinished
                 elif depth == 0 and previous is not None and previous.type not in self._JOINS_NEXT_LINE:
                     pending = token if explicit else (pending or token)
+                self.trailing = pending
                 continue
             if pending is not None and (token.type != "RBRACE" and (token.type != "ARROW" or pending == ";")):
                 yield pending
-            pending = None
+            pending = self.trailing = None
             if token.type in self._OPENERS:
                 depth += 1
             elif token.type in ("RPAR", "RSQB") and depth:
@@ -108,9 +122,20 @@ def _tok_span(token: Token) -> Span:
     return Span(token.start_pos, token.end_pos)
 
 
+class _TooManyElements(Exception):
+    def __init__(self, span: Span):
+        super().__init__(span)
+        self.span = span
+
+
 class _Builder:
     """Inline LALR callbacks, named after the grammar's rules and aliases: each builds an AST node
     with a span. Tokens are the only `str` children."""
+
+    def __init__(self, max_elements: int | None = None):
+        # Each written layer, block call or tensor reference is an element. Counting them while
+        # parsing stops a runaway file (a 10 MB one-line chain) before it is all held in memory.
+        self.elements_left = max_elements
 
     # values
     def int(self, children):
@@ -202,6 +227,10 @@ class _Builder:
         return ast.Followup(ast.Name(str(keyword), _tok_span(keyword)), body, _span(keyword, body))
 
     def element(self, children):
+        if self.elements_left is not None:
+            self.elements_left -= 1
+            if self.elements_left < 0:
+                raise _TooManyElements(_tok_span(children[0]))
         label = None
         if len(children) >= 2 and isinstance(children[1], str) and children[1].type == "COLON":
             label = ast.Name(str(children[0]), _tok_span(children[0]))
@@ -260,14 +289,21 @@ def _tokens(text: str) -> Iterator[Token]:
     return LineJoiner().process(_runtime().tokens(text))
 
 
-def parse(source: Source, max_depth: int = MAX_NESTING) -> ast.Module:
-    """Parse one source; raise CnnError with a located syntax diagnostic on failure."""
+def parse(source: Source, max_depth: int = MAX_NESTING, max_elements: int | None = None) -> ast.Module:
+    """Parse one source; raise CnnError with a located syntax diagnostic on failure.
+    `max_elements`: E214 as soon as the file has written more layers (elements) than that."""
     _check_nesting(source, max_depth)
     try:
         try:
-            return ast.Module(source, _runtime().parse(_tokens(source.text), _Builder()))
+            return ast.Module(source, _runtime().parse(_tokens(source.text), _Builder(max_elements)))
         except lalr.SyntaxFailure as failure:
             raise CnnError([_syntax_diagnostic(source, failure)]) from None
+        except _TooManyElements as stop:
+            raise CnnError([error("E214", f"the file writes more than {max_elements:,} layers",
+                                  Label(source, stop.span),
+                                  notes=["every written layer, block call and tensor reference counts; "
+                                         "the file was not read further"],
+                                  help="raise the limit with --max-layers if intended")]) from None
     except _LiteralTooLarge as exc:
         token = exc.token
         shown = str(token) if len(str(token)) <= 24 else f"{str(token)[:12]}...{str(token)[-6:]}"
@@ -280,27 +316,20 @@ def parse(source: Source, max_depth: int = MAX_NESTING) -> ast.Module:
 def _check_nesting(source: Source, max_depth: int) -> None:
     """Refuse absurd nesting before parsing (E216), so no pass has to cope with it."""
     depth = 0
-    text = source.text
-    index, end = 0, len(text)
-    while index < end:
-        char = text[index]
-        if char == "#":
-            newline = text.find("\n", index)
-            index = end if newline < 0 else newline
-            continue
-        if char == '"':
-            closing = text.find('"', index + 1)
-            index = end if closing < 0 else closing + 1
-            continue
+    for found in _NESTING_TOKENS.finditer(source.text):  # comments and file names skipped whole
+        char = found.group()
         if char in "([{":
             depth += 1
             if depth > max_depth:
+                index = found.start()
                 raise CnnError([error("E216", f"brackets are nested more than {max_depth:,} levels deep",
                                       Label(source, Span(index, index + 1)),
                                       help="raise the limit with --max-depth if this is intended")])
         elif char in ")]}":
             depth = max(0, depth - 1)
-        index += 1
+
+
+_NESTING_TOKENS = re.compile(r'#[^\n]*|"[^"]*"?|[()\[\]{}]')
 
 
 def _syntax_diagnostic(source: Source, failure: lalr.SyntaxFailure):
@@ -445,11 +474,14 @@ def _end_of_code(source: Source, end: int | None = None) -> int:
     """Offset just after the last token before `end`, so comments and blank lines are skipped;
     0 when only comments and blank lines come before it."""
     last = None
+    joiner = LineJoiner()
     try:
-        for last in _tokens(source.text[:end]):
+        for last in joiner.process(_runtime().tokens(source.text[:end])):
             pass
     except lalr.SyntaxFailure:
         pass
+    if joiner.trailing is not None and joiner.trailing == ";":
+        last = joiner.trailing  # 'input 3x8x8;' then '-> relu': the code before ends with the ';'
     return last.end_pos if last is not None else 0
 
 

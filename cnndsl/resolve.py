@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import heapq
 import os
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, NoReturn
 
 from . import ast
-from .diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, warning
+from .diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, shorten, warning
 from .ir import Graph, Node, Scope
 from .layers import REGISTRY
+from .reader import file_problem
 from .layers.base import MAX_EXTENT, Arg, ArgIssue, Layer, PairValue, WindowValue
 from .source import Source, Span
 
@@ -29,7 +30,29 @@ class Limits(NamedTuple):
     max_repeat: int = 10_000         # one repetition count
     max_params: int = 10_000_000_000  # checked by the analysis pass, before any weight exists
     max_file_bytes: int = 10_000_000
-    max_depth: int = 10_000          # nesting of brackets and braces, and of block calls
+    max_depth: int = 10_000          # nesting of brackets and braces, of block calls and of `use`
+    max_steps: int = 1_000_000       # expansion steps: statements, layers, iterations, block calls
+    max_name_chars: int = 20_000_000  # all hierarchical names together (they grow with nesting)
+    # With a directory here, `use` may only include files below it (after symlinks); nothing of
+    # a file outside is read or quoted. For specs from untrusted users, e.g. in a web service.
+    include_root: str | None = None
+
+
+class _Cost(NamedTuple):
+    """Counters of expansion work; the difference of two readings is what happened in between."""
+
+    layers: int
+    steps: int
+    name_chars: int
+    diagnostics: int
+
+    def __sub__(self, other: tuple) -> _Cost:  # type: ignore[override]
+        return _Cost(*(a - b for a, b in zip(self, other)))
+
+    @property
+    def is_empty(self) -> bool:
+        """No layer made and nothing reported: doing it again changes nothing but the counts."""
+        return self.layers == 0 and self.diagnostics == 0
 
 
 class _Stop(Exception):
@@ -52,11 +75,12 @@ class _Frame:
     """One naming and lookup scope while expanding."""
 
     def __init__(self, source: Source, env: dict[str, Any], prefix: str, scope: Scope | None, *,
-                 outer: dict[str, _Binding] | None = None, block_stack: tuple[str, ...] = ()):
+                 enclosing: _Frame | None = None, block_stack: tuple[str, ...] = ()):
         self.source, self.env, self.prefix, self.scope = source, env, prefix, scope
-        # Tensors of the enclosing bodies, snapshotted when this frame was made (never across
-        # blocks); a snapshot keeps lookups O(1) however deep the nesting.
-        self.outer: dict[str, _Binding] = outer if outer is not None else {}
+        # The nearest enclosing body that names tensors (never across blocks). A body's tensors
+        # do not change while a nested body is expanded, so the link sees exactly what a copy
+        # would, without copying every name into every nested body.
+        self.enclosing = enclosing
         self.tensors: dict[str, _Binding] = {}
         self.counters: dict[str, int] = {}
         self.taken: dict[str, Span] = {}
@@ -71,23 +95,38 @@ class _Frame:
             scope = Scope(path, kind, scope)
         frame = _Frame(self.source, env if env is not None else self.env,
                        self.prefix if prefix is None else prefix, scope,
-                       outer={**self.outer, **self.tensors}, block_stack=self.block_stack)
+                       enclosing=self if self.tensors else self.enclosing, block_stack=self.block_stack)
         if prefix is None:
             frame.counters, frame.taken = self.counters, self.taken
         return frame
 
     def lookup(self, name: str) -> _Binding | None:
-        return self.tensors.get(name) or self.outer.get(name)
+        frame: _Frame | None = self
+        while frame is not None:
+            binding = frame.tensors.get(name)
+            if binding is not None:
+                return binding
+            frame = frame.enclosing
+        return None
 
     def visible_tensors(self) -> set[str]:
-        return set(self.outer) | set(self.tensors)
+        names: set[str] = set()
+        frame: _Frame | None = self
+        while frame is not None:
+            names.update(frame.tensors)
+            frame = frame.enclosing
+        return names
 
     def unique(self, base: str) -> str:
         """`base`, or `base2`, `base3`... when taken; reserves the name."""
-        name, number = base, 1
-        while name in self.taken:
+        key = base + "#unique"  # its own counter: `base` may also be a layer kind's automatic name
+        number = self.counters.get(key, 0)
+        while True:
             number += 1
-            name = f"{base}{number}"
+            name = base if number == 1 else f"{base}{number}"
+            if name not in self.taken:
+                break
+        self.counters[key] = number
         self.taken[name] = Span(0, 0)
         return name
 
@@ -102,12 +141,18 @@ class _Frame:
 class Resolver:
     def __init__(self, module: ast.Module, read_module: Callable[[str], ast.Module], limits: Limits):
         self.module = module
+        self.include_root = None if limits.include_root is None else os.path.realpath(limits.include_root)
         self.read_module = read_module
         self.limits = limits
         self.sink = DiagnosticSink()
         self.blocks: dict[str, _BlockInfo] = {}
         self.graph: Graph | None = None
         self.layer_count = 0
+        self.steps = 0       # expansion work, charged whether or not it creates layers
+        self.name_chars = 0  # characters of the hierarchical names and prefixes built so far
+        # (block, arguments) -> the steps and layers one expansion of the call cost, and whether
+        # it produced nothing (no layer, no diagnostic): such a call is not expanded again.
+        self.call_costs: dict[tuple, tuple[int, int, bool]] = {}
         self.mentions: dict[tuple[int, str], bool] = {}
         self.included_by: dict[str, tuple[Source, Span]] = {}  # file -> the `use` that first included it
 
@@ -115,7 +160,10 @@ class Resolver:
 
     def run(self) -> tuple[Graph, list[Diagnostic]]:
         source = self.module.source
-        self._collect_blocks(self.module, (os.path.abspath(source.path),))
+        try:
+            self._collect_blocks(self.module, (os.path.abspath(source.path),))
+        except _Stop:
+            raise CnnError(self.sink.items) from None
         inputs = [s for s in self.module.statements if isinstance(s, ast.InputDecl)]
         if not inputs:
             self.sink.add(error("E206", "the spec has no input declaration",
@@ -141,12 +189,16 @@ class Resolver:
         chains = [s for s in self.module.statements if isinstance(s, ast.Chain)]
         outputs = [s for s in self.module.statements if isinstance(s, ast.Output)]
         try:
-            last = self._body(chains, frame, input_node)
+            last = self._body(chains, frame, input_node, result_used=not outputs)
             self._outputs(outputs, frame, last)
             self._warn_unused(frame)
         except _Stop:
             pass
         self.sink.raise_if_errors()
+        if len(self.graph.nodes) == 1:
+            self.sink.add(error("E218", "the network has no layers", Label(source, declared.span),
+                                help="add layers after the input, such as 'conv 3x3 16 -> relu'"))
+            self.sink.raise_if_errors()
         return self.graph, self.sink.items
 
     # --- definitions --------------------------------------------------------------------------
@@ -179,9 +231,24 @@ class Resolver:
             return
         if path in self.included_by:
             return  # already included (a diamond: two libraries share a third): its blocks are known
-        if not os.path.isfile(path):
-            self.sink.add(error("E212", f"cannot find the included file '{use.path}'", Label(source, use.span),
-                                notes=[f"looked for {path}"], help="paths are relative to the including file"))
+        if len(include_stack) > self.limits.max_depth:
+            self.sink.add(error("E216", f"files include each other more than {self.limits.max_depth:,} levels deep",
+                                Label(source, use.span), help="raise the limit with --max-depth"))
+            raise _Stop
+        if self.include_root is not None and not _inside(os.path.realpath(path), self.include_root):
+            # Nothing of the file is read, so no line of it can be quoted in a diagnostic.
+            self.sink.add(error("E212", f"'{use.path}' is outside the include root", Label(source, use.span),
+                                notes=[f"the include root is {self.include_root}"],
+                                help="specs may only include files below the include root (--include-root)"))
+            return
+        problem = file_problem(path)
+        if problem is not None:
+            message = (f"cannot find the included file '{use.path}'" if problem == "no such file" else
+                       f"cannot include '{use.path}': it is {problem}" if problem.startswith("a ") else
+                       f"cannot include '{use.path}': {problem}")
+            self.sink.add(error("E212", message, Label(source, use.span),
+                                notes=[f"looked for {_shown_path(path)}"],
+                                help="paths are relative to the including file"))
             return
         try:
             included = self.read_module(path)
@@ -206,14 +273,16 @@ class Resolver:
 
     # --- bodies and chains --------------------------------------------------------------------
 
-    def _body(self, chains: list[ast.Chain], frame: _Frame, x: Node) -> Node:
-        """Expand the statements of one body; return the result of its last statement."""
+    def _body(self, chains: list[ast.Chain], frame: _Frame, x: Node, result_used: bool = True) -> Node:
+        """Expand the statements of one body; return the result of its last statement, which is
+        the body's result (a block's output, the network's when no `output` names others)."""
         if not chains:
             return x
         order = self._statement_order(chains, frame)
         results: dict[int, Node] = {}
         for index in order:
             chain = chains[index]
+            self._step(frame, chain.span)
             incoming = results.get(index - 1, x) if index > 0 else x
             results[index] = self._chain(chain, frame, incoming)
         for index in range(len(chains) - 1):
@@ -222,6 +291,9 @@ class Resolver:
                 self.sink.add(warning("W106", "the result of this chain is never used",
                                       Label(frame.source, chain.span),
                                       help="name it ('x = ...') and use it, or remove the chain"))
+        result = chains[-1].target
+        if result_used and result is not None and result.id in frame.tensors:
+            frame.tensors[result.id].used = True
         return results[len(chains) - 1]
 
     def _continues(self, chain: ast.Chain, frame: _Frame) -> bool:
@@ -252,6 +324,9 @@ class Resolver:
                                     Label(frame.source, chain.target.span), help="choose another name"))
                 raise _Stop
             targets[name] = index
+            # One namespace for layers and tensors: automatic names skip a tensor's name, and a
+            # label that takes it is E210, so an output can never share an ONNX name with a layer.
+            frame.taken.setdefault(name, chain.target.span)
         if not targets:
             return list(range(len(chains)))  # nothing named: plain textual order
         local = set(targets)
@@ -350,6 +425,7 @@ class Resolver:
     # --- elements -----------------------------------------------------------------------------
 
     def _element(self, element: ast.Element, frame: _Frame, x: Node, *, chain_start: bool) -> Node:
+        self._step(frame, element.span)
         word = element.kind.id
         # `concat { ... }` is the combinator; `concat a b` (no body) merges named tensors.
         if word in COMBINATORS and not (word == "concat" and element.body is None and element.items):
@@ -418,8 +494,9 @@ class Resolver:
                   span: Span | None = None, local: str | None = None) -> Node:
         if local is None:
             local = self._local_name(frame, element.label, layer.display_kind, element.head_span)
-        node = Node(frame.prefix + local, layer, inputs, frame.source, span or element.head_span, frame.scope)
         self._charge(frame, element.span)
+        name = self._name(frame, frame.prefix + local, element.span)
+        node = Node(name, layer, inputs, frame.source, span or element.head_span, frame.scope)
         self.graph.nodes.append(node)
         return node
 
@@ -444,10 +521,44 @@ class Resolver:
     def _charge(self, frame: _Frame, span: Span) -> None:
         self.layer_count += 1
         if self.layer_count > self.limits.max_layers:
-            self.sink.add(error("E214", f"the network expands to more than {self.limits.max_layers:,} layers",
-                                Label(frame.source, span),
-                                help="check repetition counts; raise the limit with --max-layers if intended"))
-            raise _Stop
+            self._too_many_layers(frame, span)
+
+    def _too_many_layers(self, frame: _Frame, span: Span) -> NoReturn:
+        self.sink.add(error("E214", f"the network expands to more than {self.limits.max_layers:,} layers",
+                            Label(frame.source, span),
+                            help="check repetition counts; raise the limit with --max-layers if intended"))
+        raise _Stop
+
+    def _step(self, frame: _Frame, span: Span, steps: int = 1) -> None:
+        """Charge expansion work: a statement, an element, an iteration. Work that creates no
+        layer (empty repetitions, calls of empty blocks, an error made 10^8 times) is bounded too."""
+        self.steps += steps
+        if self.steps > self.limits.max_steps:
+            self._too_many_steps(frame, span)
+
+    def _too_many_steps(self, frame: _Frame, span: Span) -> NoReturn:
+        self.sink.add(error("E214", f"expanding the network takes more than {self.limits.max_steps:,} steps "
+                                    f"(statements, layers, repetitions and block calls)",
+                            Label(frame.source, span),
+                            help="check repetition counts and block calls; raise the limit with "
+                                 "--max-steps if intended"))
+        raise _Stop
+
+    def _name(self, frame: _Frame, name: str, span: Span) -> str:
+        """Charge a hierarchical name (or prefix) to the budget for all names: nesting makes every
+        name longer, so without it memory would grow with the square of the depth."""
+        self.name_chars += len(name)
+        if self.name_chars > self.limits.max_name_chars:
+            self._names_too_long(frame, span, name)
+        return name
+
+    def _names_too_long(self, frame: _Frame, span: Span, example: str) -> NoReturn:
+        self.sink.add(error("E217", f"the layers' names add up to more than {self.limits.max_name_chars:,} "
+                                    f"characters", Label(frame.source, span),
+                            notes=[f"names grow with every level of nesting: '{shorten(example)}'"],
+                            help="nest fewer levels of repeat, concat and block calls, or raise the limit "
+                                 "with --max-name-chars if intended"))
+        raise _Stop
 
     # --- blocks -------------------------------------------------------------------------------
 
@@ -472,7 +583,30 @@ class Resolver:
             return x
         env, _ = bound
         if prefix is None:
-            prefix = frame.prefix + self._local_name(frame, element.label, name, element.head_span) + "."
+            prefix = self._name(frame, frame.prefix + self._local_name(frame, element.label, name,
+                                                                       element.head_span) + ".", element.span)
+        # A block sees only its arguments and its input, so a call with the same arguments costs
+        # the same every time: a call that would pass a limit is stopped before it starts.
+        key = _call_key(name, env)
+        known = self.call_costs.get(key) if key is not None else None
+        if known is not None:
+            cost, unchanged = known
+            if self.steps + cost.steps > self.limits.max_steps:
+                self._too_many_steps(frame, element.span)
+            if self.layer_count + cost.layers > self.limits.max_layers:
+                self._too_many_layers(frame, element.span)
+            if cost.is_empty and unchanged:
+                self._step(frame, element.span, cost.steps)
+                return x
+        before = self._cost()
+        result = self._expand_block(info, env, prefix, element, frame, x)
+        if key is not None and key not in self.call_costs:
+            self.call_costs[key] = (self._cost() - before, result is x)
+        return result
+
+    def _expand_block(self, info: _BlockInfo, env: dict[str, Any], prefix: str, element: ast.Element,
+                      frame: _Frame, x: Node) -> Node:
+        name = info.definition.name.id
         inner = _Frame(info.source, env, prefix, Scope(prefix[:-1], name, frame.scope),
                        block_stack=frame.block_stack + (name,))
         inner.tensors["in"] = _Binding(x, element.span, used=True)
@@ -528,19 +662,27 @@ class Resolver:
             base, repetition = frame.prefix, ()  # the block instance is the repetition's scope
         else:
             local = self._local_name(frame, element.label, "repeat", element.head_span)
-            base, repetition = f"{frame.prefix}{local}.", ((frame.prefix + local, "repeat"),)
+            base = self._name(frame, f"{frame.prefix}{local}.", element.span)
+            repetition = ((base[:-1], "repeat"),)
         chains = list(element.body.chains)
         sole = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
-        # Iterations that cannot see the counter expand to the same number of layers, so after the
-        # first one the whole repetition's cost is known: charge it at once rather than layer by
-        # layer, so that `repeat 1000 { repeat 1000 { ... } }` stops after 1,000 layers, not 100,000.
+        start = x
+        # Iterations that cannot see the counter cost the same, so after the first one the whole
+        # repetition's cost is known: charge it at once rather than layer by layer, so that
+        # `repeat 1000 { repeat 1000 { ... } }` stops after 1,000 layers, not 100,000. An iteration
+        # that made nothing (no layer, no diagnostic) is not expanded again, only charged.
         uniform = counter is None or not _mentions(element.body, counter, self.mentions)
-        before = self.layer_count
+        before = self._cost()
         for iteration in range(count):
             if iteration == 1 and uniform:
-                self._charge_repetition(frame, element, items[0], count, self.layer_count - before)
-            before = self.layer_count
-            prefix = f"{base}{iteration}."
+                cost = self._cost() - before
+                self._charge_repetition(frame, element, items[0], count, cost, prefix)
+                if cost.is_empty and x is start:
+                    self._step(frame, element.span, (count - 1) * cost.steps)
+                    break
+            before = self._cost()
+            self._step(frame, element.span)
+            prefix = self._name(frame, f"{base}{iteration}.", element.span)
             env = {**frame.env, counter: iteration} if counter else frame.env
             if sole is not None and sole.label is None and sole.kind.id in self.blocks and sole.body is None:
                 # `layer1: repeat 3 { bottleneck 64 }` names layer1.0.conv1, as torchvision does.
@@ -551,20 +693,38 @@ class Resolver:
             self._warn_unused(inner)
         return x
 
+    def _cost(self) -> _Cost:
+        return _Cost(self.layer_count, self.steps, self.name_chars, self.sink.added)
+
     def _charge_repetition(self, frame: _Frame, element: ast.Element, count_item: ast.Item, count: int,
-                           per_iteration: int) -> None:
-        """E214 as soon as the rest of a uniform repetition would pass the layer limit."""
-        total = self.layer_count + per_iteration * (count - 1)
-        if total <= self.limits.max_layers:
-            return
-        self.sink.add(error("E214", f"the network expands to more than {self.limits.max_layers:,} layers: "
-                                    f"this repetition alone adds {per_iteration * count:,}",
-                            Label(frame.source, count_item.span,
-                                  f"{count:,} iterations of {per_iteration:,} layer{'s' if per_iteration != 1 else ''}"),
+                           cost: _Cost, first_prefix: str) -> None:
+        """E214 (E217) as soon as the rest of a uniform repetition would pass the layer, step or
+        name limit; `cost` is what its first iteration took."""
+        rest = count - 1
+        if self.layer_count + cost.layers * rest > self.limits.max_layers:
+            self._repetition_too_large(frame, element, count_item, count, cost.layers, "layer",
+                                       self.limits.max_layers, "--max-layers")
+        if self.steps + cost.steps * rest > self.limits.max_steps:
+            self._repetition_too_large(frame, element, count_item, count, cost.steps, "step",
+                                       self.limits.max_steps, "--max-steps")
+        if self.name_chars + cost.name_chars * rest > self.limits.max_name_chars:
+            self._names_too_long(frame, count_item.span, first_prefix)
+
+    def _repetition_too_large(self, frame: _Frame, element: ast.Element, count_item: ast.Item, count: int,
+                              per_iteration: int, unit: str, limit: int, option: str) -> NoReturn:
+        def units(number: int) -> str:
+            return f"{number:,} {unit}{'s' if number != 1 else ''}"
+
+        what = "expands to more than" if unit == "layer" else "takes more than"
+        self.sink.add(error("E214", f"the network {what} {units(limit)}: this repetition alone "
+                                    f"{'adds' if unit == 'layer' else 'takes'} {per_iteration * count:,}",
+                            Label(frame.source, count_item.span, f"{count:,} iterations of {units(per_iteration)}"),
                             secondary=[Label(frame.source, element.body.span,
-                                             f"one iteration expands to {per_iteration:,} "
-                                             f"layer{'s' if per_iteration != 1 else ''}")],
-                            help="check repetition counts; raise the limit with --max-layers if intended"))
+                                             f"one iteration {'expands to' if unit == 'layer' else 'takes'} "
+                                             f"{units(per_iteration)}")],
+                            notes=[] if unit == "layer" else
+                            ["a step is a statement, a layer, an iteration or a block call"],
+                            help=f"check repetition counts; raise the limit with {option} if intended"))
         raise _Stop
 
     def _residual(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
@@ -573,7 +733,7 @@ class Resolver:
         shortcut = self._followup(element, "shortcut")
         s = x
         if shortcut is not None:
-            path = frame.prefix + frame.unique("shortcut")  # several residuals may share a scope
+            path = self._name(frame, frame.prefix + frame.unique("shortcut"), shortcut.span)
             inner = frame.child(prefix=path + ".", scopes=((path, "shortcut"),))
             s = self._body(list(shortcut.chains), inner, x)
         if y is x:
@@ -585,10 +745,10 @@ class Resolver:
         """Branches are named under the concat (concat1.branch2.conv1), or directly under the block
         instance when the concat is the block's whole body (inception3a.branch2.conv1)."""
         local = self._local_name(frame, element.label, "concat", element.head_span)
-        base = frame.prefix if direct else f"{frame.prefix}{local}."
+        base = frame.prefix if direct else self._name(frame, f"{frame.prefix}{local}.", element.span)
         branches = []
         for index, chain in enumerate(element.body.chains, start=1):
-            prefix = f"{base}branch{index}."
+            prefix = self._name(frame, f"{base}branch{index}.", chain.span)
             inner = frame.child(prefix=prefix, scopes=((prefix[:-1], "branch"),))
             branches.append(self._chain(chain, inner, x))
         if len(branches) < 2:
@@ -664,7 +824,11 @@ class Resolver:
             try:
                 values[arg.name] = arg.convert(value, arg.name.rstrip("_")) if arg.convert else value
             except ArgIssue as issue:
-                fail(issue.code, issue.message, span, issue.help)
+                written = source.text[span.start:span.end]
+                # `c/2` reads as a window (extent c, stride 2) wherever a window may stand.
+                division = issue.code == "E301" and isinstance(value, WindowValue) and not written.startswith("(")
+                fail(issue.code, issue.message, span,
+                     issue.help or (f"to divide, parenthesise the expression: '({written})'" if division else None))
                 values.setdefault(arg.name, None)  # reported once: not "missing" as well
                 return False
             spans[arg.name] = span
@@ -705,13 +869,15 @@ class Resolver:
                 known = [*by_word, *(n for n in by_name if n not in hidden)]
                 # A misspelt block parameter or repeat counter reads as an unknown attribute too.
                 fail("E202", f"unknown attribute '{name}' for {owner}", item.span,
+                     _stride_help(name, items, index, spans.get("window"), source) or
                      did_you_mean(name, [*known, *frame.env]) or
                      (f"{owner} accepts: {', '.join(sorted(known))}" if known else f"{owner} takes no arguments"))
                 return None
             if not positional_open:
                 why = "positional arguments must come first" if keyword_seen else \
                     f"{owner} takes {len(positionals)} positional argument{'s' if len(positionals) != 1 else ''}"
-                fail("E204", f"unexpected argument for {owner}: {why}", item.span)
+                fail("E204", f"unexpected argument for {owner}: {why}", item.span,
+                     _subtraction_help(items, index, source))
                 return None
             arg = positionals[next_positional]
             next_positional += 1
@@ -783,6 +949,48 @@ def _mentions(body: ast.Body, name: str, cache: dict[tuple[int, str], bool]) -> 
                 pending.extend(node)
         cache[(id(body), name)] = found
     return found
+
+
+def _stride_help(name: str, items: list[ast.Item], index: int, window: Span | None, source: Source) -> str | None:
+    """`conv 3x3 64 stride 2`: the language writes the stride in the window, as papers do."""
+    if name not in ("stride", "strides") or window is None:
+        return None
+    stride = source.text[items[index + 1].span.start:items[index + 1].span.end] if index + 1 < len(items) else "2"
+    return f"write the stride in the window: '{source.text[window.start:window.end]}/{stride}'"
+
+
+def _subtraction_help(items: list[ast.Item], index: int, source: Source) -> str | None:
+    """`conv 3x3 c - 2` is two arguments, `c` and `-2`: arithmetic needs parentheses."""
+    item = items[index]
+    if index == 0 or not isinstance(item, ast.Negate) or not _is_numeric_or_name(items[index - 1]):
+        return None
+    written = source.text[items[index - 1].span.start:item.span.end]
+    return f"to subtract, parenthesise the expression: '({written})'"
+
+
+def _is_numeric_or_name(item: ast.Item) -> bool:
+    return _is_numeric(item) or isinstance(item, ast.Name)
+
+
+def _shown_path(path: str) -> str:
+    """A path as the user would type it from here: relative below the working directory."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([path, root]) == root
+
+
+def _call_key(block: str, env: dict[str, Any]) -> tuple | None:
+    """What a block call's expansion depends on besides its input; None when an argument is a
+    list (literal weights), which cannot be a dictionary key."""
+    key = (block, *sorted(env.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _is_numeric(item: ast.Item) -> bool:

@@ -18,6 +18,7 @@ import cnndsl
 from cnndsl import CnnError
 from cnndsl.layers.activation import FUNCTIONS
 from cnndsl.layers.geometry import AxisGeometry
+from cnndsl.rules import ALL_RULES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -45,7 +46,7 @@ def layer(text: str, index: int = -1):
 
 
 def codes(text: str) -> list[str]:
-    return sorted(w.code for w in check(text).warnings)
+    return sorted(w.code for w in cnndsl.check_text(text, rules=ALL_RULES).warnings)  # opt-in W103 too
 
 
 def error_codes(text: str) -> list[str]:
@@ -427,7 +428,7 @@ SPEC_WARNINGS = {
 
 @pytest.mark.parametrize("spec", sorted(SPECS.glob("*.cnn")), ids=lambda p: p.stem)
 def test_spec_warnings(spec):
-    model = cnndsl.check_file(spec)
+    model = cnndsl.check_file(spec, rules=ALL_RULES)  # W103 is opt-in: test_rules checks the defaults
     assert sorted(w.code for w in model.warnings) == SPEC_WARNINGS.get(spec.stem, []), \
         [f"{w.code} {w.message}" for w in model.warnings]
 

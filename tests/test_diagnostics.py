@@ -17,6 +17,7 @@ import cnndsl
 from cnndsl import CnnError, Limits
 from cnndsl.diagnostics import CODES, Severity, render_json, render_text, to_json
 from cnndsl.reader import source_from_bytes
+from cnndsl.rules import ALL_RULES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "bad"
@@ -29,7 +30,7 @@ CHECKED_CODES = sorted(code for code in CODES if code[0] == "W" or code[1] in "1
 
 def diagnostics_of(path: pathlib.Path, limits: Limits = Limits()):
     try:
-        return cnndsl.check_file(path, limits).warnings
+        return cnndsl.check_file(path, limits, rules=ALL_RULES).warnings  # opt-in W103 too
     except CnnError as failure:
         return failure.diagnostics
 
@@ -90,7 +91,7 @@ def test_bad_spec_fails_the_check_and_warning_specs_pass():
             with pytest.raises(CnnError):
                 cnndsl.check_file(path)
         else:
-            assert any(w.code == code for w in cnndsl.check_file(path).warnings)
+            assert any(w.code == code for w in cnndsl.check_file(path, rules=ALL_RULES).warnings)
 
 
 # --- what the messages say --------------------------------------------------------------------

@@ -137,11 +137,34 @@ def test_token_soup(text):
 DEPTH = 10_000
 
 
-def test_nested_repeats_at_the_depth_limit():
-    text = "input 1x8\n" + "repeat 1 { " * DEPTH + "relu" + " }" * DEPTH + "\n"
+# Every level of a repetition or a block call adds to the names of everything inside it
+# ('repeat1.0.repeat1.0....'), so names grow with the square of the depth: at DEPTH levels they
+# alone would take a gigabyte, and the name budget (E217) stops them first. Nesting that adds no
+# level to names (if, residual bodies, brackets) works at DEPTH; naming levels work to ~1,000.
+NAMED_DEPTH = 1_000
+
+
+def test_nested_repeats_deep_in_names():
+    text = "input 1x8\n" + "repeat 1 { " * NAMED_DEPTH + "relu" + " }" * NAMED_DEPTH + "\n"
     model = cnndsl.check_text(text)
     assert [node.kind for node in model.layers] == ["relu"]
-    assert len(model.layers[0].scopes) == 2 * DEPTH  # a repetition and an iteration per level
+    assert len(model.layers[0].scopes) == 2 * NAMED_DEPTH  # a repetition and an iteration per level
+
+
+def test_deep_names_are_refused_before_they_fill_memory():
+    text = "input 1x8\n" + "repeat 1 { " * DEPTH + "relu" + " }" * DEPTH + "\n"
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_text(text)
+    (diagnostic,) = failure.value.diagnostics
+    assert diagnostic.code == "E217"
+    assert "names grow with every level of nesting" in diagnostic.notes[0]
+
+
+@pytest.mark.parametrize("opening, closing", [("if (1) { ", " }"), ("residual { ", " } -> relu")])
+def test_nesting_that_adds_no_names_works_at_the_depth_limit(opening, closing):
+    text = "input 1x8\n" + opening * DEPTH + "relu" + closing * DEPTH + "\n"
+    model = cnndsl.check_text(text)
+    assert model.layers[0].name == "relu1"
 
 
 def test_nesting_past_the_limit_is_a_diagnostic():
@@ -152,15 +175,17 @@ def test_nesting_past_the_limit_is_a_diagnostic():
     assert diagnostic.code == "E216"
     assert diagnostic.location()[1:] == (2, 1 + len("repeat 1 { ") * DEPTH + len("repeat 1 "))
     # and the limit can be raised
-    deeper = cnndsl.check_text(text, limits=cnndsl.Limits(max_depth=DEPTH + 1))
-    assert len(deeper.layers) == 1
+    # and the limit can be raised (then the names' budget is what stops it)
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_text(text, limits=cnndsl.Limits(max_depth=DEPTH + 1))
+    assert [d.code for d in failure.value.diagnostics] == ["E217"]
 
 
-def test_block_calls_nested_at_the_depth_limit():
-    blocks = "\n".join(f"block b{i}() {{ b{i + 1} }}" for i in range(DEPTH - 1))
-    text = f"input 1x8\n{blocks}\nblock b{DEPTH - 1}() {{ relu }}\nb0\n"
+def test_block_calls_nested_deep_in_names():
+    blocks = "\n".join(f"block b{i}() {{ b{i + 1} }}" for i in range(NAMED_DEPTH - 1))
+    text = f"input 1x8\n{blocks}\nblock b{NAMED_DEPTH - 1}() {{ relu }}\nb0\n"
     model = cnndsl.check_text(text)
-    assert model.layers[0].name.count(".") == DEPTH
+    assert model.layers[0].name.count(".") == NAMED_DEPTH
 
 
 def test_block_calls_past_the_limit_are_a_diagnostic():

@@ -124,7 +124,8 @@ def test_cli_run_on_cuda():
 # --- run_file -----------------------------------------------------------------------------------
 
 def test_run_report(spec):
-    report = runtime.run_file(spec, device="cpu", batch=3, repeat=4, seed=2)
+    # fc without softmax gives logits: top-k only when asked for (then over their softmax)
+    report = runtime.run_file(spec, device="cpu", batch=3, repeat=4, seed=2, top_k=5)
     assert report.device == "cpu" and report.input_shape == (3, 3, 12, 12)
     assert len(report.latencies) == 4 and report.median > 0
     (output,) = report.outputs

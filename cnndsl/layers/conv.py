@@ -116,15 +116,13 @@ class Conv(Layer):
         channels = in_shape[0]
         if channels % self.groups:
             raise ShapeIssue("E404", f"groups must divide the input channels: {channels} channels cannot "
-                                     f"be split into {self.groups} groups",
-                             notes=[f"input is {shape_text(in_shape)}"])
+                                     f"be split into {self.groups} groups")
         geometry = self._geometry(in_shape)
         if self.mode in ("reflect", "circular"):
             for axis in geometry:
                 if max(axis.pad_begin, axis.pad_end) >= axis.size + (self.mode == "circular"):
                     raise ShapeIssue("E302", f"{self.mode} padding of {max(axis.pad_begin, axis.pad_end)} "
-                                             f"needs an input larger than {axis.size}",
-                                     notes=[f"input is {shape_text(in_shape)}"])
+                                             f"needs an input larger than {axis.size}")
         if self.weights is not None:
             expected = (self.channels, channels // self.groups, *(a.kernel for a in geometry))
             if self.weights.shape not in (expected, expected[2:]) or (
@@ -132,7 +130,7 @@ class Conv(Layer):
                 raise ShapeIssue("E403", f"the literal kernel has shape {shape_text(self.weights.shape)}, "
                                          f"but this convolution needs {shape_text(expected)}",
                                  notes=["shape is (output channels, input channels per group, *kernel)"])
-        return (self.channels, *output_sizes(geometry, in_shape, "kernel"))
+        return (self.channels, *output_sizes(geometry, "kernel"))
 
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
         return [(a.unused(), a.formula()) for a in self._geometry(in_shape)]

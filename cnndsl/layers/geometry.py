@@ -117,7 +117,7 @@ def axes(in_spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int
     return result
 
 
-def output_sizes(geometry: list[AxisGeometry], in_shape: tuple[int, ...], what: str) -> tuple[int, ...]:
+def output_sizes(geometry: list[AxisGeometry], what: str) -> tuple[int, ...]:
     """Apply the formula per axis; a size that collapses is E401 with the numbers filled in."""
     sizes = tuple(axis.output() for axis in geometry)
     for i, (axis, size) in enumerate(zip(geometry, sizes)):
@@ -126,8 +126,7 @@ def output_sizes(geometry: list[AxisGeometry], in_shape: tuple[int, ...], what: 
             needed = axis.span - axis.pad_begin - axis.pad_end
             raise ShapeIssue(
                 "E401", f"the {what} does not fit its input: output {names[i]} would be {size}",
-                notes=[f"input is {'x'.join(map(str, in_shape))}",
-                       f"{names[i]}: {axis.formula()}"],
+                notes=[f"{names[i]}: {axis.formula()}"],
                 help=(f"the {names[i]} must be at least {needed} for this {what}; pad the input by "
                       f"{-(-(axis.span - axis.size) // 2)} on each side or use a smaller {what}"))
     return sizes

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..weights import Constant
-from .base import Arg, Layer, Shape, integer, real, register
+from .base import Arg, ArgIssue, Layer, Shape, integer, real, register
 
 if TYPE_CHECKING:
     from ..onnx_emit import Tape
@@ -52,7 +52,7 @@ class LocalResponseNorm(Layer):
     kind: ClassVar[str] = "lrn"
     summary: ClassVar[str] = "local response normalisation across channels (alpha is divided by size)"
     signature: ClassVar[tuple[Arg, ...]] = (
-        Arg("size", integer(1), positional=True, required=True, doc="number of neighbouring channels"),
+        Arg("size", integer(1), positional=True, required=True, doc="number of neighbouring channels (odd)"),
         Arg("alpha", real(), 1e-4, doc="scale (1e-4), divided by size as in PyTorch and Caffe"),
         Arg("beta", real(), 0.75, doc="exponent (0.75)"),
         Arg("k", real(), 1.0, doc="additive constant (1.0; AlexNet 2012 uses 2)"),
@@ -62,6 +62,18 @@ class LocalResponseNorm(Layer):
     alpha: float = 1e-4
     beta: float = 0.75
     k: float = 1.0
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any], word: str) -> LocalResponseNorm:
+        # The window is centred on each channel. An even one has no centre: ONNX Runtime refuses it,
+        # and ONNX and PyTorch resolve it differently (ONNX reaches one more channel after, PyTorch
+        # one more before), so no model could match the PyTorch network it was written from.
+        if args["size"] % 2 == 0:
+            raise ArgIssue("E302", f"lrn size must be odd, got {args['size']}", arg="size",
+                           help=f"the window is centred on each channel: ONNX Runtime refuses an even size, "
+                                f"and ONNX and PyTorch would place it differently; use {args['size'] - 1} "
+                                f"or {args['size'] + 1}")
+        return cls(**args)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]

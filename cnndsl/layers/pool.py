@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register,
-                   shape_text, window)
+from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
 from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 
 if TYPE_CHECKING:
@@ -73,8 +72,7 @@ class Pool(Layer):
                 if n % out:
                     raise ShapeIssue("E407", f"adaptive pooling from {n} to {out} would need windows of "
                                              f"different sizes",
-                                     notes=[f"input is {shape_text(in_shape)}",
-                                            f"{n} is not a multiple of {out}"],
+                                     notes=[f"{n} is not a multiple of {out}"],
                                      help=f"choose an input size whose spatial extent is a multiple of {out}")
             return (in_shape[0], *target)
         geometry = self._geometry(in_shape)
@@ -84,7 +82,7 @@ class Pool(Layer):
                                          f"half the window {axis.kernel}",
                                  help="a window would then cover nothing but padding; pad at most "
                                       f"{axis.kernel // 2}")
-        return (in_shape[0], *output_sizes(geometry, in_shape, "window"))
+        return (in_shape[0], *output_sizes(geometry, "window"))
 
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
         if self.global_ or self.adaptive:

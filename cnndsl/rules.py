@@ -1,0 +1,243 @@
+"""Which lint warnings a check reports: ruff-style rule selection.
+
+Rules are the lint warnings (W codes). Errors are not rules: they stop the command whatever the
+selection, so they can be selected (to no effect) but never ignored.
+
+A selector is a code (`W103`), a prefix of codes (`W1`, `W`) or `ALL`. A selection is built from
+layers, lowest first: the defaults, `[tool.cnndsl]` of the nearest pyproject.toml that has one, the
+command line. A layer that gives `select` starts over from it; `extend-select` and `ignore` adjust
+what the layers below left. Within a layer the more specific selector wins, as in ruff:
+`--select W1 --ignore W101` reports W1xx but W101; `--ignore W1 --select W103` reports W103.
+
+A line of a spec can silence warnings whose primary label is on it, whichever file that is:
+`# cnndsl: ignore[W101, W102]`, or `# cnndsl: ignore` for every warning there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable, NamedTuple
+
+from .diagnostics import CODES, Diagnostic
+
+WARNING_CODES = frozenset(code for code in CODES if code.startswith("W"))
+# W103 fires on AlexNet and VGG, the first networks users compile, where the big fc6 is by design.
+OPT_IN = frozenset({"W103"})
+ALL = "ALL"
+CONFIG_FILE = "pyproject.toml"
+CONFIG_KEYS = ("select", "ignore", "extend-select")
+
+
+class RuleError(ValueError):
+    """A selector that names no rule, an error given to ignore, or a broken [tool.cnndsl] table."""
+
+
+class RuleSet(NamedTuple):
+    """The warning codes a check reports; errors are always reported."""
+
+    enabled: frozenset[str]
+
+    def reports(self, diagnostic: Diagnostic) -> bool:
+        return diagnostic.is_error or diagnostic.code in self.enabled
+
+    @classmethod
+    def from_selection(cls, select: str | Iterable[str] | None = None, ignore: str | Iterable[str] = (),
+                       extend_select: str | Iterable[str] = ()) -> RuleSet:
+        """The defaults adjusted by one layer of selectors, each a code, a prefix or ALL; a string
+        holds comma-separated selectors. Raises RuleError for an unknown selector or an ignored error."""
+        return resolve([Selection.parse(select, ignore, extend_select)])
+
+
+class Selection(NamedTuple):
+    """One layer of selectors (the command line, or one [tool.cnndsl] table)."""
+
+    select: tuple[str, ...] | None = None  # None: keep what the layers below selected
+    ignore: tuple[str, ...] = ()
+    extend_select: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, select: str | Iterable[str] | None = None, ignore: str | Iterable[str] = (),
+              extend_select: str | Iterable[str] = ()) -> Selection:
+        """Raises RuleError naming the option and the selector at fault."""
+
+        def checked(value: str | Iterable[str], option: str) -> tuple[str, ...]:
+            try:
+                return selectors(value, option)
+            except RuleError as problem:
+                raise RuleError(f"{option}: {problem}") from None
+
+        return cls(None if select is None else checked(select, "select"), checked(ignore, "ignore"),
+                   checked(extend_select, "extend-select"))
+
+
+DEFAULT_RULES = RuleSet(WARNING_CODES - OPT_IN)
+ALL_RULES = RuleSet(WARNING_CODES)
+
+
+def selectors(value: str | Iterable[str], option: str) -> tuple[str, ...]:
+    """Validated selectors from 'W101,W2' or ['W101', 'W2']; upper-cased, empty items dropped.
+    `option` ('select', 'ignore', 'extend-select') decides whether an error code is allowed."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    result = []
+    for item in items:
+        if not isinstance(item, str):
+            raise RuleError(f"expected codes as strings, got {item!r}")
+        selector = item.strip().upper()
+        if selector:
+            _validate(selector, option)
+            result.append(selector)
+    return tuple(result)
+
+
+def _validate(selector: str, option: str) -> None:
+    if selector == ALL:
+        return  # in ignore, ALL means every warning: errors are not rules
+    if not any(code.startswith(selector) for code in CODES):
+        from .diagnostics import did_you_mean  # imports difflib; only a mistake needs it
+
+        hint = did_you_mean(selector, [ALL, *CODES])
+        raise RuleError(f"unknown rule code '{selector}'" + (f"; {hint}" if hint else "")
+                        + " (codes are listed in docs/diagnostics.md)")
+    if option == "ignore" and selector.startswith("E"):
+        raise RuleError(f"'{selector}' names errors, and errors cannot be ignored: a spec with an "
+                        f"error has no valid network to report on; only warnings (W codes) can be ignored")
+
+
+def resolve(layers: Iterable[Selection]) -> RuleSet:
+    """Apply layers over the defaults, lowest first."""
+    enabled = set(DEFAULT_RULES.enabled)
+    for layer in layers:
+        if layer.select is not None:
+            enabled = set()
+        changes = [(selector, True) for selector in (layer.select or ()) + layer.extend_select]
+        changes += [(selector, False) for selector in layer.ignore]
+        # Less specific first, so the more specific selector has the last word; ignore wins a tie.
+        for selector, on in sorted(changes, key=lambda change: (_specificity(change[0]), change[1] is False)):
+            matched = {code for code in WARNING_CODES if selector == ALL or code.startswith(selector)}
+            enabled = enabled | matched if on else enabled - matched
+    return RuleSet(frozenset(enabled))
+
+
+def _specificity(selector: str) -> int:
+    return 0 if selector == ALL else len(selector)
+
+
+# --- pyproject.toml -----------------------------------------------------------------------------
+
+def configured_rules(spec_path: str | os.PathLike, command_line: Selection = Selection(), *,
+                     cache: dict | None = None) -> RuleSet:
+    """The rules for a spec: the defaults, then [tool.cnndsl] of the nearest pyproject.toml that has
+    one (in the spec's directory or above), then `command_line`. Raises RuleError for a bad table.
+
+    cache: a dict kept across calls to read each directory's pyproject.toml once (`check` of many files)."""
+    found = find_config(os.path.dirname(os.path.abspath(os.fspath(spec_path))), cache)
+    return resolve(([found[1]] if found else []) + [command_line])
+
+
+def find_config(directory: str, cache: dict | None = None) -> tuple[str, Selection] | None:
+    """The nearest pyproject.toml with a [tool.cnndsl] table, from `directory` up, and its selection.
+
+    Like ruff, a pyproject.toml without the table is passed over (most belong to other tools)."""
+    cache = {} if cache is None else cache
+    if directory not in cache:
+        path = os.path.join(directory, CONFIG_FILE)
+        table = _read_table(path) if os.path.isfile(path) else None
+        if table is not None:
+            cache[directory] = (path, _selection_of(table, path))
+        else:
+            parent = os.path.dirname(directory)
+            cache[directory] = find_config(parent, cache) if parent != directory else None
+    return cache[directory]
+
+
+def _read_table(path: str) -> dict | None:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as problem:
+        raise RuleError(f"{path}: cannot be read ({problem.strerror or problem})") from None
+    text = data.decode("utf-8", "replace")
+    if not _may_hold_table(text):
+        return None  # the common case, decided without importing a TOML parser
+    document = _parse_toml(text, path)
+    table = document.get("tool", {}).get("cnndsl") if isinstance(document.get("tool"), dict) else None
+    if table is not None and not isinstance(table, dict):
+        raise RuleError(f"{path}: [tool.cnndsl] must be a table")
+    return table
+
+
+def _may_hold_table(text: str) -> bool:
+    """False when the text cannot define tool.cnndsl ([tool.cnndsl], tool.cnndsl.x = or [tool] with
+    cnndsl = {...}); string tests, not a regex, which would cost a `check` more than the test saves."""
+    compact = "".join(text.split()).replace('"', "").replace("'", "")
+    return "tool.cnndsl" in compact or "[tool]" in compact
+
+
+def _parse_toml(text: str, path: str) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise RuleError(f"{path}: reading [tool.cnndsl] needs Python 3.11 or the tomli package") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as problem:
+        raise RuleError(f"{path}: not valid TOML: {problem}") from None
+
+
+def _selection_of(table: dict, path: str) -> Selection:
+    for key in table:
+        if key not in CONFIG_KEYS:
+            from .diagnostics import did_you_mean
+
+            hint = did_you_mean(key, CONFIG_KEYS)
+            raise RuleError(f"{path}: [tool.cnndsl] has an unknown key '{key}'"
+                            + (f"; {hint}" if hint else f" (known: {', '.join(CONFIG_KEYS)})"))
+    values = {}
+    for key in CONFIG_KEYS:
+        value = table.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise RuleError(f"{path}: [tool.cnndsl] {key} must be a list of codes, like [\"W101\"]")
+        values[key] = value
+    try:
+        return Selection.parse(values["select"], values["ignore"] or (), values["extend-select"] or ())
+    except RuleError as problem:
+        raise RuleError(f"{path}: [tool.cnndsl] {problem}") from None
+
+
+# --- # cnndsl: ignore[...] ------------------------------------------------------------------------
+
+_IGNORE_COMMENT: re.Pattern[str] | None = None  # compiled on the first line that mentions cnndsl:
+
+
+def _ignore_comment() -> re.Pattern[str]:
+    global _IGNORE_COMMENT
+    if _IGNORE_COMMENT is None:
+        _IGNORE_COMMENT = re.compile(r"#.*?\bcnndsl:\s*ignore\b(?:\[([^\]]*)\])?")
+    return _IGNORE_COMMENT
+
+
+def suppressed(diagnostic: Diagnostic) -> bool:
+    """Whether a `# cnndsl: ignore` comment on the line of the warning's primary label silences it."""
+    label = diagnostic.primary
+    if diagnostic.is_error or label is None:
+        return False
+    line = label.source.line_text(label.source.line_col(label.span.start)[0])
+    line = line.lower()
+    if "cnndsl:" not in line:  # cheap test first: almost no line has the comment
+        return False
+    match = _ignore_comment().search(line)
+    if match is None:
+        return False
+    if match.group(1) is None:
+        return True
+    codes = [c.strip().upper() for c in match.group(1).split(",")]
+    return any(c == ALL or (c and diagnostic.code.startswith(c)) for c in codes)
+
+
+def reported(rules: RuleSet, diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """The diagnostics `rules` selects and no ignore comment silences."""
+    return [d for d in diagnostics if rules.reports(d) and not suppressed(d)]

@@ -1,0 +1,261 @@
+"""Expansion, naming and include limits: every probe of the robustness review, at sizes that run
+in a second or two (the full sizes are `slow` tests; their timings are in benchmarks/probes.py).
+
+Each test states the shape of an input that once crashed, hung or took minutes, and what cnndsl
+does with it now: a result, or a located diagnostic.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pytest
+
+import cnndsl
+from cnndsl import CnnError, Limits
+from cnndsl.cli import main
+from cnndsl.diagnostics import MAX_ERRORS, DiagnosticSink, error, warning
+from cnndsl.onnx_emit import compile_bytes
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def diagnostics(text: str, limits: Limits = Limits(), path: str = "<text>") -> list[cnndsl.Diagnostic]:
+    try:
+        return cnndsl.check_text(text, path=path, limits=limits).warnings
+    except CnnError as failure:
+        return failure.diagnostics
+
+
+def codes(text: str, limits: Limits = Limits()) -> list[str]:
+    return [d.code for d in diagnostics(text, limits)]
+
+
+# --- one namespace for layers, tensors and outputs ------------------------------------------------
+
+def test_an_output_named_like_an_automatic_layer_name_compiles():
+    # `compile` crashed here ("tensor name 'conv1' is used twice") although `check` accepted it.
+    model = cnndsl.check_text("input 3x8x8\nconv1 = conv 3 8 -> relu\noutput conv1\n")
+    assert [node.name for node in model.layers] == ["conv2", "relu1"]  # automatic names skip 'conv1'
+    assert model.outputs == [("conv1", (8, 6, 6))]
+    import onnx
+
+    proto = onnx.load_from_string(compile_bytes(model))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [o.name for o in proto.graph.output] == ["conv1"]
+
+
+def test_a_label_that_takes_a_tensors_name_is_e210():
+    (d,) = [d for d in diagnostics("input 3x8x8\nx = conv 3 8\nx: conv 1 8\noutput x\n") if d.code == "E210"]
+    assert d.location()[1:] == (3, 1)
+    assert d.secondary[0].text == "first used here"
+
+
+@pytest.mark.parametrize("outputs", ["", "output a, relu1\n"])
+def test_every_spec_that_checks_compiles(outputs):
+    import onnx
+
+    text = ("input 3x8x8\na = conv 3 4 -> relu\nb = a -> conv9: conv 1 4\nrelu1 = b -> relu\n"
+            "add a relu1\n" + outputs)
+    model = cnndsl.check_text(text)
+    proto = onnx.load_from_string(compile_bytes(model))
+    onnx.checker.check_model(proto, full_check=True)
+    produced = [name for node in proto.graph.node for name in node.output]
+    assert len(produced) == len(set(produced))
+    assert [o.name for o in proto.graph.output] == [name for name, _ in model.outputs]
+
+
+def test_a_network_without_layers_is_e218():
+    (d,) = diagnostics("input 3x32x32\n")
+    assert (d.code, d.location()[1:]) == ("E218", (1, 1))
+    assert codes("input 3x32x32\nrepeat 0 { relu }\n") == ["E218"]
+
+
+# --- expansion work is bounded, not only the layers it makes -------------------------------------
+
+def test_nested_empty_repetitions_stop_at_the_step_limit():
+    (d,) = diagnostics("input 3x8x8\nrepeat 10000 { repeat 10000 { in } }\n")
+    assert d.code == "E214" and "steps" in d.message
+    assert d.location()[1:] == (2, 8)
+    assert d.primary.text == "10,000 iterations of 20,003 steps"
+
+
+def test_the_same_error_a_hundred_million_times_is_reported_once_with_a_count():
+    found = diagnostics("input 3x8x8\nrepeat 10000 { repeat 10000 { conv 3x3 0 } }\n")
+    assert [d.code for d in found] == ["E302", "E214"]
+    assert any("came up 10,000 times" in note for note in found[0].notes)
+
+
+def test_blocks_that_double_at_every_level_stop_at_the_step_limit():
+    blocks = "\n".join(f"block b{k}() {{ b{k - 1} -> b{k - 1} }}" for k in range(1, 41))
+    found = diagnostics(f"input 3x8x8\nblock b0() {{ in }}\n{blocks}\nb40\n")
+    assert [d.code for d in found] == ["E214"]
+    # with layers inside, the layer limit (or the names' budget, whichever comes first) stops it
+    blocks = "\n".join(f"block c{k}() {{ c{k - 1} -> c{k - 1} }}" for k in range(1, 41))
+    found = diagnostics(f"input 3x8x8\nblock c0() {{ relu }}\n{blocks}\nc40\n")
+    assert [d.code for d in found] in (["E214"], ["E217"])
+    found = diagnostics(f"input 3x8x8\nblock c0() {{ relu }}\n{blocks}\nc40\n", Limits(max_layers=1_000))
+    assert [d.code for d in found] == ["E214"] and "1,000 layers" in found[0].message
+
+
+def test_a_limit_that_fits_the_work_lets_it_through():
+    text = "input 3x8x8\nrepeat 100 { repeat 100 { in } }\nrelu\n"
+    assert codes(text) == []
+    assert codes(text, Limits(max_steps=1_000)) == ["E214"]
+
+
+def test_the_parser_stops_a_runaway_file_at_the_layer_limit():
+    text = "input 3x8x8\nrelu" + " -> relu" * 300 + "\n"
+    (d,) = diagnostics(text, Limits(max_layers=100))
+    assert d.code == "E214" and "writes more than 100 layers" in d.message
+    assert d.location()[1:] == (2, 1 + len("relu -> ") * 100)
+
+
+# --- names grow with nesting: a budget, checked before they are built -----------------------------
+
+def test_deeply_nested_names_are_e217():
+    text = "input 1x8\n" + "concat {\n" * 400 + "relu\n" + "relu\n}\n" * 400
+    found = diagnostics(text, Limits(max_name_chars=100_000))
+    assert [d.code for d in found] == ["E217"]
+    assert len(found[0].notes[0]) < 200  # the name in the note is shortened
+    assert codes(text, Limits(max_name_chars=10**8)) == []
+
+
+# --- quadratic shapes: linear now (full sizes are slow tests) -------------------------------------
+
+def many(line: str, count: int, header: str = "input 3x8x8") -> str:
+    return header + "\n" + "\n".join(line.format(i=i) for i in range(count)) + "\n"
+
+
+def test_unused_tensors_warn_each_once():
+    found = diagnostics(many("t{i} = in -> relu", 2_000))
+    assert [d.code for d in found] == ["W106"] * 1_999  # the last one is the network's output
+
+
+def test_repeated_labels_stop_after_the_error_limit():
+    found = diagnostics(many("  -> a: relu", 2_000, "input 3x8x8\nrelu"))
+    assert [d.code for d in found] == ["E210"] * MAX_ERRORS
+    assert "stops after" in found[-1].notes[-1]
+
+
+def test_shortcuts_in_one_scope_are_numbered():
+    model = cnndsl.check_text(many("  -> residual {{ relu }} shortcut {{ relu }}", 300, "input 3x8x8\nrelu"))
+    names = [node.name for node in model.layers]
+    assert {"shortcut.relu1", "shortcut2.relu1", "shortcut300.relu1"} <= set(names)
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line, count, header, expected", [
+    ("t{i} = in -> relu", 50_000, "input 3x8x8", {"W106"}),
+    ("in -> kind{i}", 200_000, "input 3x8x8", {"E214"}),
+    ("in -> relu", 90_000, "input 3x8x8", {"W106"}),
+    ("  -> a: relu", 50_000, "input 3x8x8\nrelu", {"E210"}),
+    ("  -> residual {{ relu }} shortcut {{ relu }}", 30_000, "input 3x8x8\nrelu", set()),
+])
+def test_the_probes_quadratic_shapes_at_full_size(line, count, header, expected):
+    assert set(codes(many(line, count, header), Limits(max_layers=200_000))) <= expected | {"E201"}
+
+
+@pytest.mark.slow
+def test_fifty_thousand_nested_ifs_with_a_raised_depth_limit():
+    text = "input 1x8\n" + "if (1) {\n" * 50_000 + "relu\n" + "}\n" * 50_000
+    model = cnndsl.check_text(text, limits=Limits(max_depth=100_000))
+    assert [node.name for node in model.layers] == ["relu1"]
+
+
+# --- the diagnostic sink ----------------------------------------------------------------------------
+
+def test_the_sink_counts_repeats_and_keeps_order():
+    sink = DiagnosticSink()
+    first, second = warning("W106", "a", None), error("E201", "b", None)
+    for diagnostic in (first, second, first, first):
+        sink.add(diagnostic)
+    assert [d.message for d in sink.items] == ["a", "b"]
+    assert sink.items[0].notes == ("the same diagnostic came up 3 times (the spec expands this line "
+                                   "repeatedly); shown once",)
+    assert sink.has_errors and sink.errors == 1 and sink.added == 4
+
+
+def test_a_huge_name_makes_a_short_message():
+    name = "x" * 1_000_000
+    found = diagnostics(f"input 3x8x8\n{name}\n")
+    assert [d.code for d in found] == ["E201"]
+    assert len(found[0].message) < 200 and "1,000,000 characters" in found[0].message
+
+
+# --- includes ---------------------------------------------------------------------------------------
+
+def test_include_depth_is_limited(tmp_path):
+    for k in range(30):
+        (tmp_path / f"f{k}.cnn").write_text(f'use "f{k + 1}.cnn"\n')
+    (tmp_path / "f30.cnn").write_text("block b() { relu }\n")
+    spec = tmp_path / "main.cnn"
+    spec.write_text('use "f0.cnn"\ninput 1x8\nb\n')
+    assert len(cnndsl.check_file(spec).layers) == 1
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_file(spec, Limits(max_depth=10))
+    assert [d.code for d in failure.value.diagnostics] == ["E216"]
+
+
+def test_include_root_refuses_files_outside_without_reading_them(tmp_path):
+    root = tmp_path / "specs"
+    root.mkdir()
+    secret = tmp_path / "secret.cnn"
+    secret.write_text("this line must never be quoted\n")
+    (root / "link.cnn").symlink_to(secret)
+    for target in (str(secret), "../secret.cnn", "link.cnn"):
+        spec = root / "main.cnn"
+        spec.write_text(f'use "{target}"\ninput 1x8\nrelu\n')
+        with pytest.raises(CnnError) as failure:
+            cnndsl.check_file(spec, Limits(include_root=str(root)))
+        (d,) = failure.value.diagnostics
+        assert d.code == "E212" and "outside the include root" in d.message
+        assert "never be quoted" not in cnndsl.diagnostics.render_text(d)
+    (root / "lib.cnn").write_text("block b() { relu }\n")
+    spec.write_text('use "lib.cnn"\ninput 1x8\nb\n')
+    assert len(cnndsl.check_file(spec, Limits(include_root=str(root))).layers) == 1
+
+
+def test_include_root_on_the_command_line(tmp_path, capsys):
+    spec = tmp_path / "main.cnn"
+    spec.write_text('use "/etc/hostname"\ninput 1x8\nrelu\n')
+    assert main(["check", "--include-root", str(tmp_path), str(spec)]) == 1
+    assert "outside the include root" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_use_of_a_fifo_says_what_it_is(tmp_path):
+    os.mkfifo(tmp_path / "pipe.cnn")
+    spec = tmp_path / "main.cnn"
+    spec.write_text('use "pipe.cnn"\ninput 1x8\nrelu\n')
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_file(spec)
+    assert [d.message for d in failure.value.diagnostics] == ["cannot include 'pipe.cnn': it is a FIFO"]
+
+
+# --- W106 and the messages a new user meets ---------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "input 3x8x8\nblock b() { z = in -> conv 1x1 4 }\nb -> relu\n",   # a block's result
+    "input 3x8x8\nconv 1x1 4\nz = relu\n",                            # the network's output
+    "input 3x8x8\nresidual { y = conv 1x1 3 }\n",                     # a residual body's result
+])
+def test_a_bodys_last_named_tensor_is_its_result_not_unused(text):
+    assert codes(text) == []
+
+
+def test_the_last_tensor_is_unused_when_output_names_others():
+    assert codes("input 3x8x8\na = conv 1x1 4\nb = a -> relu\noutput a\n") == ["W106"]
+
+
+@pytest.mark.parametrize("text, code, help", [
+    ("conv 3x3 64 stride 2", "E202", "write the stride in the window: '3x3/2'"),
+    ("pool 3 stride 2", "E202", "write the stride in the window: '3/2'"),
+    ("block b(c) { conv 1x1 c/2 }\nb 8", "E301", "to divide, parenthesise the expression: '(c/2)'"),
+    ("block b(c) { conv 3x3 c - 2 }\nb 8", "E204", "to subtract, parenthesise the expression: '(c - 2)'"),
+])
+def test_new_users_mistakes_get_the_fix(text, code, help):
+    (d,) = diagnostics(f"input 3x32x32\n{text}\n")
+    assert (d.code, d.help) == (code, help)
