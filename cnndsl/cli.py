@@ -366,17 +366,21 @@ def _compile(args: argparse.Namespace) -> int:
 
     from .onnx_emit import compile_file, default_output
     from .progress import ProgressLine
-    from .reader import shorten
+    from .diagnostics import shorten
 
     model = _checked(args.file, args)
     label = "writing " + shorten(os.path.basename(args.output or default_output(model)), 40)
-    progress = ProgressLine.for_terminal(sys.stderr, label)  # a big model takes seconds to write
+    # A big model takes seconds to write: show progress on a terminal, unless asked to be quiet.
+    progress = None if args.quiet or args.format == "json" else ProgressLine.for_terminal(sys.stderr, label)
     try:
         written = compile_file(model, args.output, opset=args.opset, batch=args.batch, seed=args.seed,
                                weights=args.weights, progress=progress)
     finally:
         if progress is not None:
             progress.clear()
+    if args.format == "json":
+        _print_result_json(model, written, args)
+        return EXIT_OK
     details = f"{model.total_params:,} parameters, opset {written.opset}"
     if written.external_data:  # the model is two files: name both
         print(f"wrote {shorten(written.path)} ({written.model_bytes / 1e6:,.1f} MB) and "
@@ -389,23 +393,16 @@ def _compile(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .runtime import run_file
 
-    model = None
-    if _spec_paths(args):
-        # run_file checks with the default rules; checking here first applies the selected ones and
-        # reports the warnings before the (slower) session starts.
-        model = _checked(args.file, args)
+    rules = _rules(args, args.file) if _spec_paths(args) else None
     report = run_file(args.file, device=args.device, batch=args.batch, input_path=args.input,
-                      repeat=args.repeat, seed=args.seed, limits=_limits(args), **_run_options(args))
+                      repeat=args.repeat, seed=args.seed, limits=_limits(args), rules=rules, **_run_options(args))
+    warnings = [] if args.quiet else report.warnings
     if args.format == "json":
-        _print_json(_run_json(report, _shown_warnings(model, args) if model else []))
-    elif args.quiet:
-        print("\n".join(line for line in report.render().splitlines() if not line.startswith(_RUN_CONTEXT)))
+        _print_json(_run_json(report, [to_json(d) for d in warnings]))
     else:
-        print(report.render())
+        _report(warnings, args)
+        print(report.render(context=not args.quiet))  # -q: the outputs and the latency only
     return EXIT_OK
-
-
-_RUN_CONTEXT = ("model:", "device:", "input:")  # what -q leaves out: the outputs and latency remain
 
 
 def _run_options(args: argparse.Namespace) -> dict:

@@ -123,11 +123,19 @@ def _make(code, message, severity, label, secondary, notes, help) -> Diagnostic:
 
 
 def shorten(text: str, limit: int = 80) -> str:
-    """`text`, or its start and end around an ellipsis with its length, when over `limit`."""
-    if len(text) <= limit:
-        return text
-    keep = (limit - 1) // 2
-    return f"{text[:keep]}\N{HORIZONTAL ELLIPSIS}{text[-keep:]} ({len(text):,} characters)"
+    """`text` for a message: unchanged up to `limit` characters, else its start and end around an
+    ellipsis, with its length, e.g. 'abc…xyz (1,000,000 characters)'; control characters are shown
+    as \\xNN. A path or name given by a user can be any length, and quoting a megabyte of it would
+    bury the message."""
+    if len(text) > limit:
+        head = max(1, (limit - 1) // 2)
+        tail = max(1, limit - 1 - head)
+        text = f"{text[:head]}…{text[-tail:]} ({len(text):,} characters)"
+    return text.translate(_CONTROL_ESCAPES)
+
+
+# Control characters in a quoted name would garble the message or drive the terminal: show them as \xNN.
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
 
 
 def _quotes_shortened(text: str) -> str:

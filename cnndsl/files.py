@@ -44,9 +44,7 @@ def write_atomically(path: str, write: Callable[[IO[bytes]], int]) -> int:
     """Call `write` on a temporary file beside `path`, then rename it to `path`; return its result.
 
     A symbolic link at `path` is replaced by the new file (the file it pointed to is left as it is)."""
-    directory, name = os.path.split(os.path.abspath(path))
-    mode = _file_mode(path)
-    remove_stale_temporaries(directory, name)
+    directory, name, mode = _destination(path)
     temporary = None
     try:
         with deferred_signals():  # an interrupt must not come between creating and naming it
@@ -67,9 +65,7 @@ def write_atomically(path: str, write: Callable[[IO[bytes]], int]) -> int:
 def write_directory_atomically(path: str, write: Callable[[str, str], int]) -> int:
     """Call `write(directory, name)` to write `path` and `path.data` into a fresh temporary directory
     beside them, then rename both into place; return its result."""
-    directory, name = os.path.split(os.path.abspath(path))
-    mode = _file_mode(path)
-    remove_stale_temporaries(directory, name)
+    directory, name, mode = _destination(path)
     temporary = None
     try:
         with deferred_signals():  # an interrupt must not come between creating and naming it
@@ -102,6 +98,14 @@ def remove_stale_temporaries(directory: str, name: str) -> list[str]:
             _remove(os.path.join(directory, entry))
             removed.append(entry)
     return removed
+
+
+def _destination(path: str) -> tuple[str, str, int]:
+    """The directory and name of `path` and the mode its new file gets; stale temporaries of that
+    name, left by dead processes, are removed first."""
+    directory, name = os.path.split(os.path.abspath(path))
+    remove_stale_temporaries(directory, name)
+    return directory, name, _file_mode(path)
 
 
 def _temporary_stem(name: str) -> str:

@@ -103,8 +103,14 @@ class CheckedModel:
         }
 
 
+def _max_elements(limits: Limits) -> int:
+    """What one file may write: a layer and a tensor reference per layer at the most (`x -> relu`),
+    so a file past this cannot be a network within the layer limit, and is not read to its end."""
+    return 2 * limits.max_layers
+
+
 def _read_module(path: str, limits: Limits) -> Module:
-    return parser.parse(reader.read_source(path, limits.max_file_bytes), limits.max_depth, limits.max_layers)
+    return parser.parse(reader.read_source(path, limits.max_file_bytes), limits.max_depth, _max_elements(limits))
 
 
 def check_source(source: Source, limits: Limits = Limits(), *, rules: RuleSet | None = None) -> CheckedModel:
@@ -157,8 +163,8 @@ def _with_deep_stack(depth: int, function, *args):
 
 # Expanding one level of nesting takes at most 6 Python frames (element -> combinator -> body ->
 # chain -> element, a block call one more); the rest is headroom. Stacks are virtual address space
-# only: pages are touched as deep as the recursion really goes. Python 3.11+ keeps Python-to-Python
-# calls off the C stack; 3.10 needs a few KiB of it per frame.
+# only: pages are touched as deep as the recursion really goes. Python 3.11+ keeps most
+# Python-to-Python calls off the C stack; the stack is sized for those that are not.
 _FRAMES_PER_LEVEL = 8
 _FRAMES_BESIDES_NESTING = 20_000
 _BYTES_PER_FRAME = 8 * 2**10
@@ -167,7 +173,7 @@ _MAX_STACK_BYTES = 16 * 2**30
 
 
 def _check(source: Source, limits: Limits, rules: RuleSet = DEFAULT_RULES) -> CheckedModel:
-    module = parser.parse(source, limits.max_depth, limits.max_layers)
+    module = parser.parse(source, limits.max_depth, _max_elements(limits))
     graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
     shapes = infer.infer_shapes(graph)
     stats = analysis.count(graph, shapes, limits.max_params)

@@ -23,6 +23,8 @@ from typing import IO, NamedTuple
 
 import numpy as np
 
+from .reader import file_kind, file_problem
+
 MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
 # numpy's own limit for a header it parses without allow_pickle; real headers are about 100 bytes.
@@ -90,31 +92,21 @@ def open_regular(path: str) -> IO[bytes]:
 
 
 def regular_file_problem(path: str) -> str | None:
-    """None for a regular file; else why it cannot be read, as the end of "cannot read 'x': ..."
-    ('no such file', 'it is a FIFO, not a regular file', ...). Never opens `path`."""
-    try:
-        _refuse_unless_regular(os.stat(path).st_mode)
-    except (FileNotFoundError, NotADirectoryError):
-        return "no such file"
-    except ValueError:  # a NUL character in the path
-        return "no such file (the path contains a NUL character)"
-    except OSError as problem:  # permission denied on a directory above it, a name too long, ...
-        return (problem.strerror or str(problem)).lower()
-    except NpyError as problem:
-        return str(problem)
-    return None
-
-
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    """None for a readable regular file; else why it cannot be read, as the end of "cannot read
+    'x': ..." ('no such file', 'it is a FIFO, not a regular file', ...). Never opens `path`."""
+    problem = file_problem(path)
+    if problem is None or not problem.startswith("a "):  # not a kind of file: 'no such file', ...
+        return problem
+    return _not_regular(problem)
 
 
 def _refuse_unless_regular(mode: int) -> None:
-    if stat.S_ISDIR(mode):
-        raise NpyError("it is a directory")
     if not stat.S_ISREG(mode):
-        kind = next((kind for test, kind in _KINDS if test(mode)), "something else")
-        raise NpyError(f"it is {kind}, not a regular file")
+        raise NpyError(_not_regular(file_kind(mode)))
+
+
+def _not_regular(kind: str) -> str:
+    return "it is a directory" if kind == "a directory" else f"it is {kind}, not a regular file"
 
 
 # --- one array --------------------------------------------------------------------------------

@@ -55,7 +55,9 @@ MIN_OPSET = 13
 _OPSET_NEEDS = {"Gelu": 20}
 _PAD_MODE_NEEDS = {"wrap": 19}
 
-# protobuf refuses messages of 2 GiB or more; leave room for the graph itself.
+# protobuf refuses to parse a message of 2 GiB or more: the most a model file can hold (E509).
+PROTOBUF_MAX_BYTES = 2**31 - 1
+# Past this a model's weights go to an external data file, leaving room for the graph itself.
 PROTOBUF_LIMIT = 2**31 - 2**20
 _EXTERNAL_ALIGNMENT = 4096  # lets ONNX Runtime map external weights page by page
 
@@ -747,9 +749,6 @@ def compile_bytes(model: CheckedModel, **options: Any) -> bytes:
     return buffer.getvalue()
 
 
-# protobuf refuses to parse a message of 2 GiB or more: the most a model file can hold.
-PROTOBUF_MAX_BYTES = 2**31 - 1
-
 
 def check_graph_size(result: Plan, filename: str = "model.onnx") -> None:
     """Raise E509 when the model cannot be written at all: its graph alone, with every weight in
@@ -854,6 +853,6 @@ def _output_error(message: str, help: str | None = None) -> CnnError:
 
 
 def _shown(path: str) -> str:
-    from .reader import shorten
+    from .diagnostics import shorten
 
     return shorten(path)

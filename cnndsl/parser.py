@@ -291,7 +291,8 @@ def _tokens(text: str) -> Iterator[Token]:
 
 def parse(source: Source, max_depth: int = MAX_NESTING, max_elements: int | None = None) -> ast.Module:
     """Parse one source; raise CnnError with a located syntax diagnostic on failure.
-    `max_elements`: E214 as soon as the file has written more layers (elements) than that."""
+    `max_elements`: E214 as soon as the file has written more elements (layers, block calls and
+    tensor references) than that."""
     _check_nesting(source, max_depth)
     try:
         try:
@@ -299,10 +300,9 @@ def parse(source: Source, max_depth: int = MAX_NESTING, max_elements: int | None
         except lalr.SyntaxFailure as failure:
             raise CnnError([_syntax_diagnostic(source, failure)]) from None
         except _TooManyElements as stop:
-            raise CnnError([error("E214", f"the file writes more than {max_elements:,} layers",
-                                  Label(source, stop.span),
-                                  notes=["every written layer, block call and tensor reference counts; "
-                                         "the file was not read further"],
+            raise CnnError([error("E214", f"the file writes more than {max_elements:,} layers, block calls "
+                                          f"and tensor references", Label(source, stop.span),
+                                  notes=["that is twice the layer limit; the file was not read further"],
                                   help="raise the limit with --max-layers if intended")]) from None
     except _LiteralTooLarge as exc:
         token = exc.token

@@ -175,13 +175,8 @@ def _may_hold_table(text: str) -> bool:
 
 
 def _parse_toml(text: str, path: str) -> dict:
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise RuleError(f"{path}: reading [tool.cnndsl] needs Python 3.11 or the tomli package") from None
+    import tomllib  # only a pyproject.toml that may hold [tool.cnndsl] needs it
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as problem:

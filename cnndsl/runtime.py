@@ -20,9 +20,10 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from . import npy
-from .diagnostics import CnnError, Diagnostic, error
+from .diagnostics import CnnError, Diagnostic, error, shorten
 from .model import CheckedModel, check_file
 from .resolve import Limits
+from .rules import RuleSet
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
@@ -68,6 +69,7 @@ def model_source(model: Any, *, limits: Limits = Limits(), **compile_options: An
     from . import onnx_emit
 
     result = onnx_emit.plan(model, **compile_options)
+    onnx_emit.check_graph_size(result)
     if result.serialized_size() > onnx_emit.PROTOBUF_LIMIT:
         raise _fail("E506", f"'{model.name}' is too large to compile in memory "
                             f"({result.weight_bytes / 1e9:,.1f} GB of weights)",
@@ -213,13 +215,9 @@ def _type_text(array: np.ndarray) -> str:
 
 def _values_text(array: np.ndarray) -> str:
     """A few values of a non-numeric output, instead of statistics."""
-    shown = [_shorten(repr(str(v) if isinstance(v, str) else v)) for v in array.flat[:_SHOWN_VALUES]]
+    shown = [shorten(repr(str(v) if isinstance(v, str) else v), 40) for v in array.flat[:_SHOWN_VALUES]]
     more = ", ..." if array.size > _SHOWN_VALUES else ""
     return f"  values: {', '.join(shown)}{more} (not numbers: no statistics)"
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _statistics(array: np.ndarray) -> list[str]:
@@ -250,11 +248,12 @@ class RunReport:
     def median(self) -> float:
         return statistics.median(self.latencies)
 
-    def render(self) -> str:
+    def render(self, context: bool = True) -> str:
+        """The report; without `context` (`run -q`) only the outputs and the latency."""
         shape = "x".join(map(str, self.input_shape))
         lines = [f"model:   {self.model}",
                  f"device:  {self.device} ({self.providers[0]})",
-                 f"input:   {self.input_name} {shape} float32, {self.input_source}"]
+                 f"input:   {self.input_name} {shape} float32, {self.input_source}"] if context else []
         for output in self.outputs:
             lines.extend(output.render())
         runs = len(self.latencies)
@@ -282,12 +281,13 @@ _FALLBACK_MEMORY_LIMIT = 8 * 2**30
 def run_file(path: str | os.PathLike, *, device: str = "auto", batch: int | None = None,
              input_path: str | os.PathLike | None = None, repeat: int = 10, seed: int = 0,
              limits: Limits = Limits(), threads: int | None = None, max_memory: int | None = None,
-             top_k: int | None = None, **compile_options: Any) -> RunReport:
+             top_k: int | None = None, rules: RuleSet | None = None, **compile_options: Any) -> RunReport:
     """Load a .cnn or .onnx file, run it `repeat` times after one warm-up, and report.
 
     max_memory: bytes the run may need (input, weights, live activations), checked before anything
     is allocated (E508); None for default_memory_limit(). top_k: show the k most likely classes of
-    every 2-D output, softmaxing logits; None shows the top 5 of softmax outputs only."""
+    every 2-D output, softmaxing logits; None shows the top 5 of softmax outputs only. rules: the
+    warnings a spec reports (cnndsl.rules; default DEFAULT_RULES)."""
     path = os.fspath(path)
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
@@ -298,7 +298,7 @@ def run_file(path: str | os.PathLike, *, device: str = "auto", batch: int | None
     if _is_onnx_path(path):
         loaded = _load_onnx(path, device, threads, batch, input_path, seed, limit)
     else:
-        loaded = _load_spec(path, device, threads, batch, input_path, seed, limit, limits, compile_options)
+        loaded = _load_spec(path, device, threads, batch, input_path, seed, limit, limits, rules, compile_options)
     session, spec, planned = loaded.session, loaded.input, loaded.planned
     x = _allocate(planned)
     names = [o.name for o in session.get_outputs()]
@@ -329,9 +329,9 @@ def _load_onnx(path: str, device: str, threads: int | None, batch: int | None,
 
 def _load_spec(path: str, device: str, threads: int | None, batch: int | None,
                input_path: str | os.PathLike | None, seed: int, limit: int, limits: Limits,
-               compile_options: dict[str, Any]) -> _Loaded:
+               rules: RuleSet | None, compile_options: dict[str, Any]) -> _Loaded:
     """The memory check first, from the checker's shapes: compiling makes the weights."""
-    model = check_file(path, limits)
+    model = check_file(path, limits, rules=rules)
     spec = _spec_input(model, compile_options.get("batch"))
     planned = _plan_input(spec, batch, input_path, seed)
     _check_memory(_spec_needs(model, planned), limit)

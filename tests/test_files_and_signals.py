@@ -21,7 +21,8 @@ import cnndsl
 from cnndsl import files, onnx_emit
 from cnndsl.diagnostics import CnnError
 from cnndsl.progress import ProgressLine
-from cnndsl.reader import file_problem, shorten
+from cnndsl.diagnostics import shorten
+from cnndsl.reader import file_problem
 from cnndsl.signals import Interrupted, deferred_signals, exit_status, signals_as_interrupts
 
 SMALL = "input 3x16x16\nconv1: conv 3x3 8 pad 1 relu -> pool 2 -> flatten -> fc1: fc 10\n"

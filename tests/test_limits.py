@@ -108,8 +108,10 @@ def test_a_limit_that_fits_the_work_lets_it_through():
 def test_the_parser_stops_a_runaway_file_at_the_layer_limit():
     text = "input 3x8x8\nrelu" + " -> relu" * 300 + "\n"
     (d,) = diagnostics(text, Limits(max_layers=100))
-    assert d.code == "E214" and "writes more than 100 layers" in d.message
-    assert d.location()[1:] == (2, 1 + len("relu -> ") * 100)
+    assert d.code == "E214" and "writes more than 200 layers, block calls and tensor references" in d.message
+    assert d.location()[1:] == (2, 1 + len("relu -> ") * 200)
+    # a reference and a layer per statement is within the limit
+    assert set(codes(many("in -> relu", 100), Limits(max_layers=100))) == {"W106"}
 
 
 # --- names grow with nesting: a budget, checked before they are built -----------------------------
