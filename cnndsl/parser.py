@@ -113,9 +113,21 @@ class LineJoiner:
 
 
 def _span(*parts) -> Span:
-    spans = [Span(p.start_pos, p.end_pos) if isinstance(p, str) else p if isinstance(p, Span) else p.span
-             for p in parts if p is not None]
-    return Span(min(s.start for s in spans), max(s.end for s in spans))
+    """The span covering tokens, spans and syntax nodes (None parts are skipped). Called for nearly
+    every node, so written as one loop rather than lists and generators."""
+    start, end = -1, -1
+    for part in parts:
+        if part is None:
+            continue
+        if isinstance(part, str):  # a token
+            low, high = part.start_pos, part.end_pos
+        else:
+            low, high = part if isinstance(part, Span) else part.span
+        if start < 0 or low < start:
+            start = low
+        if high > end:
+            end = high
+    return Span(start, end)
 
 
 def _tok_span(token: Token) -> Span:

@@ -676,7 +676,7 @@ class Resolver:
         for iteration in range(count):
             if iteration == 1 and uniform:
                 cost = self._cost() - before
-                self._charge_repetition(frame, element, items[0], count, cost, prefix)
+                self._charge_repetition(frame, element, items[0], count, cost, f"{base}0.")
                 if cost.is_empty and x is start:
                     self._step(frame, element.span, (count - 1) * cost.steps)
                     break
