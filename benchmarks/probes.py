@@ -53,6 +53,8 @@ PROBES = [
     Probe("nested empty repeats 10^4 x 10^4", lambda: "input 3x8x8\nrepeat 10000 { repeat 10000 { in } }\n"),
     Probe("same error 10^8 times", lambda: "input 3x8x8\nrepeat 10000 { repeat 10000 { conv 3x3 0 } }\n"),
     Probe("40 levels of blocks calling the previous twice", lambda: _doubling_blocks(40)),
+    Probe("10^4 x 10^4 repetitions that read their counters",
+          lambda: "input 3x8x8\nrepeat 10000 as i { repeat 10000 as j { if (i == j) { relu } } }\n"),
     Probe("50,000 unused named tensors", lambda: _lines("input 3x8x8", "t{i} = in -> relu", 50_000)),
     Probe("200,000 unknown layer kinds", lambda: _lines("input 3x8x8", "in -> kind{i}", 200_000)),
     Probe("90,000 'in -> relu' statements", lambda: _lines("input 3x8x8", "in -> relu", 90_000)),

@@ -31,7 +31,7 @@ class Limits(NamedTuple):
     max_params: int = 10_000_000_000  # checked by the analysis pass, before any weight exists
     max_file_bytes: int = 10_000_000
     max_depth: int = 10_000          # nesting of brackets and braces, of block calls and of `use`
-    max_steps: int = 1_000_000       # expansion steps: statements, layers, iterations, block calls
+    max_steps: int = 500_000         # expansion steps: statements, layers, iterations, block calls
     max_name_chars: int = 20_000_000  # all hierarchical names together (they grow with nesting)
     # With a directory here, `use` may only include files below it (after symlinks); nothing of
     # a file outside is read or quoted. For specs from untrusted users, e.g. in a web service.
