@@ -627,11 +627,18 @@ class Resolver:
     def _combinator(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
         word = element.kind.id
         allowed = COMBINATORS[word]
+        seen: dict[str, ast.Followup] = {}
         for followup in element.followups:
-            if followup.keyword.id not in allowed:
+            keyword = followup.keyword.id
+            if keyword not in allowed:
                 expected = f"'{allowed[0]}'" if allowed else "nothing"
-                self.sink.add(error("E215", f"'{word}' can be followed by {expected}, not '{followup.keyword.id}'",
+                self.sink.add(error("E215", f"'{word}' can be followed by {expected}, not '{keyword}'",
                                     Label(frame.source, followup.keyword.span)))
+            elif keyword in seen:
+                self.sink.add(error("E215", f"'{word}' takes one '{keyword}' part, not two",
+                                    Label(frame.source, followup.keyword.span),
+                                    secondary=[Label(frame.source, seen[keyword].keyword.span, "the first")]))
+            seen.setdefault(keyword, followup)
         if element.body is None:
             self.sink.add(error("E203", f"'{word}' needs a braced body: {word} {{ ... }}",
                                 Label(frame.source, element.head_span)))

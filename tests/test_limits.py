@@ -261,3 +261,20 @@ def test_the_last_tensor_is_unused_when_output_names_others():
 def test_new_users_mistakes_get_the_fix(text, code, help):
     (d,) = diagnostics(f"input 3x32x32\n{text}\n")
     assert (d.code, d.help) == (code, help)
+
+
+@pytest.mark.parametrize("text", [
+    "if (1) { relu } else { tanh } else { sigmoid }",
+    "residual { relu } shortcut { tanh } shortcut { relu }",
+])
+def test_a_second_else_or_shortcut_is_e215_not_ignored(text):
+    (d,) = diagnostics(f"input 3x8x8\n{text}\n")
+    assert d.code == "E215" and "not two" in d.message
+    assert d.secondary[0].text == "the first"
+
+
+def test_an_input_of_many_axes_is_checked_in_linear_time():
+    # Padding was broadcast to the input's rank once per axis: 20,000 axes took seconds.
+    text = "input " + "x".join(["1"] * 20_001) + "\nconv 1 2 -> pool 1 -> bn -> flatten -> fc 2\n"
+    model = cnndsl.check_text(text)
+    assert model.outputs[0][1] == (2,)

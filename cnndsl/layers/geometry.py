@@ -104,6 +104,8 @@ def axes(in_spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int
     kernel = broadcast(kernel, rank, what)
     stride = broadcast(stride, rank, "stride") if stride is not None else (1,) * rank
     dilation = broadcast(dilation, rank, "dilation")
+    if pad.mode != "same":  # once, not per axis: an input may have thousands of axes
+        pad_begin, pad_end = broadcast(pad.begin, rank, "padding"), broadcast(pad.end, rank, "padding")
     result = []
     for i, n in enumerate(in_spatial):
         if pad.mode == "same":
@@ -111,8 +113,7 @@ def axes(in_spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int
             total = max((out - 1) * stride[i] + dilation[i] * (kernel[i] - 1) + 1 - n, 0)
             begin, end = total // 2, total - total // 2
         else:
-            begin = broadcast(pad.begin, rank, "padding")[i]
-            end = broadcast(pad.end, rank, "padding")[i]
+            begin, end = pad_begin[i], pad_end[i]
         result.append(AxisGeometry(n, kernel[i], stride[i], dilation[i], begin, end, ceil))
     return result
 
