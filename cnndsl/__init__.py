@@ -30,6 +30,8 @@ def check(spec: Any, limits: Limits = Limits()) -> CheckedModel:
     """
     import os
 
+    if isinstance(spec, bytes):
+        raise TypeError("check() takes spec text (str) or a path (str or os.PathLike), not bytes")
     if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and os.path.isfile(spec)):
         return check_file(spec, limits)
     if _looks_like_a_spec_path(spec):

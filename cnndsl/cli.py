@@ -180,7 +180,7 @@ def _limit_options() -> argparse.ArgumentParser:
     limit("--max-steps", 10**10, defaults.max_steps,
           "expansion work: statements, layers, iterations and block calls")
     limit("--max-name-chars", 10**10, defaults.max_name_chars, "characters of all layer names together")
-    group.add_argument("--include-root", metavar="DIR",
+    group.add_argument("--include-root", metavar="DIR", type=_directory,
                        help="refuse 'use' of any file outside DIR (after symlinks), without reading it; "
                             "set it for specs from untrusted users")
     return limits
@@ -237,6 +237,14 @@ def _spec_paths(args: argparse.Namespace) -> list[str]:
 def _rules(args: argparse.Namespace, path: str) -> RuleSet:
     settled = getattr(args, "rules", None) or {}
     return settled[path] if path in settled else configured_rules(path, _selection(args))
+
+
+def _directory(text: str) -> str:
+    import os
+
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return text
 
 
 def _limits(args: argparse.Namespace) -> Limits:

@@ -119,15 +119,26 @@ def check_source(source: Source, limits: Limits = Limits(), *, rules: RuleSet | 
     rules: the warnings to report (default DEFAULT_RULES: every W code but the opt-in W103; see
     cnndsl.rules). Errors are always reported. `# cnndsl: ignore[...]` comments are honoured either way.
     """
+    limits = _validated(limits)
     return _with_deep_stack(limits.max_depth, _check, source, limits, DEFAULT_RULES if rules is None else rules)
+
+
+def _validated(limits: Limits | None) -> Limits:
+    if limits is None:
+        return Limits()
+    if not isinstance(limits, Limits):
+        raise TypeError(f"limits must be a cnndsl.Limits, got {type(limits).__name__}")
+    return limits.validated()
 
 
 def _with_deep_stack(depth: int, function, *args):
     """Run `function` in a thread with a stack and recursion limit sized for `depth` levels.
 
     Block expansion recurses a few frames per nesting level; specs may nest up to Limits.max_depth
-    (10,000 by default), far past Python's default recursion limit of 1,000. Should the estimate
-    of frames per level ever fall short, the RecursionError is a located E216, never a crash.
+    (10,000 by default), far past Python's default recursion limit of 1,000. Where the address
+    space is limited (`ulimit -v`, a sandboxed service) a smaller stack is tried, with a recursion
+    limit to match, down to none at all (this thread). Either way, nesting deeper than the stack
+    allows is a RecursionError, which becomes E216, never a crash.
     """
     outcome: dict[str, object] = {}
 
@@ -137,28 +148,41 @@ def _with_deep_stack(depth: int, function, *args):
         except RecursionError:
             outcome["error"] = CnnError([error("E216", f"the spec nests too deeply to expand (more than "
                                                        f"{sys.getrecursionlimit() // _FRAMES_PER_LEVEL:,} "
-                                                       f"levels)", None,
+                                                       f"levels here)", None,
                                                help="nest fewer levels of repeat, if, residual, concat and "
                                                     "block calls")])
         except BaseException as failure:  # re-raised in the caller's thread
             outcome["error"] = failure
 
-    frames = _FRAMES_PER_LEVEL * depth + _FRAMES_BESIDES_NESTING
-    previous_limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous_limit, frames))
-    previous_size = threading.stack_size(min(_MAX_STACK_BYTES, max(_MIN_STACK_BYTES, frames * _BYTES_PER_FRAME)))
-    try:
-        worker = threading.Thread(target=target, name="cnndsl-check", daemon=True)
-        worker.start()
-    finally:
-        threading.stack_size(previous_size)
-    try:
-        worker.join()
-    finally:
-        sys.setrecursionlimit(previous_limit)
+    frames = _FRAMES_PER_LEVEL * min(depth, _MAX_LEVELS) + _FRAMES_BESIDES_NESTING
+    stack = min(_MAX_STACK_BYTES, max(_MIN_STACK_BYTES, frames * _BYTES_PER_FRAME))
+    while stack >= _SMALLEST_STACK_BYTES and not _run_in_thread(target, stack, min(frames, stack // _BYTES_PER_FRAME)):
+        stack //= 4
+    if stack < _SMALLEST_STACK_BYTES:  # no thread could start: expand on this thread's own stack
+        target()
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _run_in_thread(target, stack_bytes: int, frames: int) -> bool:
+    """Run `target` to its end in a thread with this stack and recursion limit; False when the
+    thread cannot start (its stack does not fit the address space)."""
+    previous_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous_limit, frames))
+    try:
+        previous_size = threading.stack_size(stack_bytes)
+        try:
+            worker = threading.Thread(target=target, name="cnndsl-check", daemon=True)
+            worker.start()
+        except RuntimeError:  # "can't start new thread"
+            return False
+        finally:
+            threading.stack_size(previous_size)
+        worker.join()
+        return True
+    finally:
+        sys.setrecursionlimit(previous_limit)
 
 
 # Expanding one level of nesting takes at most 6 Python frames (element -> combinator -> body ->
@@ -167,9 +191,11 @@ def _with_deep_stack(depth: int, function, *args):
 # Python-to-Python calls off the C stack; the stack is sized for those that are not.
 _FRAMES_PER_LEVEL = 8
 _FRAMES_BESIDES_NESTING = 20_000
+_MAX_LEVELS = 1_000_000  # past --max-depth's own ceiling: the recursion limit must fit a C int
 _BYTES_PER_FRAME = 8 * 2**10
 _MIN_STACK_BYTES = 1024 * 2**20
 _MAX_STACK_BYTES = 16 * 2**30
+_SMALLEST_STACK_BYTES = 4 * 2**20
 
 
 def _check(source: Source, limits: Limits, rules: RuleSet = DEFAULT_RULES) -> CheckedModel:
@@ -184,9 +210,12 @@ def _check(source: Source, limits: Limits, rules: RuleSet = DEFAULT_RULES) -> Ch
 def check_file(path: str | os.PathLike, limits: Limits = Limits(), *, rules: RuleSet | None = None) -> CheckedModel:
     """Check a spec file; `rules` as for check_source (a pyproject.toml is not read: see
     cnndsl.rules.configured_rules for the command line's selection)."""
-    return check_source(reader.read_source(os.fspath(path), limits.max_file_bytes), limits, rules=rules)
+    limits = _validated(limits)
+    return check_source(reader.read_source(os.fsdecode(path), limits.max_file_bytes), limits, rules=rules)
 
 
 def check_text(text: str, path: str = "<text>", limits: Limits = Limits(), *,
                rules: RuleSet | None = None) -> CheckedModel:
+    if not isinstance(text, str):
+        raise TypeError(f"spec text must be a str, got {type(text).__name__} (check_file reads a path)")
     return check_source(reader.source_from_text(path, text), limits, rules=rules)

@@ -136,7 +136,7 @@ def _parse_header(data: bytes, version_1: bool) -> Header:
     parse = np.lib.format.read_array_header_1_0 if version_1 else np.lib.format.read_array_header_2_0
     try:
         shape, fortran_order, dtype = parse(io.BytesIO(data), max_header_size=MAX_HEADER_BYTES)
-    except (ValueError, TypeError, SyntaxError) as problem:
+    except Exception as problem:  # numpy's parser of untrusted text: ValueError, SyntaxError, TokenError...
         raise NpyError(f"its .npy header is invalid ({_first_line(problem)})") from None
     if any(d < 0 for d in shape):
         raise NpyError(f"its .npy header gives a negative dimension {shape}")

@@ -599,7 +599,9 @@ def _included_sources(model: CheckedModel) -> list:
 def _check_opset(opset: int | None) -> int:
     if opset is None:
         return default_opset()
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+    if isinstance(opset, bool) or not isinstance(opset, int):  # a program's mistake, not the spec's
+        raise TypeError(f"opset must be an int or None, got {type(opset).__name__}")
+    if opset < MIN_OPSET:
         valid = False
     else:  # ask onnx only about opsets newer than the default
         valid = opset <= NEWEST_RUNTIME_OPSET or opset <= _newest_opset()

@@ -21,6 +21,7 @@ from .layers.base import MAX_EXTENT, Arg, ArgIssue, Layer, PairValue, WindowValu
 from .source import Source, Span
 
 COMBINATORS = {"repeat": (), "residual": ("shortcut",), "concat": (), "if": ("else",)}
+MAX_INPUT_RANK = 4  # channels and at most three spatial axes: C, CxL, CxHxW, CxDxHxW
 
 
 class Limits(NamedTuple):
@@ -36,6 +37,19 @@ class Limits(NamedTuple):
     # With a directory here, `use` may only include files below it (after symlinks); nothing of
     # a file outside is read or quoted. For specs from untrusted users, e.g. in a web service.
     include_root: str | None = None
+
+    def validated(self) -> Limits:
+        """These limits, or ValueError/TypeError naming the first field a program set wrongly
+        (the command line checks its options itself)."""
+        for name, value in zip(self._fields, self):
+            if name == "include_root":
+                if value is not None and not os.path.isdir(value):
+                    raise ValueError(f"include_root must name a directory, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Limits.{name} must be an int, got {type(value).__name__}")
+            elif value < 1:
+                raise ValueError(f"Limits.{name} must be at least 1, got {value}")
+        return self
 
 
 class _Cost(NamedTuple):
@@ -155,13 +169,16 @@ class Resolver:
         self.call_costs: dict[tuple, tuple[int, int, bool]] = {}
         self.mentions: dict[tuple[int, str], bool] = {}
         self.included_by: dict[str, tuple[Source, Span]] = {}  # file -> the `use` that first included it
+        self.including: set[str] = set()  # the files on the include stack, for cycles in O(1)
 
     # --- entry ----------------------------------------------------------------------------------
 
     def run(self) -> tuple[Graph, list[Diagnostic]]:
         source = self.module.source
         try:
-            self._collect_blocks(self.module, (os.path.abspath(source.path),))
+            main = os.path.abspath(source.path)
+            self.including.add(main)
+            self._collect_blocks(self.module, [main])
         except _Stop:
             raise CnnError(self.sink.items) from None
         inputs = [s for s in self.module.statements if isinstance(s, ast.InputDecl)]
@@ -175,6 +192,12 @@ class Resolver:
             self.sink.add(error("E207", "a second input declaration", Label(source, extra.span),
                                 secondary=[Label(source, inputs[0].span, "first declared here")]))
         declared = inputs[0]
+        if len(declared.dims) > MAX_INPUT_RANK:
+            # ONNX Runtime's convolutions and poolings stop at three spatial axes.
+            self.sink.add(error("E302", f"the input has {len(declared.dims) - 1:,} spatial axes; at most "
+                                        f"{MAX_INPUT_RANK - 1} are supported", Label(source, declared.span),
+                                help="write the input as C, CxL, CxHxW or CxDxHxW (channels first)"))
+            raise CnnError(self.sink.items)
         for extent in declared.dims:
             if extent < 1 or extent > MAX_EXTENT:
                 self.sink.add(error("E303" if extent else "E302",
@@ -203,7 +226,9 @@ class Resolver:
 
     # --- definitions --------------------------------------------------------------------------
 
-    def _collect_blocks(self, module: ast.Module, include_stack: tuple[str, ...]) -> None:
+    def _collect_blocks(self, module: ast.Module, include_stack: list[str]) -> None:
+        """`include_stack`: the files being included, outermost first; one list for the whole
+        chain (pushed and popped), so a chain of n files costs n, not n squared."""
         for statement in module.statements:
             if isinstance(statement, ast.Use):
                 self._include(module.source, statement, include_stack)
@@ -213,10 +238,10 @@ class Resolver:
                 self.sink.add(error("E215", "an included file may only define blocks and include files",
                                     Label(module.source, statement.span)))
 
-    def _include(self, source: Source, use: ast.Use, include_stack: tuple[str, ...]) -> None:
+    def _include(self, source: Source, use: ast.Use, include_stack: list[str]) -> None:
         base = os.path.dirname(os.path.abspath(source.path))
         path = os.path.normpath(os.path.join(base, use.path))
-        if path in include_stack:
+        if path in self.including:
             # The other `use` statements of the cycle: those that included each file after `path`.
             secondary = [Label(*self.included_by[p], f"'{os.path.basename(self.included_by[p][0].path)}' "
                                                      f"includes '{os.path.basename(p)}' here")
@@ -225,7 +250,7 @@ class Resolver:
                        f"the includes form a cycle: '{use.path}' is already being included")
             self.sink.add(error("E212", message, Label(source, use.span, "includes " + repr(use.path)),
                                 secondary=secondary,
-                                notes=[" -> ".join(os.path.basename(p) for p in include_stack + (path,))],
+                                notes=[" -> ".join(os.path.basename(p) for p in [*include_stack, path])],
                                 help="remove one of these 'use' lines; to share blocks between files, "
                                      "move them into a third file that both include"))
             return
@@ -257,7 +282,10 @@ class Resolver:
                 self.sink.add(diagnostic)
             return
         self.included_by[path] = (source, use.span)
-        self._collect_blocks(included, include_stack + (path,))
+        include_stack.append(path)
+        self.including.add(path)
+        self._collect_blocks(included, include_stack)
+        self.including.discard(include_stack.pop())
 
     def _define_block(self, definition: ast.BlockDef, source: Source) -> None:
         name = definition.name.id
@@ -507,7 +535,10 @@ class Resolver:
             name = frame.auto_name(base)
         else:
             name = label.id
-            if name in frame.taken:
+            if name == "in":
+                self.sink.add(error("E210", "'in' cannot label a layer: it names the input of every body",
+                                    Label(frame.source, label.span), help="choose another label"))
+            elif name in frame.taken:
                 first = frame.taken[name]
                 automatic = frame.source.text[first.start:first.end] != name
                 self.sink.add(error("E210", f"the name '{name}' is used twice", Label(frame.source, label.span),
@@ -833,7 +864,8 @@ class Resolver:
             except ArgIssue as issue:
                 written = source.text[span.start:span.end]
                 # `c/2` reads as a window (extent c, stride 2) wherever a window may stand.
-                division = issue.code == "E301" and isinstance(value, WindowValue) and not written.startswith("(")
+                division = (issue.code == "E301" and isinstance(value, WindowValue)
+                            and not isinstance(value.extent, list) and not written.startswith("("))
                 fail(issue.code, issue.message, span,
                      issue.help or (f"to divide, parenthesise the expression: '({written})'" if division else None))
                 values.setdefault(arg.name, None)  # reported once: not "missing" as well

@@ -157,7 +157,10 @@ def _read_table(path: str) -> dict | None:
             data = file.read()
     except OSError as problem:
         raise RuleError(f"{path}: cannot be read ({problem.strerror or problem})") from None
-    text = data.decode("utf-8", "replace")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as problem:  # TOML is UTF-8: a table in it could not be read
+        raise RuleError(f"{path}: not valid UTF-8 (byte {problem.start:,})") from None
     if not _may_hold_table(text):
         return None  # the common case, decided without importing a TOML parser
     document = _parse_toml(text, path)
@@ -211,7 +214,8 @@ _IGNORE_COMMENT: re.Pattern[str] | None = None  # compiled on the first line tha
 def _ignore_comment() -> re.Pattern[str]:
     global _IGNORE_COMMENT
     if _IGNORE_COMMENT is None:
-        _IGNORE_COMMENT = re.compile(r"#.*?\bcnndsl:\s*ignore\b(?:\[([^\]]*)\])?")
+        # `ignore[CODES]`, or a bare `ignore`; an unclosed `ignore[` silences nothing.
+        _IGNORE_COMMENT = re.compile(r"#.*?\bcnndsl:\s*ignore\b(?:\[([^\]]*)\]|(?!\s*\[))")
     return _IGNORE_COMMENT
 
 

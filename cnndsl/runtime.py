@@ -533,8 +533,9 @@ def _peak_activation_values(model: CheckedModel) -> tuple[int, Any]:
     at = None
     for index, node in enumerate(nodes[1:], start=1):
         live += _values_of(model, node)
-        if live > peak:
-            peak, at = live, node
+        running = live + node.layer.scratch_values([model.shapes[p] for p in node.inputs])
+        if running > peak:
+            peak, at = running, node
         live -= sum(_values_of(model, done) for done in freed_after.get(index, ()) if done is not nodes[0])
     return peak, at
 

@@ -273,8 +273,81 @@ def test_a_second_else_or_shortcut_is_e215_not_ignored(text):
     assert d.secondary[0].text == "the first"
 
 
-def test_an_input_of_many_axes_is_checked_in_linear_time():
-    # Padding was broadcast to the input's rank once per axis: 20,000 axes took seconds.
-    text = "input " + "x".join(["1"] * 20_001) + "\nconv 1 2 -> pool 1 -> bn -> flatten -> fc 2\n"
-    model = cnndsl.check_text(text)
-    assert model.outputs[0][1] == (2,)
+def test_an_input_of_more_than_three_spatial_axes_is_e302():
+    # 20,000 axes once took seconds in the shape pass; 4 passed the check and failed in ONNX Runtime.
+    for dims in ("3x8x8x8x8", "x".join(["1"] * 20_001)):
+        (d,) = diagnostics(f"input {dims}\npool 2\n")
+        assert d.code == "E302" and "spatial axes" in d.message
+    assert codes("input 3x4x4x4\npool 2\n") == []
+
+
+# --- found by an independent probe after the fixes above ------------------------------------------
+
+def test_in_cannot_label_a_layer():
+    # `in: relu` + `output in` passed check and made compile exit 3.
+    (d,) = diagnostics("input 3x8x8\nin: relu\noutput in\n")
+    assert d.code == "E210" and "'in' cannot label a layer" in d.message
+
+
+def test_run_counts_the_lrn_buffer_onnx_runtime_allocates(tmp_path, capsys):
+    # ONNX Runtime pads the channel axis by the window: `lrn 16777217` on 3x8x8 took 4.5 GB.
+    spec = tmp_path / "lrn.cnn"
+    spec.write_text("input 3x8x8\nlrn 16777217\n")
+    assert main(["run", str(spec), "--max-memory", "100000000"]) == 1
+    err = capsys.readouterr().err
+    assert "error[E508]" in err and "4.0 GiB" in err and "after 'lrn1'" in err
+
+
+def test_literal_weights_that_overflow_after_the_division_are_e303():
+    (d,) = diagnostics("input 1x8x8\nconv 3x3 1 weights [[1 2 3][4 5 6][7 8 9]] / 1e-320\n")
+    assert d.code == "E303"
+    (d,) = diagnostics("input 1x8x8\nconv 3x3 1 weights [[1 2 3][4 5 6][7 8 9]] / 0\n")
+    assert d.code == "E301" and d.help is None  # not "parenthesise the expression"
+
+
+def test_a_long_chain_of_included_files_costs_linear_memory(tmp_path):
+    count = 2_000
+    for k in range(count):
+        follow = f'use "f{k + 1}.cnn"\n' if k + 1 < count else ""
+        (tmp_path / f"f{k}.cnn").write_text(follow + f"block k{k}(c) {{ relu }}\n")
+    spec = tmp_path / "main.cnn"
+    spec.write_text('use "f0.cnn"\ninput 4x8x8\nk0 1\n')
+    assert len(cnndsl.check_file(spec).layers) == 1
+
+
+def test_checking_works_where_a_big_stack_cannot_be_had():
+    # Under `ulimit -v` the 1 GiB stack thread could not start: every check exited 3.
+    import subprocess
+    import sys
+
+    deep = "input 1x8\n" + "if (1) {\n" * 10_000 + "relu\n" + "}\n" * 10_000
+    script = ("import resource, sys, cnndsl\n"
+              "resource.setrlimit(resource.RLIMIT_AS, (900 * 2**20, 900 * 2**20))\n"
+              f"print(len(cnndsl.check_file({str(ROOT / 'specs' / 'alexnet.cnn')!r}).layers))\n"
+              "try:\n    cnndsl.check_text(sys.stdin.read())\n"
+              "except cnndsl.CnnError as failure:\n    print(failure.diagnostics[0].code)\n")
+    done = subprocess.run([sys.executable, "-c", script], input=deep, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["15", "E216"]  # AlexNet's 15 layers, then the deep spec refused cleanly
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda: cnndsl.check(None), TypeError),
+    (lambda: cnndsl.check_text(b"input 1x8\nrelu\n"), TypeError),
+    (lambda: cnndsl.check_text("input 1x8\nrelu\n", limits=Limits(max_layers=-1)), ValueError),
+    (lambda: cnndsl.check_text("input 1x8\nrelu\n", limits=Limits(include_root="/no/such/dir")), ValueError),
+])
+def test_the_python_api_names_a_programs_mistake(call, error):
+    with pytest.raises(error):
+        call()
+
+
+def test_a_malformed_npy_header_is_a_diagnostic(tmp_path, capsys):
+    (tmp_path / "s.cnn").write_text("input 3x8x8\nconv 3 4\n")
+    (tmp_path / "b.npy").write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4',}")
+    assert main(["run", str(tmp_path / "s.cnn"), "--input", str(tmp_path / "b.npy")]) == 1
+    assert "error[E507]" in capsys.readouterr().err
+
+
+def test_an_unclosed_ignore_comment_silences_nothing():
+    assert codes("input 3x32x32\nconv 3x3/2 8  # cnndsl: ignore[\n") == ["W101"]

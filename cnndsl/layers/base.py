@@ -258,6 +258,11 @@ class Layer(Record):
         """Multiply-accumulates, torchvision's convention: conv and fc only, bias excluded."""
         return 0
 
+    def scratch_values(self, inputs: list[Shape]) -> int:
+        """Values per sample ONNX Runtime allocates while running this layer, besides its output
+        (`run` counts them in the memory it needs)."""
+        return 0
+
     def describe(self) -> str:
         """Short attribute text for summaries, e.g. '11x11/4, pad 2'."""
         return ""

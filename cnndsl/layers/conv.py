@@ -41,7 +41,14 @@ def kernel_literal(value: Any, name: str) -> KernelLiteral:
     if not isinstance(value, list):
         raise ArgIssue("E301", f"{name} must be an array such as [1 0 -1], got {value!r}", arg=name)
     shape, flat = _flatten(value, name)
-    return KernelLiteral(shape, tuple(v * scale for v in flat))
+    values = tuple(v * scale for v in flat)
+    if not all(abs(v) <= _MAX_LITERAL for v in values):  # NaN compares False too
+        raise ArgIssue("E303", f"{name} has a value too large after the division (more than {_MAX_LITERAL:g})",
+                       arg=name, help="divide by a larger number")
+    return KernelLiteral(shape, values)
+
+
+_MAX_LITERAL = 1e18  # as for any number in a spec; float32 holds it (up to 3.4e38)
 
 
 def _flatten(value: list, name: str) -> tuple[tuple[int, ...], list[float]]:

@@ -78,6 +78,12 @@ class LocalResponseNorm(Layer):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]
 
+    def scratch_values(self, inputs: list[Shape]) -> int:
+        # ONNX Runtime pads the channel axis by the window on both sides: with `lrn 16777217` that
+        # buffer, not the tensors, is what takes gigabytes.
+        channels, *spatial = inputs[0]
+        return (channels + self.size - 1) * math.prod(spatial)
+
     def describe(self) -> str:
         return f"size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, k {self.k:g}"
 
