@@ -278,10 +278,18 @@ def _respan(node, span: Span):
 
 
 def grammar_text() -> str:
-    from . import grammars  # the package directory that holds cnn.lark, wherever it is installed
-
-    with open(os.path.join(os.path.dirname(grammars.__file__), "cnn.lark"), encoding="utf-8") as grammar:
+    with open(grammar_path(), encoding="utf-8") as grammar:
         return grammar.read()
+
+
+def grammar_path() -> str:
+    """grammars/cnn.lark: installed, it is the package `cnndsl.grammars` (pyproject.toml maps the
+    top-level folder there); in a source checkout run without installing, it sits beside `cnndsl/`."""
+    try:
+        from . import grammars
+    except ImportError:
+        return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "grammars", "cnn.lark")
+    return os.path.join(os.path.dirname(grammars.__file__), "cnn.lark")
 
 
 @functools.lru_cache(maxsize=1)
