@@ -830,14 +830,24 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
     if "\0" in output:  # the operating system refuses such paths (Python raises ValueError)
         raise _output_error(f"the output '{shown}' contains a NUL character")
     kind = existing_kind(output)
-    if output.endswith(("/", os.sep)) or kind == "a directory":
+    if kind == "a directory":
         raise _output_error(f"the output '{shown}' is a directory", help="name the file: -o DIR/model.onnx")
+    if output.endswith(("/", os.sep)):
+        raise _output_error(f"the output '{shown}' ends in '/', so it names a directory, not a file",
+                            help="name the file: -o DIR/model.onnx")
     if kind not in (None, "a regular file"):
         raise _output_error(f"the output '{shown}' is {kind}, not a regular file",
                             help="cnndsl writes models to files only; name a file with -o OUT.onnx")
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
-        raise _output_error(f"the output's directory '{_shown(directory)}' does not exist")
+        raise _output_error(f"the output's directory '{_shown(directory)}' " +
+                            ("is not a directory" if os.path.exists(directory) else "does not exist"))
+    system = _system_path(output)
+    if system is not None:
+        # /dev/stdout is a link to /proc/self/fd/1, which may be a regular file (a log): renaming
+        # over the link would replace the system's /dev/stdout.
+        raise _output_error(f"the output '{shown}' is in {system}, the system's device and process files",
+                            help="cnndsl writes models to files only; name a file with -o OUT.onnx")
     protected = [s.path for s in [model.source, *_included_sources(model)]]
     if weights is not None:
         protected.append(os.fspath(weights))
@@ -848,6 +858,20 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
         if same:
             raise _output_error(f"refusing to overwrite the input '{_shown(path)}' with {what}",
                                 help="choose another output with -o OUT.onnx")
+
+
+def _system_path(path: str) -> str | None:
+    """'/dev', '/proc' or '/sys' when `path` (its link, its directory or what it points to) is
+    under one of them; None otherwise."""
+    for where in (os.path.abspath(path), os.path.realpath(os.path.dirname(os.path.abspath(path))),
+                  os.path.realpath(path)):
+        for system in _SYSTEM_DIRECTORIES:
+            if where == system or where.startswith(system + os.sep):
+                return system
+    return None
+
+
+_SYSTEM_DIRECTORIES = ("/dev", "/proc", "/sys")
 
 
 def _output_error(message: str, help: str | None = None) -> CnnError:

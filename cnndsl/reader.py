@@ -36,6 +36,9 @@ def read_source(path: str, max_bytes: int) -> Source:
             data = handle.read(max_bytes + 1)
     except OSError as failure:
         raise CnnError([error("E105", f"cannot read '{shown}': {failure.strerror or failure}", None)]) from None
+    if data is None:  # a "regular" file with no data yet, such as /proc/kmsg: waiting could be forever
+        raise CnnError([error("E105", f"cannot read '{shown}': it has no data to read now", None,
+                              help="give the path of a spec file")])
     if len(data) > max_bytes:  # it grew after the stat
         raise _too_big(shown, len(data), max_bytes)
     return source_from_bytes(path, data)

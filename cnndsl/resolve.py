@@ -289,6 +289,13 @@ class Resolver:
 
     def _define_block(self, definition: ast.BlockDef, source: Source) -> None:
         name = definition.name.id
+        declared: dict[str, ast.Param] = {}
+        for param in definition.params:
+            first = declared.setdefault(param.name.id, param)
+            if first is not param:
+                self.sink.add(error("E210", f"block '{name}' has two parameters named '{param.name.id}'",
+                                    Label(source, param.name.span),
+                                    secondary=[Label(source, first.name.span, "first declared here")]))
         if name in REGISTRY or name in COMBINATORS:
             self.sink.add(error("E210", f"block '{name}' would hide the built-in '{name}'",
                                 Label(source, definition.name.span), help="give the block another name"))

@@ -151,12 +151,17 @@ def find_config(directory: str, cache: dict | None = None) -> tuple[str, Selecti
     return cache[directory]
 
 
+MAX_CONFIG_BYTES = 10_000_000  # as for a spec: a pyproject.toml is a few kilobytes
+
+
 def _read_table(path: str) -> dict | None:
     try:
         with open(path, "rb") as file:
-            data = file.read()
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as problem:
         raise RuleError(f"{path}: cannot be read ({problem.strerror or problem})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise RuleError(f"{path}: over {MAX_CONFIG_BYTES:,} bytes; not read as a configuration")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as problem:  # TOML is UTF-8: a table in it could not be read
@@ -184,6 +189,8 @@ def _parse_toml(text: str, path: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as problem:
         raise RuleError(f"{path}: not valid TOML: {problem}") from None
+    except RecursionError:  # tomllib recurses once per nesting level of arrays and tables
+        raise RuleError(f"{path}: not read: its arrays or tables are nested too deeply") from None
 
 
 def _selection_of(table: dict, path: str) -> Selection:

@@ -351,3 +351,66 @@ def test_a_malformed_npy_header_is_a_diagnostic(tmp_path, capsys):
 
 def test_an_unclosed_ignore_comment_silences_nothing():
     assert codes("input 3x32x32\nconv 3x3/2 8  # cnndsl: ignore[\n") == ["W101"]
+
+
+# --- found by a second independent probe -------------------------------------------------------------
+
+def test_an_output_under_dev_is_refused_even_through_a_link_to_a_regular_file(tmp_path, capsys):
+    # /dev/stdout links to /proc/self/fd/1: with stdout redirected to a file, renaming over the link
+    # replaced the system's /dev/stdout.
+    spec = tmp_path / "s.cnn"
+    spec.write_text("input 3x8x8\nconv 3 4\n")
+    for output in ("/dev/stdout", "/proc/self/fd/1"):
+        assert main(["compile", str(spec), "-o", output]) == 1
+        assert "error[E503]" in capsys.readouterr().err
+    assert os.path.islink("/dev/stdout")
+
+
+@pytest.mark.parametrize("table, message", [
+    ("[tool.cnndsl]\nx = " + "[" * 800 + "]" * 800 + "\n", "nested too deeply"),
+])
+def test_a_pyproject_that_cannot_be_read_is_a_usage_error(tmp_path, capsys, table, message):
+    (tmp_path / "pyproject.toml").write_text(table)
+    spec = tmp_path / "s.cnn"
+    spec.write_text("input 1x8\nrelu\n")
+    assert main(["check", str(spec)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_huge_pyproject_is_not_read(tmp_path, capsys):
+    with open(tmp_path / "pyproject.toml", "wb") as big:
+        big.truncate(20_000_000)  # sparse: no disk used
+    spec = tmp_path / "s.cnn"
+    spec.write_text("input 1x8\nrelu\n")
+    assert main(["check", str(spec)]) == 2
+    assert "over 10,000,000 bytes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting", ["alpha 0", "alpha -1e-4", "beta 0", "beta -1", "k -1", "k 0"])
+def test_lrn_settings_onnx_runtime_refuses_are_e302(setting):
+    (d,) = diagnostics(f"input 3x8x8\nlrn 3 {setting}\n")
+    assert d.code == "E302"
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/kmsg") or not os.access("/proc/kmsg", os.R_OK),
+                    reason="needs a readable /proc/kmsg (a regular file with no data now)")
+def test_a_regular_file_with_no_data_now_is_e105():
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_file("/proc/kmsg")
+    assert [d.code for d in failure.value.diagnostics] == ["E105"]
+
+
+@pytest.mark.parametrize("params", ["c=1, c=2", "c, c"])
+def test_a_block_parameter_declared_twice_is_e210_at_the_definition(params):
+    (d,) = diagnostics(f"input 3x8x8\nblock f({params}) {{ relu }}\nf 1\n")
+    assert d.code == "E210" and "two parameters named 'c'" in d.message
+    assert d.location()[1] == 2
+
+
+def test_output_paths_that_name_directories_say_so(tmp_path, capsys):
+    spec = tmp_path / "s.cnn"
+    spec.write_text("input 3x8x8\nconv 3 4\n")
+    (tmp_path / "f.onnx").write_text("")
+    for output, says in ((tmp_path / "nodir/", "ends in '/'"), (tmp_path / "f.onnx" / "x.onnx", "is not a directory")):
+        assert main(["compile", str(spec), "-o", str(output) + ("/" if str(output).endswith("nodir") else "")]) == 1
+        assert says in capsys.readouterr().err

@@ -53,9 +53,11 @@ class LocalResponseNorm(Layer):
     summary: ClassVar[str] = "local response normalisation across channels (alpha is divided by size)"
     signature: ClassVar[tuple[Arg, ...]] = (
         Arg("size", integer(1), positional=True, required=True, doc="number of neighbouring channels (odd)"),
-        Arg("alpha", real(), 1e-4, doc="scale (1e-4), divided by size as in PyTorch and Caffe"),
-        Arg("beta", real(), 0.75, doc="exponent (0.75)"),
-        Arg("k", real(), 1.0, doc="additive constant (1.0; AlexNet 2012 uses 2)"),
+        # Positive, all three: ONNX Runtime refuses alpha <= 0 and beta <= 0, and with k <= 0 the
+        # denominator can reach zero (NaN outputs).
+        Arg("alpha", real(0, exclusive_min=True), 1e-4, doc="scale (1e-4), divided by size as in PyTorch and Caffe"),
+        Arg("beta", real(0, exclusive_min=True), 0.75, doc="exponent (0.75)"),
+        Arg("k", real(0, exclusive_min=True), 1.0, doc="additive constant (1.0; AlexNet 2012 uses 2)"),
     )
 
     size: int
