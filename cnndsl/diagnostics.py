@@ -176,16 +176,21 @@ def render_text(diagnostic: Diagnostic) -> str:
     if d.primary is None:
         lines.append(header)
     else:
-        lines.append(f"{d.primary.source.location(d.primary.span)}: {header}")
+        lines.append(f"{_where(d.primary)}: {header}")
         lines.extend(_snippet(d.primary, "^"))
         for label in d.secondary:
-            lines.append(f"  --> {label.source.location(label.span)}")
+            lines.append(f"  --> {_where(label)}")
             lines.extend(_snippet(label, "-"))
     for note in d.notes:
         lines.append(f"  = note: {note}")
     if d.help:
         lines.append(f"  = help: {d.help}")
     return "\n".join(lines)
+
+
+def _where(label: Label) -> str:
+    """path:line:col; control characters in the path (a file name may hold any) shown as \\xNN."""
+    return label.source.location(label.span).translate(_CONTROL_ESCAPES)
 
 
 def _snippet(label: Label, marker: str) -> list[str]:

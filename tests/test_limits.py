@@ -414,3 +414,11 @@ def test_output_paths_that_name_directories_say_so(tmp_path, capsys):
     for output, says in ((tmp_path / "nodir/", "ends in '/'"), (tmp_path / "f.onnx" / "x.onnx", "is not a directory")):
         assert main(["compile", str(spec), "-o", str(output) + ("/" if str(output).endswith("nodir") else "")]) == 1
         assert says in capsys.readouterr().err
+
+
+def test_control_characters_in_a_spec_path_are_escaped_in_diagnostics(tmp_path, capsys):
+    spec = tmp_path / "a\x1b[31mb.cnn"
+    spec.write_text("input 3x8x8\nconv 3x3/2 4\n")
+    main(["check", str(spec)])
+    err = capsys.readouterr().err
+    assert "\x1b" not in err.splitlines()[0] and "a\\x1b[31mb.cnn:2:1" in err
