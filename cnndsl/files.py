@@ -20,6 +20,8 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Callable
 
 from .reader import file_kind
@@ -72,7 +74,9 @@ def write_directory_atomically(path: str, write: Callable[[str, str], int]) -> i
             temporary = tempfile.mkdtemp(prefix=_temporary_prefix(name), suffix=".tmp", dir=directory)
         size = write(temporary, name)
         raise_if_interrupted()  # a signal whose exception got lost still stops the compile
-        with deferred_signals():  # both renames or neither: new data under an old model is corrupt
+        # Both renames or neither: new data under an old model is corrupt. The directory's lock keeps
+        # another compile to the same output from putting its pair's halves between ours.
+        with deferred_signals(), _directory_locked(directory):
             for file in (name + ".data", name):  # the model last: it is what refers to the data
                 os.chmod(os.path.join(temporary, file), mode)
                 os.replace(os.path.join(temporary, file), os.path.join(directory, file))
@@ -81,6 +85,23 @@ def write_directory_atomically(path: str, write: Callable[[str, str], int]) -> i
             with deferred_signals():  # a second signal must not stop the cleanup
                 shutil.rmtree(temporary, ignore_errors=True)
     return size
+
+
+@contextmanager
+def _directory_locked(directory: str) -> Iterator[None]:
+    """An exclusive advisory lock (flock) on `directory` while the block runs, where the system has
+    one; every cnndsl process renaming a model and its data file there takes it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def remove_stale_temporaries(directory: str, name: str) -> list[str]:

@@ -176,10 +176,11 @@ def _read_table(path: str) -> dict | None:
 
 
 def _may_hold_table(text: str) -> bool:
-    """False when the text cannot define tool.cnndsl ([tool.cnndsl], tool.cnndsl.x = or [tool] with
-    cnndsl = {...}); string tests, not a regex, which would cost a `check` more than the test saves."""
+    """False when the text cannot define tool.cnndsl ([tool.cnndsl], tool.cnndsl.x =, [tool] with
+    cnndsl = {...}, or tool = {cnndsl = {...}}); string tests, not a regex, which would cost a
+    `check` more than the test saves."""
     compact = "".join(text.split()).replace('"', "").replace("'", "")
-    return "tool.cnndsl" in compact or "[tool]" in compact
+    return "tool.cnndsl" in compact or "[tool]" in compact or "{cnndsl=" in compact
 
 
 def _parse_toml(text: str, path: str) -> dict:

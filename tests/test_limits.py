@@ -422,3 +422,28 @@ def test_control_characters_in_a_spec_path_are_escaped_in_diagnostics(tmp_path, 
     main(["check", str(spec)])
     err = capsys.readouterr().err
     assert "\x1b" not in err.splitlines()[0] and "a\\x1b[31mb.cnn:2:1" in err
+
+
+def test_an_inline_tool_table_is_read(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('tool = {cnndsl = {ignore = ["W101"]}}\n')
+    spec = tmp_path / "s.cnn"
+    spec.write_text("input 3x32x32\nconv 3x3/2 8\n")
+    assert main(["check", str(spec)]) == 0
+    from cnndsl.rules import configured_rules
+
+    assert "W101" not in configured_rules(str(spec)).enabled
+
+
+def test_renames_of_a_model_and_its_data_hold_the_directory_lock(tmp_path):
+    # Two compiles to one output with external data could pair one's model with the other's data.
+    import subprocess
+    import sys
+
+    from cnndsl.files import _directory_locked
+
+    probe = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    print('held')\n")
+    with _directory_locked(str(tmp_path)):
+        held = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
+    free = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
+    assert (held.stdout.strip(), free.stdout.strip()) == ("held", "")
