@@ -42,15 +42,20 @@ def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node
 
 
 def byte_size(count: int) -> str:
-    """A byte count in the largest binary unit that keeps it at least 1: '8.4 MiB', '74.5 GiB'."""
+    """A byte count in the largest binary unit that keeps it at least 1: '8.4 MiB', '74.5 GiB'.
+    Rounded as shown (never '1,024.0 KiB'), and exact for any Python int: a batch may take more
+    bytes than a float holds exactly."""
     if count < 1024:
         return f"{count:,} bytes"
-    value, unit = count / 1024, "KiB"
-    for larger in ("MiB", "GiB", "TiB", "PiB"):
-        if round(value, 1) < 1024:  # rounded as shown: never '1,024.0 KiB'
-            break
-        value, unit = value / 1024, larger
-    return f"{value:,.1f} {unit}"
+    for power, unit in enumerate(_BINARY_UNITS, start=1):
+        tenths = (count * 10 + 1024 ** power // 2) // 1024 ** power  # rounded to the nearest tenth
+        if tenths < 10 * 1024 or unit == _BINARY_UNITS[-1]:
+            whole, rest = divmod(tenths, 10)
+            return f"{whole:,}.{rest} {unit}"
+    raise AssertionError("unreachable")
+
+
+_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
 
 W103_MIN_PARAMS = 1_000_000

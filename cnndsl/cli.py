@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import __version__
 from .diagnostics import CnnError, Diagnostic, render_json, render_text, to_json
@@ -17,7 +17,10 @@ from .model import CheckedModel, check_file
 from .resolve import Limits
 from .rules import RuleError, RuleSet, Selection, configured_rules, selectors
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+if TYPE_CHECKING:  # compile's result; onnx_emit (and numpy) are imported only when compiling
+    from .onnx_emit import Written
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3  # interrupted: 128 + the signal (signals.exit_status)
 
 
 # Numeric options take whole numbers, written 1000000, 1_000_000 or 1e6, each within a range: a value
@@ -235,8 +238,7 @@ def _spec_paths(args: argparse.Namespace) -> list[str]:
 
 
 def _rules(args: argparse.Namespace, path: str) -> RuleSet:
-    settled = getattr(args, "rules", None) or {}
-    return settled[path] if path in settled else configured_rules(path, _selection(args))
+    return args.rules[path]  # settled for every spec path while parsing (_settle)
 
 
 def _directory(text: str) -> str:
@@ -299,17 +301,17 @@ def _report(diagnostics: list[Diagnostic], args: argparse.Namespace) -> None:
 
 
 def _checked(path: str, args: argparse.Namespace) -> CheckedModel:
-    """Check one spec with its rules; print its warnings as text unless -q (JSON output carries them
-    in the command's result instead: _shown_warnings)."""
+    """Check one spec with its rules; print its warnings as text (JSON output carries them in the
+    command's result instead)."""
     model = check_file(path, _limits(args), rules=_rules(args, path))
-    if args.format == "text" and not args.quiet:
-        _report(model.warnings, args)
+    if args.format == "text":
+        _report(_shown_warnings(model.warnings, args), args)
     return model
 
 
-def _shown_warnings(model: CheckedModel, args: argparse.Namespace) -> list[dict]:
-    """The warnings for a JSON result: those the rules select, none with -q."""
-    return [] if args.quiet else [to_json(d) for d in model.warnings]
+def _shown_warnings(warnings: list[Diagnostic], args: argparse.Namespace) -> list[Diagnostic]:
+    """The warnings a command shows: those the rules selected, none with -q."""
+    return [] if args.quiet else warnings
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -324,7 +326,7 @@ def _check(args: argparse.Namespace) -> int:
             if args.format == "text":
                 _report(failure.diagnostics, args)
             continue
-        shown = [] if args.quiet else model.warnings
+        shown = _shown_warnings(model.warnings, args)
         results.append({"path": path, "ok": True, "total_params": model.total_params,
                         "total_macs": model.total_macs, "diagnostics": [to_json(d) for d in shown]})
         if args.format == "text":
@@ -349,23 +351,20 @@ def _summary(args: argparse.Namespace) -> int:
 
     model = _checked(args.file, args)
     if args.format == "json":  # --json too: _settle turned it into --format json
-        data = summary_dict(model, args.depth)
-        data["diagnostics"] = _shown_warnings(model, args)
-        _print_json(data)
+        _print_json(summary_dict(model, args.depth, _shown_warnings(model.warnings, args)))
     else:
         print(render(model, args.depth))
     return EXIT_OK
 
 
-def _print_result_json(model: CheckedModel, written: object, args: argparse.Namespace) -> None:
+def _print_result_json(model: CheckedModel, written: Written, args: argparse.Namespace) -> None:
     """`compile --format json`: what was written, and the warnings, as the only output."""
-    result = {"path": getattr(written, "path", None), "bytes": getattr(written, "bytes", None),
-              "opset": getattr(written, "opset", None), "total_params": model.total_params}
-    external = getattr(written, "external_data", None)
-    if external:
-        result.update(external_data=external, model_bytes=getattr(written, "model_bytes", None),
-                      data_bytes=getattr(written, "data_bytes", None))
-    result["diagnostics"] = _shown_warnings(model, args)
+    result: dict[str, object] = {"path": written.path, "bytes": written.bytes, "opset": written.opset,
+                                 "total_params": model.total_params}
+    if written.external_data:
+        result.update(external_data=written.external_data, model_bytes=written.model_bytes,
+                      data_bytes=written.data_bytes)
+    result["diagnostics"] = [to_json(d) for d in _shown_warnings(model.warnings, args)]
     _print_json(result)
 
 
@@ -404,7 +403,7 @@ def _run(args: argparse.Namespace) -> int:
     rules = _rules(args, args.file) if _spec_paths(args) else None
     report = run_file(args.file, device=args.device, batch=args.batch, input_path=args.input,
                       repeat=args.repeat, seed=args.seed, limits=_limits(args), rules=rules, **_run_options(args))
-    warnings = [] if args.quiet else report.warnings
+    warnings = _shown_warnings(report.warnings, args)
     if args.format == "json":
         _print_json(_run_json(report, [to_json(d) for d in warnings]))
     else:

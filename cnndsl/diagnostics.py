@@ -138,6 +138,12 @@ def shorten(text: str, limit: int = 80) -> str:
 _CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
 
 
+def first_line(problem: BaseException | None) -> str:
+    """An exception as one line for a message: its text's first line, or its type's name."""
+    text = str(problem).strip()
+    return text.splitlines()[0] if text else type(problem).__name__
+
+
 def _quotes_shortened(text: str) -> str:
     """Messages quote what the user wrote ('name'); a name of a million characters must not make a
     message of a megabyte, whichever check reports it."""

@@ -119,7 +119,10 @@ def check_source(source: Source, limits: Limits = Limits(), *, rules: RuleSet | 
     rules: the warnings to report (default DEFAULT_RULES: every W code but the opt-in W103; see
     cnndsl.rules). Errors are always reported. `# cnndsl: ignore[...]` comments are honoured either way.
     """
-    limits = _validated(limits)
+    return _check_validated(source, _validated(limits), rules)
+
+
+def _check_validated(source: Source, limits: Limits, rules: RuleSet | None) -> CheckedModel:
     return _with_deep_stack(limits.max_depth, _check, source, limits, DEFAULT_RULES if rules is None else rules)
 
 
@@ -210,8 +213,8 @@ def _check(source: Source, limits: Limits, rules: RuleSet = DEFAULT_RULES) -> Ch
 def check_file(path: str | os.PathLike, limits: Limits = Limits(), *, rules: RuleSet | None = None) -> CheckedModel:
     """Check a spec file; `rules` as for check_source (a pyproject.toml is not read: see
     cnndsl.rules.configured_rules for the command line's selection)."""
-    limits = _validated(limits)
-    return check_source(reader.read_source(os.fsdecode(path), limits.max_file_bytes), limits, rules=rules)
+    limits = _validated(limits)  # before reading: the file size limit is one of them
+    return _check_validated(reader.read_source(os.fsdecode(path), limits.max_file_bytes), limits, rules)
 
 
 def check_text(text: str, path: str = "<text>", limits: Limits = Limits(), *,

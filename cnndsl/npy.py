@@ -23,6 +23,7 @@ from typing import IO, NamedTuple
 
 import numpy as np
 
+from .diagnostics import first_line
 from .reader import file_kind, file_problem
 
 MAGIC = b"\x93NUMPY"
@@ -137,7 +138,7 @@ def _parse_header(data: bytes, version_1: bool) -> Header:
     try:
         shape, fortran_order, dtype = parse(io.BytesIO(data), max_header_size=MAX_HEADER_BYTES)
     except Exception as problem:  # numpy's parser of untrusted text: ValueError, SyntaxError, TokenError...
-        raise NpyError(f"its .npy header is invalid ({_first_line(problem)})") from None
+        raise NpyError(f"its .npy header is invalid ({first_line(problem)})") from None
     if any(d < 0 for d in shape):
         raise NpyError(f"its .npy header gives a negative dimension {shape}")
     return Header(tuple(shape), fortran_order, dtype)
@@ -169,11 +170,6 @@ def _read_exactly(stream: IO[bytes], count: int, short: str) -> bytes:
             raise NpyError(short)
         data += piece
     return data
-
-
-def _first_line(problem: BaseException) -> str:
-    text = str(problem).strip()
-    return text.splitlines()[0] if text else type(problem).__name__
 
 
 # --- archives -------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from . import npy
-from .diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error
+from .diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error, first_line, shorten
 from .ir import Node
 from .layers.base import Shape, shape_text
 from .weights import Init, Literal
@@ -644,7 +644,7 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             try:
                 arrays[key] = archive.read(key, archive.header(key))
             except (npy.NpyError, *npy.READ_ERRORS) as problem:
-                sink.add(error("E502", f"array '{key}' in '{path}' cannot be read: {_first_line(problem)}", None))
+                sink.add(error("E502", f"array '{key}' in '{path}' cannot be read: {first_line(problem)}", None))
     sink.raise_if_errors()
     return arrays
 
@@ -722,15 +722,10 @@ def _read_weight(archive: npy.Archive, spec: WeightSpec, path: str) -> np.ndarra
                     f"but '{spec.node.name}' needs {shape_text(spec.shape)}")
         array = np.ascontiguousarray(archive.read(spec.name, header), dtype="<f4")
     except (npy.NpyError, *npy.READ_ERRORS) as problem:
-        return f"array '{spec.name}' in '{path}' cannot be read: {_first_line(problem)}"
+        return f"array '{spec.name}' in '{path}' cannot be read: {first_line(problem)}"
     if not np.isfinite(array).all():
         return f"array '{spec.name}' in '{path}' contains NaN or infinite values"
     return array
-
-
-def _first_line(problem: BaseException) -> str:
-    text = str(problem).strip()
-    return text.splitlines()[0] if text else type(problem).__name__
 
 
 # --- the public entry points ------------------------------------------------------------------
@@ -749,7 +744,6 @@ def compile_bytes(model: CheckedModel, **options: Any) -> bytes:
     buffer = io.BytesIO()
     result.write(buffer)
     return buffer.getvalue()
-
 
 
 def check_graph_size(result: Plan, filename: str = "model.onnx") -> None:
@@ -807,7 +801,7 @@ def compile_file(model: CheckedModel, output: str | os.PathLike | None = None, *
             return Written(output, size, result.opset, output + ".data", size - model_size)
         size = write_atomically(output, lambda out: result.write(out, progress))
     except OSError as problem:
-        raise _output_error(f"cannot write '{_shown(output)}': {problem.strerror or problem}") from None
+        raise _output_error(f"cannot write '{shorten(output)}': {problem.strerror or problem}") from None
     return Written(output, size, result.opset)
 
 
@@ -826,7 +820,7 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
     directory is refused; so are a FIFO or a device: renaming over /dev/null would replace it."""
     from .files import existing_kind
 
-    shown = _shown(output)
+    shown = shorten(output)
     if "\0" in output:  # the operating system refuses such paths (Python raises ValueError)
         raise _output_error(f"the output '{shown}' contains a NUL character")
     kind = existing_kind(output)
@@ -840,7 +834,7 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
                             help="cnndsl writes models to files only; name a file with -o OUT.onnx")
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
-        raise _output_error(f"the output's directory '{_shown(directory)}' " +
+        raise _output_error(f"the output's directory '{shorten(directory)}' " +
                             ("is not a directory" if os.path.exists(directory) else "does not exist"))
     system = _system_path(output)
     if system is not None:
@@ -856,7 +850,7 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
         if not same and os.path.exists(path) and os.path.exists(output):
             same = os.path.samefile(path, output)  # hard links
         if same:
-            raise _output_error(f"refusing to overwrite the input '{_shown(path)}' with {what}",
+            raise _output_error(f"refusing to overwrite the input '{shorten(path)}' with {what}",
                                 help="choose another output with -o OUT.onnx")
 
 
@@ -877,8 +871,3 @@ _SYSTEM_DIRECTORIES = ("/dev", "/proc", "/sys")
 def _output_error(message: str, help: str | None = None) -> CnnError:
     return CnnError([error("E503", message, None, help=help)])
 
-
-def _shown(path: str) -> str:
-    from .diagnostics import shorten
-
-    return shorten(path)

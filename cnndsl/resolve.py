@@ -16,8 +16,8 @@ from . import ast
 from .diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, shorten, warning
 from .ir import Graph, Node, Scope
 from .layers import REGISTRY
-from .reader import file_problem
 from .layers.base import MAX_EXTENT, Arg, ArgIssue, Layer, PairValue, WindowValue
+from .reader import file_problem
 from .source import Source, Span
 
 COMBINATORS = {"repeat": (), "residual": ("shortcut",), "concat": (), "if": ("else",)}
@@ -164,9 +164,9 @@ class Resolver:
         self.layer_count = 0
         self.steps = 0       # expansion work, charged whether or not it creates layers
         self.name_chars = 0  # characters of the hierarchical names and prefixes built so far
-        # (block, arguments) -> the steps and layers one expansion of the call cost, and whether
-        # it produced nothing (no layer, no diagnostic): such a call is not expanded again.
-        self.call_costs: dict[tuple, tuple[int, int, bool]] = {}
+        # (block, arguments) -> what the first expansion of that call cost, and whether it returned
+        # its input unchanged: a call that cost nothing but steps is charged, not expanded again.
+        self.call_costs: dict[tuple, tuple[_Cost, bool]] = {}
         self.mentions: dict[tuple[int, str], bool] = {}
         self.included_by: dict[str, tuple[Source, Span]] = {}  # file -> the `use` that first included it
         self.including: set[str] = set()  # the files on the include stack, for cycles in O(1)

@@ -20,7 +20,8 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from . import npy
-from .diagnostics import CnnError, Diagnostic, error, shorten
+from .analysis import byte_size
+from .diagnostics import CnnError, Diagnostic, error, first_line, shorten
 from .model import CheckedModel, check_file
 from .resolve import Limits
 from .rules import RuleSet
@@ -136,7 +137,7 @@ def _session(source: Any, device: str, threads: int | None):
         if device == "cuda":
             _load_checked(source, threads)  # a model that does not load at all is E506, not a device issue
             raise _fail("E505", "the CUDA execution provider is installed but did not start",
-                        notes=((f"ONNX Runtime said: {_first_line(cuda_problem)}",) if cuda_problem else ())
+                        notes=((f"ONNX Runtime said: {first_line(cuda_problem)}",) if cuda_problem else ())
                         + (f"available providers: {', '.join(available)}",),
                         help="check the CUDA 12/13 and cuDNN 9 libraries (onnxruntime.preload_dlls), "
                              "or use --device cpu")
@@ -150,13 +151,8 @@ def _load_checked(source: Any, threads: int | None):
         return _load(source, [CPU], threads)
     except Exception as problem:
         where = source if isinstance(source, str) else "the model"
-        raise _fail("E506", f"ONNX Runtime cannot load {where}: {_first_line(problem)}",
+        raise _fail("E506", f"ONNX Runtime cannot load {where}: {first_line(problem)}",
                     help="is it an ONNX model? (cnndsl compile writes one)") from None
-
-
-def _first_line(problem: BaseException | None) -> str:
-    text = str(problem).strip()
-    return text.splitlines()[0] if text else type(problem).__name__
 
 
 def _preload_cuda_libraries() -> None:
@@ -349,7 +345,7 @@ def _timed_runs(session, names: list[str], feed: dict[str, np.ndarray], repeat: 
             results = session.run(names, feed)
             latencies.append(time.perf_counter() - start)
     except Exception as problem:
-        raise _fail("E506", f"ONNX Runtime failed to run the model: {_first_line(problem)}") from None
+        raise _fail("E506", f"ONNX Runtime failed to run the model: {first_line(problem)}") from None
     return results, latencies
 
 
@@ -451,7 +447,7 @@ def _input_header(path: str) -> npy.Header:
             handle.seek(0)
             return npy.read_header(handle)
         except (npy.NpyError, *npy.READ_ERRORS) as problem:
-            raise _fail("E507", f"cannot read input '{path}': {_first_line(problem)}",
+            raise _fail("E507", f"cannot read input '{path}': {first_line(problem)}",
                         help="save the input with numpy.save(path, array)") from None
 
 
@@ -462,7 +458,7 @@ def _read_input(path: str, header: npy.Header, shape: tuple[int, ...]) -> np.nda
                 raise npy.NpyError("the file changed while it was read")
             x = npy.read_data(handle, header)
     except (npy.NpyError, *npy.READ_ERRORS) as problem:
-        raise _fail("E507", f"cannot read input '{path}': {_first_line(problem)}") from None
+        raise _fail("E507", f"cannot read input '{path}': {first_line(problem)}") from None
     return np.ascontiguousarray(x.reshape(shape), dtype=np.float32)
 
 
@@ -472,8 +468,8 @@ def _allocate(planned: _PlannedInput) -> np.ndarray:
         return planned.make()
     except (MemoryError, ValueError) as problem:  # ValueError: numpy's "array is too big"
         raise _fail("E508", f"the input array ({'x'.join(map(str, planned.shape))} float32, "
-                            f"{_bytes_text(_float32_bytes(planned.shape))}) cannot be allocated: "
-                            f"{_first_line(problem)}",
+                            f"{byte_size(_float32_bytes(planned.shape))}) cannot be allocated: "
+                            f"{first_line(problem)}",
                     help="use a smaller --batch or input") from None
 
 
@@ -510,7 +506,7 @@ def _spec_needs(model: CheckedModel, planned: _PlannedInput) -> _Need:
     parts = [_input_part(planned), ("largest live activations", 4 * batch * peak)]
     if weights:
         parts.append(("weights", weights))
-        notes.append(f"weights {_bytes_text(model.param_bytes)}, counted twice: the model compiled in memory "
+        notes.append(f"weights {byte_size(model.param_bytes)}, counted twice: the model compiled in memory "
                      f"and ONNX Runtime's copy")
     return _Need(parts, tuple(notes))
 
@@ -574,31 +570,16 @@ def _check_memory(need: _Need, limit: int) -> None:
     total = need.total
     if total <= min(limit, _NUMPY_LIMIT):
         return
-    parts = ", ".join(f"{what} {_bytes_text(size)}" for what, size in need.parts)
+    parts = ", ".join(f"{what} {byte_size(size)}" for what, size in need.parts)
     if total > _NUMPY_LIMIT:  # no limit can allow it: numpy's sizes are 64-bit
-        over, help = f"more than 64-bit sizes can address ({_bytes_text(_NUMPY_LIMIT)})", \
+        over, help = f"more than 64-bit sizes can address ({byte_size(_NUMPY_LIMIT)})", \
             "use a smaller --batch or input"
     else:
-        over, help = f"over the limit of {_bytes_text(limit)}", \
+        over, help = f"over the limit of {byte_size(limit)}", \
             "use a smaller --batch or input, or raise the limit with --max-memory BYTES (the default is half " \
             "the physical memory)"
-    raise _fail("E508", f"running the model needs {_bytes_text(total)} ({parts}), {over}", notes=need.notes,
+    raise _fail("E508", f"running the model needs {byte_size(total)} ({parts}), {over}", notes=need.notes,
                 help=help)
-
-
-_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-
-
-def _bytes_text(count: int) -> str:
-    """1536 -> '1.5 KiB'; exact for any Python int (a batch may be far beyond a float's range)."""
-    if count < 1024:
-        return f"{count:,} bytes"
-    for power, unit in enumerate(_UNITS, start=1):
-        tenths = (count * 10 + 1024 ** power // 2) // 1024 ** power  # rounded to the nearest tenth
-        if tenths < 10 * 1024 or unit == _UNITS[-1]:
-            whole, rest = divmod(tenths, 10)
-            return f"{whole:,}.{rest} {unit}"
-    raise AssertionError("unreachable")
 
 
 # --- cnndsl run: describing outputs -------------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 
 import cnndsl
 from cnndsl import npy, onnx_emit, runtime
+from cnndsl.analysis import byte_size
 from cnndsl.diagnostics import CnnError, render_text
 
 onnx = pytest.importorskip("onnx")
@@ -139,7 +140,7 @@ def test_a_huge_batch_is_e508_before_anything_is_allocated(tmp_path):
     (found,) = failure_of(spec, batch=10**9)
     assert found.code == "E508"
     assert found.message.startswith("running the model needs 70.8 TiB (input 11.2 TiB, ")
-    assert f"over the limit of {runtime._bytes_text(runtime.default_memory_limit())}" in found.message
+    assert f"over the limit of {byte_size(runtime.default_memory_limit())}" in found.message
     assert "--max-memory BYTES" in found.help
     done = cli("run", str(spec), "--batch", "1000000000")
     assert done.returncode == 1 and "error[E508]" in done.stderr and "Traceback" not in done.stderr
@@ -190,10 +191,10 @@ def test_within_the_limit_it_runs(tmp_path):
 
 
 def test_byte_counts_in_human_units():
-    assert runtime._bytes_text(1023) == "1,023 bytes"
-    assert runtime._bytes_text(1536) == "1.5 KiB"
-    assert runtime._bytes_text(120 * 2**30) == "120.0 GiB"
-    assert runtime._bytes_text(10**40).endswith(" YiB")
+    assert byte_size(1023) == "1,023 bytes"
+    assert byte_size(1536) == "1.5 KiB"
+    assert byte_size(120 * 2**30) == "120.0 GiB"
+    assert byte_size(10**40).endswith(" YiB")
 
 
 # --- defect 6: top-k only for classifiers -----------------------------------------------------------
