@@ -19,7 +19,6 @@ import statistics
 import sys
 import time
 
-
 _BLAS_SETTLE_S = 0.2
 
 
@@ -53,8 +52,14 @@ def _blas_kernel() -> str:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "unknown (pip install threadpoolctl)"
-    return ", ".join(f"{i['internal_api']} {i.get('architecture', '')}".strip() for i in threadpool_info()
-                     if i.get("user_api") == "blas") or "none"
+    return (
+        ", ".join(
+            f"{i['internal_api']} {i.get('architecture', '')}".strip()
+            for i in threadpool_info()
+            if i.get("user_api") == "blas"
+        )
+        or "none"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -94,7 +99,7 @@ def main(argv: list[str]) -> int:
         order = list(sessions)
         for round_ in range(args.repeat):
             # Rotate which model goes first, so that none always follows the others.
-            for name in order[round_ % len(order):] + order[:round_ % len(order)]:
+            for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
                 start = time.perf_counter()
                 sessions[name].run(None, feeds[name])
                 times[name].append(time.perf_counter() - start)
@@ -104,8 +109,12 @@ def main(argv: list[str]) -> int:
         time.sleep(_BLAS_SETTLE_S)
         results["latency_s"][str(batch)] = {name: statistics.median(t) for name, t in times.items()}
         results.setdefault("rounds_s", {})[str(batch)] = times
-    results["matmul_gflops"] = {"median": statistics.median(rates), "max": max(rates), "samples": rates,
-                                "kernel": _blas_kernel()}
+    results["matmul_gflops"] = {
+        "median": statistics.median(rates),
+        "max": max(rates),
+        "samples": rates,
+        "kernel": _blas_kernel(),
+    }
     print(json.dumps(results))
     return 0
 

@@ -21,8 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from .specgen import chain
 
@@ -53,20 +54,28 @@ PROBES = [
     Probe("nested empty repeats 10^4 x 10^4", lambda: "input 3x8x8\nrepeat 10000 { repeat 10000 { in } }\n"),
     Probe("same error 10^8 times", lambda: "input 3x8x8\nrepeat 10000 { repeat 10000 { conv 3x3 0 } }\n"),
     Probe("40 levels of blocks calling the previous twice", lambda: _doubling_blocks(40)),
-    Probe("10^4 x 10^4 repetitions that read their counters",
-          lambda: "input 3x8x8\nrepeat 10000 as i { repeat 10000 as j { if (i == j) { relu } } }\n"),
+    Probe(
+        "10^4 x 10^4 repetitions that read their counters",
+        lambda: "input 3x8x8\nrepeat 10000 as i { repeat 10000 as j { if (i == j) { relu } } }\n",
+    ),
     Probe("50,000 unused named tensors", lambda: _lines("input 3x8x8", "t{i} = in -> relu", 50_000)),
     Probe("200,000 unknown layer kinds", lambda: _lines("input 3x8x8", "in -> kind{i}", 200_000)),
     Probe("90,000 'in -> relu' statements", lambda: _lines("input 3x8x8", "in -> relu", 90_000)),
     Probe("50,000 repeated labels", lambda: _lines("input 3x8x8\nrelu", "  -> a: relu", 50_000)),
-    Probe("30,000 residuals with shortcuts",
-          lambda: _lines("input 3x8x8\nrelu", "  -> residual {{ relu }} shortcut {{ relu }}", 30_000)),
+    Probe(
+        "30,000 residuals with shortcuts",
+        lambda: _lines("input 3x8x8\nrelu", "  -> residual {{ relu }} shortcut {{ relu }}", 30_000),
+    ),
     Probe("9,999 nested concat", lambda: _nested("concat {\n", "\nrelu\n}", 9_999)),
     Probe("3,000 nested labelled repeats", lambda: _nested("repeat 1 {\n", "\n}", 3_000, "conv 1x1 3")),
-    Probe("10 MB one-line chain", lambda: "input 3x8x8\nrelu" + " -> relu" * 1_250_000 + "\n",
-          ("--max-file-bytes", "20000000")),
-    Probe("50,000 nested if, --max-depth 100000", lambda: _nested("if (1) {\n", "\n}", 50_000),
-          ("--max-depth", "100000")),
+    Probe(
+        "10 MB one-line chain",
+        lambda: "input 3x8x8\nrelu" + " -> relu" * 1_250_000 + "\n",
+        ("--max-file-bytes", "20000000"),
+    ),
+    Probe(
+        "50,000 nested if, --max-depth 100000", lambda: _nested("if (1) {\n", "\n}", 50_000), ("--max-depth", "100000")
+    ),
     Probe("10,000-layer chain", lambda: chain(10_000)),
     Probe("100,000-layer chain", lambda: chain(100_000), ("--max-file-bytes", "20000000")),
 ]
@@ -82,20 +91,34 @@ class Outcome(NamedTuple):
 
 # Runs one command and reports its peak resident memory: a parent of its own, so that
 # RUSAGE_CHILDREN covers exactly that one process.
-_MEASURE = ("import resource, subprocess, sys; status = subprocess.call(sys.argv[1:]); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-            "sys.exit(status)")
+_MEASURE = (
+    "import resource, subprocess, sys; status = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(status)"
+)
 
 
 def run_probe(probe: Probe, directory: str, timeout: float) -> Outcome:
     path = os.path.join(directory, "probe.cnn")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(probe.make())
-    command = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "cnndsl.cli", "check", "--format", "json",
-               *probe.options, path]
+    command = [
+        sys.executable,
+        "-c",
+        _MEASURE,
+        sys.executable,
+        "-m",
+        "cnndsl.cli",
+        "check",
+        "--format",
+        "json",
+        *probe.options,
+        path,
+    ]
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -132,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.only and args.only not in probe.name:
                 continue
             outcome = run_probe(probe, directory, args.timeout)
-            row = (f"| {outcome.probe} | {outcome.seconds:.2f} s | {outcome.peak_mb:,.0f} MB | "
-                   f"exit {outcome.status}: {outcome.summary} |")
+            row = (
+                f"| {outcome.probe} | {outcome.seconds:.2f} s | {outcome.peak_mb:,.0f} MB | "
+                f"exit {outcome.status}: {outcome.summary} |"
+            )
             print(row, flush=True)
             rows.append(row)
     if args.markdown:

@@ -30,9 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import PARAMS
 from .specgen import GENERATORS
@@ -44,11 +45,12 @@ FALLBACK_SPECS = Path(__file__).resolve().parent / "specs"
 
 # --- configuration ----------------------------------------------------------------------------
 
+
 @dataclass
 class Config:
     mode: str
     lint_models: list[str]
-    lint_reps: tuple[int, int]            # (cnndsl, torchinfo)
+    lint_reps: tuple[int, int]  # (cnndsl, torchinfo)
     compile_models: list[str]
     compile_reps: int
     exporters: list[str]
@@ -61,32 +63,80 @@ class Config:
     matmul_size: int
     memory_model: str
     memory_reps: int
-    floor_model: str | None               # the VGG-sized model compared with the RNG + disk floor
+    floor_model: str | None  # the VGG-sized model compared with the RNG + disk floor
 
 
 CONFIGS = {
-    "full": Config("full", ["alexnet", "vgg16", "resnet152"], (5, 5), ["alexnet", "vgg16", "resnet50", "resnet152"],
-                   3, ["dynamo", "legacy"], [100, 1_000, 10_000], 5, "resnet50", ["dynamo", "legacy"], [1, 8],
-                   40, 2048, "vgg19", 3, "vgg16"),
-    "quick": Config("quick", ["resnet152"], (3, 2), ["resnet50"], 2, ["dynamo", "legacy"], [100, 1_000, 10_000], 3,
-                    "resnet50", ["dynamo"], [1, 8], 10, 2048, "vgg19", 1, None),
-    "tiny": Config("tiny", ["tiny"], (1, 1), ["tiny"], 1, ["dynamo", "legacy"], [20, 200], 1, "tiny",
-                   ["legacy"], [1, 2], 1, 256, "tiny", 1, "tiny"),
+    "full": Config(
+        "full",
+        ["alexnet", "vgg16", "resnet152"],
+        (5, 5),
+        ["alexnet", "vgg16", "resnet50", "resnet152"],
+        3,
+        ["dynamo", "legacy"],
+        [100, 1_000, 10_000],
+        5,
+        "resnet50",
+        ["dynamo", "legacy"],
+        [1, 8],
+        40,
+        2048,
+        "vgg19",
+        3,
+        "vgg16",
+    ),
+    "quick": Config(
+        "quick",
+        ["resnet152"],
+        (3, 2),
+        ["resnet50"],
+        2,
+        ["dynamo", "legacy"],
+        [100, 1_000, 10_000],
+        3,
+        "resnet50",
+        ["dynamo"],
+        [1, 8],
+        10,
+        2048,
+        "vgg19",
+        1,
+        None,
+    ),
+    "tiny": Config(
+        "tiny",
+        ["tiny"],
+        (1, 1),
+        ["tiny"],
+        1,
+        ["dynamo", "legacy"],
+        [20, 200],
+        1,
+        "tiny",
+        ["legacy"],
+        [1, 2],
+        1,
+        256,
+        "tiny",
+        1,
+        "tiny",
+    ),
 }
 
 # The issue's targets (ratios, on a 2-core machine).
-LINT_TARGET = 25.0             # torchinfo summary / cnndsl check, ResNet-152
-DYNAMO_TARGET = 20.0           # torch.onnx.export default / cnndsl compile, ResNet-50
-LEGACY_TARGET = 6.0            # torch.onnx.export(dynamo=False) / cnndsl compile, ResNet-50
-FLOOR_TARGET = 1.5             # cnndsl compile / (RNG + write) floor, VGG16: our reading of "bounded by"
-SCALING_RATIO_TARGET = 11.0    # check time 10,000 layers / 1,000 layers
-SCALING_TIME_TARGET = 2.0      # seconds, 10,000 layers
-INFERENCE_TARGET = 1.00        # our latency / torch-exported latency, ResNet-50
-MATMUL_TARGET = 0.75           # achieved GFLOP/s at batch 8 / numpy fp32 matmul GFLOP/s
-MEMORY_TARGET = 1.5            # peak RSS compiling VGG19 / its weight bytes
+LINT_TARGET = 25.0  # torchinfo summary / cnndsl check, ResNet-152
+DYNAMO_TARGET = 20.0  # torch.onnx.export default / cnndsl compile, ResNet-50
+LEGACY_TARGET = 6.0  # torch.onnx.export(dynamo=False) / cnndsl compile, ResNet-50
+FLOOR_TARGET = 1.5  # cnndsl compile / (RNG + write) floor, VGG16: our reading of "bounded by"
+SCALING_RATIO_TARGET = 11.0  # check time 10,000 layers / 1,000 layers
+SCALING_TIME_TARGET = 2.0  # seconds, 10,000 layers
+INFERENCE_TARGET = 1.00  # our latency / torch-exported latency, ResNet-50
+MATMUL_TARGET = 0.75  # achieved GFLOP/s at batch 8 / numpy fp32 matmul GFLOP/s
+MEMORY_TARGET = 1.5  # peak RSS compiling VGG19 / its weight bytes
 
 
 # --- processes --------------------------------------------------------------------------------
+
 
 @dataclass
 class Sample:
@@ -149,7 +199,7 @@ def run_process(argv: list[str], out_dir: Path | None = None, exit_code: int = 0
 
 def interleaved(variants: dict[str, Callable[[], Sample]], reps: int | dict[str, int]) -> dict[str, list[Sample]]:
     """A B C A B C ...; a variant with fewer reps drops out of the later rounds."""
-    counts = reps if isinstance(reps, dict) else {name: reps for name in variants}
+    counts = reps if isinstance(reps, dict) else dict.fromkeys(variants, reps)
     samples: dict[str, list[Sample]] = {name: [] for name in variants}
     for round_ in range(max(counts.values())):
         for name, call in variants.items():
@@ -163,6 +213,7 @@ def median(samples: list[Sample], attr: str = "seconds") -> float:
 
 
 # --- results ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -185,8 +236,11 @@ class Results:
     def add(self, *args: Any, **kwargs: Any) -> None:
         row = Row(*args, **kwargs)
         self.rows.append(row)
-        print(f"  {row.what}: {row.ours}  |  {row.reference}  |  {row.ratio_text} {row.target}"
-              + ("" if row.met is None else ("  MET" if row.met else "  MISSED")), flush=True)
+        print(
+            f"  {row.what}: {row.ours}  |  {row.reference}  |  {row.ratio_text} {row.target}"
+            + ("" if row.met is None else ("  MET" if row.met else "  MISSED")),
+            flush=True,
+        )
 
 
 def _s(seconds: float) -> str:
@@ -198,6 +252,7 @@ def _mb(n: float) -> str:
 
 
 # --- sections ---------------------------------------------------------------------------------
+
 
 def spec_path(name: str) -> Path:
     """specs/NAME.cnn when it exists, else the benchmark's own copy in benchmarks/specs/."""
@@ -213,8 +268,10 @@ def check_specs(names: set[str]) -> dict[str, Any]:
     for name in sorted(names):
         model = cnndsl.check_file(str(spec_path(name)))
         if model.trainable_params != PARAMS[name]:
-            raise SystemExit(f"{spec_path(name)}: {model.trainable_params:,} trainable parameters, "
-                             f"the PyTorch reference has {PARAMS[name]:,}: not the same architecture")
+            raise SystemExit(
+                f"{spec_path(name)}: {model.trainable_params:,} trainable parameters, "
+                f"the PyTorch reference has {PARAMS[name]:,}: not the same architecture"
+            )
         models[name] = model
     return models
 
@@ -237,8 +294,16 @@ def lint(cfg: Config, results: Results, torch: bool) -> None:
         theirs = median(samples["torchinfo"])
         ratio = theirs / ours
         targeted = name == "resnet152"
-        results.add("lint", f"check {name}", _s(ours), f"torchinfo {_s(theirs)}", ratio, f"{ratio:.1f}x faster",
-                    f">= {LINT_TARGET:.0f}x" if targeted else "", (ratio >= LINT_TARGET) if targeted else None)
+        results.add(
+            "lint",
+            f"check {name}",
+            _s(ours),
+            f"torchinfo {_s(theirs)}",
+            ratio,
+            f"{ratio:.1f}x faster",
+            f">= {LINT_TARGET:.0f}x" if targeted else "",
+            (ratio >= LINT_TARGET) if targeted else None,
+        )
     # What an editor's linter meets while the user types: a syntax error, reported with exit code 1.
     broken = str(ROOT / "tests" / "bad" / "E101_double_arrow.cnn")
     samples = [run_process(_cnndsl() + ["check", broken], exit_code=1) for _ in range(cfg.lint_reps[0])]
@@ -255,17 +320,26 @@ def compile_(cfg: Config, results: Results, torch: bool, work: Path) -> None:
         variants = {"cnndsl": lambda: run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out)}
         if torch:
             for mode in cfg.exporters:
-                variants[mode] = (lambda mode=mode:
-                                  run_process(_module("torch_worker") + ["export", name, mode, str(out / "m.onnx")], out))
+                variants[mode] = lambda mode=mode: run_process(
+                    _module("torch_worker") + ["export", name, mode, str(out / "m.onnx")], out
+                )
         samples = interleaved(variants, cfg.compile_reps)
         results.raw.setdefault("compile", {})[name] = {
-            k: {"seconds": [s.seconds for s in v], "bytes": v[0].bytes_written,
-                "maxrss_bytes": [s.maxrss_bytes for s in v]} for k, v in samples.items()}
+            k: {
+                "seconds": [s.seconds for s in v],
+                "bytes": v[0].bytes_written,
+                "maxrss_bytes": [s.maxrss_bytes for s in v],
+            }
+            for k, v in samples.items()
+        }
         ours = median(samples["cnndsl"])
         size = samples["cnndsl"][0].bytes_written
-        results.add("compile", f"compile {name} ({PARAMS[name] / 1e6:.1f}M params)",
-                    f"{_s(ours)}, {_mb(size)}, {size / ours / 1e6:.0f} MB/s",
-                    "" if torch else "torch: not installed")
+        results.add(
+            "compile",
+            f"compile {name} ({PARAMS[name] / 1e6:.1f}M params)",
+            f"{_s(ours)}, {_mb(size)}, {size / ours / 1e6:.0f} MB/s",
+            "" if torch else "torch: not installed",
+        )
         for mode in cfg.exporters if torch else []:
             theirs = median(samples[mode])
             their_size = samples[mode][0].bytes_written
@@ -273,24 +347,40 @@ def compile_(cfg: Config, results: Results, torch: bool, work: Path) -> None:
             target = {"dynamo": DYNAMO_TARGET, "legacy": LEGACY_TARGET}[mode]
             targeted = name == "resnet50"
             label = "torch.onnx.export" + (" (dynamo, default)" if mode == "dynamo" else " (dynamo=False)")
-            results.add("compile", f"  vs {mode} {name}", "",
-                        f"{label} {_s(theirs)}, {_mb(their_size)}, {their_size / theirs / 1e6:.0f} MB/s",
-                        ratio, f"{ratio:.1f}x faster", f">= {target:.0f}x" if targeted else "",
-                        (ratio >= target) if targeted else None)
+            results.add(
+                "compile",
+                f"  vs {mode} {name}",
+                "",
+                f"{label} {_s(theirs)}, {_mb(their_size)}, {their_size / theirs / 1e6:.0f} MB/s",
+                ratio,
+                f"{ratio:.1f}x faster",
+                f">= {target:.0f}x" if targeted else "",
+                (ratio >= target) if targeted else None,
+            )
     if cfg.floor_model:
         name = cfg.floor_model
         spec = str(spec_path(name))
-        samples = interleaved({
-            "cnndsl": lambda: run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out),
-            "floor": lambda: run_process(_module("floor_worker") + [str(PARAMS[name]), str(out / "w.bin")], out),
-        }, cfg.compile_reps)
+        samples = interleaved(
+            {
+                "cnndsl": lambda: run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out),
+                "floor": lambda: run_process(_module("floor_worker") + [str(PARAMS[name]), str(out / "w.bin")], out),
+            },
+            cfg.compile_reps,
+        )
         ours, floor = median(samples["cnndsl"]), median(samples["floor"])
         ratio = ours / floor
         targeted = name.startswith("vgg")
         results.raw.setdefault("floor", {})[name] = {k: [s.seconds for s in v] for k, v in samples.items()}
-        results.add("compile", f"compile {name} vs RNG + write floor", _s(ours),
-                    f"numpy RNG + write {_mb(4 * PARAMS[name])}: {_s(floor)}", ratio, f"{ratio:.2f}x the floor",
-                    f"<= {FLOOR_TARGET}x" if targeted else "", (ratio <= FLOOR_TARGET) if targeted else None)
+        results.add(
+            "compile",
+            f"compile {name} vs RNG + write floor",
+            _s(ours),
+            f"numpy RNG + write {_mb(4 * PARAMS[name])}: {_s(floor)}",
+            ratio,
+            f"{ratio:.2f}x the floor",
+            f"<= {FLOOR_TARGET}x" if targeted else "",
+            (ratio <= FLOOR_TARGET) if targeted else None,
+        )
 
 
 def scaling(cfg: Config, results: Results, work: Path) -> None:
@@ -306,28 +396,52 @@ def scaling(cfg: Config, results: Results, work: Path) -> None:
             path.write_text(generate(n))
             paths[n] = path
         layers = {n: len(cnndsl.check_file(str(p)).layers) for n, p in paths.items()}
-        samples = interleaved({n: (lambda p=p: run_process(_cnndsl() + ["check", "-q", str(p)]))
-                               for n, p in paths.items()}, cfg.scaling_reps)
+        samples = interleaved(
+            {n: (lambda p=p: run_process(_cnndsl() + ["check", "-q", str(p)])) for n, p in paths.items()},
+            cfg.scaling_reps,
+        )
         times = {n: median(s) for n, s in samples.items()}
-        results.raw.setdefault("scaling", {})[kind] = {n: {"layers": layers[n], "seconds": [s.seconds for s in v]}
-                                                     for n, v in samples.items()}
+        results.raw.setdefault("scaling", {})[kind] = {
+            n: {"layers": layers[n], "seconds": [s.seconds for s in v]} for n, v in samples.items()
+        }
         sizes = sorted(times)
         for n in sizes:
             results.add("scaling", f"check {kind} of {layers[n]:,} layers", _s(times[n]), "")
         big, small = sizes[-1], sizes[-2]
         ratio = times[big] / times[small]
         targeted = big == 10_000
-        results.add("scaling", f"{kind}: {big:,} vs {small:,} layers", _s(times[big]), _s(times[small]), ratio,
-                    f"{ratio:.2f}x the time", f"<= {SCALING_RATIO_TARGET:.0f}x" if targeted else "",
-                    (ratio <= SCALING_RATIO_TARGET) if targeted else None)
+        results.add(
+            "scaling",
+            f"{kind}: {big:,} vs {small:,} layers",
+            _s(times[big]),
+            _s(times[small]),
+            ratio,
+            f"{ratio:.2f}x the time",
+            f"<= {SCALING_RATIO_TARGET:.0f}x" if targeted else "",
+            (ratio <= SCALING_RATIO_TARGET) if targeted else None,
+        )
         if targeted:
-            results.add("scaling", f"{kind}: {big:,} layers in under {SCALING_TIME_TARGET:.0f} s", _s(times[big]), "",
-                        None, "", f"< {SCALING_TIME_TARGET:.0f} s", times[big] < SCALING_TIME_TARGET)
+            results.add(
+                "scaling",
+                f"{kind}: {big:,} layers in under {SCALING_TIME_TARGET:.0f} s",
+                _s(times[big]),
+                "",
+                None,
+                "",
+                f"< {SCALING_TIME_TARGET:.0f} s",
+                times[big] < SCALING_TIME_TARGET,
+            )
     compiled = results.raw.get("compile", {})
     for name, data in compiled.items():
         seconds = statistics.median(data["cnndsl"]["seconds"])
-        results.add("scaling", f"compile time / parameters, {name}", _s(seconds),
-                    f"{PARAMS[name] / 1e6:.1f}M params", None, f"{seconds / PARAMS[name] * 1e8:.2f} s per 100M")
+        results.add(
+            "scaling",
+            f"compile time / parameters, {name}",
+            _s(seconds),
+            f"{PARAMS[name] / 1e6:.1f}M params",
+            None,
+            f"{seconds / PARAMS[name] * 1e8:.2f} s per 100M",
+        )
 
 
 def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: int, macs: int) -> None:
@@ -345,8 +459,11 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
     for mode in cfg.inference_exporters if torch else []:
         models[mode] = out / mode / "model.onnx"
         models[mode].parent.mkdir()
-        run_process(_module("torch_worker") + ["export", name, mode, str(models[mode]), "--dynamic-batch"]
-                    + ["--trained-like", str(weights)])
+        run_process(
+            _module("torch_worker")
+            + ["export", name, mode, str(models[mode]), "--dynamic-batch"]
+            + ["--trained-like", str(weights)]
+        )
     same_weights = ["--weights", str(weights)] if weights.exists() else []
     run_process(_cnndsl() + ["compile", str(spec), "-o", str(models["cnndsl"]), *same_weights])
     # Where a session was created in the process shifts its latency by up to 1% (the first-made
@@ -354,21 +471,44 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
     # the creation order, so that every model is made first, second, ... equally often.
     order = list(models)
     rotations = [order[i:] + order[:i] for i in range(len(order))]
-    argv = _module("ort_worker") + ["--threads", str(threads), "--batches", ",".join(map(str, cfg.batches)),
-                                    "--repeat", str(math.ceil(cfg.inference_repeat / len(rotations))),
-                                    "--matmul-size", str(cfg.matmul_size)]
+    argv = _module("ort_worker") + [
+        "--threads",
+        str(threads),
+        "--batches",
+        ",".join(map(str, cfg.batches)),
+        "--repeat",
+        str(math.ceil(cfg.inference_repeat / len(rotations))),
+        "--matmul-size",
+        str(cfg.matmul_size),
+    ]
     # This workplace pins OpenBLAS to an older kernel (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) for
     # safety; it slows numpy's matmul, the yardstick, so the worker runs without both.
     # ONNX Runtime has its own kernels (MLAS) and does not read them.
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    report = merge_reports([json.loads(subprocess.run(argv + [f"{k}={models[k]}" for k in names], cwd=ROOT,
-                                                      check=True, capture_output=True, text=True, env=env).stdout)
-                            for names in rotations])
+    report = merge_reports(
+        [
+            json.loads(
+                subprocess.run(
+                    argv + [f"{k}={models[k]}" for k in names],
+                    cwd=ROOT,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                ).stdout
+            )
+            for names in rotations
+        ]
+    )
     results.raw["inference"] = report
     matmul = report["matmul_gflops"]["median"]
-    results.add("inference", f"numpy fp32 matmul {cfg.matmul_size}^2, {threads} threads",
-                f"{matmul:.1f} GFLOP/s", f"median of {len(report['matmul_gflops']['samples'])}, "
-                f"best {report['matmul_gflops']['max']:.1f}, kernel {report['matmul_gflops']['kernel']}")
+    results.add(
+        "inference",
+        f"numpy fp32 matmul {cfg.matmul_size}^2, {threads} threads",
+        f"{matmul:.1f} GFLOP/s",
+        f"median of {len(report['matmul_gflops']['samples'])}, "
+        f"best {report['matmul_gflops']['max']:.1f}, kernel {report['matmul_gflops']['kernel']}",
+    )
     for batch in cfg.batches:
         latency = report["latency_s"][str(batch)]
         ours = latency["cnndsl"]
@@ -379,28 +519,48 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
             ratio, low, high = paired_ratio(rounds["cnndsl"], rounds[mode])
             targeted = name == "resnet50" and mode == "dynamo"
             interval = f" (95% CI {low:.3f}-{high:.3f})" if low is not None else ""
-            results.add("inference", f"  vs torch {mode} export, batch {batch}", "",
-                        f"{_s(latency[mode])}", ratio, f"{ratio:.3f}x its latency{interval}",
-                        f"<= {INFERENCE_TARGET:.2f}" if targeted else "", (ratio <= INFERENCE_TARGET) if targeted else None)
+            results.add(
+                "inference",
+                f"  vs torch {mode} export, batch {batch}",
+                "",
+                f"{_s(latency[mode])}",
+                ratio,
+                f"{ratio:.3f}x its latency{interval}",
+                f"<= {INFERENCE_TARGET:.2f}" if targeted else "",
+                (ratio <= INFERENCE_TARGET) if targeted else None,
+            )
         if batch == max(cfg.batches):
             ratio = gflops / matmul
             targeted = name == "resnet50"
-            results.add("inference", f"{name} batch {batch}: share of the matmul rate", f"{gflops:.1f} GFLOP/s",
-                        f"{matmul:.1f} GFLOP/s", ratio, f"{ratio:.0%}", f">= {MATMUL_TARGET:.0%}" if targeted else "",
-                        (ratio >= MATMUL_TARGET) if targeted else None)
+            results.add(
+                "inference",
+                f"{name} batch {batch}: share of the matmul rate",
+                f"{gflops:.1f} GFLOP/s",
+                f"{matmul:.1f} GFLOP/s",
+                ratio,
+                f"{ratio:.0%}",
+                f">= {MATMUL_TARGET:.0%}" if targeted else "",
+                (ratio >= MATMUL_TARGET) if targeted else None,
+            )
 
 
 def merge_reports(reports: list[dict]) -> dict:
     """One ort_worker report from several: every round pooled, medians over the pool."""
     merged: dict = {"threads": reports[0]["threads"], "latency_s": {}, "rounds_s": {}}
     for batch in reports[0]["rounds_s"]:
-        rounds = {name: [t for report in reports for t in report["rounds_s"][batch][name]]
-                  for name in reports[0]["rounds_s"][batch]}
+        rounds = {
+            name: [t for report in reports for t in report["rounds_s"][batch][name]]
+            for name in reports[0]["rounds_s"][batch]
+        }
         merged["rounds_s"][batch] = rounds
         merged["latency_s"][batch] = {name: statistics.median(times) for name, times in rounds.items()}
     rates = [rate for report in reports for rate in report["matmul_gflops"]["samples"]]
-    merged["matmul_gflops"] = {"median": statistics.median(rates), "max": max(rates), "samples": rates,
-                               "kernel": reports[0]["matmul_gflops"]["kernel"]}
+    merged["matmul_gflops"] = {
+        "median": statistics.median(rates),
+        "max": max(rates),
+        "samples": rates,
+        "kernel": reports[0]["matmul_gflops"]["kernel"],
+    }
     return merged
 
 
@@ -426,22 +586,33 @@ def memory(cfg: Config, results: Results, work: Path) -> None:
     out = work / "memory"
     out.mkdir()
     spec = str(spec_path(name))
-    samples = [run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out) for _ in range(cfg.memory_reps)]
+    samples = [
+        run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out) for _ in range(cfg.memory_reps)
+    ]
     peak = median(samples, "maxrss_bytes")
     weights = 4 * PARAMS[name]
     ratio = peak / weights
     results.raw["memory"] = {name: {"maxrss_bytes": [s.maxrss_bytes for s in samples], "weight_bytes": weights}}
     targeted = name == "vgg19"
-    results.add("memory", f"compile {name}: peak RSS", _mb(peak), f"weights {_mb(weights)}", ratio,
-                f"{ratio:.2f}x the weights", f"< {MEMORY_TARGET}x" if targeted else "",
-                (ratio < MEMORY_TARGET) if targeted else None)
+    results.add(
+        "memory",
+        f"compile {name}: peak RSS",
+        _mb(peak),
+        f"weights {_mb(weights)}",
+        ratio,
+        f"{ratio:.2f}x the weights",
+        f"< {MEMORY_TARGET}x" if targeted else "",
+        (ratio < MEMORY_TARGET) if targeted else None,
+    )
 
 
 def baseline(cfg: Config, results: Results, torch: bool) -> None:
     print("0. context: interpreter start and imports", flush=True)
     reps = 3 if cfg.mode != "tiny" else 1
-    variants = {"python": lambda: run_process([sys.executable, "-c", "pass"]),
-                "import cnndsl": lambda: run_process([sys.executable, "-c", "import cnndsl"])}
+    variants = {
+        "python": lambda: run_process([sys.executable, "-c", "pass"]),
+        "import cnndsl": lambda: run_process([sys.executable, "-c", "import cnndsl"]),
+    }
     if torch:
         variants["import torch"] = lambda: run_process([sys.executable, "-c", "import torch"])
     samples = interleaved(variants, reps)
@@ -450,6 +621,7 @@ def baseline(cfg: Config, results: Results, torch: bool) -> None:
 
 
 # --- machine and report -----------------------------------------------------------------------
+
 
 def machine() -> dict[str, Any]:
     cpu = "unknown"
@@ -460,8 +632,12 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    info: dict[str, Any] = {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-                            "platform": platform.platform()}
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     for package in ("cnndsl", "numpy", "onnx", "onnxruntime", "torch", "torchinfo", "onnxscript"):
         try:
             from importlib.metadata import version
@@ -481,27 +657,43 @@ def loadavg() -> str:
 
 def table(rows: list[Row], markdown: bool = False) -> str:
     header = ["section", "measure", "cnndsl", "reference", "ratio", "target", "status"]
-    cells = [[r.section, r.what, r.ours, r.reference, r.ratio_text, r.target,
-              "" if r.met is None else ("met" if r.met else "MISSED")] for r in rows]
+    cells = [
+        [
+            r.section,
+            r.what,
+            r.ours,
+            r.reference,
+            r.ratio_text,
+            r.target,
+            "" if r.met is None else ("met" if r.met else "MISSED"),
+        ]
+        for r in rows
+    ]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.strip().replace("|", "\\|") for c in row) + " |" for row in cells]
         return "\n".join(lines)
     widths = [max(len(h), *(len(row[i]) for row in cells)) if cells else len(h) for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in cells])
+    return "\n".join(
+        [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*row) for row in cells]
+    )
 
 
 def _load_caveat(load_start: str) -> str:
     one_minute = float(load_start.split()[0])
     if one_minute < 1.0:
-        return (f"The 1-minute load average was {one_minute:.2f} when the run started: the machine was "
-                "otherwise idle. Ratios are still more robust than absolute times, since the variants run "
-                "interleaved.")
-    return (f"The 1-minute load average was {one_minute:.2f} when the run started: other processes shared "
-            "the machine. On a 2-core machine a load above ~1 inflates every wall time, the PyTorch side's "
-            "multi-threaded work and ONNX Runtime's latencies most; ratios are more robust than absolute "
-            "times, since the variants run interleaved, but treat single figures as indicative.")
+        return (
+            f"The 1-minute load average was {one_minute:.2f} when the run started: the machine was "
+            "otherwise idle. Ratios are still more robust than absolute times, since the variants run "
+            "interleaved."
+        )
+    return (
+        f"The 1-minute load average was {one_minute:.2f} when the run started: other processes shared "
+        "the machine. On a 2-core machine a load above ~1 inflates every wall time, the PyTorch side's "
+        "multi-threaded work and ONNX Runtime's latencies most; ratios are more robust than absolute "
+        "times, since the variants run interleaved, but treat single figures as indicative."
+    )
 
 
 def write_markdown(path: Path, results: Results, info: dict[str, Any], command: str) -> None:
@@ -513,15 +705,15 @@ cnndsl against torchinfo and `torch.onnx.export`, measured side by side in one r
 `benchmarks/run.py` (issue 6). Regenerate this page with the command below; do not edit the table
 by hand.
 
-- Date: {results.raw['date']}
-- Command: `{command}` ({results.raw['mode']} mode, {results.raw['elapsed_s']:.0f} s)
-- Machine: {info['nproc']} CPUs, {info['cpu']}; Python {info['python']}, {info['platform']}
-- Versions: cnndsl {info['cnndsl']}, torch {info['torch']}, torchinfo {info['torchinfo']},
-  onnxscript {info['onnxscript']}, onnx {info['onnx']}, onnxruntime {info['onnxruntime']}, numpy {info['numpy']}
-- Load average (1, 5, 15 min) at the start: {results.raw['load_start']}; at the end: {results.raw['load_end']}
-- Targets: {len(met)} met, {len(missed)} missed{': ' + '; '.join(r.what.strip() for r in missed) if missed else ''}
+- Date: {results.raw["date"]}
+- Command: `{command}` ({results.raw["mode"]} mode, {results.raw["elapsed_s"]:.0f} s)
+- Machine: {info["nproc"]} CPUs, {info["cpu"]}; Python {info["python"]}, {info["platform"]}
+- Versions: cnndsl {info["cnndsl"]}, torch {info["torch"]}, torchinfo {info["torchinfo"]},
+  onnxscript {info["onnxscript"]}, onnx {info["onnx"]}, onnxruntime {info["onnxruntime"]}, numpy {info["numpy"]}
+- Load average (1, 5, 15 min) at the start: {results.raw["load_start"]}; at the end: {results.raw["load_end"]}
+- Targets: {len(met)} met, {len(missed)} missed{": " + "; ".join(r.what.strip() for r in missed) if missed else ""}
 
-**Load.** {_load_caveat(results.raw['load_start'])}
+**Load.** {_load_caveat(results.raw["load_start"])}
 
 ## How it is measured
 
@@ -579,8 +771,11 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--quick", action="store_true", help="one model per section, fewer runs (about a minute)")
     size.add_argument("--tiny", action="store_true", help="a tiny network, one run each (the smoke test)")
     parser.add_argument("--no-torch", action="store_true", help="only the cnndsl parts, even if torch is installed")
-    parser.add_argument("--sections", default="lint,compile,scaling,inference,memory",
-                        help="comma-separated subset of lint,compile,scaling,inference,memory")
+    parser.add_argument(
+        "--sections",
+        default="lint,compile,scaling,inference,memory",
+        help="comma-separated subset of lint,compile,scaling,inference,memory",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ONNX Runtime intra-op threads")
     parser.add_argument("--json", metavar="FILE", help="write the raw samples as JSON")
     parser.add_argument("--markdown", metavar="FILE", help="write the report (e.g. docs/performance.md)")
@@ -592,15 +787,26 @@ def main(argv: list[str] | None = None) -> int:
     torch = not args.no_torch and all(importlib.util.find_spec(m) for m in ("torch", "torchinfo", "onnxscript"))
     info = machine()
     results = Results()
-    results.raw.update(mode=cfg.mode, date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                       machine=info, load_start=loadavg(), torch=torch)
-    print(f"cnndsl benchmark, {cfg.mode} mode, {info['nproc']} CPUs ({info['cpu']}), load {results.raw['load_start']}"
-          + ("" if torch else "; torch/torchinfo/onnxscript not installed: cnndsl parts only"), flush=True)
-    checked = check_specs({*cfg.lint_models, *cfg.compile_models, cfg.inference_model, cfg.memory_model}
-                          | ({cfg.floor_model} if cfg.floor_model else set()))
+    results.raw.update(
+        mode=cfg.mode,
+        date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        machine=info,
+        load_start=loadavg(),
+        torch=torch,
+    )
+    print(
+        f"cnndsl benchmark, {cfg.mode} mode, {info['nproc']} CPUs ({info['cpu']}), load {results.raw['load_start']}"
+        + ("" if torch else "; torch/torchinfo/onnxscript not installed: cnndsl parts only"),
+        flush=True,
+    )
+    checked = check_specs(
+        {*cfg.lint_models, *cfg.compile_models, cfg.inference_model, cfg.memory_model}
+        | ({cfg.floor_model} if cfg.floor_model else set())
+    )
     if not torch:
-        results.notes.append("torch, torchinfo or onnxscript not installed: the PyTorch columns are empty "
-                             "(pip install -e '.[bench]').")
+        results.notes.append(
+            "torch, torchinfo or onnxscript not installed: the PyTorch columns are empty (pip install -e '.[bench]')."
+        )
 
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="cnndsl-bench-", dir=args.workdir))
@@ -630,8 +836,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{table(results.rows)}\n")
     met = sum(r.met is True for r in results.rows)
     missed = sum(r.met is False for r in results.rows)
-    print(f"{met} targets met, {missed} missed; {results.raw['elapsed_s']:.0f} s; "
-          f"load {results.raw['load_start']} at the start, {results.raw['load_end']} at the end")
+    print(
+        f"{met} targets met, {missed} missed; {results.raw['elapsed_s']:.0f} s; "
+        f"load {results.raw['load_start']} at the start, {results.raw['load_end']} at the end"
+    )
     command = "python -m benchmarks.run" + {"quick": " --quick", "tiny": " --tiny"}.get(cfg.mode, "")
     if args.json:
         Path(args.json).write_text(json.dumps(results.raw, indent=2, default=str))

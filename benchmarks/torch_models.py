@@ -7,7 +7,7 @@ cnndsl specs is between the same architectures. Importing this module imports to
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -20,19 +20,28 @@ class AlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
-            nn.Dropout(p=0.5), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
-            nn.Dropout(p=0.5), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(256 * 6 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(p=0.5),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
             nn.Linear(4096, num_classes),
         )
 
@@ -43,8 +52,7 @@ class AlexNet(nn.Module):
 
 _VGG_CFGS = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-              512, 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
 
 
@@ -62,8 +70,12 @@ class VGG(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(p=0.5),
-            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(p=0.5),
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(True),
+            nn.Dropout(p=0.5),
+            nn.Linear(4096, 4096),
+            nn.ReLU(True),
+            nn.Dropout(p=0.5),
             nn.Linear(4096, num_classes),
         )
 
@@ -116,8 +128,9 @@ class ResNet(nn.Module):
     def _make_layer(self, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * 4:
-            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * 4, 1, stride=stride, bias=False),
-                                       nn.BatchNorm2d(planes * 4))
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * 4, 1, stride=stride, bias=False), nn.BatchNorm2d(planes * 4)
+            )
         layers = [Bottleneck(self.inplanes, planes, stride, downsample)]
         self.inplanes = planes * 4
         layers += [Bottleneck(self.inplanes, planes) for _ in range(1, blocks)]
@@ -147,12 +160,15 @@ class Inception(nn.Module):
     def __init__(self, channels: int, c1: int, c3r: int, c3: int, c5r: int, c5: int, pool: int) -> None:
         super().__init__()
         self.branch1 = BasicConv2d(channels, c1, kernel_size=1)
-        self.branch2 = nn.Sequential(BasicConv2d(channels, c3r, kernel_size=1),
-                                     BasicConv2d(c3r, c3, kernel_size=3, padding=1))
-        self.branch3 = nn.Sequential(BasicConv2d(channels, c5r, kernel_size=1),
-                                     BasicConv2d(c5r, c5, kernel_size=3, padding=1))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-                                     BasicConv2d(channels, pool, kernel_size=1))
+        self.branch2 = nn.Sequential(
+            BasicConv2d(channels, c3r, kernel_size=1), BasicConv2d(c3r, c3, kernel_size=3, padding=1)
+        )
+        self.branch3 = nn.Sequential(
+            BasicConv2d(channels, c5r, kernel_size=1), BasicConv2d(c5r, c5, kernel_size=3, padding=1)
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), BasicConv2d(channels, pool, kernel_size=1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
@@ -161,11 +177,17 @@ class Inception(nn.Module):
 class GoogLeNet(nn.Module):
     """torchvision's GoogLeNet without the auxiliary classifiers (and without transform_input)."""
 
-    _MODULES = {"3a": (192, 64, 96, 128, 16, 32, 32), "3b": (256, 128, 128, 192, 32, 96, 64),
-                "4a": (480, 192, 96, 208, 16, 48, 64), "4b": (512, 160, 112, 224, 24, 64, 64),
-                "4c": (512, 128, 128, 256, 24, 64, 64), "4d": (512, 112, 144, 288, 32, 64, 64),
-                "4e": (528, 256, 160, 320, 32, 128, 128), "5a": (832, 256, 160, 320, 32, 128, 128),
-                "5b": (832, 384, 192, 384, 48, 128, 128)}
+    _MODULES = {
+        "3a": (192, 64, 96, 128, 16, 32, 32),
+        "3b": (256, 128, 128, 192, 32, 96, 64),
+        "4a": (480, 192, 96, 208, 16, 48, 64),
+        "4b": (512, 160, 112, 224, 24, 64, 64),
+        "4c": (512, 128, 128, 256, 24, 64, 64),
+        "4d": (512, 112, 144, 288, 32, 64, 64),
+        "4e": (528, 256, 160, 320, 32, 128, 128),
+        "5a": (832, 256, 160, 320, 32, 128, 128),
+        "5b": (832, 384, 192, 384, 48, 128, 128),
+    }
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -195,11 +217,19 @@ class Tiny(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(8),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(2, 2))
-        self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8),
-                                  nn.ReLU(inplace=True), nn.Conv2d(8, 8, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(8))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2, 2),
+        )
+        self.body = nn.Sequential(
+            nn.Conv2d(8, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(8, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+        )
         self.relu = nn.ReLU(inplace=True)
         self.fc = nn.Linear(8, 10)
 
@@ -234,10 +264,12 @@ def build(name: str) -> nn.Module:
 
 # --- the same weights in both: torchvision's parameter names -> cnndsl's layer names ---------
 
+
 def _by_module(table: dict[str, str]) -> Callable[[str], str]:
     def rename(key: str) -> str:
         module, parameter = key.rsplit(".", 1)
         return f"{table[module]}.{parameter}"
+
     return rename
 
 
@@ -253,14 +285,32 @@ def _googlenet_name(key: str) -> str:
 
 
 CNNDSL_NAMES: dict[str, Callable[[str], str]] = {
-    "alexnet": _by_module({"features.0": "conv1", "features.3": "conv2", "features.6": "conv3",
-                           "features.8": "conv4", "features.10": "conv5", "classifier.1": "fc6",
-                           "classifier.4": "fc7", "classifier.6": "fc8"}),
+    "alexnet": _by_module(
+        {
+            "features.0": "conv1",
+            "features.3": "conv2",
+            "features.6": "conv3",
+            "features.8": "conv4",
+            "features.10": "conv5",
+            "classifier.1": "fc6",
+            "classifier.4": "fc7",
+            "classifier.6": "fc8",
+        }
+    ),
     "resnet50": _resnet_name,
     "resnet152": _resnet_name,
     "googlenet": _googlenet_name,
-    "tiny": _by_module({"stem.0": "conv1", "stem.1": "bn1", "body.0": "conv2", "body.1": "bn2",
-                        "body.3": "conv3", "body.4": "bn3", "fc": "fc"}),
+    "tiny": _by_module(
+        {
+            "stem.0": "conv1",
+            "stem.1": "bn1",
+            "body.0": "conv2",
+            "body.1": "bn2",
+            "body.3": "conv3",
+            "body.4": "bn3",
+            "fc": "fc",
+        }
+    ),
 }
 
 
@@ -280,5 +330,8 @@ def randomise_batch_norm(model: nn.Module, seed: int = 0) -> None:
 def cnndsl_weights(model: nn.Module, name: str) -> dict[str, np.ndarray]:
     """The model's parameters and running statistics under cnndsl's names, for `--weights`."""
     rename = CNNDSL_NAMES[name]
-    return {rename(key): value.detach().numpy() for key, value in model.state_dict().items()
-            if not key.endswith("num_batches_tracked")}
+    return {
+        rename(key): value.detach().numpy()
+        for key, value in model.state_dict().items()
+        if not key.endswith("num_batches_tracked")
+    }

@@ -19,8 +19,19 @@ from .resolve import Limits
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckedModel", "CnnError", "Diagnostic", "Limits", "__version__", "check", "check_file",
-           "check_source", "check_text", "compile_model", "create_session"]
+__all__ = [
+    "CheckedModel",
+    "CnnError",
+    "Diagnostic",
+    "Limits",
+    "__version__",
+    "check",
+    "check_file",
+    "check_source",
+    "check_text",
+    "compile_model",
+    "create_session",
+]
 
 
 def check(spec: Any, limits: Limits = Limits()) -> CheckedModel:
@@ -38,9 +49,17 @@ def check(spec: Any, limits: Limits = Limits()) -> CheckedModel:
         # Checked as text it would be E102 on its '.': report the path instead.
         if os.path.exists(spec):
             return check_file(spec, limits)  # a directory or a device: the reader says which
-        raise CnnError([error("E105", f"cannot read '{spec}': no such file", None,
-                              help="check() takes spec text or the path of an existing spec file; "
-                                   "relative paths start from the current directory")])
+        raise CnnError(
+            [
+                error(
+                    "E105",
+                    f"cannot read '{spec}': no such file",
+                    None,
+                    help="check() takes spec text or the path of an existing spec file; "
+                    "relative paths start from the current directory",
+                )
+            ]
+        )
     return check_text(spec, limits=limits)
 
 

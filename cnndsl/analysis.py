@@ -33,11 +33,21 @@ def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node
     total = sum(s.params for s in stats.values())
     if total > max_params:
         largest = max(stats, key=lambda n: stats[n].params)
-        raise CnnError([error("E408", f"the network has {total:,} parameters, over the budget of {max_params:,}",
-                              Label(largest.source, largest.span,
-                                    f"the largest layer, '{largest.name}', has {stats[largest].params:,}"),
-                              notes=[f"at 4 bytes each that is {byte_size(total * 4)} of weights"],
-                              help="check the layer sizes; raise the budget with --max-params if intended")])
+        raise CnnError(
+            [
+                error(
+                    "E408",
+                    f"the network has {total:,} parameters, over the budget of {max_params:,}",
+                    Label(
+                        largest.source,
+                        largest.span,
+                        f"the largest layer, '{largest.name}', has {stats[largest].params:,}",
+                    ),
+                    notes=[f"at 4 bytes each that is {byte_size(total * 4)} of weights"],
+                    help="check the layer sizes; raise the budget with --max-params if intended",
+                )
+            ]
+        )
     return stats
 
 
@@ -48,7 +58,7 @@ def byte_size(count: int) -> str:
     if count < 1024:
         return f"{count:,} bytes"
     for power, unit in enumerate(_BINARY_UNITS, start=1):
-        tenths = (count * 10 + 1024 ** power // 2) // 1024 ** power  # rounded to the nearest tenth
+        tenths = (count * 10 + 1024**power // 2) // 1024**power  # rounded to the nearest tenth
         if tenths < 10 * 1024 or unit == _BINARY_UNITS[-1]:
             whole, rest = divmod(tenths, 10)
             return f"{whole:,}.{rest} {unit}"
@@ -71,8 +81,9 @@ def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats])
     for instances in grouped.values():
         first = instances[0]
         if len(instances) > 1:
-            first = first._replace(notes=first.notes + (f"this line expands to {len(instances)} layers; "
-                                                        f"shown for the first",))
+            first = first._replace(
+                notes=first.notes + (f"this line expands to {len(instances)} layers; shown for the first",)
+            )
         result.append(first)
     return result
 
@@ -91,24 +102,53 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
         if hasattr(layer, "dropped_input"):
             found += _dropped_pixels(node, in_shape, layer.dropped_input(in_shape))
         if isinstance(layer, Dropout) and _is_feature_map(in_shape) and _feeds_conv(node, consumers):
-            found.append(warning("W102", "dropout between convolutions", Label(node.source, node.span,
-                                 f"input is the feature map {shape_text(in_shape)}"),
-                                 help="use dropout in the fully connected layers; batch normalisation "
-                                      "suits convolutions better"))
-        if (isinstance(layer, Dense) and len(holders) > 1 and total >= W103_MIN_PARAMS
-                and stats[node].params * 2 > total):
+            found.append(
+                warning(
+                    "W102",
+                    "dropout between convolutions",
+                    Label(node.source, node.span, f"input is the feature map {shape_text(in_shape)}"),
+                    help="use dropout in the fully connected layers; batch normalisation suits convolutions better",
+                )
+            )
+        if (
+            isinstance(layer, Dense)
+            and len(holders) > 1
+            and total >= W103_MIN_PARAMS
+            and stats[node].params * 2 > total
+        ):
             share = stats[node].params * 100 // total  # rounded down: never "100%" of less than all
-            found.append(warning("W103", f"'{node.name}' holds {share}% of all parameters "
-                                         f"({stats[node].params:,} of {total:,})", Label(node.source, node.span),
-                                 help="a global average pooling or a smaller layer before it shrinks this"))
+            found.append(
+                warning(
+                    "W103",
+                    f"'{node.name}' holds {share}% of all parameters ({stats[node].params:,} of {total:,})",
+                    Label(node.source, node.span),
+                    help="a global average pooling or a smaller layer before it shrinks this",
+                )
+            )
         if _is_activation(layer) and any(_ends_in_softmax(p.layer) for p in node.inputs if p.layer):
-            found.append(warning("W104", "activation after softmax", Label(node.source, node.span),
-                                 help="softmax already yields probabilities; remove this activation or the softmax"))
-        if (isinstance(layer, Conv) and layer.bias and not layer.activation
-                and [c for c in consumers[node]] and all(isinstance(c.layer, BatchNorm) for c in consumers[node])):
-            found.append(warning("W105", "convolution bias immediately followed by batch normalization",
-                                 Label(node.source, node.span),
-                                 help="batch normalization subtracts the mean, cancelling the bias: add 'nobias'"))
+            found.append(
+                warning(
+                    "W104",
+                    "activation after softmax",
+                    Label(node.source, node.span),
+                    help="softmax already yields probabilities; remove this activation or the softmax",
+                )
+            )
+        if (
+            isinstance(layer, Conv)
+            and layer.bias
+            and not layer.activation
+            and [c for c in consumers[node]]
+            and all(isinstance(c.layer, BatchNorm) for c in consumers[node])
+        ):
+            found.append(
+                warning(
+                    "W105",
+                    "convolution bias immediately followed by batch normalization",
+                    Label(node.source, node.span),
+                    help="batch normalization subtracts the mean, cancelling the bias: add 'nobias'",
+                )
+            )
     return found
 
 
@@ -116,12 +156,19 @@ def _dropped_pixels(node: Node, in_shape: Shape, per_axis: list[tuple[int, str]]
     lost = [(axis, unused, formula) for axis, (unused, formula) in enumerate(per_axis) if unused]
     if not lost:
         return []
-    notes = [f"axis {axis + 1}: {formula}; the last {unused} input row(s) are never read"
-             for axis, unused, formula in lost]
-    return [warning("W101", f"the stride leaves input rows or columns unused (input {shape_text(in_shape)})",
-                    Label(node.source, node.span), notes=notes,
-                    help=f"pad the end by {max(u for _, u, _ in lost)} or change the stride or kernel "
-                         f"so that every row is covered")]
+    notes = [
+        f"axis {axis + 1}: {formula}; the last {unused} input row(s) are never read" for axis, unused, formula in lost
+    ]
+    return [
+        warning(
+            "W101",
+            f"the stride leaves input rows or columns unused (input {shape_text(in_shape)})",
+            Label(node.source, node.span),
+            notes=notes,
+            help=f"pad the end by {max(u for _, u, _ in lost)} or change the stride or kernel "
+            f"so that every row is covered",
+        )
+    ]
 
 
 def _is_feature_map(shape: Shape) -> bool:
@@ -135,8 +182,9 @@ def _is_activation(layer) -> bool:
 
 
 def _ends_in_softmax(layer) -> bool:
-    return (isinstance(layer, Activation) and layer.function == "softmax") or \
-        getattr(layer, "activation", None) == "softmax"
+    return (isinstance(layer, Activation) and layer.function == "softmax") or getattr(
+        layer, "activation", None
+    ) == "softmax"
 
 
 def _feeds_conv(node: Node, consumers: dict[Node, list[Node]]) -> bool:

@@ -9,8 +9,8 @@ from typing import NamedTuple, Union
 
 from .source import Source, Span
 
-
 # --- argument values --------------------------------------------------------------------------
+
 
 class Number(NamedTuple):
     value: int | float
@@ -51,7 +51,7 @@ class Conditional(NamedTuple):
 class Array(NamedTuple):
     """A literal tensor such as a hand-crafted kernel: `[[1 0 -1] [2 0 -2] [1 0 -1]]`."""
 
-    elements: tuple[Union[Number, Array], ...]
+    elements: tuple[Number | Array, ...]
     span: Span
 
 
@@ -76,6 +76,7 @@ Item = Union[Number, Name, Negate, Binary, Conditional, Dims, Array, Window, Pai
 
 
 # --- statements -------------------------------------------------------------------------------
+
 
 class Body(NamedTuple):
     chains: tuple[Chain, ...]

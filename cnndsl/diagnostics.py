@@ -7,8 +7,9 @@ and a test keeps the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 from .source import Source, Span
 
@@ -105,21 +106,42 @@ class Diagnostic(NamedTuple):
         return self.primary.source.path, line, col
 
 
-def error(code: str, message: str, label: Label | None, *, secondary: Iterable[Label] = (),
-          notes: Iterable[str] = (), help: str | None = None) -> Diagnostic:
+def error(
+    code: str,
+    message: str,
+    label: Label | None,
+    *,
+    secondary: Iterable[Label] = (),
+    notes: Iterable[str] = (),
+    help: str | None = None,
+) -> Diagnostic:
     return _make(code, message, Severity.ERROR, label, secondary, notes, help)
 
 
-def warning(code: str, message: str, label: Label | None, *, secondary: Iterable[Label] = (),
-            notes: Iterable[str] = (), help: str | None = None) -> Diagnostic:
+def warning(
+    code: str,
+    message: str,
+    label: Label | None,
+    *,
+    secondary: Iterable[Label] = (),
+    notes: Iterable[str] = (),
+    help: str | None = None,
+) -> Diagnostic:
     return _make(code, message, Severity.WARNING, label, secondary, notes, help)
 
 
 def _make(code, message, severity, label, secondary, notes, help) -> Diagnostic:
     if code not in CODES:
         raise ValueError(f"unregistered diagnostic code {code}")
-    return Diagnostic(code, _quotes_shortened(message), severity, label, tuple(secondary),
-                      tuple(_quotes_shortened(note) for note in notes), help and _quotes_shortened(help))
+    return Diagnostic(
+        code,
+        _quotes_shortened(message),
+        severity,
+        label,
+        tuple(secondary),
+        tuple(_quotes_shortened(note) for note in notes),
+        help and _quotes_shortened(help),
+    )
 
 
 def shorten(text: str, limit: int = 80) -> str:
@@ -174,6 +196,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 # --- rendering -------------------------------------------------------------------------------
 
+
 def render_text(diagnostic: Diagnostic) -> str:
     """rustc-style: header with path:line:col, the source line, a caret under the span, notes."""
     d = diagnostic
@@ -223,8 +246,7 @@ _MAX_SNIPPET = 120
 
 def _printable(text: str) -> str:
     """Tabs and control characters would misplace the caret; show them as single visible cells."""
-    return "".join(" " if ch == "\t" else (ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}")
-                   for ch in text)
+    return "".join(" " if ch == "\t" else (ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}") for ch in text)
 
 
 def to_json(diagnostic: Diagnostic) -> dict:
@@ -234,8 +256,14 @@ def to_json(diagnostic: Diagnostic) -> dict:
     def label_json(label: Label) -> dict:
         line, col = label.source.line_col(label.span.start)
         end_line, end_col = label.source.line_col(label.span.end)
-        return {"path": label.source.path, "line": line, "column": col,
-                "end_line": end_line, "end_column": end_col, "label": label.text}
+        return {
+            "path": label.source.path,
+            "line": line,
+            "column": col,
+            "end_line": end_line,
+            "end_column": end_col,
+            "label": label.text,
+        }
 
     return {
         "code": d.code,
@@ -271,8 +299,8 @@ class DiagnosticSink:
     def __init__(self, max_errors: int = MAX_ERRORS) -> None:
         self._counts: dict[Diagnostic, int] = {}
         self.max_errors = max_errors
-        self.errors = 0    # distinct errors
-        self.added = 0     # every call of add, repeats included
+        self.errors = 0  # distinct errors
+        self.added = 0  # every call of add, repeats included
 
     def add(self, diagnostic: Diagnostic) -> None:
         self.added += 1
@@ -281,15 +309,27 @@ class DiagnosticSink:
         if count == 0 and diagnostic.is_error:
             self.errors += 1
             if self.errors >= self.max_errors:
-                raise CnnError(self.items[:-1] + [diagnostic._replace(notes=diagnostic.notes + (
-                    f"cnndsl stops after {self.max_errors} errors; fix these and check again",))])
+                raise CnnError(
+                    self.items[:-1]
+                    + [
+                        diagnostic._replace(
+                            notes=diagnostic.notes
+                            + (f"cnndsl stops after {self.max_errors} errors; fix these and check again",)
+                        )
+                    ]
+                )
 
     @property
     def items(self) -> list[Diagnostic]:
-        return [diagnostic if count == 1 else diagnostic._replace(notes=diagnostic.notes + (
-                    f"the same diagnostic came up {count:,} times (the spec expands this line "
-                    f"repeatedly); shown once",))
-                for diagnostic, count in self._counts.items()]
+        return [
+            diagnostic
+            if count == 1
+            else diagnostic._replace(
+                notes=diagnostic.notes
+                + (f"the same diagnostic came up {count:,} times (the spec expands this line repeatedly); shown once",)
+            )
+            for diagnostic, count in self._counts.items()
+        ]
 
     @property
     def has_errors(self) -> bool:

@@ -20,9 +20,9 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Callable
+from typing import IO
 
 from .reader import file_kind
 from .signals import deferred_signals, raise_if_interrupted
@@ -147,7 +147,7 @@ def _temporary_pid(entry: str, stem: str) -> int | None:
     """The process id in `entry` when it is a temporary with this `stem`, else None."""
     if not (entry.startswith(stem) and entry.endswith(".tmp")):
         return None
-    pid, dot, random = entry[len(stem):-len(".tmp")].partition(".")
+    pid, dot, random = entry[len(stem) : -len(".tmp")].partition(".")
     # Another output's temporaries ('.a.1.PID.RANDOM.tmp' beside those of 'a') leave a dot in `random`.
     if not (dot and pid.isdigit() and _RANDOM.fullmatch(random)):
         return None

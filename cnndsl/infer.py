@@ -27,8 +27,13 @@ def infer_shapes(graph: Graph) -> dict[Node, Shape]:
             sink.add(_diagnostic(node, in_shapes, issue, layout_note))
             continue
         if any(extent > MAX_EXTENT for extent in shape):
-            sink.add(error("E303", f"the output {shape_text(shape)} has an extent over {MAX_EXTENT:,}",
-                           Label(node.source, node.span)))
+            sink.add(
+                error(
+                    "E303",
+                    f"the output {shape_text(shape)} has an extent over {MAX_EXTENT:,}",
+                    Label(node.source, node.span),
+                )
+            )
             continue
         shapes[node] = shape
     sink.raise_if_errors()
@@ -52,8 +57,10 @@ def _channels_last_note(input_shape: Shape) -> str | None:
     written = shape_text(input_shape)
     meant = shape_text((last, *input_shape[:-1]))
     layout = _LAYOUTS.get(len(input_shape) - 1, "channels first")
-    return (f"inputs are channels-first ({layout}): 'input {written}' reads as {first} channels of "
-            f"{shape_text(input_shape[1:])}; did you mean 'input {meant}'?")
+    return (
+        f"inputs are channels-first ({layout}): 'input {written}' reads as {first} channels of "
+        f"{shape_text(input_shape[1:])}; did you mean 'input {meant}'?"
+    )
 
 
 def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue, layout_note: str | None):
@@ -64,8 +71,15 @@ def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue, layout_no
     else:
         text = " vs ".join(shape_text(s) for s in in_shapes)
         shown = node.inputs if issue.input_index is None else (node.inputs[0], node.inputs[issue.input_index])
-        secondary = [Label(p.source, p.span, f"'{p.name}' gives {shape_text(in_shapes[node.inputs.index(p)])}")
-                     for p in shown]
+        secondary = [
+            Label(p.source, p.span, f"'{p.name}' gives {shape_text(in_shapes[node.inputs.index(p)])}") for p in shown
+        ]
     notes = issue.notes + ((layout_note,) if layout_note else ())
-    return error(issue.code, f"{node.name}: {issue.message}", Label(node.source, node.span, text),
-                 secondary=secondary, notes=notes, help=issue.help)
+    return error(
+        issue.code,
+        f"{node.name}: {issue.message}",
+        Label(node.source, node.span, text),
+        secondary=secondary,
+        notes=notes,
+        help=issue.help,
+    )

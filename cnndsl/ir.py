@@ -35,14 +35,21 @@ class Scope(NamedTuple):
 class Node:
     """One tensor-producing step of the graph; compared and hashed by identity."""
 
-    def __init__(self, name: str, layer: Layer | None, inputs: tuple[Node, ...], source: Source, span: Span,
-                 scope: Scope | None = None):
-        self.name = name        # unique, hierarchical: 'layer3.2.conv1'
-        self.layer = layer      # None for the graph input
+    def __init__(
+        self,
+        name: str,
+        layer: Layer | None,
+        inputs: tuple[Node, ...],
+        source: Source,
+        span: Span,
+        scope: Scope | None = None,
+    ):
+        self.name = name  # unique, hierarchical: 'layer3.2.conv1'
+        self.layer = layer  # None for the graph input
         self.inputs = inputs
         self.source = source
         self.span = span
-        self.scope = scope      # the innermost enclosing scope
+        self.scope = scope  # the innermost enclosing scope
 
     @property
     def scopes(self) -> tuple[Scope, ...]:
@@ -60,7 +67,7 @@ class Graph:
     def __init__(self, source: Source, input_shape: Shape):
         self.source = source
         self.input_shape = input_shape
-        self.nodes: list[Node] = []                  # topological order; nodes[0] is the input
+        self.nodes: list[Node] = []  # topological order; nodes[0] is the input
         self.outputs: list[tuple[str, Node]] = []
 
     @property

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 class Token(str):
@@ -40,8 +41,13 @@ class SyntaxFailure(Exception):
     action in the state the parser was in, and `accepts` those that would really advance it (the
     others lead to an error after a reduction), as Lark computes them."""
 
-    def __init__(self, position: int, token: Token | None = None, expected: frozenset[str] = frozenset(),
-                 accepts: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        position: int,
+        token: Token | None = None,
+        expected: frozenset[str] = frozenset(),
+        accepts: frozenset[str] = frozenset(),
+    ):
         super().__init__(position)
         self.position, self.token, self.expected, self.accepts = position, token, expected, accepts
 
@@ -92,8 +98,7 @@ class Runtime:
         end.end_pos = last.end_pos if last is not None else 0
         return self._feed("$END", end, state_stack, value_stack, callbacks)
 
-    def _feed(self, kind: str, token: Token, state_stack: list[int], value_stack: list[Any],
-              callbacks: list) -> Any:
+    def _feed(self, kind: str, token: Token, state_stack: list[int], value_stack: list[Any], callbacks: list) -> Any:
         states, rules, end_state = self.states, self.rules, self.end_state
         while True:
             action = states[state_stack[-1]].get(kind)
@@ -163,9 +168,10 @@ class Runtime:
             if method is None:  # Lark would build a Tree here, which no pass understands
                 raise RuntimeError(f"the grammar's rule {name!r} has no builder method")
             return method(children)
+
         return callback
 
 
 def tables_match(tables: Any, grammar: str) -> bool:
     """Whether `tables` were exported from this grammar text."""
-    return tables.GRAMMAR_CRC32 == zlib.crc32(grammar.encode("utf-8"))
+    return zlib.crc32(grammar.encode("utf-8")) == tables.GRAMMAR_CRC32

@@ -19,8 +19,9 @@ def lark_parser(grammar: str) -> Any:
 
     from .parser import LineJoiner, _Builder
 
-    return Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=False,
-                postlex=LineJoiner(), transformer=_Builder())
+    return Lark(
+        grammar, parser="lalr", lexer="basic", maybe_placeholders=False, postlex=LineJoiner(), transformer=_Builder()
+    )
 
 
 def tables_from_grammar(grammar: str) -> types.SimpleNamespace:
@@ -41,7 +42,8 @@ def export(parser: Any, grammar: str) -> str:
     keywords: dict[str, dict[str, str]] = {}
     for terminal, callback in lexer.callback.items():
         if not isinstance(callback, UnlessCallback) or not all(
-                isinstance(t.pattern, PatternStr) and not t.pattern.flags for t in callback.scanner.terminals):
+            isinstance(t.pattern, PatternStr) and not t.pattern.flags for t in callback.scanner.terminals
+        ):
             raise ValueError(f"terminal {terminal}: only keyword retyping can be exported")
         keywords[terminal] = {t.pattern.value: t.name for t in callback.scanner.terminals}
     if lexer.g_regex_flags or lexer.user_callbacks or any(t.pattern.flags for t in lexer.terminals):
@@ -64,13 +66,20 @@ def export(parser: Any, grammar: str) -> str:
         raise ValueError("some LALR states cannot be reached from the start state")
     states = []
     for state in queue:
-        states.append({str(symbol): number[argument] if action.name == "Shift" else -1 - rule_index[argument]
-                       for symbol, (action, argument) in sorted(table.states[state].items())})
+        states.append(
+            {
+                str(symbol): number[argument] if action.name == "Shift" else -1 - rule_index[argument]
+                for symbol, (action, argument) in sorted(table.states[state].items())
+            }
+        )
 
     rules = []
     for rule in parser.rules:
-        kept = [(i, not s.is_term and s.name.startswith("_")) for i, s in enumerate(rule.expansion)
-                if rule.options.keep_all_tokens or not (s.is_term and s.filter_out)]
+        kept = [
+            (i, not s.is_term and s.name.startswith("_"))
+            for i, s in enumerate(rule.expansion)
+            if rule.options.keep_all_tokens or not (s.is_term and s.filter_out)
+        ]
         include = tuple(kept) if len(kept) < len(rule.expansion) or any(s for _, s in kept) else None
         name = str(rule.alias or rule.options.template_source or rule.origin.name)
         expand_single = bool(rule.options.expand1 and not rule.alias)

@@ -27,8 +27,13 @@ from .source import Source
 class CheckedModel:
     """A spec that passed every check: its graph, shapes, counts and warnings."""
 
-    def __init__(self, graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats],
-                 warnings: list[Diagnostic] | None = None):
+    def __init__(
+        self,
+        graph: Graph,
+        shapes: dict[Node, Shape],
+        stats: dict[Node, LayerStats],
+        warnings: list[Diagnostic] | None = None,
+    ):
         self.graph = graph
         self.shapes = shapes
         self.stats = stats
@@ -88,18 +93,21 @@ class CheckedModel:
             "non_trainable_params": self.non_trainable_params,
             "total_macs": self.total_macs,
             "param_bytes": self.param_bytes,
-            "layers": [{
-                "name": node.name,
-                "kind": node.kind,
-                "line": node.source.line_col(node.span.start)[0],
-                "path": node.source.path,
-                "inputs": [p.name for p in node.inputs],
-                "attributes": node.layer.describe(),
-                "output_shape": list(self.shapes[node]),
-                "params": self.stats[node].params,
-                "trainable_params": self.stats[node].trainable,
-                "macs": self.stats[node].macs,
-            } for node in self.layers],
+            "layers": [
+                {
+                    "name": node.name,
+                    "kind": node.kind,
+                    "line": node.source.line_col(node.span.start)[0],
+                    "path": node.source.path,
+                    "inputs": [p.name for p in node.inputs],
+                    "attributes": node.layer.describe(),
+                    "output_shape": list(self.shapes[node]),
+                    "params": self.stats[node].params,
+                    "trainable_params": self.stats[node].trainable,
+                    "macs": self.stats[node].macs,
+                }
+                for node in self.layers
+            ],
         }
 
 
@@ -149,11 +157,18 @@ def _with_deep_stack(depth: int, function, *args):
         try:
             outcome["value"] = function(*args)
         except RecursionError:
-            outcome["error"] = CnnError([error("E216", f"the spec nests too deeply to expand (more than "
-                                                       f"{sys.getrecursionlimit() // _FRAMES_PER_LEVEL:,} "
-                                                       f"levels here)", None,
-                                               help="nest fewer levels of repeat, if, residual, concat and "
-                                                    "block calls")])
+            outcome["error"] = CnnError(
+                [
+                    error(
+                        "E216",
+                        f"the spec nests too deeply to expand (more than "
+                        f"{sys.getrecursionlimit() // _FRAMES_PER_LEVEL:,} "
+                        f"levels here)",
+                        None,
+                        help="nest fewer levels of repeat, if, residual, concat and block calls",
+                    )
+                ]
+            )
         except BaseException as failure:  # re-raised in the caller's thread
             outcome["error"] = failure
 
@@ -217,8 +232,9 @@ def check_file(path: str | os.PathLike, limits: Limits = Limits(), *, rules: Rul
     return _check_validated(reader.read_source(os.fsdecode(path), limits.max_file_bytes), limits, rules)
 
 
-def check_text(text: str, path: str = "<text>", limits: Limits = Limits(), *,
-               rules: RuleSet | None = None) -> CheckedModel:
+def check_text(
+    text: str, path: str = "<text>", limits: Limits = Limits(), *, rules: RuleSet | None = None
+) -> CheckedModel:
     if not isinstance(text, str):
         raise TypeError(f"spec text must be a str, got {type(text).__name__} (check_file reads a path)")
     return check_source(reader.source_from_text(path, text), limits, rules=rules)

@@ -74,6 +74,7 @@ def dtype_text(dtype: np.dtype) -> str:
 
 # --- files ------------------------------------------------------------------------------------
 
+
 def open_regular(path: str) -> IO[bytes]:
     """Open `path` for reading if it is a regular file; else NpyError with the reason.
 
@@ -112,6 +113,7 @@ def _not_regular(kind: str) -> str:
 
 # --- one array --------------------------------------------------------------------------------
 
+
 def read_header(stream: IO[bytes]) -> Header:
     """Read an .npy header (format versions 1, 2 and 3), leaving `stream` at the array's data."""
     prefix = _read_exactly(stream, len(MAGIC) + 2, "the file is too short")
@@ -120,8 +122,10 @@ def read_header(stream: IO[bytes]) -> Header:
     version = (prefix[6], prefix[7])
     length_format = _LENGTH_FIELDS.get(version)
     if length_format is None:
-        raise NpyError(f"it is an .npy file of format version {version[0]}.{version[1]}, which NumPy "
-                       f"{np.__version__} does not define")
+        raise NpyError(
+            f"it is an .npy file of format version {version[0]}.{version[1]}, which NumPy "
+            f"{np.__version__} does not define"
+        )
     length_field = _read_exactly(stream, struct.calcsize(length_format), "the header is truncated")
     (length,) = struct.unpack(length_format, length_field)
     if length > MAX_HEADER_BYTES:  # read no further: the length could be 4 GB of a zip bomb
@@ -153,7 +157,7 @@ def read_data(stream: IO[bytes], header: Header) -> np.ndarray:
     view = memoryview(array).cast("B")
     filled = 0
     while filled < len(view):
-        count = stream.readinto(view[filled:filled + _PIECE_BYTES])
+        count = stream.readinto(view[filled : filled + _PIECE_BYTES])
         if not count:
             raise NpyError(f"the data is truncated: {filled:,} of {len(view):,} bytes")
         filled += count
@@ -173,6 +177,7 @@ def _read_exactly(stream: IO[bytes], count: int, short: str) -> bytes:
 
 
 # --- archives -------------------------------------------------------------------------------
+
 
 class Archive:
     """An .npz archive opened for reading member by member: `keys` maps each array's name (the

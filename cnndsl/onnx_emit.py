@@ -29,9 +29,9 @@ import math
 import numbers
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -90,7 +90,7 @@ _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 # AttributeProto.AttributeType
 _ATTR_FLOAT, _ATTR_INT, _ATTR_STRING, _ATTR_TENSOR, _ATTR_FLOATS, _ATTR_INTS, _ATTR_STRINGS = 1, 2, 3, 4, 6, 7, 8
 
-_INT64_RANGE = range(-2**63, 2**63)
+_INT64_RANGE = range(-(2**63), 2**63)
 _FLOAT32 = struct.Struct("<f")
 
 
@@ -193,8 +193,9 @@ class _Encoder:
         return _string(1, name) + payload + _int(20, kind)
 
     @staticmethod
-    def node(op_type: str, inputs: list[str], outputs: list[str], name: str, doc_string: str,
-             attributes: dict[str, Any]) -> bytes:
+    def node(
+        op_type: str, inputs: list[str], outputs: list[str], name: str, doc_string: str, attributes: dict[str, Any]
+    ) -> bytes:
         """NodeProto as onnx.helper.make_node: input 1, output 2, name 3, op_type 4, attribute 5
         (sorted by name, None left out), doc_string 6."""
         out = [_string(1, i) for i in inputs]
@@ -202,8 +203,11 @@ class _Encoder:
         if name:
             out.append(_string(3, name))
         out.append(_string(4, op_type))
-        out += [_message(5, _Encoder.attribute(key, value))
-                for key, value in sorted(attributes.items()) if value is not None]
+        out += [
+            _message(5, _Encoder.attribute(key, value))
+            for key, value in sorted(attributes.items())
+            if value is not None
+        ]
         if doc_string:
             out.append(_string(6, doc_string))
         return b"".join(out)
@@ -211,9 +215,8 @@ class _Encoder:
     @staticmethod
     def value_info(name: str, elem_type: int, shape: Iterable[int | str]) -> bytes:
         """ValueInfoProto as onnx.helper.make_tensor_value_info: the shape is always present."""
-        dims = b"".join(_message(1, _int(1, d) if isinstance(d, numbers.Integral) else _string(2, d))
-                        for d in shape)
-        tensor_type = _int(1, elem_type) + _message(2, dims)   # TypeProto.Tensor: elem_type 1, shape 2
+        dims = b"".join(_message(1, _int(1, d) if isinstance(d, numbers.Integral) else _string(2, d)) for d in shape)
+        tensor_type = _int(1, elem_type) + _message(2, dims)  # TypeProto.Tensor: elem_type 1, shape 2
         return _string(1, name) + _message(2, _message(1, tensor_type))  # TypeProto.tensor_type 1
 
     @staticmethod
@@ -230,6 +233,7 @@ class _Tensor:
 
 
 # --- the tape ---------------------------------------------------------------------------------
+
 
 @dataclass
 class WeightSpec:
@@ -255,21 +259,20 @@ class Tape:
 
     def __init__(self, opset: int):
         self.opset = opset
-        self.nodes: list[bytes] = []                   # serialized NodeProtos
+        self.nodes: list[bytes] = []  # serialized NodeProtos
         self.weights: list[WeightSpec] = []
-        self.shapes: dict[str, Shape] = {}             # activation tensors, without the batch axis
-        self.constants: dict[str, np.ndarray] = {}     # Constant node outputs and their values
-        self.order: list[str] = []                     # tensors in the order they were produced
+        self.shapes: dict[str, Shape] = {}  # activation tensors, without the batch axis
+        self.constants: dict[str, np.ndarray] = {}  # Constant node outputs and their values
+        self.order: list[str] = []  # tensors in the order they were produced
         self.sink = DiagnosticSink()
         self._names: set[str] = {INPUT_NAME}
         self._node: Node | None = None
         self._doc = ""
-        self._produced: dict[str, Shape | None] = {}   # this layer's tensors and their declared shapes
+        self._produced: dict[str, Shape | None] = {}  # this layer's tensors and their declared shapes
 
     # the interface the layer kinds use
 
-    def op(self, op_type: str, inputs: list[str], output: str, *, shape: Shape | None = None,
-           **attributes: Any) -> str:
+    def op(self, op_type: str, inputs: list[str], output: str, *, shape: Shape | None = None, **attributes: Any) -> str:
         """An ONNX node producing `output`. `shape` (without the batch axis) is declared for an
         intermediate tensor whose shape differs from the layer's output, such as a padded input."""
         self._claim(output)
@@ -278,10 +281,15 @@ class Tape:
             needed = max(needed, _PAD_MODE_NEEDS.get(attributes.get("mode", "constant"), MIN_OPSET))
         if needed > self.opset:
             what = f"{op_type} (mode {attributes['mode']})" if op_type == "Pad" else op_type
-            self.sink.add(error("E504", f"'{self._node.name}' needs ONNX opset {needed} or newer for {what}, "
-                                        f"but opset {self.opset} was requested",
-                                self._label(), help=f"use --opset {needed} or newer "
-                                                    f"(the default is {default_opset()})"))
+            self.sink.add(
+                error(
+                    "E504",
+                    f"'{self._node.name}' needs ONNX opset {needed} or newer for {what}, "
+                    f"but opset {self.opset} was requested",
+                    self._label(),
+                    help=f"use --opset {needed} or newer (the default is {default_opset()})",
+                )
+            )
         self.nodes.append(_Encoder.node(op_type, list(inputs), [output], output, self._doc, attributes))
         self._produced[output] = None if shape is None else tuple(shape)
         self.order.append(output)
@@ -297,8 +305,9 @@ class Tape:
         self._claim(name)
         array = np.asarray(value, dtype=np.int64 if integer else np.float32)
         self.constants[name] = array
-        self.nodes.append(_Encoder.node("Constant", [], [name], name, self._doc,
-                                        {"value": _Tensor(_Encoder.tensor(name, array))}))
+        self.nodes.append(
+            _Encoder.node("Constant", [], [name], name, self._doc, {"value": _Tensor(_Encoder.tensor(name, array))})
+        )
         self.order.append(name)
         return name
 
@@ -328,6 +337,7 @@ class Tape:
 
 # --- the plan ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Parts:
     """The serialized model around its initializers: ModelProto fields before graph (7) and after,
@@ -343,7 +353,7 @@ class _Parts:
 class Plan:
     """The model without weight values, and how to draw them."""
 
-    parts: _Parts                # the serialized model, complete except for the graph's initializers
+    parts: _Parts  # the serialized model, complete except for the graph's initializers
     weights: list[WeightSpec]
     seed: int
     opset: int
@@ -364,8 +374,10 @@ class Plan:
         rng = self._begin()
         for spec in self.weights:
             array = self._take_loaded(spec)
-            yield spec, np.ascontiguousarray(array if array is not None else spec.init.draw(rng, spec.shape),
-                                             dtype="<f4")
+            yield (
+                spec,
+                np.ascontiguousarray(array if array is not None else spec.init.draw(rng, spec.shape), dtype="<f4"),
+            )
 
     def streams(self) -> Iterator[tuple[WeightSpec, Iterator[np.ndarray]]]:
         """The same values as `arrays`, each initializer as row-major pieces that may reuse one
@@ -433,8 +445,9 @@ class Plan:
         written = out.write(model_head) + out.write(_tag(7) + _varint(self._graph_size())) + out.write(graph_head)
         report(written)
         for spec, pieces in self.streams():
-            written += out.write(_tag(5) + _varint(_tensor_size(spec)) + _weight_header(spec)
-                                 + _tag(9) + _varint(spec.nbytes))
+            written += out.write(
+                _tag(5) + _varint(_tensor_size(spec)) + _weight_header(spec) + _tag(9) + _varint(spec.nbytes)
+            )
             for piece in pieces:
                 written += out.write(memoryview(piece).cast("B"))
                 report(written)
@@ -484,8 +497,10 @@ class Plan:
         for spec in self.weights:
             offset += -offset % _EXTERNAL_ALIGNMENT
             # TensorProto: dims 1, data_type 2, name 8, external_data 13, data_location 14
-            entries = b"".join(_message(13, _Encoder.entry(key, value)) for key, value in (
-                ("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes))))
+            entries = b"".join(
+                _message(13, _Encoder.entry(key, value))
+                for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(spec.nbytes)))
+            )
             initializers.append(_message(5, _weight_header(spec) + entries + _int(14, _EXTERNAL)))
             offset += spec.nbytes
         return initializers, offset
@@ -515,8 +530,15 @@ def _tensor_size(spec: WeightSpec) -> int:
 
 # --- building the plan ------------------------------------------------------------------------
 
-def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
-         weights: str | os.PathLike | None = None) -> Plan:
+
+def plan(
+    model: CheckedModel,
+    *,
+    opset: int | None = None,
+    batch: int | None = None,
+    seed: int = 0,
+    weights: str | os.PathLike | None = None,
+) -> Plan:
     """Emit every layer in node order; raise CnnError for a bad opset or weights file."""
     from . import __version__
 
@@ -529,8 +551,9 @@ def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = N
     tape.shapes[INPUT_NAME] = tuple(model.input_shape)
     for node in graph.nodes[1:]:
         tape.begin(node)
-        output = node.layer.emit(tape, node.name, [tensor_of[p] for p in node.inputs],
-                                 [shapes[p] for p in node.inputs], shapes[node])
+        output = node.layer.emit(
+            tape, node.name, [tensor_of[p] for p in node.inputs], [shapes[p] for p in node.inputs], shapes[node]
+        )
         tape.end(output, shapes[node])
         tensor_of[node] = output
     tape.sink.raise_if_errors()
@@ -562,11 +585,21 @@ def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = N
     graph_doc = f"compiled by cnndsl {__version__} from {spec_name}"
     # GraphProto: node 1, name 2 | initializer 5 | doc_string 10, input 11, output 12, value_info 13
     graph_head = b"".join([*(_message(1, n) for n in tape.nodes), _string(2, model.name)])
-    graph_tail = b"".join([_string(10, graph_doc), *(_message(11, v) for v in inputs),
-                           *(_message(12, v) for v in outputs), *(_message(13, v) for v in value_info)])
+    graph_tail = b"".join(
+        [
+            _string(10, graph_doc),
+            *(_message(11, v) for v in inputs),
+            *(_message(12, v) for v in outputs),
+            *(_message(13, v) for v in value_info),
+        ]
+    )
 
-    metadata = {"cnndsl.version": __version__, "cnndsl.seed": str(seed), "cnndsl.spec": model.source.text,
-                "cnndsl.spec_name": spec_name}
+    metadata = {
+        "cnndsl.version": __version__,
+        "cnndsl.seed": str(seed),
+        "cnndsl.spec": model.source.text,
+        "cnndsl.spec_name": spec_name,
+    }
     base = os.path.dirname(os.path.abspath(model.source.path))
     for source in _included_sources(model):
         where = os.path.relpath(os.path.abspath(source.path), base) if os.path.exists(source.path) else source.path
@@ -576,10 +609,13 @@ def plan(model: CheckedModel, *, opset: int | None = None, batch: int | None = N
     model_doc = f"{model.name}: {model.total_params:,} parameters, {model.total_macs:,} MACs per sample"
     # ModelProto: ir_version 1, producer_name 2, producer_version 3, doc_string 6 | graph 7 |
     # opset_import 8 (OperatorSetIdProto: domain 1, version 2), metadata_props 14
-    model_head = b"".join([_int(1, IR_VERSION), _string(2, "cnndsl"), _string(3, __version__),
-                           _string(6, model_doc)])
-    model_tail = b"".join([_message(8, _string(1, "") + _int(2, opset)),
-                           *(_message(14, _Encoder.entry(k, v)) for k, v in sorted(metadata.items()))])
+    model_head = b"".join([_int(1, IR_VERSION), _string(2, "cnndsl"), _string(3, __version__), _string(6, model_doc)])
+    model_tail = b"".join(
+        [
+            _message(8, _string(1, "") + _int(2, opset)),
+            *(_message(14, _Encoder.entry(k, v)) for k, v in sorted(metadata.items())),
+        ]
+    )
 
     result = Plan(_Parts(model_head, model_tail, graph_head, graph_tail), tape.weights, seed, opset)
     if weights is not None:
@@ -607,10 +643,17 @@ def _check_opset(opset: int | None) -> int:
         valid = opset <= NEWEST_RUNTIME_OPSET or opset <= _newest_opset()
     if not valid:
         newest = _newest_opset()
-        raise CnnError([error("E504", f"opset {opset} is not supported: cnndsl emits opsets {MIN_OPSET} "
-                                      f"to {newest}", None,
-                              notes=[f"onnxruntime runs opsets up to {newest_runtime_opset()}"],
-                              help=f"leave --opset out for the default ({default_opset()})")])
+        raise CnnError(
+            [
+                error(
+                    "E504",
+                    f"opset {opset} is not supported: cnndsl emits opsets {MIN_OPSET} to {newest}",
+                    None,
+                    notes=[f"onnxruntime runs opsets up to {newest_runtime_opset()}"],
+                    help=f"leave --opset out for the default ({default_opset()})",
+                )
+            ]
+        )
     return opset
 
 
@@ -651,6 +694,7 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 def _open_npz(path: str) -> npy.Archive:
     """The archive at `path`, opened member by member; E501 unless it is a regular file holding a zip."""
+
     def fail(message: str, help: str | None = None) -> CnnError:
         return CnnError([error("E501", f"cannot read weights file '{path}': {message}", None, help=help)])
 
@@ -689,8 +733,14 @@ def _attach_weights(result: Plan, path: str | os.PathLike) -> None:
             if spec.name not in archive.keys:
                 if not isinstance(spec.init, Literal):  # hand-crafted kernels come from the spec
                     # the likely mistake: this parameter saved under a mistyped name
-                    sink.add(error("E502", f"'{path}' has no array '{spec.name}' ({shape_text(spec.shape)})",
-                                   label, help=did_you_mean(spec.name, unexpected)))
+                    sink.add(
+                        error(
+                            "E502",
+                            f"'{path}' has no array '{spec.name}' ({shape_text(spec.shape)})",
+                            label,
+                            help=did_you_mean(spec.name, unexpected),
+                        )
+                    )
                 continue
             array = _read_weight(archive, spec, path)
             if isinstance(array, str):  # what is wrong with it
@@ -698,14 +748,26 @@ def _attach_weights(result: Plan, path: str | os.PathLike) -> None:
                 continue
             if isinstance(spec.init, Literal):
                 if not np.array_equal(array, spec.init.draw(None, spec.shape)):
-                    sink.add(error("E502", f"array '{spec.name}' in '{path}' differs from the kernel written in "
-                                           f"the spec", label, notes=["weights given in the spec are fixed"],
-                                   help="remove the array from the archive or change the spec"))
+                    sink.add(
+                        error(
+                            "E502",
+                            f"array '{spec.name}' in '{path}' differs from the kernel written in the spec",
+                            label,
+                            notes=["weights given in the spec are fixed"],
+                            help="remove the array from the archive or change the spec",
+                        )
+                    )
                 continue
             spec.array = array
     for name in unexpected:
-        sink.add(error("E502", f"'{path}' has an array '{name}' that is not a parameter of this model",
-                       None, help=did_you_mean(name, missing)))
+        sink.add(
+            error(
+                "E502",
+                f"'{path}' has an array '{name}' that is not a parameter of this model",
+                None,
+                help=did_you_mean(name, missing),
+            )
+        )
     sink.raise_if_errors()
 
 
@@ -715,11 +777,12 @@ def _read_weight(archive: npy.Archive, spec: WeightSpec, path: str) -> np.ndarra
     try:
         header = archive.header(spec.name)
         if not header.is_real:
-            return (f"array '{spec.name}' in '{path}' has type {npy.dtype_text(header.dtype)}, not a real "
-                    f"number type")
+            return f"array '{spec.name}' in '{path}' has type {npy.dtype_text(header.dtype)}, not a real number type"
         if header.shape != spec.shape:
-            return (f"array '{spec.name}' in '{path}' has shape {shape_text(header.shape) or '()'}, "
-                    f"but '{spec.node.name}' needs {shape_text(spec.shape)}")
+            return (
+                f"array '{spec.name}' in '{path}' has shape {shape_text(header.shape) or '()'}, "
+                f"but '{spec.node.name}' needs {shape_text(spec.shape)}"
+            )
         array = np.ascontiguousarray(archive.read(spec.name, header), dtype="<f4")
     except (npy.NpyError, *npy.READ_ERRORS) as problem:
         return f"array '{spec.name}' in '{path}' cannot be read: {first_line(problem)}"
@@ -730,8 +793,15 @@ def _read_weight(archive: npy.Archive, spec: WeightSpec, path: str) -> np.ndarra
 
 # --- the public entry points ------------------------------------------------------------------
 
-def compile_model(model: CheckedModel, *, opset: int | None = None, batch: int | None = None, seed: int = 0,
-                  weights: str | os.PathLike | None = None) -> onnx.ModelProto:
+
+def compile_model(
+    model: CheckedModel,
+    *,
+    opset: int | None = None,
+    batch: int | None = None,
+    seed: int = 0,
+    weights: str | os.PathLike | None = None,
+) -> onnx.ModelProto:
     """The ONNX model as an in-memory ModelProto (weights included); imports onnx."""
     result = plan(model, opset=opset, batch=batch, seed=seed, weights=weights)
     check_graph_size(result)
@@ -751,19 +821,28 @@ def check_graph_size(result: Plan, filename: str = "model.onnx") -> None:
     an external data file, exceeds protobuf's limit (huge names, very many nodes). Costs no weights."""
     size = result.external_size(filename)
     if size > PROTOBUF_MAX_BYTES:
-        raise CnnError([error(
-            "E509", "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally", None,
-            notes=[f"without its weights the model is {size:,} bytes; protobuf reads at most {PROTOBUF_MAX_BYTES:,}"],
-            help="use shorter layer and block names, or fewer layers")])
+        raise CnnError(
+            [
+                error(
+                    "E509",
+                    "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally",
+                    None,
+                    notes=[
+                        f"without its weights the model is {size:,} bytes; protobuf reads at most {PROTOBUF_MAX_BYTES:,}"
+                    ],
+                    help="use shorter layer and block names, or fewer layers",
+                )
+            ]
+        )
 
 
 @dataclass(frozen=True)
 class Written:
     path: str
-    bytes: int                        # all files written together
+    bytes: int  # all files written together
     opset: int
     external_data: str | None = None  # path of the external data file, if any
-    data_bytes: int = 0               # of `bytes`, those in the external data file
+    data_bytes: int = 0  # of `bytes`, those in the external data file
 
     @property
     def model_bytes(self) -> int:
@@ -775,9 +854,17 @@ def default_output(model: CheckedModel) -> str:
     return base + ".onnx"
 
 
-def compile_file(model: CheckedModel, output: str | os.PathLike | None = None, *, opset: int | None = None,
-                 batch: int | None = None, seed: int = 0, weights: str | os.PathLike | None = None,
-                 external_data: bool | None = None, progress: Progress | None = None) -> Written:
+def compile_file(
+    model: CheckedModel,
+    output: str | os.PathLike | None = None,
+    *,
+    opset: int | None = None,
+    batch: int | None = None,
+    seed: int = 0,
+    weights: str | os.PathLike | None = None,
+    external_data: bool | None = None,
+    progress: Progress | None = None,
+) -> Written:
     """Write the model to `output` (default: the spec's path with .onnx) atomically.
 
     external_data: None writes weights externally (to OUTPUT.data) only when the model exceeds
@@ -796,7 +883,8 @@ def compile_file(model: CheckedModel, output: str | os.PathLike | None = None, *
     try:
         if external:
             size = write_directory_atomically(
-                output, lambda directory, name: result.write_external(directory, name, progress))
+                output, lambda directory, name: result.write_external(directory, name, progress)
+            )
             model_size = result.external_size(os.path.basename(output))
             return Written(output, size, result.opset, output + ".data", size - model_size)
         size = write_atomically(output, lambda out: result.write(out, progress))
@@ -813,8 +901,9 @@ def _output_path(model: CheckedModel, output: str | os.PathLike | None) -> str:
     return default_output(model)
 
 
-def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike | None,
-                  what: str = "the ONNX model") -> None:
+def _check_output(
+    output: str, model: CheckedModel, weights: str | os.PathLike | None, what: str = "the ONNX model"
+) -> None:
     """Refuse to write `output` where that would lose data or cannot give a model file: over an
     input of this compile (spec, included spec, weights), or over anything but a regular file. A
     directory is refused; so are a FIFO or a device: renaming over /dev/null would replace it."""
@@ -827,21 +916,29 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
     if kind == "a directory":
         raise _output_error(f"the output '{shown}' is a directory", help="name the file: -o DIR/model.onnx")
     if output.endswith(("/", os.sep)):
-        raise _output_error(f"the output '{shown}' ends in '/', so it names a directory, not a file",
-                            help="name the file: -o DIR/model.onnx")
+        raise _output_error(
+            f"the output '{shown}' ends in '/', so it names a directory, not a file",
+            help="name the file: -o DIR/model.onnx",
+        )
     if kind not in (None, "a regular file"):
-        raise _output_error(f"the output '{shown}' is {kind}, not a regular file",
-                            help="cnndsl writes models to files only; name a file with -o OUT.onnx")
+        raise _output_error(
+            f"the output '{shown}' is {kind}, not a regular file",
+            help="cnndsl writes models to files only; name a file with -o OUT.onnx",
+        )
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
-        raise _output_error(f"the output's directory '{shorten(directory)}' " +
-                            ("is not a directory" if os.path.exists(directory) else "does not exist"))
+        raise _output_error(
+            f"the output's directory '{shorten(directory)}' "
+            + ("is not a directory" if os.path.exists(directory) else "does not exist")
+        )
     system = _system_path(output)
     if system is not None:
         # /dev/stdout is a link to /proc/self/fd/1, which may be a regular file (a log): renaming
         # over the link would replace the system's /dev/stdout.
-        raise _output_error(f"the output '{shown}' is in {system}, the system's device and process files",
-                            help="cnndsl writes models to files only; name a file with -o OUT.onnx")
+        raise _output_error(
+            f"the output '{shown}' is in {system}, the system's device and process files",
+            help="cnndsl writes models to files only; name a file with -o OUT.onnx",
+        )
     protected = [s.path for s in [model.source, *_included_sources(model)]]
     if weights is not None:
         protected.append(os.fspath(weights))
@@ -850,15 +947,20 @@ def _check_output(output: str, model: CheckedModel, weights: str | os.PathLike |
         if not same and os.path.exists(path) and os.path.exists(output):
             same = os.path.samefile(path, output)  # hard links
         if same:
-            raise _output_error(f"refusing to overwrite the input '{shorten(path)}' with {what}",
-                                help="choose another output with -o OUT.onnx")
+            raise _output_error(
+                f"refusing to overwrite the input '{shorten(path)}' with {what}",
+                help="choose another output with -o OUT.onnx",
+            )
 
 
 def _system_path(path: str) -> str | None:
     """'/dev', '/proc' or '/sys' when `path` (its link, its directory or what it points to) is
     under one of them; None otherwise."""
-    for where in (os.path.abspath(path), os.path.realpath(os.path.dirname(os.path.abspath(path))),
-                  os.path.realpath(path)):
+    for where in (
+        os.path.abspath(path),
+        os.path.realpath(os.path.dirname(os.path.abspath(path))),
+        os.path.realpath(path),
+    ):
         for system in _SYSTEM_DIRECTORIES:
             if where == system or where.startswith(system + os.sep):
                 return system
@@ -870,4 +972,3 @@ _SYSTEM_DIRECTORIES = ("/dev", "/proc", "/sys")
 
 def _output_error(message: str, help: str | None = None) -> CnnError:
     return CnnError([error("E503", message, None, help=help)])
-

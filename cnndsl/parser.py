@@ -12,7 +12,8 @@ import functools
 import os
 import re
 import unicodedata
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from . import ast, lalr
 from .diagnostics import CnnError, Label, error
@@ -24,12 +25,32 @@ Token = Any
 
 # Phrases used in syntax errors instead of Lark's terminal names.
 TOKEN_DESCRIPTIONS = {
-    "INPUT": "'input'", "USE": "'use'", "OUTPUT": "'output'", "BLOCK": "'block'",
-    "ARROW": "'->'", "COLON": "':'", "EQUALS": "'='", "COMMA": "','", "SLASH": "'/'",
-    "STAR": "'*'", "PLUS": "'+'", "MINUS": "'-'", "QUESTION": "'?'", "CMP": "a comparison",
-    "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'",
-    "RBRACE": "'}'", "DIMS": "a shape such as 3x3", "FLOAT": "a number", "INT": "an integer",
-    "NAME": "a name", "STRING": "a quoted file name", "_NL": "the end of the line",
+    "INPUT": "'input'",
+    "USE": "'use'",
+    "OUTPUT": "'output'",
+    "BLOCK": "'block'",
+    "ARROW": "'->'",
+    "COLON": "':'",
+    "EQUALS": "'='",
+    "COMMA": "','",
+    "SLASH": "'/'",
+    "STAR": "'*'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "QUESTION": "'?'",
+    "CMP": "a comparison",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "DIMS": "a shape such as 3x3",
+    "FLOAT": "a number",
+    "INT": "an integer",
+    "NAME": "a name",
+    "STRING": "a quoted file name",
+    "_NL": "the end of the line",
     "$END": "the end of the file",
 }
 
@@ -258,8 +279,14 @@ class _Builder:
                 items.append(child)
         start = label.span if label else _tok_span(kind_token)
         last = followups[-1] if followups else body if body else items[-1] if items else kind_token
-        return ast.Element(label, ast.Name(str(kind_token), _tok_span(kind_token)), tuple(items),
-                           body, tuple(followups), _span(start, last))
+        return ast.Element(
+            label,
+            ast.Name(str(kind_token), _tok_span(kind_token)),
+            tuple(items),
+            body,
+            tuple(followups),
+            _span(start, last),
+        )
 
     def chain(self, children):
         target = None
@@ -320,17 +347,30 @@ def parse(source: Source, max_depth: int = MAX_NESTING, max_elements: int | None
         except lalr.SyntaxFailure as failure:
             raise CnnError([_syntax_diagnostic(source, failure)]) from None
         except _TooManyElements as stop:
-            raise CnnError([error("E214", f"the file writes more than {max_elements:,} layers, block calls "
-                                          f"and tensor references", Label(source, stop.span),
-                                  notes=["that is twice the layer limit; the file was not read further"],
-                                  help="raise the limit with --max-layers if intended")]) from None
+            raise CnnError(
+                [
+                    error(
+                        "E214",
+                        f"the file writes more than {max_elements:,} layers, block calls and tensor references",
+                        Label(source, stop.span),
+                        notes=["that is twice the layer limit; the file was not read further"],
+                        help="raise the limit with --max-layers if intended",
+                    )
+                ]
+            ) from None
     except _LiteralTooLarge as exc:
         token = exc.token
         shown = str(token) if len(str(token)) <= 24 else f"{str(token)[:12]}...{str(token)[-6:]}"
-        raise CnnError([error("E303", f"the number {shown} is too large ({exc.characters:,} characters)",
-                              Label(source, _tok_span(token)),
-                              help=None if token.type == "FLOAT" else
-                              "extents, channels and counts are at most 2,147,483,647")]) from None
+        raise CnnError(
+            [
+                error(
+                    "E303",
+                    f"the number {shown} is too large ({exc.characters:,} characters)",
+                    Label(source, _tok_span(token)),
+                    help=None if token.type == "FLOAT" else "extents, channels and counts are at most 2,147,483,647",
+                )
+            ]
+        ) from None
 
 
 def _check_nesting(source: Source, max_depth: int) -> None:
@@ -342,9 +382,16 @@ def _check_nesting(source: Source, max_depth: int) -> None:
             depth += 1
             if depth > max_depth:
                 index = found.start()
-                raise CnnError([error("E216", f"brackets are nested more than {max_depth:,} levels deep",
-                                      Label(source, Span(index, index + 1)),
-                                      help="raise the limit with --max-depth if this is intended")])
+                raise CnnError(
+                    [
+                        error(
+                            "E216",
+                            f"brackets are nested more than {max_depth:,} levels deep",
+                            Label(source, Span(index, index + 1)),
+                            help="raise the limit with --max-depth if this is intended",
+                        )
+                    ]
+                )
         elif char in ")]}":
             depth = max(0, depth - 1)
 
@@ -361,8 +408,7 @@ def _syntax_diagnostic(source: Source, failure: lalr.SyntaxFailure):
         char = source.text[position] if position < len(source.text) else ""
         span = Span(position, position + 1)
         shown = repr(char) if char.isprintable() and char.isascii() else f"{char!r} (U+{ord(char):04X})"
-        return error("E102", f"unexpected character {shown}", Label(source, span),
-                     help=_character_help(char))
+        return error("E102", f"unexpected character {shown}", Label(source, span), help=_character_help(char))
     token = failure.token
     accepts = set(failure.accepts or failure.expected)
     at_end = token.type == "$END"
@@ -379,8 +425,12 @@ def _syntax_diagnostic(source: Source, failure: lalr.SyntaxFailure):
         found = "';'" if str(token) == ";" else "end of line"
     else:
         found = repr(str(token))
-    return error("E101", f"unexpected {found}: {expected}", Label(source, _tok_span(token)),
-                 help=_token_help(source, token, accepts, before))
+    return error(
+        "E101",
+        f"unexpected {found}: {expected}",
+        Label(source, _tok_span(token)),
+        help=_token_help(source, token, accepts, before),
+    )
 
 
 def _expectation(accepts: set[str], before: str) -> str:
@@ -483,9 +533,12 @@ def _foreign_digit(source: Source, position: int):
         for column, char in enumerate(code):
             if not char.isascii() and unicodedata.digit(char, None) is not None:
                 name = unicodedata.name(char, f"U+{ord(char):04X}").lower()
-                return error("E102", f"'{char}' ({name}, U+{ord(char):04X}) is not an ASCII digit",
-                             Label(source, Span(start + column, start + column + 1)),
-                             help=f"numbers use the digits 0-9 only: write {unicodedata.digit(char)}")
+                return error(
+                    "E102",
+                    f"'{char}' ({name}, U+{ord(char):04X}) is not an ASCII digit",
+                    Label(source, Span(start + column, start + column + 1)),
+                    help=f"numbers use the digits 0-9 only: write {unicodedata.digit(char)}",
+                )
         start = stop + 1
     return None
 

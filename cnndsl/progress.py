@@ -8,7 +8,8 @@ prints nothing extra), is redrawn in place with '\\r' a few times a second, and 
 from __future__ import annotations
 
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 
 class ProgressLine:
@@ -16,8 +17,15 @@ class ProgressLine:
 
     DELAY = 1.0  # seconds of silence first: most compiles finish sooner and need no progress
 
-    def __init__(self, stream: TextIO, label: str, *, delay: float = DELAY, interval: float = 0.1,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        stream: TextIO,
+        label: str,
+        *,
+        delay: float = DELAY,
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.stream = stream
         self.label = label
         self.delay = delay

@@ -37,8 +37,16 @@ def read_source(path: str, max_bytes: int) -> Source:
     except OSError as failure:
         raise CnnError([error("E105", f"cannot read '{shown}': {failure.strerror or failure}", None)]) from None
     if data is None:  # a "regular" file with no data yet, such as /proc/kmsg: waiting could be forever
-        raise CnnError([error("E105", f"cannot read '{shown}': it has no data to read now", None,
-                              help="give the path of a spec file")])
+        raise CnnError(
+            [
+                error(
+                    "E105",
+                    f"cannot read '{shown}': it has no data to read now",
+                    None,
+                    help="give the path of a spec file",
+                )
+            ]
+        )
     if len(data) > max_bytes:  # it grew after the stat
         raise _too_big(shown, len(data), max_bytes)
     return source_from_bytes(path, data)
@@ -48,20 +56,42 @@ def _refuse_unless_regular(shown: str, mode: int) -> None:
     if stat.S_ISDIR(mode):
         raise CnnError([error("E105", f"'{shown}' is a directory, not a spec file", None)])
     if not stat.S_ISREG(mode):
-        raise CnnError([error("E105", f"'{shown}' is {file_kind(mode)}, not a regular file", None,
-                              help="give the path of a spec file; cnndsl reads specs from files only")])
+        raise CnnError(
+            [
+                error(
+                    "E105",
+                    f"'{shown}' is {file_kind(mode)}, not a regular file",
+                    None,
+                    help="give the path of a spec file; cnndsl reads specs from files only",
+                )
+            ]
+        )
 
 
 def _too_big(shown: str, size: int, max_bytes: int) -> CnnError:
-    return CnnError([error("E105", f"'{shown}' is {size:,} bytes, over the limit of {max_bytes:,}", None,
-                           help="raise the limit with --max-file-bytes if this is really a spec")])
+    return CnnError(
+        [
+            error(
+                "E105",
+                f"'{shown}' is {size:,} bytes, over the limit of {max_bytes:,}",
+                None,
+                help="raise the limit with --max-file-bytes if this is really a spec",
+            )
+        ]
+    )
 
 
 # --- helpers for every module that reads or writes user files ---------------------------------
 
-_KINDS = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISLNK, "a symbolic link"))
+_KINDS = (
+    (stat.S_ISREG, "a regular file"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
 
 
 def file_kind(mode: int) -> str:
@@ -89,18 +119,23 @@ def file_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
-
-
 def source_from_bytes(path: str, data: bytes) -> Source:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as failure:
-        at = len(data[:failure.start].decode("utf-8"))
+        at = len(data[: failure.start].decode("utf-8"))
         # The rest is decoded with replacement characters only so that the line can be shown.
         source = Source(path, data.decode("utf-8", errors="replace"))
-        raise CnnError([error("E104", f"the file is not valid UTF-8: byte 0x{data[failure.start]:02x} "
-                                      f"at offset {failure.start}", Label(source, Span(at, at + 1)),
-                              help="save the spec as UTF-8")]) from None
+        raise CnnError(
+            [
+                error(
+                    "E104",
+                    f"the file is not valid UTF-8: byte 0x{data[failure.start]:02x} at offset {failure.start}",
+                    Label(source, Span(at, at + 1)),
+                    help="save the spec as UTF-8",
+                )
+            ]
+        ) from None
     return source_from_text(path, text)
 
 
@@ -113,6 +148,14 @@ def source_from_text(path: str, text: str) -> Source:
     if found is not None:
         char, offset = found.group(), found.start()
         what = "a NUL byte" if char == "\0" else f"the bidirectional control character U+{ord(char):04X}"
-        raise CnnError([error("E104", f"the file contains {what}", Label(source, Span(offset, offset + 1)),
-                              help="remove it; specs are plain text")])
+        raise CnnError(
+            [
+                error(
+                    "E104",
+                    f"the file contains {what}",
+                    Label(source, Span(offset, offset + 1)),
+                    help="remove it; specs are plain text",
+                )
+            ]
+        )
     return source

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import heapq
 import os
-from typing import Any, Callable, NamedTuple, NoReturn
+from collections.abc import Callable
+from typing import Any, NamedTuple, NoReturn
 
 from . import ast
 from .diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, shorten, warning
@@ -27,12 +28,12 @@ MAX_INPUT_RANK = 4  # channels and at most three spatial axes: C, CxL, CxHxW, Cx
 class Limits(NamedTuple):
     """Guards against runaway input; each can be raised from the command line."""
 
-    max_layers: int = 100_000        # total expanded layers, charged while expanding
-    max_repeat: int = 10_000         # one repetition count
+    max_layers: int = 100_000  # total expanded layers, charged while expanding
+    max_repeat: int = 10_000  # one repetition count
     max_params: int = 10_000_000_000  # checked by the analysis pass, before any weight exists
     max_file_bytes: int = 10_000_000
-    max_depth: int = 10_000          # nesting of brackets and braces, of block calls and of `use`
-    max_steps: int = 500_000         # expansion steps: statements, layers, iterations, block calls
+    max_depth: int = 10_000  # nesting of brackets and braces, of block calls and of `use`
+    max_steps: int = 500_000  # expansion steps: statements, layers, iterations, block calls
     max_name_chars: int = 20_000_000  # all hierarchical names together (they grow with nesting)
     # With a directory here, `use` may only include files below it (after symlinks); nothing of
     # a file outside is read or quoted. For specs from untrusted users, e.g. in a web service.
@@ -88,8 +89,16 @@ class _BlockInfo(NamedTuple):
 class _Frame:
     """One naming and lookup scope while expanding."""
 
-    def __init__(self, source: Source, env: dict[str, Any], prefix: str, scope: Scope | None, *,
-                 enclosing: _Frame | None = None, block_stack: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        source: Source,
+        env: dict[str, Any],
+        prefix: str,
+        scope: Scope | None,
+        *,
+        enclosing: _Frame | None = None,
+        block_stack: tuple[str, ...] = (),
+    ):
         self.source, self.env, self.prefix, self.scope = source, env, prefix, scope
         # The nearest enclosing body that names tensors (never across blocks). A body's tensors
         # do not change while a nested body is expanded, so the link sees exactly what a copy
@@ -100,16 +109,22 @@ class _Frame:
         self.taken: dict[str, Span] = {}
         self.block_stack = block_stack
 
-    def child(self, *, prefix: str | None = None, scopes: tuple[tuple[str, str], ...] = (),
-              env: dict | None = None) -> _Frame:
+    def child(
+        self, *, prefix: str | None = None, scopes: tuple[tuple[str, str], ...] = (), env: dict | None = None
+    ) -> _Frame:
         """A nested body: sees this frame's tensors; shares its names unless given a new prefix.
         `scopes` are (path, kind) levels that the child adds below this frame's scope."""
         scope = self.scope
         for path, kind in scopes:
             scope = Scope(path, kind, scope)
-        frame = _Frame(self.source, env if env is not None else self.env,
-                       self.prefix if prefix is None else prefix, scope,
-                       enclosing=self if self.tensors else self.enclosing, block_stack=self.block_stack)
+        frame = _Frame(
+            self.source,
+            env if env is not None else self.env,
+            self.prefix if prefix is None else prefix,
+            scope,
+            enclosing=self if self.tensors else self.enclosing,
+            block_stack=self.block_stack,
+        )
         if prefix is None:
             frame.counters, frame.taken = self.counters, self.taken
         return frame
@@ -162,7 +177,7 @@ class Resolver:
         self.blocks: dict[str, _BlockInfo] = {}
         self.graph: Graph | None = None
         self.layer_count = 0
-        self.steps = 0       # expansion work, charged whether or not it creates layers
+        self.steps = 0  # expansion work, charged whether or not it creates layers
         self.name_chars = 0  # characters of the hierarchical names and prefixes built so far
         # (block, arguments) -> what the first expansion of that call cost, and whether it returned
         # its input unchanged: a call that cost nothing but steps is charged, not expanded again.
@@ -183,26 +198,47 @@ class Resolver:
             raise CnnError(self.sink.items) from None
         inputs = [s for s in self.module.statements if isinstance(s, ast.InputDecl)]
         if not inputs:
-            self.sink.add(error("E206", "the spec has no input declaration",
-                                Label(source, Span(0, min(1, len(source.text)))),
-                                help="start the spec with the input shape, such as 'input 3x224x224' "
-                                     "(channels first, no batch axis)"))
+            self.sink.add(
+                error(
+                    "E206",
+                    "the spec has no input declaration",
+                    Label(source, Span(0, min(1, len(source.text)))),
+                    help="start the spec with the input shape, such as 'input 3x224x224' "
+                    "(channels first, no batch axis)",
+                )
+            )
             raise CnnError(self.sink.items)
         for extra in inputs[1:]:
-            self.sink.add(error("E207", "a second input declaration", Label(source, extra.span),
-                                secondary=[Label(source, inputs[0].span, "first declared here")]))
+            self.sink.add(
+                error(
+                    "E207",
+                    "a second input declaration",
+                    Label(source, extra.span),
+                    secondary=[Label(source, inputs[0].span, "first declared here")],
+                )
+            )
         declared = inputs[0]
         if len(declared.dims) > MAX_INPUT_RANK:
             # ONNX Runtime's convolutions and poolings stop at three spatial axes.
-            self.sink.add(error("E302", f"the input has {len(declared.dims) - 1:,} spatial axes; at most "
-                                        f"{MAX_INPUT_RANK - 1} are supported", Label(source, declared.span),
-                                help="write the input as C, CxL, CxHxW or CxDxHxW (channels first)"))
+            self.sink.add(
+                error(
+                    "E302",
+                    f"the input has {len(declared.dims) - 1:,} spatial axes; at most "
+                    f"{MAX_INPUT_RANK - 1} are supported",
+                    Label(source, declared.span),
+                    help="write the input as C, CxL, CxHxW or CxDxHxW (channels first)",
+                )
+            )
             raise CnnError(self.sink.items)
         for extent in declared.dims:
             if extent < 1 or extent > MAX_EXTENT:
-                self.sink.add(error("E303" if extent else "E302",
-                                    f"input extent {extent} is out of range (1 to {MAX_EXTENT:,})",
-                                    Label(source, declared.span)))
+                self.sink.add(
+                    error(
+                        "E303" if extent else "E302",
+                        f"input extent {extent} is out of range (1 to {MAX_EXTENT:,})",
+                        Label(source, declared.span),
+                    )
+                )
         self.sink.raise_if_errors()
         self.graph = Graph(source, declared.dims)
         frame = _Frame(source, {}, "", None)
@@ -219,8 +255,14 @@ class Resolver:
             pass
         self.sink.raise_if_errors()
         if len(self.graph.nodes) == 1:
-            self.sink.add(error("E218", "the network has no layers", Label(source, declared.span),
-                                help="add layers after the input, such as 'conv 3x3 16 -> relu'"))
+            self.sink.add(
+                error(
+                    "E218",
+                    "the network has no layers",
+                    Label(source, declared.span),
+                    help="add layers after the input, such as 'conv 3x3 16 -> relu'",
+                )
+            )
             self.sink.raise_if_errors()
         return self.graph, self.sink.items
 
@@ -235,45 +277,86 @@ class Resolver:
             elif isinstance(statement, ast.BlockDef):
                 self._define_block(statement, module.source)
             elif module is not self.module:
-                self.sink.add(error("E215", "an included file may only define blocks and include files",
-                                    Label(module.source, statement.span)))
+                self.sink.add(
+                    error(
+                        "E215",
+                        "an included file may only define blocks and include files",
+                        Label(module.source, statement.span),
+                    )
+                )
 
     def _include(self, source: Source, use: ast.Use, include_stack: list[str]) -> None:
         base = os.path.dirname(os.path.abspath(source.path))
         path = os.path.normpath(os.path.join(base, use.path))
         if path in self.including:
             # The other `use` statements of the cycle: those that included each file after `path`.
-            secondary = [Label(*self.included_by[p], f"'{os.path.basename(self.included_by[p][0].path)}' "
-                                                     f"includes '{os.path.basename(p)}' here")
-                         for p in include_stack[include_stack.index(path) + 1:] if p in self.included_by]
-            message = (f"'{use.path}' includes itself" if path == include_stack[-1] else
-                       f"the includes form a cycle: '{use.path}' is already being included")
-            self.sink.add(error("E212", message, Label(source, use.span, "includes " + repr(use.path)),
-                                secondary=secondary,
-                                notes=[" -> ".join(os.path.basename(p) for p in [*include_stack, path])],
-                                help="remove one of these 'use' lines; to share blocks between files, "
-                                     "move them into a third file that both include"))
+            secondary = [
+                Label(
+                    *self.included_by[p],
+                    f"'{os.path.basename(self.included_by[p][0].path)}' includes '{os.path.basename(p)}' here",
+                )
+                for p in include_stack[include_stack.index(path) + 1 :]
+                if p in self.included_by
+            ]
+            message = (
+                f"'{use.path}' includes itself"
+                if path == include_stack[-1]
+                else f"the includes form a cycle: '{use.path}' is already being included"
+            )
+            self.sink.add(
+                error(
+                    "E212",
+                    message,
+                    Label(source, use.span, "includes " + repr(use.path)),
+                    secondary=secondary,
+                    notes=[" -> ".join(os.path.basename(p) for p in [*include_stack, path])],
+                    help="remove one of these 'use' lines; to share blocks between files, "
+                    "move them into a third file that both include",
+                )
+            )
             return
         if path in self.included_by:
             return  # already included (a diamond: two libraries share a third): its blocks are known
         if len(include_stack) > self.limits.max_depth:
-            self.sink.add(error("E216", f"files include each other more than {self.limits.max_depth:,} levels deep",
-                                Label(source, use.span), help="raise the limit with --max-depth"))
+            self.sink.add(
+                error(
+                    "E216",
+                    f"files include each other more than {self.limits.max_depth:,} levels deep",
+                    Label(source, use.span),
+                    help="raise the limit with --max-depth",
+                )
+            )
             raise _Stop
         if self.include_root is not None and not _inside(os.path.realpath(path), self.include_root):
             # Nothing of the file is read, so no line of it can be quoted in a diagnostic.
-            self.sink.add(error("E212", f"'{use.path}' is outside the include root", Label(source, use.span),
-                                notes=[f"the include root is {self.include_root}"],
-                                help="specs may only include files below the include root (--include-root)"))
+            self.sink.add(
+                error(
+                    "E212",
+                    f"'{use.path}' is outside the include root",
+                    Label(source, use.span),
+                    notes=[f"the include root is {self.include_root}"],
+                    help="specs may only include files below the include root (--include-root)",
+                )
+            )
             return
         problem = file_problem(path)
         if problem is not None:
-            message = (f"cannot find the included file '{use.path}'" if problem == "no such file" else
-                       f"cannot include '{use.path}': it is {problem}" if problem.startswith("a ") else
-                       f"cannot include '{use.path}': {problem}")
-            self.sink.add(error("E212", message, Label(source, use.span),
-                                notes=[f"looked for {_shown_path(path)}"],
-                                help="paths are relative to the including file"))
+            message = (
+                f"cannot find the included file '{use.path}'"
+                if problem == "no such file"
+                else f"cannot include '{use.path}': it is {problem}"
+                if problem.startswith("a ")
+                else f"cannot include '{use.path}': {problem}"
+            )
+            self.sink.add(
+                error(
+                    "E212",
+                    message,
+                    Label(source, use.span),
+                    notes=[f"looked for {_shown_path(path)}"],
+                    help="paths are relative to the including file",
+                )
+            )
             return
         try:
             included = self.read_module(path)
@@ -293,16 +376,33 @@ class Resolver:
         for param in definition.params:
             first = declared.setdefault(param.name.id, param)
             if first is not param:
-                self.sink.add(error("E210", f"block '{name}' has two parameters named '{param.name.id}'",
-                                    Label(source, param.name.span),
-                                    secondary=[Label(source, first.name.span, "first declared here")]))
+                self.sink.add(
+                    error(
+                        "E210",
+                        f"block '{name}' has two parameters named '{param.name.id}'",
+                        Label(source, param.name.span),
+                        secondary=[Label(source, first.name.span, "first declared here")],
+                    )
+                )
         if name in REGISTRY or name in COMBINATORS:
-            self.sink.add(error("E210", f"block '{name}' would hide the built-in '{name}'",
-                                Label(source, definition.name.span), help="give the block another name"))
+            self.sink.add(
+                error(
+                    "E210",
+                    f"block '{name}' would hide the built-in '{name}'",
+                    Label(source, definition.name.span),
+                    help="give the block another name",
+                )
+            )
         elif name in self.blocks:
             earlier = self.blocks[name]
-            self.sink.add(error("E210", f"block '{name}' is defined twice", Label(source, definition.name.span),
-                                secondary=[Label(earlier.source, earlier.definition.name.span, "first defined here")]))
+            self.sink.add(
+                error(
+                    "E210",
+                    f"block '{name}' is defined twice",
+                    Label(source, definition.name.span),
+                    secondary=[Label(earlier.source, earlier.definition.name.span, "first defined here")],
+                )
+            )
         else:
             self.blocks[name] = _BlockInfo(definition, source)
 
@@ -323,9 +423,14 @@ class Resolver:
         for index in range(len(chains) - 1):
             chain = chains[index]
             if chain.target is None and not self._continues(chains[index + 1], frame):
-                self.sink.add(warning("W106", "the result of this chain is never used",
-                                      Label(frame.source, chain.span),
-                                      help="name it ('x = ...') and use it, or remove the chain"))
+                self.sink.add(
+                    warning(
+                        "W106",
+                        "the result of this chain is never used",
+                        Label(frame.source, chain.span),
+                        help="name it ('x = ...') and use it, or remove the chain",
+                    )
+                )
         result = chains[-1].target
         if result_used and result is not None and result.id in frame.tensors:
             frame.tensors[result.id].used = True
@@ -351,12 +456,24 @@ class Resolver:
             name = chain.target.id
             if name in targets:
                 earlier = chains[targets[name]].target
-                self.sink.add(error("E210", f"tensor '{name}' is defined twice", Label(frame.source, chain.target.span),
-                                    secondary=[Label(frame.source, earlier.span, "first defined here")]))
+                self.sink.add(
+                    error(
+                        "E210",
+                        f"tensor '{name}' is defined twice",
+                        Label(frame.source, chain.target.span),
+                        secondary=[Label(frame.source, earlier.span, "first defined here")],
+                    )
+                )
                 raise _Stop
             if name in REGISTRY or name in self.blocks or name in COMBINATORS or name == "in":
-                self.sink.add(error("E210", f"'{name}' cannot name a tensor: it is a layer kind, block or keyword",
-                                    Label(frame.source, chain.target.span), help="choose another name"))
+                self.sink.add(
+                    error(
+                        "E210",
+                        f"'{name}' cannot name a tensor: it is a layer kind, block or keyword",
+                        Label(frame.source, chain.target.span),
+                        help="choose another name",
+                    )
+                )
                 raise _Stop
             targets[name] = index
             # One namespace for layers and tensors: automatic names skip a tensor's name, and a
@@ -393,8 +510,7 @@ class Resolver:
             raise _Stop
         return done
 
-    def _report_cycle(self, chains: list[ast.Chain], needs: list[set[int]], blocked: set[int],
-                      frame: _Frame) -> None:
+    def _report_cycle(self, chains: list[ast.Chain], needs: list[set[int]], blocked: set[int], frame: _Frame) -> None:
         """Report one cycle among the statements that could not be ordered (only its members:
         statements that merely wait for the cycle are left out)."""
         # Every blocked statement waits for another blocked one; walk until a statement repeats.
@@ -405,13 +521,16 @@ class Resolver:
             position[current] = len(path)
             path.append(current)
             current = min(dep for dep in needs[current] if dep in blocked)
-        cycle = path[position[current]:]
+        cycle = path[position[current] :]
 
         def link(index: int) -> str:
             dep = min(d for d in needs[index] if d in blocked and d in cycle)
             target = chains[dep].target
-            return f"uses '{target.id}'" if target is not None and \
-                target.id in self._names_used(chains[index], frame, {target.id}) else "continues the previous statement"
+            return (
+                f"uses '{target.id}'"
+                if target is not None and target.id in self._names_used(chains[index], frame, {target.id})
+                else "continues the previous statement"
+            )
 
         first = chains[cycle[0]]
         if len(cycle) == 1:
@@ -419,10 +538,15 @@ class Resolver:
             message = f"'{name}' depends on itself"
         else:
             message = "these statements depend on each other in a cycle"
-        self.sink.add(error("E213", message, Label(frame.source, first.span, link(cycle[0])),
-                            secondary=[Label(frame.source, chains[i].span, f"part of the cycle: {link(i)}")
-                                       for i in cycle[1:]],
-                            help="a network is a directed acyclic graph: a tensor cannot depend on itself"))
+        self.sink.add(
+            error(
+                "E213",
+                message,
+                Label(frame.source, first.span, link(cycle[0])),
+                secondary=[Label(frame.source, chains[i].span, f"part of the cycle: {link(i)}") for i in cycle[1:]],
+                help="a network is a directed acyclic graph: a tensor cannot depend on itself",
+            )
+        )
 
     def _names_used(self, chain: ast.Chain, frame: _Frame, local: set[str]) -> set[str]:
         names: set[str] = set()
@@ -466,25 +590,45 @@ class Resolver:
         if word in COMBINATORS and not (word == "concat" and element.body is None and element.items):
             return self._combinator(element, frame, x)
         for followup in element.followups:
-            self.sink.add(error("E215", f"'{word}' takes no '{followup.keyword.id}' part",
-                                Label(frame.source, followup.keyword.span)))
+            self.sink.add(
+                error(
+                    "E215",
+                    f"'{word}' takes no '{followup.keyword.id}' part",
+                    Label(frame.source, followup.keyword.span),
+                )
+            )
         if element.body is not None:
-            self.sink.add(error("E215", f"'{word}' takes no braced body; only repeat, residual, concat and if do",
-                                Label(frame.source, element.body.span)))
+            self.sink.add(
+                error(
+                    "E215",
+                    f"'{word}' takes no braced body; only repeat, residual, concat and if do",
+                    Label(frame.source, element.body.span),
+                )
+            )
             return x
         if frame.lookup(word) is not None and element.label is None and not element.items:
-            self.sink.add(error("E215", f"the tensor '{word}' can only start a chain",
-                                Label(frame.source, element.span),
-                                help=f"start a new line with '{word} -> ...', or merge it with 'add {word}' "
-                                     f"or 'concat {word}'"))
+            self.sink.add(
+                error(
+                    "E215",
+                    f"the tensor '{word}' can only start a chain",
+                    Label(frame.source, element.span),
+                    help=f"start a new line with '{word} -> ...', or merge it with 'add {word}' or 'concat {word}'",
+                )
+            )
             return x
         if word in self.blocks:
             return self._call_block(element, frame, x)
         kind = REGISTRY.get(word)
         if kind is None:
             candidates = [*REGISTRY, *self.blocks, *COMBINATORS, *frame.visible_tensors()]
-            self.sink.add(error("E201", f"unknown layer kind '{word}'", Label(frame.source, element.kind.span),
-                                help=did_you_mean(word, candidates)))
+            self.sink.add(
+                error(
+                    "E201",
+                    f"unknown layer kind '{word}'",
+                    Label(frame.source, element.kind.span),
+                    help=did_you_mean(word, candidates),
+                )
+            )
             return x
         if kind.arity is None:
             return self._merge(element, kind, frame, x, chain_start)
@@ -513,20 +657,38 @@ class Resolver:
                 return x
             binding = frame.lookup(item.id)
             if binding is None:
-                self.sink.add(error("E208", f"undefined tensor '{item.id}'", Label(frame.source, item.span),
-                                    help=did_you_mean(item.id, frame.visible_tensors())))
+                self.sink.add(
+                    error(
+                        "E208",
+                        f"undefined tensor '{item.id}'",
+                        Label(frame.source, item.span),
+                        help=did_you_mean(item.id, frame.visible_tensors()),
+                    )
+                )
                 return x
             binding.used = True
             inputs.append(binding.node)
         if len(inputs) < 2:
-            self.sink.add(error("E203", f"'{element.kind.id}' needs at least two tensors",
-                                Label(frame.source, element.head_span),
-                                help=f"name the other tensor: '{element.kind.id} a b', or 'x -> {element.kind.id} b'"))
+            self.sink.add(
+                error(
+                    "E203",
+                    f"'{element.kind.id}' needs at least two tensors",
+                    Label(frame.source, element.head_span),
+                    help=f"name the other tensor: '{element.kind.id} a b', or 'x -> {element.kind.id} b'",
+                )
+            )
             return x
         return self._add_node(frame, element, kind(), tuple(inputs))
 
-    def _add_node(self, frame: _Frame, element: ast.Element, layer: Layer, inputs: tuple[Node, ...],
-                  span: Span | None = None, local: str | None = None) -> Node:
+    def _add_node(
+        self,
+        frame: _Frame,
+        element: ast.Element,
+        layer: Layer,
+        inputs: tuple[Node, ...],
+        span: Span | None = None,
+        local: str | None = None,
+    ) -> Node:
         if local is None:
             local = self._local_name(frame, element.label, layer.display_kind, element.head_span)
         self._charge(frame, element.span)
@@ -543,16 +705,32 @@ class Resolver:
         else:
             name = label.id
             if name == "in":
-                self.sink.add(error("E210", "'in' cannot label a layer: it names the input of every body",
-                                    Label(frame.source, label.span), help="choose another label"))
+                self.sink.add(
+                    error(
+                        "E210",
+                        "'in' cannot label a layer: it names the input of every body",
+                        Label(frame.source, label.span),
+                        help="choose another label",
+                    )
+                )
             elif name in frame.taken:
                 first = frame.taken[name]
-                automatic = frame.source.text[first.start:first.end] != name
-                self.sink.add(error("E210", f"the name '{name}' is used twice", Label(frame.source, label.span),
-                                    secondary=[Label(frame.source, first, "this layer is named '" + name +
-                                                     "' automatically" if automatic else "first used here")],
-                                    help="choose another label" + (", or label the first layer too"
-                                                                   if automatic else "")))
+                automatic = frame.source.text[first.start : first.end] != name
+                self.sink.add(
+                    error(
+                        "E210",
+                        f"the name '{name}' is used twice",
+                        Label(frame.source, label.span),
+                        secondary=[
+                            Label(
+                                frame.source,
+                                first,
+                                "this layer is named '" + name + "' automatically" if automatic else "first used here",
+                            )
+                        ],
+                        help="choose another label" + (", or label the first layer too" if automatic else ""),
+                    )
+                )
         frame.taken[name] = label.span if label else (span or Span(0, 0))
         return name
 
@@ -562,9 +740,14 @@ class Resolver:
             self._too_many_layers(frame, span)
 
     def _too_many_layers(self, frame: _Frame, span: Span) -> NoReturn:
-        self.sink.add(error("E214", f"the network expands to more than {self.limits.max_layers:,} layers",
-                            Label(frame.source, span),
-                            help="check repetition counts; raise the limit with --max-layers if intended"))
+        self.sink.add(
+            error(
+                "E214",
+                f"the network expands to more than {self.limits.max_layers:,} layers",
+                Label(frame.source, span),
+                help="check repetition counts; raise the limit with --max-layers if intended",
+            )
+        )
         raise _Stop
 
     def _step(self, frame: _Frame, span: Span, steps: int = 1) -> None:
@@ -575,11 +758,15 @@ class Resolver:
             self._too_many_steps(frame, span)
 
     def _too_many_steps(self, frame: _Frame, span: Span) -> NoReturn:
-        self.sink.add(error("E214", f"expanding the network takes more than {self.limits.max_steps:,} steps "
-                                    f"(statements, layers, repetitions and block calls)",
-                            Label(frame.source, span),
-                            help="check repetition counts and block calls; raise the limit with "
-                                 "--max-steps if intended"))
+        self.sink.add(
+            error(
+                "E214",
+                f"expanding the network takes more than {self.limits.max_steps:,} steps "
+                f"(statements, layers, repetitions and block calls)",
+                Label(frame.source, span),
+                help="check repetition counts and block calls; raise the limit with --max-steps if intended",
+            )
+        )
         raise _Stop
 
     def _name(self, frame: _Frame, name: str, span: Span) -> str:
@@ -591,11 +778,16 @@ class Resolver:
         return name
 
     def _names_too_long(self, frame: _Frame, span: Span, example: str) -> NoReturn:
-        self.sink.add(error("E217", f"the layers' names add up to more than {self.limits.max_name_chars:,} "
-                                    f"characters", Label(frame.source, span),
-                            notes=[f"names grow with every level of nesting: '{shorten(example)}'"],
-                            help="nest fewer levels of repeat, concat and block calls, or raise the limit "
-                                 "with --max-name-chars if intended"))
+        self.sink.add(
+            error(
+                "E217",
+                f"the layers' names add up to more than {self.limits.max_name_chars:,} characters",
+                Label(frame.source, span),
+                notes=[f"names grow with every level of nesting: '{shorten(example)}'"],
+                help="nest fewer levels of repeat, concat and block calls, or raise the limit "
+                "with --max-name-chars if intended",
+            )
+        )
         raise _Stop
 
     # --- blocks -------------------------------------------------------------------------------
@@ -604,25 +796,42 @@ class Resolver:
         info = self.blocks[element.kind.id]
         name = info.definition.name.id
         if len(frame.block_stack) >= self.limits.max_depth:
-            self.sink.add(error("E216", f"blocks call each other more than {self.limits.max_depth:,} levels deep",
-                                Label(frame.source, element.kind.span), help="raise the limit with --max-depth"))
+            self.sink.add(
+                error(
+                    "E216",
+                    f"blocks call each other more than {self.limits.max_depth:,} levels deep",
+                    Label(frame.source, element.kind.span),
+                    help="raise the limit with --max-depth",
+                )
+            )
             raise _Stop
         if name in frame.block_stack:
-            self.sink.add(error("E211", f"block '{name}' uses itself", Label(frame.source, element.kind.span),
-                                secondary=[Label(info.source, info.definition.name.span, "defined here")],
-                                notes=["call chain: " + " -> ".join(frame.block_stack + (name,))],
-                                help="blocks cannot be recursive; use 'repeat' for repetition"))
+            self.sink.add(
+                error(
+                    "E211",
+                    f"block '{name}' uses itself",
+                    Label(frame.source, element.kind.span),
+                    secondary=[Label(info.source, info.definition.name.span, "defined here")],
+                    notes=["call chain: " + " -> ".join(frame.block_stack + (name,))],
+                    help="blocks cannot be recursive; use 'repeat' for repetition",
+                )
+            )
             raise _Stop
         # Parameters without a default are positional; those with one are keywords (`stride 2`).
-        signature = tuple(Arg(p.name.id, None, p.default, positional=p.default is None,
-                              required=p.default is None) for p in info.definition.params)
+        signature = tuple(
+            Arg(p.name.id, None, p.default, positional=p.default is None, required=p.default is None)
+            for p in info.definition.params
+        )
         bound = self._bind(signature, element, frame, f"block '{name}'", defaults_env={})
         if bound is None:
             return x
         env, _ = bound
         if prefix is None:
-            prefix = self._name(frame, frame.prefix + self._local_name(frame, element.label, name,
-                                                                       element.head_span) + ".", element.span)
+            prefix = self._name(
+                frame,
+                frame.prefix + self._local_name(frame, element.label, name, element.head_span) + ".",
+                element.span,
+            )
         # A block sees only its arguments and its input, so a call with the same arguments costs
         # the same every time: a call that would pass a limit is stopped before it starts.
         key = _call_key(name, env)
@@ -642,11 +851,13 @@ class Resolver:
             self.call_costs[key] = (self._cost() - before, result is x)
         return result
 
-    def _expand_block(self, info: _BlockInfo, env: dict[str, Any], prefix: str, element: ast.Element,
-                      frame: _Frame, x: Node) -> Node:
+    def _expand_block(
+        self, info: _BlockInfo, env: dict[str, Any], prefix: str, element: ast.Element, frame: _Frame, x: Node
+    ) -> Node:
         name = info.definition.name.id
-        inner = _Frame(info.source, env, prefix, Scope(prefix[:-1], name, frame.scope),
-                       block_stack=frame.block_stack + (name,))
+        inner = _Frame(
+            info.source, env, prefix, Scope(prefix[:-1], name, frame.scope), block_stack=frame.block_stack + (name,)
+        )
         inner.tensors["in"] = _Binding(x, element.span, used=True)
         chains = info.definition.body.chains
         only = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
@@ -670,16 +881,27 @@ class Resolver:
             keyword = followup.keyword.id
             if keyword not in allowed:
                 expected = f"'{allowed[0]}'" if allowed else "nothing"
-                self.sink.add(error("E215", f"'{word}' can be followed by {expected}, not '{keyword}'",
-                                    Label(frame.source, followup.keyword.span)))
+                self.sink.add(
+                    error(
+                        "E215",
+                        f"'{word}' can be followed by {expected}, not '{keyword}'",
+                        Label(frame.source, followup.keyword.span),
+                    )
+                )
             elif keyword in seen:
-                self.sink.add(error("E215", f"'{word}' takes one '{keyword}' part, not two",
-                                    Label(frame.source, followup.keyword.span),
-                                    secondary=[Label(frame.source, seen[keyword].keyword.span, "the first")]))
+                self.sink.add(
+                    error(
+                        "E215",
+                        f"'{word}' takes one '{keyword}' part, not two",
+                        Label(frame.source, followup.keyword.span),
+                        secondary=[Label(frame.source, seen[keyword].keyword.span, "the first")],
+                    )
+                )
             seen.setdefault(keyword, followup)
         if element.body is None:
-            self.sink.add(error("E203", f"'{word}' needs a braced body: {word} {{ ... }}",
-                                Label(frame.source, element.head_span)))
+            self.sink.add(
+                error("E203", f"'{word}' needs a braced body: {word} {{ ... }}", Label(frame.source, element.head_span))
+            )
             return x
         return getattr(self, f"_{word}")(element, frame, x)
 
@@ -689,19 +911,35 @@ class Resolver:
     def _repeat(self, element: ast.Element, frame: _Frame, x: Node, direct: bool = False) -> Node:
         items = list(element.items)
         counter = None
-        if len(items) == 3 and isinstance(items[1], ast.Name) and items[1].id == "as" and isinstance(items[2], ast.Name):
+        if (
+            len(items) == 3
+            and isinstance(items[1], ast.Name)
+            and items[1].id == "as"
+            and isinstance(items[2], ast.Name)
+        ):
             counter = items[2].id
             items = items[:1]
         if len(items) != 1:
-            self.sink.add(error("E301", "repeat takes a count and optionally 'as NAME': repeat 3 as i { ... }",
-                                Label(frame.source, element.head_span)))
+            self.sink.add(
+                error(
+                    "E301",
+                    "repeat takes a count and optionally 'as NAME': repeat 3 as i { ... }",
+                    Label(frame.source, element.head_span),
+                )
+            )
             return x
         count = self._evaluate_int(items[0], frame, "repeat count", 0)
         if count is None:
             return x
         if count > self.limits.max_repeat:
-            self.sink.add(error("E303", f"repeat count {count:,} is over the limit of {self.limits.max_repeat:,}",
-                                Label(frame.source, items[0].span), help="raise it with --max-repeat if intended"))
+            self.sink.add(
+                error(
+                    "E303",
+                    f"repeat count {count:,} is over the limit of {self.limits.max_repeat:,}",
+                    Label(frame.source, items[0].span),
+                    help="raise it with --max-repeat if intended",
+                )
+            )
             raise _Stop
         if direct:
             base, repetition = frame.prefix, ()  # the block instance is the repetition's scope
@@ -741,35 +979,55 @@ class Resolver:
     def _cost(self) -> _Cost:
         return _Cost(self.layer_count, self.steps, self.name_chars, self.sink.added)
 
-    def _charge_repetition(self, frame: _Frame, element: ast.Element, count_item: ast.Item, count: int,
-                           cost: _Cost, first_prefix: str) -> None:
+    def _charge_repetition(
+        self, frame: _Frame, element: ast.Element, count_item: ast.Item, count: int, cost: _Cost, first_prefix: str
+    ) -> None:
         """E214 (E217) as soon as the rest of a uniform repetition would pass the layer, step or
         name limit; `cost` is what its first iteration took."""
         rest = count - 1
         if self.layer_count + cost.layers * rest > self.limits.max_layers:
-            self._repetition_too_large(frame, element, count_item, count, cost.layers, "layer",
-                                       self.limits.max_layers, "--max-layers")
+            self._repetition_too_large(
+                frame, element, count_item, count, cost.layers, "layer", self.limits.max_layers, "--max-layers"
+            )
         if self.steps + cost.steps * rest > self.limits.max_steps:
-            self._repetition_too_large(frame, element, count_item, count, cost.steps, "step",
-                                       self.limits.max_steps, "--max-steps")
+            self._repetition_too_large(
+                frame, element, count_item, count, cost.steps, "step", self.limits.max_steps, "--max-steps"
+            )
         if self.name_chars + cost.name_chars * rest > self.limits.max_name_chars:
             self._names_too_long(frame, count_item.span, first_prefix)
 
-    def _repetition_too_large(self, frame: _Frame, element: ast.Element, count_item: ast.Item, count: int,
-                              per_iteration: int, unit: str, limit: int, option: str) -> NoReturn:
+    def _repetition_too_large(
+        self,
+        frame: _Frame,
+        element: ast.Element,
+        count_item: ast.Item,
+        count: int,
+        per_iteration: int,
+        unit: str,
+        limit: int,
+        option: str,
+    ) -> NoReturn:
         def units(number: int) -> str:
             return f"{number:,} {unit}{'s' if number != 1 else ''}"
 
         what = "expands to more than" if unit == "layer" else "takes more than"
-        self.sink.add(error("E214", f"the network {what} {units(limit)}: this repetition alone "
-                                    f"{'adds' if unit == 'layer' else 'takes'} {per_iteration * count:,}",
-                            Label(frame.source, count_item.span, f"{count:,} iterations of {units(per_iteration)}"),
-                            secondary=[Label(frame.source, element.body.span,
-                                             f"one iteration {'expands to' if unit == 'layer' else 'takes'} "
-                                             f"{units(per_iteration)}")],
-                            notes=[] if unit == "layer" else
-                            ["a step is a statement, a layer, an iteration or a block call"],
-                            help=f"check repetition counts; raise the limit with {option} if intended"))
+        self.sink.add(
+            error(
+                "E214",
+                f"the network {what} {units(limit)}: this repetition alone "
+                f"{'adds' if unit == 'layer' else 'takes'} {per_iteration * count:,}",
+                Label(frame.source, count_item.span, f"{count:,} iterations of {units(per_iteration)}"),
+                secondary=[
+                    Label(
+                        frame.source,
+                        element.body.span,
+                        f"one iteration {'expands to' if unit == 'layer' else 'takes'} {units(per_iteration)}",
+                    )
+                ],
+                notes=[] if unit == "layer" else ["a step is a statement, a layer, an iteration or a block call"],
+                help=f"check repetition counts; raise the limit with {option} if intended",
+            )
+        )
         raise _Stop
 
     def _residual(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
@@ -782,8 +1040,13 @@ class Resolver:
             inner = frame.child(prefix=path + ".", scopes=((path, "shortcut"),))
             s = self._body(list(shortcut.chains), inner, x)
         if y is x:
-            self.sink.add(warning("W106", "the residual body is empty: this adds the input to itself",
-                                  Label(frame.source, element.body.span)))
+            self.sink.add(
+                warning(
+                    "W106",
+                    "the residual body is empty: this adds the input to itself",
+                    Label(frame.source, element.body.span),
+                )
+            )
         return self._add_node(frame, element, REGISTRY["add"](), (y, s), span=element.kind.span)
 
     def _concat(self, element: ast.Element, frame: _Frame, x: Node, direct: bool = False) -> Node:
@@ -797,16 +1060,25 @@ class Resolver:
             inner = frame.child(prefix=prefix, scopes=((prefix[:-1], "branch"),))
             branches.append(self._chain(chain, inner, x))
         if len(branches) < 2:
-            self.sink.add(error("E203", "concat needs at least two branches, one per line",
-                                Label(frame.source, element.body.span)))
+            self.sink.add(
+                error(
+                    "E203", "concat needs at least two branches, one per line", Label(frame.source, element.body.span)
+                )
+            )
             return x
-        return self._add_node(frame, element, REGISTRY["concat"](), tuple(branches), span=element.kind.span,
-                              local=local)
+        return self._add_node(
+            frame, element, REGISTRY["concat"](), tuple(branches), span=element.kind.span, local=local
+        )
 
     def _if(self, element: ast.Element, frame: _Frame, x: Node) -> Node:
         if len(element.items) != 1:
-            self.sink.add(error("E301", "if takes one condition: if (i == 0) { ... } else { ... }",
-                                Label(frame.source, element.head_span)))
+            self.sink.add(
+                error(
+                    "E301",
+                    "if takes one condition: if (i == 0) { ... } else { ... }",
+                    Label(frame.source, element.head_span),
+                )
+            )
             return x
         condition = self._evaluate_int(element.items[0], frame, "condition", None)
         if condition is None:
@@ -827,11 +1099,18 @@ class Resolver:
             for name in statement.names:
                 binding = frame.tensors.get(name.id)
                 if binding is None:
-                    self.sink.add(error("E208", f"undefined tensor '{name.id}'", Label(frame.source, name.span),
-                                        help=did_you_mean(name.id, frame.tensors)))
+                    self.sink.add(
+                        error(
+                            "E208",
+                            f"undefined tensor '{name.id}'",
+                            Label(frame.source, name.span),
+                            help=did_you_mean(name.id, frame.tensors),
+                        )
+                    )
                 elif name.id in seen:
-                    self.sink.add(error("E210", f"'{name.id}' is listed as an output twice",
-                                        Label(frame.source, name.span)))
+                    self.sink.add(
+                        error("E210", f"'{name.id}' is listed as an output twice", Label(frame.source, name.span))
+                    )
                 else:
                     seen.add(name.id)
                     binding.used = True
@@ -840,13 +1119,25 @@ class Resolver:
     def _warn_unused(self, frame: _Frame) -> None:
         for name, binding in frame.tensors.items():
             if not binding.used:
-                self.sink.add(warning("W106", f"tensor '{name}' is never used", Label(frame.source, binding.span),
-                                      help=f"use it ('{name} -> ...'), list it in 'output', or remove it"))
+                self.sink.add(
+                    warning(
+                        "W106",
+                        f"tensor '{name}' is never used",
+                        Label(frame.source, binding.span),
+                        help=f"use it ('{name} -> ...'), list it in 'output', or remove it",
+                    )
+                )
 
     # --- arguments ----------------------------------------------------------------------------
 
-    def _bind(self, signature: tuple[Arg, ...], element: ast.Element, frame: _Frame, owner: str,
-              defaults_env: dict | None = None) -> tuple[dict[str, Any], dict[str, Span]] | None:
+    def _bind(
+        self,
+        signature: tuple[Arg, ...],
+        element: ast.Element,
+        frame: _Frame,
+        owner: str,
+        defaults_env: dict | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Span]] | None:
         """Bind an element's items: leading positionals, then keywords and words, in any order."""
         source = frame.source
         by_word, by_name, positionals = _signature_index(signature)
@@ -869,12 +1160,20 @@ class Resolver:
             try:
                 values[arg.name] = arg.convert(value, arg.name.rstrip("_")) if arg.convert else value
             except ArgIssue as issue:
-                written = source.text[span.start:span.end]
+                written = source.text[span.start : span.end]
                 # `c/2` reads as a window (extent c, stride 2) wherever a window may stand.
-                division = (issue.code == "E301" and isinstance(value, WindowValue)
-                            and not isinstance(value.extent, list) and not written.startswith("("))
-                fail(issue.code, issue.message, span,
-                     issue.help or (f"to divide, parenthesise the expression: '({written})'" if division else None))
+                division = (
+                    issue.code == "E301"
+                    and isinstance(value, WindowValue)
+                    and not isinstance(value.extent, list)
+                    and not written.startswith("(")
+                )
+                fail(
+                    issue.code,
+                    issue.message,
+                    span,
+                    issue.help or (f"to divide, parenthesise the expression: '({written})'" if division else None),
+                )
                 values.setdefault(arg.name, None)  # reported once: not "missing" as well
                 return False
             spans[arg.name] = span
@@ -914,16 +1213,27 @@ class Resolver:
                 hidden = {arg.value_after_word for arg in signature if arg.value_after_word}
                 known = [*by_word, *(n for n in by_name if n not in hidden)]
                 # A misspelt block parameter or repeat counter reads as an unknown attribute too.
-                fail("E202", f"unknown attribute '{name}' for {owner}", item.span,
-                     _stride_help(name, items, index, spans.get("window"), source) or
-                     did_you_mean(name, [*known, *frame.env]) or
-                     (f"{owner} accepts: {', '.join(sorted(known))}" if known else f"{owner} takes no arguments"))
+                fail(
+                    "E202",
+                    f"unknown attribute '{name}' for {owner}",
+                    item.span,
+                    _stride_help(name, items, index, spans.get("window"), source)
+                    or did_you_mean(name, [*known, *frame.env])
+                    or (f"{owner} accepts: {', '.join(sorted(known))}" if known else f"{owner} takes no arguments"),
+                )
                 return None
             if not positional_open:
-                why = "positional arguments must come first" if keyword_seen else \
-                    f"{owner} takes {len(positionals)} positional argument{'s' if len(positionals) != 1 else ''}"
-                fail("E204", f"unexpected argument for {owner}: {why}", item.span,
-                     _subtraction_help(items, index, source))
+                why = (
+                    "positional arguments must come first"
+                    if keyword_seen
+                    else f"{owner} takes {len(positionals)} positional argument{'s' if len(positionals) != 1 else ''}"
+                )
+                fail(
+                    "E204",
+                    f"unexpected argument for {owner}: {why}",
+                    item.span,
+                    _subtraction_help(items, index, source),
+                )
                 return None
             arg = positionals[next_positional]
             next_positional += 1
@@ -937,8 +1247,12 @@ class Resolver:
             if arg.name in values:
                 continue
             if arg.required:
-                fail("E203", f"{owner} needs its {arg.name.rstrip('_')}", element.head_span,
-                     help=f"{arg.name.rstrip('_')}: {arg.doc}" if arg.doc else None)
+                fail(
+                    "E203",
+                    f"{owner} needs its {arg.name.rstrip('_')}",
+                    element.head_span,
+                    help=f"{arg.name.rstrip('_')}: {arg.doc}" if arg.doc else None,
+                )
                 return None
             default = arg.default
             if defaults_env is not None and default is not None:
@@ -955,9 +1269,13 @@ class Resolver:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or (minimum is not None and value < minimum):
-            self.sink.add(error("E301" if not isinstance(value, int) else "E302",
-                                f"{what} must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}",
-                                Label(frame.source, item.span)))
+            self.sink.add(
+                error(
+                    "E301" if not isinstance(value, int) else "E302",
+                    f"{what} must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}",
+                    Label(frame.source, item.span),
+                )
+            )
             return None
         return value
 
@@ -965,15 +1283,14 @@ class Resolver:
         try:
             return _Evaluator(frame.env, words_allowed).value(item)
         except _EvalError as failure:
-            self.sink.add(error(failure.code, failure.message, Label(frame.source, failure.span),
-                                help=failure.help))
+            self.sink.add(error(failure.code, failure.message, Label(frame.source, failure.span), help=failure.help))
             return _FAILED
 
 
 _FAILED = object()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _signature_index(signature: tuple[Arg, ...]) -> tuple[dict[str, Arg], dict[str, Arg], list[Arg]]:
     """An argument list looked up by word, by keyword, and the positionals in order."""
     by_word = {word: arg for arg in signature for word in arg.words}
@@ -1001,8 +1318,8 @@ def _stride_help(name: str, items: list[ast.Item], index: int, window: Span | No
     """`conv 3x3 64 stride 2`: the language writes the stride in the window, as papers do."""
     if name not in ("stride", "strides") or window is None:
         return None
-    stride = source.text[items[index + 1].span.start:items[index + 1].span.end] if index + 1 < len(items) else "2"
-    return f"write the stride in the window: '{source.text[window.start:window.end]}/{stride}'"
+    stride = source.text[items[index + 1].span.start : items[index + 1].span.end] if index + 1 < len(items) else "2"
+    return f"write the stride in the window: '{source.text[window.start : window.end]}/{stride}'"
 
 
 def _subtraction_help(items: list[ast.Item], index: int, source: Source) -> str | None:
@@ -1010,7 +1327,7 @@ def _subtraction_help(items: list[ast.Item], index: int, source: Source) -> str 
     item = items[index]
     if index == 0 or not isinstance(item, ast.Negate) or not _is_numeric_or_name(items[index - 1]):
         return None
-    written = source.text[items[index - 1].span.start:item.span.end]
+    written = source.text[items[index - 1].span.start : item.span.end]
     return f"to subtract, parenthesise the expression: '({written})'"
 
 
@@ -1107,9 +1424,13 @@ class _Evaluator:
             return self._checked(node.value, node.span)
         if isinstance(node, ast.Name):
             if node.id not in self.env:
-                raise _EvalError("E209", f"undefined name '{node.id}'", node.span,
-                                 help=did_you_mean(node.id, self.env) or
-                                 ("names in arguments are block parameters or repeat counters" if not self.env else None))
+                raise _EvalError(
+                    "E209",
+                    f"undefined name '{node.id}'",
+                    node.span,
+                    help=did_you_mean(node.id, self.env)
+                    or ("names in arguments are block parameters or repeat counters" if not self.env else None),
+                )
             return self.env[node.id]
         if isinstance(node, ast.Negate):
             return self._checked(-self._number(operands[0], node.operand.span), node.span)
@@ -1121,7 +1442,9 @@ class _Evaluator:
             if right == 0:
                 raise _EvalError("E302", "division by zero", node.span)
             quotient = left / right
-            result = int(quotient) if isinstance(left, int) and isinstance(right, int) and left % right == 0 else quotient
+            result = (
+                int(quotient) if isinstance(left, int) and isinstance(right, int) and left % right == 0 else quotient
+            )
         else:
             result = _BINARY[op](left, right)
         return self._checked(result, node.span)
@@ -1141,9 +1464,15 @@ class _Evaluator:
 
 # Comparisons give 1 or 0: the language has numbers only.
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "*": lambda a, b: a * b, "+": lambda a, b: a + b, "-": lambda a, b: a - b,
-    "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b), "<": lambda a, b: int(a < b),
-    ">": lambda a, b: int(a > b), "<=": lambda a, b: int(a <= b), ">=": lambda a, b: int(a >= b),
+    "*": lambda a, b: a * b,
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "==": lambda a, b: int(a == b),
+    "!=": lambda a, b: int(a != b),
+    "<": lambda a, b: int(a < b),
+    ">": lambda a, b: int(a > b),
+    "<=": lambda a, b: int(a <= b),
+    ">=": lambda a, b: int(a >= b),
 }
 
 
@@ -1157,7 +1486,8 @@ def _children(node: ast.Expr) -> list[ast.Expr]:
     return []
 
 
-def resolve(module: ast.Module, read_module: Callable[[str], ast.Module],
-            limits: Limits = Limits()) -> tuple[Graph, list[Diagnostic]]:
+def resolve(
+    module: ast.Module, read_module: Callable[[str], ast.Module], limits: Limits = Limits()
+) -> tuple[Graph, list[Diagnostic]]:
     """Build the IR graph of a parsed module; raise CnnError when any error was found."""
     return Resolver(module, read_module, limits).run()

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from .diagnostics import CODES, Diagnostic
 
@@ -42,8 +43,12 @@ class RuleSet(NamedTuple):
         return diagnostic.is_error or diagnostic.code in self.enabled
 
     @classmethod
-    def from_selection(cls, select: str | Iterable[str] | None = None, ignore: str | Iterable[str] = (),
-                       extend_select: str | Iterable[str] = ()) -> RuleSet:
+    def from_selection(
+        cls,
+        select: str | Iterable[str] | None = None,
+        ignore: str | Iterable[str] = (),
+        extend_select: str | Iterable[str] = (),
+    ) -> RuleSet:
         """The defaults adjusted by one layer of selectors, each a code, a prefix or ALL; a string
         holds comma-separated selectors. Raises RuleError for an unknown selector or an ignored error."""
         return resolve([Selection.parse(select, ignore, extend_select)])
@@ -57,8 +62,12 @@ class Selection(NamedTuple):
     extend_select: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, select: str | Iterable[str] | None = None, ignore: str | Iterable[str] = (),
-              extend_select: str | Iterable[str] = ()) -> Selection:
+    def parse(
+        cls,
+        select: str | Iterable[str] | None = None,
+        ignore: str | Iterable[str] = (),
+        extend_select: str | Iterable[str] = (),
+    ) -> Selection:
         """Raises RuleError naming the option and the selector at fault."""
 
         def checked(value: str | Iterable[str], option: str) -> tuple[str, ...]:
@@ -67,8 +76,11 @@ class Selection(NamedTuple):
             except RuleError as problem:
                 raise RuleError(f"{option}: {problem}") from None
 
-        return cls(None if select is None else checked(select, "select"), checked(ignore, "ignore"),
-                   checked(extend_select, "extend-select"))
+        return cls(
+            None if select is None else checked(select, "select"),
+            checked(ignore, "ignore"),
+            checked(extend_select, "extend-select"),
+        )
 
 
 DEFAULT_RULES = RuleSet(WARNING_CODES - OPT_IN)
@@ -97,11 +109,16 @@ def _validate(selector: str, option: str) -> None:
         from .diagnostics import did_you_mean  # imports difflib; only a mistake needs it
 
         hint = did_you_mean(selector, [ALL, *CODES])
-        raise RuleError(f"unknown rule code '{selector}'" + (f"; {hint}" if hint else "")
-                        + " (codes are listed in docs/diagnostics.md)")
+        raise RuleError(
+            f"unknown rule code '{selector}'"
+            + (f"; {hint}" if hint else "")
+            + " (codes are listed in docs/diagnostics.md)"
+        )
     if option == "ignore" and selector.startswith("E"):
-        raise RuleError(f"'{selector}' names errors, and errors cannot be ignored: a spec with an "
-                        f"error has no valid network to report on; only warnings (W codes) can be ignored")
+        raise RuleError(
+            f"'{selector}' names errors, and errors cannot be ignored: a spec with an "
+            f"error has no valid network to report on; only warnings (W codes) can be ignored"
+        )
 
 
 def resolve(layers: Iterable[Selection]) -> RuleSet:
@@ -125,8 +142,10 @@ def _specificity(selector: str) -> int:
 
 # --- pyproject.toml -----------------------------------------------------------------------------
 
-def configured_rules(spec_path: str | os.PathLike, command_line: Selection = Selection(), *,
-                     cache: dict | None = None) -> RuleSet:
+
+def configured_rules(
+    spec_path: str | os.PathLike, command_line: Selection = Selection(), *, cache: dict | None = None
+) -> RuleSet:
     """The rules for a spec: the defaults, then [tool.cnndsl] of the nearest pyproject.toml that has
     one (in the spec's directory or above), then `command_line`. Raises RuleError for a bad table.
 
@@ -200,13 +219,15 @@ def _selection_of(table: dict, path: str) -> Selection:
             from .diagnostics import did_you_mean
 
             hint = did_you_mean(key, CONFIG_KEYS)
-            raise RuleError(f"{path}: [tool.cnndsl] has an unknown key '{key}'"
-                            + (f"; {hint}" if hint else f" (known: {', '.join(CONFIG_KEYS)})"))
+            raise RuleError(
+                f"{path}: [tool.cnndsl] has an unknown key '{key}'"
+                + (f"; {hint}" if hint else f" (known: {', '.join(CONFIG_KEYS)})")
+            )
     values = {}
     for key in CONFIG_KEYS:
         value = table.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            raise RuleError(f"{path}: [tool.cnndsl] {key} must be a list of codes, like [\"W101\"]")
+            raise RuleError(f'{path}: [tool.cnndsl] {key} must be a list of codes, like ["W101"]')
         values[key] = value
     try:
         return Selection.parse(values["select"], values["ignore"] or (), values["extend-select"] or ())

@@ -14,8 +14,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -43,6 +44,7 @@ def _fail(code: str, message: str, *, notes: tuple[str, ...] = (), help: str | N
 
 
 # --- what to load -----------------------------------------------------------------------------
+
 
 def _is_onnx_path(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike)) and os.fspath(value).lower().endswith(".onnx")
@@ -72,9 +74,11 @@ def model_source(model: Any, *, limits: Limits = Limits(), **compile_options: An
     result = onnx_emit.plan(model, **compile_options)
     onnx_emit.check_graph_size(result)
     if result.serialized_size() > onnx_emit.PROTOBUF_LIMIT:
-        raise _fail("E506", f"'{model.name}' is too large to compile in memory "
-                            f"({result.weight_bytes / 1e9:,.1f} GB of weights)",
-                    help="compile it to a file first (cnndsl compile) and run the .onnx file")
+        raise _fail(
+            "E506",
+            f"'{model.name}' is too large to compile in memory ({result.weight_bytes / 1e9:,.1f} GB of weights)",
+            help="compile it to a file first (cnndsl compile) and run the .onnx file",
+        )
     import io
 
     buffer = io.BytesIO()
@@ -84,12 +88,14 @@ def model_source(model: Any, *, limits: Limits = Limits(), **compile_options: An
 
 # --- sessions ---------------------------------------------------------------------------------
 
+
 def available_providers() -> list[str]:
     return list(_ort().get_available_providers())
 
 
-def create_session(model: Any, device: str = "auto", *, limits: Limits = Limits(),
-                   threads: int | None = None, **compile_options: Any):
+def create_session(
+    model: Any, device: str = "auto", *, limits: Limits = Limits(), threads: int | None = None, **compile_options: Any
+):
     """An onnxruntime.InferenceSession on `device`; `session.get_providers()[0]` is the one used.
 
     compile_options (opset, batch, seed, weights) apply when `model` is a spec.
@@ -119,10 +125,13 @@ def _session(source: Any, device: str, threads: int | None):
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     available = available_providers()
     if device == "cuda" and CUDA not in available:
-        raise _fail("E505", "CUDA was requested, but ONNX Runtime has no CUDA execution provider",
-                    notes=(f"available providers: {', '.join(available)}",),
-                    help="install the gpu extra (pip install 'cnndsl[gpu]'; not together with the cpu extra) "
-                         "or use --device cpu")
+        raise _fail(
+            "E505",
+            "CUDA was requested, but ONNX Runtime has no CUDA execution provider",
+            notes=(f"available providers: {', '.join(available)}",),
+            help="install the gpu extra (pip install 'cnndsl[gpu]'; not together with the cpu extra) "
+            "or use --device cpu",
+        )
     if device in ("cuda", "auto") and CUDA in available:
         _preload_cuda_libraries()
         try:
@@ -136,11 +145,13 @@ def _session(source: Any, device: str, threads: int | None):
             return session
         if device == "cuda":
             _load_checked(source, threads)  # a model that does not load at all is E506, not a device issue
-            raise _fail("E505", "the CUDA execution provider is installed but did not start",
-                        notes=((f"ONNX Runtime said: {first_line(cuda_problem)}",) if cuda_problem else ())
-                        + (f"available providers: {', '.join(available)}",),
-                        help="check the CUDA 12/13 and cuDNN 9 libraries (onnxruntime.preload_dlls), "
-                             "or use --device cpu")
+            raise _fail(
+                "E505",
+                "the CUDA execution provider is installed but did not start",
+                notes=((f"ONNX Runtime said: {first_line(cuda_problem)}",) if cuda_problem else ())
+                + (f"available providers: {', '.join(available)}",),
+                help="check the CUDA 12/13 and cuDNN 9 libraries (onnxruntime.preload_dlls), or use --device cpu",
+            )
         if session is not None:  # auto: ONNX Runtime already fell back to the CPU
             return session
     return _load_checked(source, threads)
@@ -151,8 +162,11 @@ def _load_checked(source: Any, threads: int | None):
         return _load(source, [CPU], threads)
     except Exception as problem:
         where = source if isinstance(source, str) else "the model"
-        raise _fail("E506", f"ONNX Runtime cannot load {where}: {first_line(problem)}",
-                    help="is it an ONNX model? (cnndsl compile writes one)") from None
+        raise _fail(
+            "E506",
+            f"ONNX Runtime cannot load {where}: {first_line(problem)}",
+            help="is it an ONNX model? (cnndsl compile writes one)",
+        ) from None
 
 
 def _preload_cuda_libraries() -> None:
@@ -172,6 +186,7 @@ def device_of(session) -> str:
 
 
 # --- cnndsl run: the report -------------------------------------------------------------------
+
 
 @dataclass
 class OutputStat:
@@ -221,8 +236,9 @@ def _statistics(array: np.ndarray) -> list[str]:
     finite = values[np.isfinite(values)]
     lines = []
     if finite.size:
-        lines.append(f"  min {finite.min():.6g}, max {finite.max():.6g}, mean {finite.mean():.6g}, "
-                     f"std {finite.std():.6g}")
+        lines.append(
+            f"  min {finite.min():.6g}, max {finite.max():.6g}, mean {finite.mean():.6g}, std {finite.std():.6g}"
+        )
     if finite.size != values.size:
         lines.append(f"  {values.size - finite.size:,} values are NaN or infinite")
     return lines
@@ -247,19 +263,28 @@ class RunReport:
     def render(self, context: bool = True) -> str:
         """The report; without `context` (`run -q`) only the outputs and the latency."""
         shape = "x".join(map(str, self.input_shape))
-        lines = [f"model:   {self.model}",
-                 f"device:  {self.device} ({self.providers[0]})",
-                 f"input:   {self.input_name} {shape} float32, {self.input_source}"] if context else []
+        lines = (
+            [
+                f"model:   {self.model}",
+                f"device:  {self.device} ({self.providers[0]})",
+                f"input:   {self.input_name} {shape} float32, {self.input_source}",
+            ]
+            if context
+            else []
+        )
         for output in self.outputs:
             lines.extend(output.render())
         runs = len(self.latencies)
-        lines.append(f"latency: median {self.median * 1e3:.3f} ms over {runs} run{'s' if runs != 1 else ''} "
-                     f"(min {min(self.latencies) * 1e3:.3f} ms, max {max(self.latencies) * 1e3:.3f} ms; "
-                     f"after 1 warm-up run), batch {self.input_shape[0]}")
+        lines.append(
+            f"latency: median {self.median * 1e3:.3f} ms over {runs} run{'s' if runs != 1 else ''} "
+            f"(min {min(self.latencies) * 1e3:.3f} ms, max {max(self.latencies) * 1e3:.3f} ms; "
+            f"after 1 warm-up run), batch {self.input_shape[0]}"
+        )
         return "\n".join(lines)
 
 
 # --- cnndsl run: loading, inputs and the memory check -------------------------------------------
+
 
 def default_memory_limit() -> int:
     """What `run` may use by default: half the machine's physical memory, or 8 GiB where the
@@ -274,10 +299,21 @@ def default_memory_limit() -> int:
 _FALLBACK_MEMORY_LIMIT = 8 * 2**30
 
 
-def run_file(path: str | os.PathLike, *, device: str = "auto", batch: int | None = None,
-             input_path: str | os.PathLike | None = None, repeat: int = 10, seed: int = 0,
-             limits: Limits = Limits(), threads: int | None = None, max_memory: int | None = None,
-             top_k: int | None = None, rules: RuleSet | None = None, **compile_options: Any) -> RunReport:
+def run_file(
+    path: str | os.PathLike,
+    *,
+    device: str = "auto",
+    batch: int | None = None,
+    input_path: str | os.PathLike | None = None,
+    repeat: int = 10,
+    seed: int = 0,
+    limits: Limits = Limits(),
+    threads: int | None = None,
+    max_memory: int | None = None,
+    top_k: int | None = None,
+    rules: RuleSet | None = None,
+    **compile_options: Any,
+) -> RunReport:
     """Load a .cnn or .onnx file, run it `repeat` times after one warm-up, and report.
 
     max_memory: bytes the run may need (input, weights, live activations), checked before anything
@@ -301,8 +337,17 @@ def run_file(path: str | os.PathLike, *, device: str = "auto", batch: int | None
     results, latencies = _timed_runs(session, names, {spec.name: x}, repeat)
     softmax_outputs = _softmax_outputs(loaded.model) if loaded.model is not None else None
     outputs = [_describe_output(name, np.asarray(value), softmax_outputs, top_k) for name, value in zip(names, results)]
-    return RunReport(loaded.description, device_of(session), session.get_providers(), spec.name, tuple(x.shape),
-                     planned.origin, outputs, latencies, list(getattr(loaded.model, "warnings", [])))
+    return RunReport(
+        loaded.description,
+        device_of(session),
+        session.get_providers(),
+        spec.name,
+        tuple(x.shape),
+        planned.origin,
+        outputs,
+        latencies,
+        list(getattr(loaded.model, "warnings", [])),
+    )
 
 
 class _Loaded(NamedTuple):
@@ -313,8 +358,15 @@ class _Loaded(NamedTuple):
     planned: _PlannedInput
 
 
-def _load_onnx(path: str, device: str, threads: int | None, batch: int | None,
-               input_path: str | os.PathLike | None, seed: int, limit: int) -> _Loaded:
+def _load_onnx(
+    path: str,
+    device: str,
+    threads: int | None,
+    batch: int | None,
+    input_path: str | os.PathLike | None,
+    seed: int,
+    limit: int,
+) -> _Loaded:
     """The session first: only it knows the model's input."""
     session = _session(model_source(path)[0], device, threads)
     spec = _only_input(session)
@@ -323,9 +375,18 @@ def _load_onnx(path: str, device: str, threads: int | None, batch: int | None,
     return _Loaded(None, path, session, spec, planned)
 
 
-def _load_spec(path: str, device: str, threads: int | None, batch: int | None,
-               input_path: str | os.PathLike | None, seed: int, limit: int, limits: Limits,
-               rules: RuleSet | None, compile_options: dict[str, Any]) -> _Loaded:
+def _load_spec(
+    path: str,
+    device: str,
+    threads: int | None,
+    batch: int | None,
+    input_path: str | os.PathLike | None,
+    seed: int,
+    limit: int,
+    limits: Limits,
+    rules: RuleSet | None,
+    compile_options: dict[str, Any],
+) -> _Loaded:
     """The memory check first, from the checker's shapes: compiling makes the weights."""
     model = check_file(path, limits, rules=rules)
     spec = _spec_input(model, compile_options.get("batch"))
@@ -362,16 +423,19 @@ class _PlannedInput(NamedTuple):
     """The input to feed, described before any of it is read or drawn."""
 
     shape: tuple[int, ...]  # batch axis included
-    origin: str             # for the report: the file, or the random generator
-    extra_bytes: int        # memory used while making it, beyond the float32 array itself
+    origin: str  # for the report: the file, or the random generator
+    extra_bytes: int  # memory used while making it, beyond the float32 array itself
     make: Callable[[], np.ndarray]
 
 
 def _only_input(session) -> _InputSpec:
     inputs = session.get_inputs()
     if len(inputs) != 1:
-        raise _fail("E507", f"the model has {len(inputs)} inputs; cnndsl run feeds exactly one",
-                    notes=tuple(f"input '{i.name}' {i.shape}" for i in inputs))
+        raise _fail(
+            "E507",
+            f"the model has {len(inputs)} inputs; cnndsl run feeds exactly one",
+            notes=tuple(f"input '{i.name}' {i.shape}" for i in inputs),
+        )
     return _InputSpec(inputs[0].name, inputs[0].type, list(inputs[0].shape or []))
 
 
@@ -388,8 +452,7 @@ def _fixed_dims(spec: _InputSpec) -> tuple[Any, list[Any]]:
     return spec.shape[0], list(spec.shape[1:])
 
 
-def _plan_input(spec: _InputSpec, batch: int | None, input_path: str | os.PathLike | None,
-                seed: int) -> _PlannedInput:
+def _plan_input(spec: _InputSpec, batch: int | None, input_path: str | os.PathLike | None, seed: int) -> _PlannedInput:
     if input_path is not None:
         return _plan_file_input(os.fspath(input_path), spec, batch)
     return _plan_random_input(spec, batch, seed)
@@ -397,20 +460,33 @@ def _plan_input(spec: _InputSpec, batch: int | None, input_path: str | os.PathLi
 
 def _plan_random_input(spec: _InputSpec, batch: int | None, seed: int) -> _PlannedInput:
     if spec.type != "tensor(float)":
-        raise _fail("E507", f"input '{spec.name}' has type {spec.type}; random inputs are float only",
-                    help="give an input array with --input x.npy")
+        raise _fail(
+            "E507",
+            f"input '{spec.name}' has type {spec.type}; random inputs are float only",
+            help="give an input array with --input x.npy",
+        )
     model_batch, dims = _fixed_dims(spec)
     if any(not isinstance(d, int) for d in dims):
-        raise _fail("E507", f"input '{spec.name}' has symbolic dimensions {spec.shape}",
-                    help="give an input array with --input x.npy")
+        raise _fail(
+            "E507",
+            f"input '{spec.name}' has symbolic dimensions {spec.shape}",
+            help="give an input array with --input x.npy",
+        )
     if isinstance(model_batch, int):
         if batch is not None and batch != model_batch:
-            raise _fail("E507", f"the model was compiled for a batch of {model_batch}, not {batch}",
-                        help="leave --batch out, or compile without --batch for a symbolic batch")
+            raise _fail(
+                "E507",
+                f"the model was compiled for a batch of {model_batch}, not {batch}",
+                help="leave --batch out, or compile without --batch for a symbolic batch",
+            )
         batch = model_batch
     shape = (batch or 1, *dims)
-    return _PlannedInput(shape, f"random normal (seed {seed})", 0,
-                         lambda: np.random.default_rng(seed).standard_normal(shape, dtype=np.float32))
+    return _PlannedInput(
+        shape,
+        f"random normal (seed {seed})",
+        0,
+        lambda: np.random.default_rng(seed).standard_normal(shape, dtype=np.float32),
+    )
 
 
 def _plan_file_input(path: str, spec: _InputSpec, batch: int | None) -> _PlannedInput:
@@ -424,13 +500,15 @@ def _plan_file_input(path: str, spec: _InputSpec, batch: int | None) -> _Planned
     expected = "x".join(str(d) if isinstance(d, int) else "N" for d in spec.shape)
     fits = len(shape) == len(spec.shape) and all(not isinstance(d, int) or d == n for d, n in zip(spec.shape, shape))
     if not fits:
-        raise _fail("E507", f"input '{path}' has shape {npy.shape_text(given)}, but the model takes {expected}",
-                    notes=("N is the batch size; a single sample may omit it",))
+        raise _fail(
+            "E507",
+            f"input '{path}' has shape {npy.shape_text(given)}, but the model takes {expected}",
+            notes=("N is the batch size; a single sample may omit it",),
+        )
     if batch is not None and batch != shape[0]:
         raise _fail("E507", f"input '{path}' holds a batch of {shape[0]}, but --batch {batch} was given")
     converted = header.fortran_order or header.dtype != np.dtype(np.float32)
-    return _PlannedInput(shape, path, header.nbytes if converted else 0,
-                         lambda: _read_input(path, header, shape))
+    return _PlannedInput(shape, path, header.nbytes if converted else 0, lambda: _read_input(path, header, shape))
 
 
 def _input_header(path: str) -> npy.Header:
@@ -447,8 +525,11 @@ def _input_header(path: str) -> npy.Header:
             handle.seek(0)
             return npy.read_header(handle)
         except (npy.NpyError, *npy.READ_ERRORS) as problem:
-            raise _fail("E507", f"cannot read input '{path}': {first_line(problem)}",
-                        help="save the input with numpy.save(path, array)") from None
+            raise _fail(
+                "E507",
+                f"cannot read input '{path}': {first_line(problem)}",
+                help="save the input with numpy.save(path, array)",
+            ) from None
 
 
 def _read_input(path: str, header: npy.Header, shape: tuple[int, ...]) -> np.ndarray:
@@ -467,13 +548,17 @@ def _allocate(planned: _PlannedInput) -> np.ndarray:
     try:
         return planned.make()
     except (MemoryError, ValueError) as problem:  # ValueError: numpy's "array is too big"
-        raise _fail("E508", f"the input array ({'x'.join(map(str, planned.shape))} float32, "
-                            f"{byte_size(_float32_bytes(planned.shape))}) cannot be allocated: "
-                            f"{first_line(problem)}",
-                    help="use a smaller --batch or input") from None
+        raise _fail(
+            "E508",
+            f"the input array ({'x'.join(map(str, planned.shape))} float32, "
+            f"{byte_size(_float32_bytes(planned.shape))}) cannot be allocated: "
+            f"{first_line(problem)}",
+            help="use a smaller --batch or input",
+        ) from None
 
 
 # --- cnndsl run: how much memory it needs -------------------------------------------------------
+
 
 class _Need(NamedTuple):
     parts: list[tuple[str, int]]  # (what, bytes), shown in the message
@@ -506,8 +591,10 @@ def _spec_needs(model: CheckedModel, planned: _PlannedInput) -> _Need:
     parts = [_input_part(planned), ("largest live activations", 4 * batch * peak)]
     if weights:
         parts.append(("weights", weights))
-        notes.append(f"weights {byte_size(model.param_bytes)}, counted twice: the model compiled in memory "
-                     f"and ONNX Runtime's copy")
+        notes.append(
+            f"weights {byte_size(model.param_bytes)}, counted twice: the model compiled in memory "
+            f"and ONNX Runtime's copy"
+        )
     return _Need(parts, tuple(notes))
 
 
@@ -542,10 +629,21 @@ def _values_of(model: CheckedModel, node) -> int:
     return math.prod(model.shapes[node])
 
 
-_ELEMENT_BYTES = {"tensor(float)": 4, "tensor(double)": 8, "tensor(float16)": 2, "tensor(bfloat16)": 2,
-                  "tensor(int8)": 1, "tensor(uint8)": 1, "tensor(int16)": 2, "tensor(uint16)": 2,
-                  "tensor(int32)": 4, "tensor(uint32)": 4, "tensor(int64)": 8, "tensor(uint64)": 8,
-                  "tensor(bool)": 1}
+_ELEMENT_BYTES = {
+    "tensor(float)": 4,
+    "tensor(double)": 8,
+    "tensor(float16)": 2,
+    "tensor(bfloat16)": 2,
+    "tensor(int8)": 1,
+    "tensor(uint8)": 1,
+    "tensor(int16)": 2,
+    "tensor(uint16)": 2,
+    "tensor(int32)": 4,
+    "tensor(uint32)": 4,
+    "tensor(int64)": 8,
+    "tensor(uint64)": 8,
+    "tensor(bool)": 1,
+}
 
 
 def _onnx_needs(session, spec: _InputSpec, planned: _PlannedInput) -> _Need:
@@ -572,17 +670,18 @@ def _check_memory(need: _Need, limit: int) -> None:
         return
     parts = ", ".join(f"{what} {byte_size(size)}" for what, size in need.parts)
     if total > _NUMPY_LIMIT:  # no limit can allow it: numpy's sizes are 64-bit
-        over, help = f"more than 64-bit sizes can address ({byte_size(_NUMPY_LIMIT)})", \
-            "use a smaller --batch or input"
+        over, help = f"more than 64-bit sizes can address ({byte_size(_NUMPY_LIMIT)})", "use a smaller --batch or input"
     else:
-        over, help = f"over the limit of {byte_size(limit)}", \
-            "use a smaller --batch or input, or raise the limit with --max-memory BYTES (the default is half " \
-            "the physical memory)"
-    raise _fail("E508", f"running the model needs {byte_size(total)} ({parts}), {over}", notes=need.notes,
-                help=help)
+        over, help = (
+            f"over the limit of {byte_size(limit)}",
+            "use a smaller --batch or input, or raise the limit with --max-memory BYTES (the default is half "
+            "the physical memory)",
+        )
+    raise _fail("E508", f"running the model needs {byte_size(total)} ({parts}), {over}", notes=need.notes, help=help)
 
 
 # --- cnndsl run: describing outputs -------------------------------------------------------------
+
 
 def _softmax_outputs(model: CheckedModel) -> set[str]:
     """The outputs a softmax produces (dropout after it changes nothing at inference)."""
@@ -597,8 +696,7 @@ def _softmax_outputs(model: CheckedModel) -> set[str]:
     return names
 
 
-def _describe_output(name: str, array: np.ndarray, softmax_outputs: set[str] | None,
-                     top_k: int | None) -> OutputStat:
+def _describe_output(name: str, array: np.ndarray, softmax_outputs: set[str] | None, top_k: int | None) -> OutputStat:
     """Statistics, and the top classes when the output is a classifier's: made by a softmax layer
     (a spec), already probabilities (an .onnx model), or when `top_k` asks for them."""
     stat = OutputStat(name, array)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .diagnostics import Diagnostic, to_json
 from .ir import Node, Scope
@@ -59,14 +60,17 @@ def rows(model: CheckedModel, depth: int | None = None) -> list[Row]:
 def render(model: CheckedModel, depth: int | None = None) -> str:
     table = [Row("input", "input", shape_text(model.input_shape), 0, 0, "")] + rows(model, depth)
     header = ("Layer", "Kind", "Output shape", "Params", "MACs", "Attributes")
-    cells = [header] + [(r.name, r.kind, r.shape, f"{r.params:,}" if r.params else "-",
-                         f"{r.macs:,}" if r.macs else "-", r.attributes) for r in table]
+    cells = [header] + [
+        (r.name, r.kind, r.shape, f"{r.params:,}" if r.params else "-", f"{r.macs:,}" if r.macs else "-", r.attributes)
+        for r in table
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     right = {3, 4}
 
     def line(row) -> str:
-        return "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
-                         for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        return "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))
+        ).rstrip()
 
     rule = "=" * len(line(header))
     out = [f"{model.name} ({model.source.path})", rule, line(header), "-" * len(rule)]
@@ -91,8 +95,9 @@ def _macs_text(macs: int) -> str:
     return f"{macs:,} ({_si(macs)}MACs)" if macs >= 1000 else f"{macs:,}"
 
 
-def summary_dict(model: CheckedModel, depth: int | None = None,
-                 diagnostics: Iterable[Diagnostic] = ()) -> dict[str, Any]:
+def summary_dict(
+    model: CheckedModel, depth: int | None = None, diagnostics: Iterable[Diagnostic] = ()
+) -> dict[str, Any]:
     """`summary --format json`: CheckedModel.to_dict(), its layers folded as `rows` folds them, and
     the diagnostics shown (the warnings) under "diagnostics"."""
     data = model.to_dict()
@@ -115,9 +120,16 @@ def _folded_layers(model: CheckedModel, layers: list[dict[str, Any]], depth: int
             continue
         row = folded.get(scope.path)
         if row is None:
-            row = folded[scope.path] = {"name": scope.path, "kind": scope.kind, "line": layer["line"],
-                                        "path": layer["path"], "folded": 0, "params": 0,
-                                        "trainable_params": 0, "macs": 0}
+            row = folded[scope.path] = {
+                "name": scope.path,
+                "kind": scope.kind,
+                "line": layer["line"],
+                "path": layer["path"],
+                "folded": 0,
+                "params": 0,
+                "trainable_params": 0,
+                "macs": 0,
+            }
             result.append(row)
         row["output_shape"] = layer["output_shape"]
         row["folded"] += 1

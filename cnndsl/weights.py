@@ -8,7 +8,8 @@ mean 0, running variance 1. numpy is imported only when weights are drawn.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,7 +42,7 @@ class Uniform(NamedTuple):
         buffer = np.empty(min(CHUNK_VALUES, math.prod(shape)), dtype=np.float32)
         remaining = math.prod(shape)
         while remaining:
-            piece = buffer[:min(remaining, buffer.size)]
+            piece = buffer[: min(remaining, buffer.size)]
             yield from self._fill(rng, piece)
             remaining -= piece.size
 
@@ -52,7 +53,7 @@ class Uniform(NamedTuple):
         # Generator.random(float32) is the fastest uniform source; scaling each piece while it is
         # still in cache costs almost nothing. Piece boundaries do not change the stream.
         for start in range(0, flat.size, CHUNK_VALUES):
-            piece = flat[start:start + CHUNK_VALUES]
+            piece = flat[start : start + CHUNK_VALUES]
             rng.random(out=piece, dtype=np.float32)
             piece *= np.float32(2) * bound
             piece -= bound

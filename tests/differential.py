@@ -24,12 +24,27 @@ from dataclasses import dataclass, field
 
 # What the long run reports coverage of: feature -> a regular expression over the spec text.
 FEATURES = {
-    "1D": r"^input \d+x\d+$", "2D": r"^input \d+x\d+x\d+$", "3D": r"^input \d+x\d+x\d+x\d+$",
-    "stride": r"conv \S+/", "same": r"pad same", "asymmetric pad": r"pad \S*,", "dilation": r"dilation",
-    "groups": r"groups", "pad mode": r"mode ", "max pool": r"pool (?!avg)\d", "avg pool": r"pool avg \d",
-    "ceil": r"ceil", "exclude_pad": r"exclude_pad", "global pool": r"global", "bn": r"\bbn\b",
-    "lrn": r"lrn", "concat": r"concat", "residual": r"residual", "shortcut": r"shortcut",
-    "named add": r"add t", "fc": r"\bfc\b",
+    "1D": r"^input \d+x\d+$",
+    "2D": r"^input \d+x\d+x\d+$",
+    "3D": r"^input \d+x\d+x\d+x\d+$",
+    "stride": r"conv \S+/",
+    "same": r"pad same",
+    "asymmetric pad": r"pad \S*,",
+    "dilation": r"dilation",
+    "groups": r"groups",
+    "pad mode": r"mode ",
+    "max pool": r"pool (?!avg)\d",
+    "avg pool": r"pool avg \d",
+    "ceil": r"ceil",
+    "exclude_pad": r"exclude_pad",
+    "global pool": r"global",
+    "bn": r"\bbn\b",
+    "lrn": r"lrn",
+    "concat": r"concat",
+    "residual": r"residual",
+    "shortcut": r"shortcut",
+    "named add": r"add t",
+    "fc": r"\bfc\b",
 }
 
 ACTIVATIONS = ["relu", "relu6", "leakyrelu 0.1", "elu", "sigmoid", "tanh", "gelu", "identity"]
@@ -238,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
             failures.append((text, outcome.mismatches))
             print(f"MISMATCH in case {index}:\n{text}" + "\n".join(outcome.mismatches), file=sys.stderr)
     elapsed = time.time() - started
-    print(f"cases: {args.cases}, accepted and run: {accepted}, layers compared: {layers}, "
-          f"mismatches: {len(failures)}, seconds: {elapsed:.0f}")
+    print(
+        f"cases: {args.cases}, accepted and run: {accepted}, layers compared: {layers}, "
+        f"mismatches: {len(failures)}, seconds: {elapsed:.0f}"
+    )
     print("cases with: " + ", ".join(f"{feature} {count}" for feature, count in coverage.items()))
     return 1 if failures else 0
 

@@ -38,8 +38,13 @@ def test_residual_spec_is_a_dag():
 
 
 def test_specgen_cli_writes_a_spec():
-    result = subprocess.run([sys.executable, "-m", "benchmarks.specgen", "chain", "12"], cwd=ROOT,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.specgen", "chain", "12"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert len(cnndsl.check_text(result.stdout).layers) == 12
 
 
@@ -55,8 +60,10 @@ def test_floor_worker_writes_four_bytes_per_parameter(tmp_path):
 
 
 def test_table_renders_text_and_markdown():
-    rows = [bench.Row("lint", "check x", "1 ms", "torchinfo 2 s", 2000.0, "2000x faster", ">= 25x", True),
-            bench.Row("memory", "a|b", "1 MB", "", None)]
+    rows = [
+        bench.Row("lint", "check x", "1 ms", "torchinfo 2 s", 2000.0, "2000x faster", ">= 25x", True),
+        bench.Row("memory", "a|b", "1 MB", "", None),
+    ]
     assert "met" in bench.table(rows)
     markdown = bench.table(rows, markdown=True)
     assert markdown.startswith("| section") and "a\\|b" in markdown
@@ -76,8 +83,12 @@ def test_paired_ratio_takes_the_median_of_per_round_ratios_with_a_binomial_inter
 
 def test_merge_reports_pools_the_rounds_of_both_session_orders():
     def report(cnndsl_times, torch_times, rate):
-        return {"threads": 2, "rounds_s": {"1": {"cnndsl": cnndsl_times, "dynamo": torch_times}},
-                "matmul_gflops": {"samples": [rate], "kernel": "k"}}
+        return {
+            "threads": 2,
+            "rounds_s": {"1": {"cnndsl": cnndsl_times, "dynamo": torch_times}},
+            "matmul_gflops": {"samples": [rate], "kernel": "k"},
+        }
+
     merged = bench.merge_reports([report([1.0, 2.0], [3.0, 4.0], 10.0), report([5.0], [6.0], 30.0)])
     assert merged["rounds_s"]["1"] == {"cnndsl": [1.0, 2.0, 5.0], "dynamo": [3.0, 4.0, 6.0]}
     assert merged["latency_s"]["1"] == {"cnndsl": 2.0, "dynamo": 4.0}
@@ -87,8 +98,13 @@ def test_merge_reports_pools_the_rounds_of_both_session_orders():
 def _run_tiny(tmp_path, *extra):
     report = tmp_path / "performance.md"
     raw = tmp_path / "results.json"
-    result = subprocess.run([sys.executable, "-m", "benchmarks.run", "--tiny", "--markdown", str(report),
-                             "--json", str(raw), *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--tiny", "--markdown", str(report), "--json", str(raw), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout, report.read_text(), json.loads(raw.read_text())
 
@@ -111,8 +127,10 @@ def test_torch_reference_models_match_torchvision_parameter_counts():
         torch_models.build(name)  # asserts the count
 
 
-@pytest.mark.skipif(not (HAS_TORCH and HAS_EMITTER and HAS_ORT),
-                    reason="the bench extra (torch, torchinfo, onnxscript) is not installed")
+@pytest.mark.skipif(
+    not (HAS_TORCH and HAS_EMITTER and HAS_ORT),
+    reason="the bench extra (torch, torchinfo, onnxscript) is not installed",
+)
 def test_tiny_run_with_torch(tmp_path):
     stdout, report, raw = _run_tiny(tmp_path)
     assert raw["torch"] is True

@@ -57,11 +57,15 @@ def error_codes(text: str) -> list[str]:
 
 # --- the seeds' worked examples (002) -------------------------------------------------------------
 
-@pytest.mark.parametrize("conv, expected", [
-    ("conv 3 1 pad 2", 11),     # P=2, S=1
-    ("conv 3 1", 7),            # P=0, S=1
-    ("conv 3/2 1 pad 1", 5),    # P=1, S=2
-])
+
+@pytest.mark.parametrize(
+    "conv, expected",
+    [
+        ("conv 3 1 pad 2", 11),  # P=2, S=1
+        ("conv 3 1", 7),  # P=0, S=1
+        ("conv 3/2 1 pad 1", 5),  # P=1, S=2
+    ],
+)
 def test_seed_1d_examples(conv, expected):
     assert last(f"input 1x9\n{conv}") == (1, expected)
 
@@ -71,8 +75,7 @@ def test_flux_model2_shapes_and_400_features():
     spatial = [model.shapes[node] for node in model.layers]
     assert spatial[:5] == [(8, 24, 24), (8, 12, 12), (16, 10, 10), (16, 5, 5), (400,)]
     assert model.layers[-1].layer.features == 10
-    assert [model.stats[node].trainable for node in model.layers if model.stats[node].trainable] == \
-        [208, 1_168, 4_010]
+    assert [model.stats[node].trainable for node in model.layers if model.stats[node].trainable] == [208, 1_168, 4_010]
     assert model.trainable_params == 5_386
 
 
@@ -84,15 +87,19 @@ def test_flux_model1_parameters():
 
 # --- padding ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n, conv, expected, begin, end", [
-    (10, "conv 3/2 1 pad same", 5, 0, 1),    # total 1: the odd pixel goes to the end (SAME_UPPER)
-    (9, "conv 3/2 1 pad same", 5, 1, 1),
-    (8, "conv 4 1 pad same", 8, 1, 2),       # even kernel: total 3 -> 1 before, 2 after
-    (8, "conv 2 1 pad same", 8, 0, 1),
-    (7, "conv 1/2 1 pad same", 4, 0, 0),
-    (8, "conv 3 1 pad same dilation 2", 8, 2, 2),
-    (5, "conv 7/3 1 pad same", 2, 2, 3),     # total (2-1)*3 + 7 - 5 = 5
-])
+
+@pytest.mark.parametrize(
+    "n, conv, expected, begin, end",
+    [
+        (10, "conv 3/2 1 pad same", 5, 0, 1),  # total 1: the odd pixel goes to the end (SAME_UPPER)
+        (9, "conv 3/2 1 pad same", 5, 1, 1),
+        (8, "conv 4 1 pad same", 8, 1, 2),  # even kernel: total 3 -> 1 before, 2 after
+        (8, "conv 2 1 pad same", 8, 0, 1),
+        (7, "conv 1/2 1 pad same", 4, 0, 0),
+        (8, "conv 3 1 pad same dilation 2", 8, 2, 2),
+        (5, "conv 7/3 1 pad same", 2, 2, 3),  # total (2-1)*3 + 7 - 5 = 5
+    ],
+)
 def test_same_padding_is_onnx_same_upper(n, conv, expected, begin, end):
     model, node = layer(f"input 1x{n}\n{conv}")
     assert model.shapes[node] == (1, expected)
@@ -125,8 +132,7 @@ def test_per_axis_padding():
     assert last("input 1x4x8x8\nconv 3 1 pad 1x0x2") == (1, 4, 6, 10)
 
 
-@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular",
-                                  "constant", "mirror", "nearest", "wrap"])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "circular", "constant", "mirror", "nearest", "wrap"])
 def test_padding_modes_keep_the_shape(mode):
     model, node = layer(f"input 2x8x8\nconv 3x3 4 pad 1 mode {mode}")
     assert model.shapes[node] == (4, 8, 8)
@@ -144,8 +150,9 @@ def test_negative_padding_is_an_error():
 
 # --- dilation, stride, kernels -------------------------------------------------------------------
 
+
 def test_dilation():
-    assert last("input 1x9\nconv 3 1 dilation 2") == (1, 5)      # 9 - 2*(3-1) - 1 + 1
+    assert last("input 1x9\nconv 3 1 dilation 2") == (1, 5)  # 9 - 2*(3-1) - 1 + 1
     assert last("input 1x9x9\nconv 3 1 dilation 2x1") == (1, 5, 7)
     assert last("input 1x9\nconv 3 1 dilation 4") == (1, 1)
     assert error_codes("input 1x9\nconv 3 1 dilation 5") == ["E401"]
@@ -165,16 +172,19 @@ def test_collapsing_size_reports_the_formula():
         check("input 3x4x4\nconv 5x5 8")
     (diagnostic,) = failure.value.diagnostics
     assert diagnostic.code == "E401"
-    assert "input is 3x4x4" in diagnostic.primary.text          # the shape from the previous layer
+    assert "input is 3x4x4" in diagnostic.primary.text  # the shape from the previous layer
     assert "floor((4 + 0 + 0 - (5-1) - 1) / 1) + 1 = 0" in " ".join(diagnostic.notes)
 
 
-@pytest.mark.parametrize("text, shape, params", [
-    ("input 2x16000\nconv 80/4 8", (8, 3981), 8 * 2 * 80 + 8),
-    ("input 3x32x32\nconv 5 8", (8, 28, 28), 8 * 3 * 25 + 8),
-    ("input 3x16x112x112\nconv 3 64 pad 1", (64, 16, 112, 112), 64 * 3 * 27 + 64),
-    ("input 3x16x112x112\nconv 3x7x7/1x2x2 64 pad 1x3x3 nobias", (64, 16, 56, 56), 64 * 3 * 147),
-])
+@pytest.mark.parametrize(
+    "text, shape, params",
+    [
+        ("input 2x16000\nconv 80/4 8", (8, 3981), 8 * 2 * 80 + 8),
+        ("input 3x32x32\nconv 5 8", (8, 28, 28), 8 * 3 * 25 + 8),
+        ("input 3x16x112x112\nconv 3 64 pad 1", (64, 16, 112, 112), 64 * 3 * 27 + 64),
+        ("input 3x16x112x112\nconv 3x7x7/1x2x2 64 pad 1x3x3 nobias", (64, 16, 56, 56), 64 * 3 * 147),
+    ],
+)
 def test_one_number_kernel_follows_the_input_rank(text, shape, params):
     model, node = layer(text)
     assert model.shapes[node] == shape
@@ -189,9 +199,10 @@ def test_kernel_rank_mismatch():
 
 # --- groups ---------------------------------------------------------------------------------------
 
+
 def test_groups_divide_the_weights():
     model, node = layer("input 96x27x27\nconv 5x5 256 pad 2 groups 2")
-    assert model.stats[node].trainable == 256 * 48 * 25 + 256     # AlexNet 2012 conv2
+    assert model.stats[node].trainable == 256 * 48 * 25 + 256  # AlexNet 2012 conv2
     assert model.stats[node].macs == 256 * 48 * 25 * 27 * 27
 
 
@@ -202,11 +213,12 @@ def test_depthwise_convolution():
 
 
 def test_groups_must_divide_channels():
-    assert error_codes("input 4x8x8\nconv 3x3 9 groups 2") == ["E302"]      # output channels
-    assert error_codes("input 3x8x8\nconv 3x3 4 groups 2") == ["E404"]      # input channels
+    assert error_codes("input 4x8x8\nconv 3x3 9 groups 2") == ["E302"]  # output channels
+    assert error_codes("input 3x8x8\nconv 3x3 4 groups 2") == ["E404"]  # input channels
 
 
 # --- pooling ----------------------------------------------------------------------------------------
+
 
 def test_pool_alone_is_max_and_stride_defaults_to_the_window():
     model, node = layer("input 4x8x8\npool 2")
@@ -216,17 +228,20 @@ def test_pool_alone_is_max_and_stride_defaults_to_the_window():
     assert last("input 4x8x8\npool 2/1") == (4, 7, 7)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("input 1x5x5\npool 2/2 pad 1 ceil", (1, 3, 3)),    # ceil would give 4; the 4th would start in the end padding
-    ("input 1x5x5\npool 2/2 pad 1", (1, 3, 3)),
-    ("input 1x7x7\npool 2 ceil", (1, 4, 4)),
-    ("input 1x7x7\npool 2", (1, 3, 3)),
-    ("input 1x13x13\npool 3/2 ceil", (1, 6, 6)),       # exact: ceil changes nothing
-    ("input 1x14x14\npool 3/2 ceil", (1, 7, 7)),
-    ("input 1x14x14\npool 3/2", (1, 6, 6)),
-    ("input 1x32x32\npool 3/2 ceil", (1, 16, 16)),     # NiN's Caffe pooling
-    ("input 1x6\npool 3/3 pad 1 ceil", (1, 3)),         # start 6 >= 6 + 1? no: 3 windows
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("input 1x5x5\npool 2/2 pad 1 ceil", (1, 3, 3)),  # ceil would give 4; the 4th would start in the end padding
+        ("input 1x5x5\npool 2/2 pad 1", (1, 3, 3)),
+        ("input 1x7x7\npool 2 ceil", (1, 4, 4)),
+        ("input 1x7x7\npool 2", (1, 3, 3)),
+        ("input 1x13x13\npool 3/2 ceil", (1, 6, 6)),  # exact: ceil changes nothing
+        ("input 1x14x14\npool 3/2 ceil", (1, 7, 7)),
+        ("input 1x14x14\npool 3/2", (1, 6, 6)),
+        ("input 1x32x32\npool 3/2 ceil", (1, 16, 16)),  # NiN's Caffe pooling
+        ("input 1x6\npool 3/3 pad 1 ceil", (1, 3)),  # start 6 >= 6 + 1? no: 3 windows
+    ],
+)
 def test_ceil_mode(text, expected):
     assert last(text) == expected
 
@@ -242,7 +257,7 @@ def test_ceil_mode_last_window_rule():
 def test_average_pooling_forms():
     assert last("input 3x12x12\npool 3/2 avg pad 1 exclude_pad") == (3, 6, 6)
     assert check("input 3x12x12\navgpool 2").layers[0].layer.op == "avg"
-    assert error_codes("input 3x12x12\npool 2 exclude_pad") == ["E202"]       # max pooling
+    assert error_codes("input 3x12x12\npool 2 exclude_pad") == ["E202"]  # max pooling
     assert error_codes("input 3x12x12\nmaxpool 2 avg") == ["E202"]
 
 
@@ -250,14 +265,17 @@ def test_pooling_padding_at_most_half_the_window():
     assert error_codes("input 1x8x8\npool 2 pad 2") == ["E302"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("input 256x13x13\npool avg adaptive 13", (256, 13, 13)),
-    ("input 512x14x14\npool avg adaptive 7x7", (512, 7, 7)),
-    ("input 512x7x7\npool avg adaptive 7x7", (512, 7, 7)),    # torchvision VGG at 224: an identity
-    ("input 3x12\npool avg adaptive 4", (3, 4)),
-    ("input 3x8x12x12\npool avg adaptive 1x3x3", (3, 1, 3, 3)),
-    ("input 3x8x12x12\npool avg adaptive 2", (3, 2, 2, 2)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("input 256x13x13\npool avg adaptive 13", (256, 13, 13)),
+        ("input 512x14x14\npool avg adaptive 7x7", (512, 7, 7)),
+        ("input 512x7x7\npool avg adaptive 7x7", (512, 7, 7)),  # torchvision VGG at 224: an identity
+        ("input 3x12\npool avg adaptive 4", (3, 4)),
+        ("input 3x8x12x12\npool avg adaptive 1x3x3", (3, 1, 3, 3)),
+        ("input 3x8x12x12\npool avg adaptive 2", (3, 2, 2, 2)),
+    ],
+)
 def test_adaptive_average_pooling(text, expected):
     assert last(text) == expected
 
@@ -267,11 +285,14 @@ def test_adaptive_pooling_needs_exact_windows_and_avg():
     assert error_codes("input 3x12x12\npool adaptive 6x6") == ["E202"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("input 64x17\npool global", (64, 1)),
-    ("input 64x7x7\npool avg global", (64, 1, 1)),
-    ("input 64x4x7x7\npool max global", (64, 1, 1, 1)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("input 64x17\npool global", (64, 1)),
+        ("input 64x7x7\npool avg global", (64, 1, 1)),
+        ("input 64x4x7x7\npool max global", (64, 1, 1, 1)),
+    ],
+)
 def test_global_pooling(text, expected):
     assert last(text) == expected
 
@@ -283,14 +304,21 @@ def test_pooling_needs_a_window_or_a_form():
 
 # --- ranks ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("input 2x16000\nconv 80/4 32 -> pool 4 -> conv 3 64 pad 1 -> pool global -> flatten -> fc 2",
-     [(32, 3981), (32, 995), (64, 995), (64, 1), (64,), (2,)]),
-    ("input 3x32x32\nconv 3x3 8 pad 1 -> pool 2 -> flatten -> fc 10",
-     [(8, 32, 32), (8, 16, 16), (2048,), (10,)]),
-    ("input 3x16x112x112\nconv 3x3x3 64 pad 1 -> pool 1x2x2 -> conv 3 128 pad 1 -> pool 2",
-     [(64, 16, 112, 112), (64, 16, 56, 56), (128, 16, 56, 56), (128, 8, 28, 28)]),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "input 2x16000\nconv 80/4 32 -> pool 4 -> conv 3 64 pad 1 -> pool global -> flatten -> fc 2",
+            [(32, 3981), (32, 995), (64, 995), (64, 1), (64,), (2,)],
+        ),
+        ("input 3x32x32\nconv 3x3 8 pad 1 -> pool 2 -> flatten -> fc 10", [(8, 32, 32), (8, 16, 16), (2048,), (10,)]),
+        (
+            "input 3x16x112x112\nconv 3x3x3 64 pad 1 -> pool 1x2x2 -> conv 3 128 pad 1 -> pool 2",
+            [(64, 16, 112, 112), (64, 16, 56, 56), (128, 16, 56, 56), (128, 8, 28, 28)],
+        ),
+    ],
+)
 def test_ranks(text, expected):
     assert shapes(text) == expected
 
@@ -304,6 +332,7 @@ def test_fc_needs_flatten():
 
 
 # --- activations ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("word", sorted(FUNCTIONS))
 def test_activation_as_a_layer(word):
@@ -334,14 +363,20 @@ def test_activation_numbers():
 
 # --- normalisation ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, channels", [
-    ("input 16x8x8\nbn", 16), ("input 32x100\nbn", 32), ("input 8x4x4x4\nbatchnorm eps 1e-3", 8),
-    ("input 100\nbn", 100),
-])
+
+@pytest.mark.parametrize(
+    "text, channels",
+    [
+        ("input 16x8x8\nbn", 16),
+        ("input 32x100\nbn", 32),
+        ("input 8x4x4x4\nbatchnorm eps 1e-3", 8),
+        ("input 100\nbn", 100),
+    ],
+)
 def test_batch_norm_parameters(text, channels):
     model, node = layer(text)
-    assert model.stats[node].trainable == 2 * channels        # scale and shift
-    assert model.stats[node].non_trainable == 2 * channels    # running mean and variance
+    assert model.stats[node].trainable == 2 * channels  # scale and shift
+    assert model.stats[node].non_trainable == 2 * channels  # running mean and variance
     assert model.trainable_params == 2 * channels and model.total_params == 4 * channels
     assert model.stats[node].macs == 0
 
@@ -361,6 +396,7 @@ def test_dropout_range():
 
 # --- MACs follow torchvision: conv and fc only, bias excluded ------------------------------------
 
+
 def test_macs_convention():
     model = check("input 3x8x8\nconv 3x3 4 pad 1 -> bn -> relu -> pool 2 -> flatten -> fc 10")
     assert [model.stats[n].macs for n in model.layers] == [4 * 3 * 9 * 64, 0, 0, 0, 0, 64 * 10]
@@ -368,36 +404,43 @@ def test_macs_convention():
 
 # --- lint ---------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    # W101: the floor leaves input rows unread
-    ("input 3x32x32\nconv 3x3/2 8", ["W101"]),
-    ("input 3x32x32\nconv 3x3/2 8 pad 1", []),          # the end padding covers the last row
-    ("input 3x7x7\npool 2", ["W101"]),
-    ("input 3x7x7\npool 2 ceil", []),
-    ("input 64x56x56\nconv 1x1/2 128", []),              # a 1x1/2 projection skips by design
-    ("input 3x224x224\nconv 7x7/2 64 pad 3 -> pool 3/2 pad 1", []),   # ResNet's stem
-    ("input 3x227x227\nconv 11x11/4 96 -> pool 3/2", []),             # AlexNet's
-    # W102: dropout between convolutions
-    ("input 3x32x32\nconv 3x3 8 -> dropout 0.5 -> conv 3x3 8", ["W102"]),
-    ("input 3x32x32\nconv 3x3 8 -> dropout 0.5 -> pool 2 -> conv 3x3 8", ["W102"]),
-    ("input 3x32x32\nconv 3x3 8 -> dropout 0.5 -> flatten -> fc 10", []),
-    ("input 3x32x32\nconv 3x3 8 -> flatten -> dropout 0.5 -> fc 10", []),
-    # W103: one fc layer holds most of a large network
-    ("input 3x32x32\nconv 3x3 8 -> flatten -> fc 1000 -> fc 10", ["W103"]),
-    ("input 1x32x32\nconv 5 6 -> avgpool 2 -> conv 5 16 -> avgpool 2 -> flatten -> fc 120 -> fc 10", []),
-    ("input 3x32x32\nconv 3 64 pad 1 -> pool 2 -> conv 3 128 pad 1 -> pool 2 -> conv 3 256 pad 1"
-     " -> pool 2 -> conv 3 512 pad 1 -> pool global -> flatten -> fc 10", []),   # the widest conv
-    # W104: activation after softmax
-    ("input 20\nfc 10 -> softmax -> relu", ["W104"]),
-    ("input 20\nfc 10 softmax -> sigmoid", ["W104"]),
-    ("input 20\nfc 10 softmax", []),
-    ("input 20\nfc 10 relu -> fc 10 -> softmax", []),
-    # W105: conv bias cancelled by batch normalisation
-    ("input 3x32x32\nconv 3x3 8 pad 1 -> bn -> relu", ["W105"]),
-    ("input 3x32x32\nconv 3x3 8 pad 1 nobias -> bn -> relu", []),
-    ("input 3x32x32\nconv 3x3 8 pad 1 relu -> bn", []),
-    ("input 3x32x32\nconv 3x3 8 pad 1 -> relu -> bn", []),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # W101: the floor leaves input rows unread
+        ("input 3x32x32\nconv 3x3/2 8", ["W101"]),
+        ("input 3x32x32\nconv 3x3/2 8 pad 1", []),  # the end padding covers the last row
+        ("input 3x7x7\npool 2", ["W101"]),
+        ("input 3x7x7\npool 2 ceil", []),
+        ("input 64x56x56\nconv 1x1/2 128", []),  # a 1x1/2 projection skips by design
+        ("input 3x224x224\nconv 7x7/2 64 pad 3 -> pool 3/2 pad 1", []),  # ResNet's stem
+        ("input 3x227x227\nconv 11x11/4 96 -> pool 3/2", []),  # AlexNet's
+        # W102: dropout between convolutions
+        ("input 3x32x32\nconv 3x3 8 -> dropout 0.5 -> conv 3x3 8", ["W102"]),
+        ("input 3x32x32\nconv 3x3 8 -> dropout 0.5 -> pool 2 -> conv 3x3 8", ["W102"]),
+        ("input 3x32x32\nconv 3x3 8 -> dropout 0.5 -> flatten -> fc 10", []),
+        ("input 3x32x32\nconv 3x3 8 -> flatten -> dropout 0.5 -> fc 10", []),
+        # W103: one fc layer holds most of a large network
+        ("input 3x32x32\nconv 3x3 8 -> flatten -> fc 1000 -> fc 10", ["W103"]),
+        ("input 1x32x32\nconv 5 6 -> avgpool 2 -> conv 5 16 -> avgpool 2 -> flatten -> fc 120 -> fc 10", []),
+        (
+            "input 3x32x32\nconv 3 64 pad 1 -> pool 2 -> conv 3 128 pad 1 -> pool 2 -> conv 3 256 pad 1"
+            " -> pool 2 -> conv 3 512 pad 1 -> pool global -> flatten -> fc 10",
+            [],
+        ),  # the widest conv
+        # W104: activation after softmax
+        ("input 20\nfc 10 -> softmax -> relu", ["W104"]),
+        ("input 20\nfc 10 softmax -> sigmoid", ["W104"]),
+        ("input 20\nfc 10 softmax", []),
+        ("input 20\nfc 10 relu -> fc 10 -> softmax", []),
+        # W105: conv bias cancelled by batch normalisation
+        ("input 3x32x32\nconv 3x3 8 pad 1 -> bn -> relu", ["W105"]),
+        ("input 3x32x32\nconv 3x3 8 pad 1 nobias -> bn -> relu", []),
+        ("input 3x32x32\nconv 3x3 8 pad 1 relu -> bn", []),
+        ("input 3x32x32\nconv 3x3 8 pad 1 -> relu -> bn", []),
+    ],
+)
 def test_lint(text, expected):
     assert codes(text) == expected
 
@@ -429,11 +472,13 @@ SPEC_WARNINGS = {
 @pytest.mark.parametrize("spec", sorted(SPECS.glob("*.cnn")), ids=lambda p: p.stem)
 def test_spec_warnings(spec):
     model = cnndsl.check_file(spec, rules=ALL_RULES)  # W103 is opt-in: test_rules checks the defaults
-    assert sorted(w.code for w in model.warnings) == SPEC_WARNINGS.get(spec.stem, []), \
-        [f"{w.code} {w.message}" for w in model.warnings]
+    assert sorted(w.code for w in model.warnings) == SPEC_WARNINGS.get(spec.stem, []), [
+        f"{w.code} {w.message}" for w in model.warnings
+    ]
 
 
 # --- the formula against brute force ------------------------------------------------------------------
+
 
 def brute_force(n: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> int:
     """Count windows by sliding one over the padded axis. Ceil rounding lets the last window hang
@@ -446,8 +491,9 @@ def brute_force(n: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) ->
     return len(starts)
 
 
-axis_params = st.tuples(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(1, 3),
-                        st.integers(0, 6), st.integers(0, 6))
+axis_params = st.tuples(
+    st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(1, 3), st.integers(0, 6), st.integers(0, 6)
+)
 
 
 @settings(max_examples=600, deadline=None)
@@ -494,13 +540,27 @@ def test_checker_applies_the_formula(values, ceil, pooling):
             return
         text = f"conv {k}/{s} 2 pad {pb},{pe} dilation {d}"
     assert last(f"input 1x{n}\n{text}") == (1 if pooling else 2, expected)
-    assert last(f"input 1x{n}x3\n{text.replace(f'{k}/{s}', f'{k}x1/{s}x1').replace(f'pad {pb},{pe}', f'pad {pb}x0,{pe}x0').replace(f'dilation {d}', f'dilation {d}x1')}")[1] == expected
+    assert (
+        last(
+            f"input 1x{n}x3\n{text.replace(f'{k}/{s}', f'{k}x1/{s}x1').replace(f'pad {pb},{pe}', f'pad {pb}x0,{pe}x0').replace(f'dilation {d}', f'dilation {d}x1')}"
+        )[1]
+        == expected
+    )
 
 
-@pytest.mark.parametrize("n, k, s, pb, pe", [
-    (5, 2, 2, 1, 1), (7, 2, 2, 0, 0), (14, 3, 2, 0, 0), (6, 3, 3, 1, 1), (10, 3, 2, 1, 0), (11, 4, 3, 2, 1),
-    (32, 3, 2, 0, 0), (9, 5, 4, 2, 2),
-])
+@pytest.mark.parametrize(
+    "n, k, s, pb, pe",
+    [
+        (5, 2, 2, 1, 1),
+        (7, 2, 2, 0, 0),
+        (14, 3, 2, 0, 0),
+        (6, 3, 3, 1, 1),
+        (10, 3, 2, 1, 0),
+        (11, 4, 3, 2, 1),
+        (32, 3, 2, 0, 0),
+        (9, 5, 4, 2, 2),
+    ],
+)
 def test_ceil_mode_matches_onnx_runtime(n, k, s, pb, pe):
     """ONNX Runtime's MaxPool is the ground truth for the ceil rule."""
     onnx = pytest.importorskip("onnx")
@@ -509,8 +569,12 @@ def test_ceil_mode_matches_onnx_runtime(n, k, s, pb, pe):
     from onnx import TensorProto, helper
 
     node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[k], strides=[s], pads=[pb, pe], ceil_mode=1)
-    graph = helper.make_graph([node], "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, n])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    graph = helper.make_graph(
+        [node],
+        "pool",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -521,12 +585,15 @@ def test_ceil_mode_matches_onnx_runtime(n, k, s, pb, pe):
 
 # --- the examples of docs/language.md -------------------------------------------------------------
 
+
 def doc_examples() -> list[tuple[int, str]]:
     if not DOCS.exists():
         return []
     text = DOCS.read_text(encoding="utf-8")
-    return [(text.count("\n", 0, m.start()) + 2, m.group(1))
-            for m in re.finditer(r"^```cnn\n(.*?)^```", text, flags=re.M | re.S)]
+    return [
+        (text.count("\n", 0, m.start()) + 2, m.group(1))
+        for m in re.finditer(r"^```cnn\n(.*?)^```", text, flags=re.M | re.S)
+    ]
 
 
 def test_docs_have_examples():

@@ -18,14 +18,15 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 BAD = ROOT / "tests" / "bad"
 CLEAN = "input 3x32x32\nconv 3x3 8 pad 1 -> relu -> pool 2\n"
-WARNS = "input 3x32x32\nconv 3x3/2 8\n"           # W101 only
-BROKEN = "input 3x32x32\nconv 3x3 8 -> rleu\n"    # E201
+WARNS = "input 3x32x32\nconv 3x3/2 8\n"  # W101 only
+BROKEN = "input 3x32x32\nconv 3x3 8 -> rleu\n"  # E201
 
 
 def run(*args: str, cwd: pathlib.Path = ROOT) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.run([sys.executable, "-m", "cnndsl", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cnndsl", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 @pytest.fixture
@@ -45,6 +46,7 @@ def main(capsys, *args: str) -> tuple[int, str, str]:
 
 
 # --- exit codes -------------------------------------------------------------------------------
+
 
 def test_exit_0_when_clean(specs, capsys):
     code, out, err = main(capsys, "check", str(specs["clean"]))
@@ -68,17 +70,20 @@ def test_exit_1_on_errors(specs, capsys):
     assert "did you mean 'relu'?" in err
 
 
-@pytest.mark.parametrize("args", [
-    [],                                      # no command
-    ["frobnicate", "x.cnn"],                 # unknown command
-    ["check"],                               # missing file argument
-    ["summary"],
-    ["check", "--max-layers", "0", "x.cnn"],  # bad option values
-    ["check", "--max-layers", "many", "x.cnn"],
-    ["check", "--format", "xml", "x.cnn"],
-    ["check", "--no-such-option", "x.cnn"],
-    ["summary", "a.cnn", "b.cnn"],           # summary takes one file
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],  # no command
+        ["frobnicate", "x.cnn"],  # unknown command
+        ["check"],  # missing file argument
+        ["summary"],
+        ["check", "--max-layers", "0", "x.cnn"],  # bad option values
+        ["check", "--max-layers", "many", "x.cnn"],
+        ["check", "--format", "xml", "x.cnn"],
+        ["check", "--no-such-option", "x.cnn"],
+        ["summary", "a.cnn", "b.cnn"],  # summary takes one file
+    ],
+)
 def test_exit_2_on_usage_errors(args, capsys):
     code, out, err = main(capsys, *args)
     assert code == 2 and "usage:" in err
@@ -114,11 +119,13 @@ def test_console_script(specs):
 
 # --- several files ----------------------------------------------------------------------------
 
+
 def test_check_several_files_reports_all_and_fails_if_one_fails(specs, capsys):
     second_bad = specs["clean"].parent / "second.cnn"
     second_bad.write_text("input 3x32x32\nfc 10\n")
-    code, out, err = main(capsys, "check", str(specs["clean"]), str(specs["broken"]), str(specs["warns"]),
-                          str(second_bad))
+    code, out, err = main(
+        capsys, "check", str(specs["clean"]), str(specs["broken"]), str(specs["warns"]), str(second_bad)
+    )
     assert code == 1
     assert f"{specs['clean']}: ok" in out and f"{specs['warns']}: ok" in out
     assert f"{specs['broken']}:2:15: error[E201]" in err
@@ -139,9 +146,11 @@ def test_missing_file_and_directory_among_others(specs, tmp_path, capsys):
 
 # --- JSON -------------------------------------------------------------------------------------
 
+
 def test_json_output_parses_and_locates(specs, capsys):
-    code, out, err = main(capsys, "check", "--format", "json", str(specs["clean"]), str(specs["warns"]),
-                          str(specs["broken"]))
+    code, out, err = main(
+        capsys, "check", "--format", "json", str(specs["clean"]), str(specs["warns"]), str(specs["broken"])
+    )
     assert code == 1 and err == ""
     results = json.loads(out)
     assert [r["path"] for r in results] == [str(specs[n]) for n in ("clean", "warns", "broken")]
@@ -172,6 +181,7 @@ def test_json_through_a_real_process():
 
 
 # --- no traceback, whatever the input ---------------------------------------------------------
+
 
 def test_every_bad_spec_is_a_clean_failure(capsys):
     for path in sorted(BAD.glob("*.cnn")):
@@ -210,9 +220,12 @@ def test_mutated_specs_never_crash(tmp_path, capsys):
                 mutant[i] = mutant[i][:cut]
             elif choice == 3:
                 words = mutant[i].split(" ")
-                words.insert(rng.randrange(len(words) + 1), rng.choice(["->", "(", "]", "{", "0", "-1",
-                                                                         "99999999999999999999999", "pad",
-                                                                         ":", "x", "3x3x3", "/", ";"]))
+                words.insert(
+                    rng.randrange(len(words) + 1),
+                    rng.choice(
+                        ["->", "(", "]", "{", "0", "-1", "99999999999999999999999", "pad", ":", "x", "3x3x3", "/", ";"]
+                    ),
+                )
                 mutant[i] = " ".join(words)
             else:
                 j = rng.randrange(len(mutant))
@@ -222,9 +235,19 @@ def test_mutated_specs_never_crash(tmp_path, capsys):
         assert code in (0, 1), err
 
 
-@pytest.mark.parametrize("data", [b"", b"\xff\xfe\x00\x00", b"\x00" * 10, b"\xef\xbb\xbf", "\u202e".encode(),
-                                  b"input 3x" + b"9" * 10_000, b"input 3x32x32\n" + b"(" * 20_000,
-                                  b"input 3x32x32\n" + b"relu -> " * 3000])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xff\xfe\x00\x00",
+        b"\x00" * 10,
+        b"\xef\xbb\xbf",
+        "\u202e".encode(),
+        b"input 3x" + b"9" * 10_000,
+        b"input 3x32x32\n" + b"(" * 20_000,
+        b"input 3x32x32\n" + b"relu -> " * 3000,
+    ],
+)
 def test_abusive_files_in_a_real_process(tmp_path, data):
     path = tmp_path / "abuse.cnn"
     path.write_bytes(data)
@@ -248,12 +271,15 @@ def test_internal_error_is_short_and_exits_3(specs, capsys, monkeypatch):
 
 
 def test_internal_error_in_a_real_process(specs):
-    code = ("import sys, cnndsl.cli, cnndsl.analysis\n"
-            "def boom(*a, **k): raise ZeroDivisionError('simulated')\n"
-            "cnndsl.analysis.count = boom\n"
-            "sys.exit(cnndsl.cli.main(['check', sys.argv[1]]))\n")
-    result = subprocess.run([sys.executable, "-c", code, str(specs["clean"])], capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import sys, cnndsl.cli, cnndsl.analysis\n"
+        "def boom(*a, **k): raise ZeroDivisionError('simulated')\n"
+        "cnndsl.analysis.count = boom\n"
+        "sys.exit(cnndsl.cli.main(['check', sys.argv[1]]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(specs["clean"])], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 3 and "Traceback" not in result.stderr
     assert "internal error: ZeroDivisionError: simulated" in result.stderr
 
@@ -261,8 +287,12 @@ def test_internal_error_in_a_real_process(specs):
 def test_closed_stdout_is_not_an_error(tmp_path):
     """`cnndsl summary spec | head -1`: the reader leaves early; no traceback, no complaint."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "cnndsl", "summary", str(SPECS / "alexnet.cnn")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cnndsl", "summary", str(SPECS / "alexnet.cnn")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     process.stdout.close()
     _, err = process.communicate(timeout=120)
     assert b"Traceback" not in err and b"internal error" not in err

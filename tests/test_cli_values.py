@@ -14,8 +14,8 @@ from cnndsl import cli
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-WARNS = "input 3x32x32\nconv 3x3/2 8 -> relu\n"      # W101 only
-NO_MACS = "input 3x8x8\nrelu -> pool 2\n"             # nothing multiplies
+WARNS = "input 3x32x32\nconv 3x3/2 8 -> relu\n"  # W101 only
+NO_MACS = "input 3x8x8\nrelu -> pool 2\n"  # nothing multiplies
 
 
 def main(capsys, *args: str) -> tuple[int, str, str]:
@@ -34,32 +34,38 @@ def warns(tmp_path) -> pathlib.Path:
 
 # --- numbers ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["compile", "--seed", "-1"],
-    ["compile", "--seed", str(2**64)],
-    ["run", "--seed", "-1"],
-    ["compile", "--batch", "99999999999999999999"],
-    ["run", "--batch", str(2**31)],
-    ["compile", "--opset", "0"],
-    ["check", "--max-file-bytes", "1e23"],
-    ["check", "--max-file-bytes", "100000000000000000000000"],
-    ["check", "--max-layers", "9" * 5000],
-    ["check", "--max-depth", "1e99999999999"],
-    ["check", "--max-params", "1.5e0"],                # not whole
-    ["check", "--max-repeat", "ten"],
-    ["check", "--max-repeat", "\u0661\u0660"],        # Arabic-Indic digits are not accepted either
-    ["run", "--repeat", "1e7"],
-    ["run", "--top-k", "0"],
-    ["run", "--max-memory", "0"],
-    ["summary", "--depth", "-1"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compile", "--seed", "-1"],
+        ["compile", "--seed", str(2**64)],
+        ["run", "--seed", "-1"],
+        ["compile", "--batch", "99999999999999999999"],
+        ["run", "--batch", str(2**31)],
+        ["compile", "--opset", "0"],
+        ["check", "--max-file-bytes", "1e23"],
+        ["check", "--max-file-bytes", "100000000000000000000000"],
+        ["check", "--max-layers", "9" * 5000],
+        ["check", "--max-depth", "1e99999999999"],
+        ["check", "--max-params", "1.5e0"],  # not whole
+        ["check", "--max-repeat", "ten"],
+        ["check", "--max-repeat", "\u0661\u0660"],  # Arabic-Indic digits are not accepted either
+        ["run", "--repeat", "1e7"],
+        ["run", "--top-k", "0"],
+        ["run", "--max-memory", "0"],
+        ["summary", "--depth", "-1"],
+    ],
+)
 def test_out_of_range_numbers_are_usage_errors(args, capsys):
     code, out, err = main(capsys, *args, str(SPECS / "lenet5.cnn"))
     assert code == 2 and f"usage: cnndsl {args[0]}" in err and f"argument {args[1]}" in err
 
 
-@pytest.mark.parametrize("text, value", [("10", 10), ("1_000", 1000), ("1e6", 10**6), ("2.5e3", 2500),
-                                         ("1.50e1", 15), ("0e5", 0), ("+7", 7), ("007", 7)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("10", 10), ("1_000", 1000), ("1e6", 10**6), ("2.5e3", 2500), ("1.50e1", 15), ("0e5", 0), ("+7", 7), ("007", 7)],
+)
 def test_number_forms(text, value):
     assert cli._whole_number(0, 10**9)(text) == value
 
@@ -76,18 +82,21 @@ def test_the_help_states_the_number_forms_and_ranges(capsys):
 
 
 def test_scientific_limits_work(capsys):
-    code, out, err = main(capsys, "check", "--max-file-bytes", "1e7", "--max-layers", "1e5",
-                          str(SPECS / "lenet5.cnn"))
+    code, out, err = main(capsys, "check", "--max-file-bytes", "1e7", "--max-layers", "1e5", str(SPECS / "lenet5.cnn"))
     assert code == 0 and ": ok" in out
 
 
 # --- usage of the subcommand ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, command", [
-    (["summary", "a.cnn", "b.cnn"], "summary"),
-    (["run", "--frobnicate", "x.cnn"], "run"),
-    (["compile", "x.cnn", "extra"], "compile"),
-])
+
+@pytest.mark.parametrize(
+    "args, command",
+    [
+        (["summary", "a.cnn", "b.cnn"], "summary"),
+        (["run", "--frobnicate", "x.cnn"], "run"),
+        (["compile", "x.cnn", "extra"], "compile"),
+    ],
+)
 def test_usage_errors_show_the_subcommands_usage(args, command, capsys):
     code, out, err = main(capsys, *args)
     assert code == 2 and err.startswith(f"usage: cnndsl {command}") and "unrecognized arguments" in err
@@ -108,6 +117,7 @@ def test_every_option_and_file_argument_has_help():
 
 # --- --depth ------------------------------------------------------------------------------------
 
+
 def test_depth_0_folds_into_top_level_rows(capsys):
     code, out0, err = main(capsys, "summary", "--depth", "0", str(SPECS / "resnet18.cnn"))
     assert code == 0
@@ -127,6 +137,7 @@ def test_depth_applies_to_json(depth, count, capsys):
 
 
 # --- JSON carries the warnings, and nothing else is printed ----------------------------------------
+
 
 @pytest.mark.parametrize("flag", [["--format", "json"], ["--json"]])
 def test_summary_json_has_the_warnings(flag, warns, capsys):
@@ -153,6 +164,7 @@ def test_compile_result_json(warns, capsys):
 
 
 # --- -q on every command ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("command", ["check", "summary"])
 def test_quiet_hides_warnings(command, warns, capsys):
@@ -185,6 +197,7 @@ def test_run_json(warns, capsys):
 
 
 # --- the summary's MACs line ----------------------------------------------------------------------
+
 
 def test_no_macs_is_not_spelled_twice(tmp_path, capsys):
     path = tmp_path / "nomacs.cnn"

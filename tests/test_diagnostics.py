@@ -49,7 +49,9 @@ def expectation(path: pathlib.Path) -> tuple[str, tuple[int, int] | None]:
 
 def test_every_code_has_a_failing_spec():
     covered = {path.name[:4] for path in BAD_SPECS}
-    assert not set(CHECKED_CODES) - covered, f"codes without a spec in tests/bad: {sorted(set(CHECKED_CODES) - covered)}"
+    assert not set(CHECKED_CODES) - covered, (
+        f"codes without a spec in tests/bad: {sorted(set(CHECKED_CODES) - covered)}"
+    )
 
 
 def test_bad_specs_use_registered_codes():
@@ -76,7 +78,7 @@ def test_bad_spec_reports_its_code_at_its_location(path):
     gutter = f"{line} | "
     assert lines[2].startswith(gutter)
     caret = lines[3]
-    shown = lines[2][len(gutter):]
+    shown = lines[2][len(gutter) :]
     caret_at = caret.index("^") - len(gutter)
     if "..." not in (shown[:3], shown[-3:]):  # a long line is shown as a window around the span
         source_line = path.read_bytes().decode("utf-8", "replace").split("\n")[line - 1].rstrip("\r")
@@ -95,6 +97,7 @@ def test_bad_spec_fails_the_check_and_warning_specs_pass():
 
 
 # --- what the messages say --------------------------------------------------------------------
+
 
 def render_first(path: pathlib.Path, code: str | None = None) -> str:
     code = code or path.name[:4]
@@ -132,36 +135,41 @@ def test_one_mistake_one_diagnostic():
     assert [d.code for d in found] == ["E302"]
 
 
-@pytest.mark.parametrize("text", [
-    "input 3x32x32\nconv 3x3 8 -> -> relu\n",
-    "input 3x32x32\nconv 3x3 8 ->\n",
-    "input 3x32x32\nconv 3x3: 8\n",
-    "input 3x32x32\nconv 3x3 (8\n",
-    "input 3x32x32\nconv 3x3 (8 +)\n",
-    "input 3x32x32\nresidual { conv 3x3 8\n",
-    "input 3x32x32\nrelu)\n",
-    "input 3x32x32\nx = = relu\n",
-    "input\n",
-    "input 3x32x32\n-> relu\n",
-    "input 3x32x32\noutput\n",
-    "input 3x32x32\nblock { relu }\n",
-    "input 3x32x32\nconv 3x3 [1 2\n",
-    "input 3x32x32\n}\n",
-    "input 3x32x32\nconv 3x3 8 ;\n-> relu\n",
-    "input 3x32x32\nblock b(c,) { relu }\n",
-    "input 3x32x32\nuse blocks.cnn\n",
-    "input 3x32x32\nrelu :\n",
-    "input 3x32x32\nblock # comment\n{ relu }\n",
-    "input 3x32x32\nconv 3x3 [-\n",
-    "input 3x32x32\nrelu;\n-> tanh\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input 3x32x32\nconv 3x3 8 -> -> relu\n",
+        "input 3x32x32\nconv 3x3 8 ->\n",
+        "input 3x32x32\nconv 3x3: 8\n",
+        "input 3x32x32\nconv 3x3 (8\n",
+        "input 3x32x32\nconv 3x3 (8 +)\n",
+        "input 3x32x32\nresidual { conv 3x3 8\n",
+        "input 3x32x32\nrelu)\n",
+        "input 3x32x32\nx = = relu\n",
+        "input\n",
+        "input 3x32x32\n-> relu\n",
+        "input 3x32x32\noutput\n",
+        "input 3x32x32\nblock { relu }\n",
+        "input 3x32x32\nconv 3x3 [1 2\n",
+        "input 3x32x32\n}\n",
+        "input 3x32x32\nconv 3x3 8 ;\n-> relu\n",
+        "input 3x32x32\nblock b(c,) { relu }\n",
+        "input 3x32x32\nuse blocks.cnn\n",
+        "input 3x32x32\nrelu :\n",
+        "input 3x32x32\nblock # comment\n{ relu }\n",
+        "input 3x32x32\nconv 3x3 [-\n",
+        "input 3x32x32\nrelu;\n-> tanh\n",
+    ],
+)
 def test_syntax_errors_speak_the_users_words(text):
     with pytest.raises(CnnError) as failure:
         cnndsl.check_text(text)
     (diagnostic,) = failure.value.diagnostics
     assert diagnostic.code in ("E101", "E102", "E103")
     rendered = render_text(diagnostic)
-    assert not re.search(r"__ANON|\$END|_NL\b|\bNAME\b|\bINT\b|\bDIMS\b|LPAR|RPAR|LSQB|ARROW|Token\(", rendered), rendered
+    assert not re.search(r"__ANON|\$END|_NL\b|\bNAME\b|\bINT\b|\bDIMS\b|LPAR|RPAR|LSQB|ARROW|Token\(", rendered), (
+        rendered
+    )
     assert diagnostic.location() is not None
 
 
@@ -199,6 +207,7 @@ def test_stray_closing_bracket_is_named():
 
 
 # --- encoding and lexical abuse ---------------------------------------------------------------
+
 
 def check_bytes(data: bytes):
     try:
@@ -247,7 +256,9 @@ def test_bidirectional_controls_are_e104(char):
     assert f"U+{ord(char):04X}" in diagnostic.message and diagnostic.location()[1:] == (2, 11)
 
 
-@pytest.mark.parametrize("digit, value", [("\u0663", 3), ("\u06f4", 4), ("\u0968", 2), ("\uff15", 5), ("\U0001d7d7", 9)])
+@pytest.mark.parametrize(
+    "digit, value", [("\u0663", 3), ("\u06f4", 4), ("\u0968", 2), ("\uff15", 5), ("\U0001d7d7", 9)]
+)
 @pytest.mark.parametrize("template, column", [("conv 3x3 {}\n", 10), ("conv 3x3 1{}\n", 11), ("input 1x2x{}\n", 11)])
 def test_non_ascii_digits_are_located_e102(digit, value, template, column):
     text = "input 3x32x32\n" + template.format(digit)
@@ -264,11 +275,17 @@ def test_non_ascii_digits_in_comments_are_fine():
 
 
 @pytest.mark.parametrize("digits", [20, 4299, 4301, 50_000])
-@pytest.mark.parametrize("template", ["input 3x32x32\nconv 3x3 {}\n", "input 3x{}\nrelu\n",
-                                      "input 3x32x32\nconv 3x3 8 -> dropout 0.{}\n",
-                                      "input 3x32x32\nconv 3x3 8 -> dropout {}.5\n",
-                                      "input 3x32x32\nconv 3x3 ({} * 2)\n",
-                                      "input 3x32x32\nconv [{} 1] 8\n"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "input 3x32x32\nconv 3x3 {}\n",
+        "input 3x{}\nrelu\n",
+        "input 3x32x32\nconv 3x3 8 -> dropout 0.{}\n",
+        "input 3x32x32\nconv 3x3 8 -> dropout {}.5\n",
+        "input 3x32x32\nconv 3x3 ({} * 2)\n",
+        "input 3x32x32\nconv [{} 1] 8\n",
+    ],
+)
 def test_numbers_with_thousands_of_digits_are_e303(digits, template):
     text = template.format("9" * digits)
     result = check_bytes(text.encode())
@@ -335,6 +352,7 @@ def test_random_bytes_end_in_located_diagnostics():
 
 # --- JSON -------------------------------------------------------------------------------------
 
+
 def test_json_rendering_carries_code_line_column_and_labels():
     found = diagnostics_of(BAD / "E207_two_inputs.cnn")
     data = json.loads(render_json(found))
@@ -353,6 +371,7 @@ def test_json_of_a_diagnostic_without_location(tmp_path):
 
 
 # --- the documentation ------------------------------------------------------------------------
+
 
 def test_every_code_is_documented():
     text = DOCS.read_text(encoding="utf-8")

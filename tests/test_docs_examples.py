@@ -23,7 +23,8 @@ import re
 import shlex
 import subprocess
 import sys
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import pytest
 
@@ -43,9 +44,9 @@ RAW_BYTE = re.compile(r"<byte 0x([0-9a-f]{2})>")
 
 class Example(NamedTuple):
     code: str
-    line: int           # of the section heading, for failure messages
-    spec: str | None    # None: the example gives something else than a spec (a directory, a file)
-    argv: list[str]     # the shown command line: 'cnndsl' or 'python' and its arguments
+    line: int  # of the section heading, for failure messages
+    spec: str | None  # None: the example gives something else than a spec (a directory, a file)
+    argv: list[str]  # the shown command line: 'cnndsl' or 'python' and its arguments
     exit_code: int
     output: str
     fix: str | None
@@ -57,7 +58,7 @@ def examples() -> list[Example]:
     found = []
     headings = list(SECTION.finditer(text))
     for heading, following in zip(headings, headings[1:] + [None]):
-        section = text[heading.end():following.start() if following else len(text)]
+        section = text[heading.end() : following.start() if following else len(text)]
         found.append(_example(heading.group(1), text.count("\n", 0, heading.start()) + 1, section))
     return found
 
@@ -66,21 +67,29 @@ def _example(code: str, line: int, section: str) -> Example:
     command = COMMAND.search(section)
     if command is None:
         return Example(code, line, None, [], 0, "", None, "no '`$ cnndsl ...` (exit N)' line")
-    before, after = section[:command.start()], section[command.end():]
+    before, after = section[: command.start()], section[command.end() :]
     specs = FENCE.findall(before)
     output = FENCE.search(after)
     if output is None:
         return Example(code, line, None, [], 0, "", None, "no output block after the command")
     fix = FIX.search(after)
     fixed = FENCE.search(after, fix.end()) if fix else None
-    return Example(code, line, specs[0] if specs else None, shlex.split(command.group(1)),
-                   int(command.group(2)), output.group(1), fixed.group(1) if fixed else None)
+    return Example(
+        code,
+        line,
+        specs[0] if specs else None,
+        shlex.split(command.group(1)),
+        int(command.group(2)),
+        output.group(1),
+        fixed.group(1) if fixed else None,
+    )
 
 
 EXAMPLES = examples()
 
 
 # --- what some examples need besides their spec ----------------------------------------------------
+
 
 def _partial_weights(directory: pathlib.Path) -> None:
     import numpy as np
@@ -149,8 +158,7 @@ def _run(argv: list[str], directory: pathlib.Path, capsys: pytest.CaptureFixture
         captured = capsys.readouterr()
         return status, captured.err + captured.out
     # `python -c` changes module state (a limit) for that one run: a child keeps it from other tests.
-    child = subprocess.run([sys.executable, *argv[1:]], cwd=directory, capture_output=True, text=True,
-                           timeout=120)
+    child = subprocess.run([sys.executable, *argv[1:]], cwd=directory, capture_output=True, text=True, timeout=120)
     return child.returncode, child.stderr + child.stdout
 
 
@@ -158,9 +166,13 @@ def _normalised(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
 
 
-@pytest.mark.parametrize("example", [pytest.param(e, id=e.code, marks=[pytest.mark.xfail(reason=PENDING[e.code])]
-                                                  if e.code in PENDING else [])
-                                     for e in EXAMPLES])
+@pytest.mark.parametrize(
+    "example",
+    [
+        pytest.param(e, id=e.code, marks=[pytest.mark.xfail(reason=PENDING[e.code])] if e.code in PENDING else [])
+        for e in EXAMPLES
+    ],
+)
 def test_example_prints_what_the_docs_show(example, tmp_path, monkeypatch, capsys):
     assert example.problem is None, f"docs/diagnostics.md:{example.line}: {example.code} has {example.problem}"
     fixture = FIXTURES.get(example.code, Fixture())
@@ -188,8 +200,10 @@ def test_fix_clears_the_diagnostic(example, tmp_path, monkeypatch):
     try:
         model = cnndsl.check_file("example.cnn")
     except CnnError as failure:
-        pytest.fail(f"docs/diagnostics.md:{example.line}: the fix for {example.code} fails: "
-                    + "; ".join(f"{d.code} {d.message}" for d in failure.diagnostics))
+        pytest.fail(
+            f"docs/diagnostics.md:{example.line}: the fix for {example.code} fails: "
+            + "; ".join(f"{d.code} {d.message}" for d in failure.diagnostics)
+        )
     assert example.code not in [w.code for w in model.warnings]
 
 

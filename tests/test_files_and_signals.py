@@ -19,9 +19,8 @@ import pytest
 
 import cnndsl
 from cnndsl import files, onnx_emit
-from cnndsl.diagnostics import CnnError
+from cnndsl.diagnostics import CnnError, shorten
 from cnndsl.progress import ProgressLine
-from cnndsl.diagnostics import shorten
 from cnndsl.reader import file_problem
 from cnndsl.signals import Interrupted, deferred_signals, exit_status, signals_as_interrupts
 
@@ -29,7 +28,9 @@ SMALL = "input 3x16x16\nconv1: conv 3x3 8 pad 1 relu -> pool 2 -> flatten -> fc1
 # About 540 MB of weights: over a second to write, so a signal always finds the compile writing.
 BIG = "input 4096\nbig1: fc 16384 -> big2: fc 4096\n"
 # Run the command line with some module constants changed (argv[1] is a Python statement).
-PATCHED_CLI = "import sys; from cnndsl import cli, onnx_emit, progress; exec(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))"
+PATCHED_CLI = (
+    "import sys; from cnndsl import cli, onnx_emit, progress; exec(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))"
+)
 
 
 def codes(failure: pytest.ExceptionInfo) -> list[str]:
@@ -74,14 +75,19 @@ def wait_for_temporary(process: subprocess.Popen, directory: pathlib.Path) -> li
 
 # --- 1. signals -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("signum, status, said", [
-    (signal.SIGTERM, 143, "cnndsl: interrupted (SIGTERM)"),
-    (signal.SIGHUP, 129, "cnndsl: interrupted (SIGHUP)"),
-    (signal.SIGINT, 130, "cnndsl: interrupted"),
-])
+
+@pytest.mark.parametrize(
+    "signum, status, said",
+    [
+        (signal.SIGTERM, 143, "cnndsl: interrupted (SIGTERM)"),
+        (signal.SIGHUP, 129, "cnndsl: interrupted (SIGHUP)"),
+        (signal.SIGINT, 130, "cnndsl: interrupted"),
+    ],
+)
 @pytest.mark.parametrize("external", [False, True], ids=["one-file", "external-data"])
-def test_a_signal_during_compile_exits_128_plus_n_and_leaves_nothing(big_spec, tmp_path, signum, status,
-                                                                      said, external):
+def test_a_signal_during_compile_exits_128_plus_n_and_leaves_nothing(
+    big_spec, tmp_path, signum, status, said, external
+):
     output = tmp_path / "big.onnx"
     process = start_compile(big_spec, output, "onnx_emit.PROTOBUF_LIMIT = 1000" if external else "")
     wait_for_temporary(process, tmp_path)
@@ -109,10 +115,12 @@ def test_temporaries_of_live_processes_and_of_other_outputs_are_kept(small, tmp_
     dead = subprocess.Popen([sys.executable, "-c", ""])
     dead.wait()
     try:
-        kept = [f".out.onnx.{alive.pid}.abc123_x.tmp",          # a live compile's
-                f".out.onnx.bak.{dead.pid}.abc123_x.tmp",       # those of 'out.onnx.bak'
-                f".out.onnx.1.{dead.pid}.abc123_x.tmp",         # and of 'out.onnx.1'
-                f".out.onnx.{os.getpid()}.abc123_x.tmp"]        # this process's own
+        kept = [
+            f".out.onnx.{alive.pid}.abc123_x.tmp",  # a live compile's
+            f".out.onnx.bak.{dead.pid}.abc123_x.tmp",  # those of 'out.onnx.bak'
+            f".out.onnx.1.{dead.pid}.abc123_x.tmp",  # and of 'out.onnx.1'
+            f".out.onnx.{os.getpid()}.abc123_x.tmp",
+        ]  # this process's own
         stale = [f".out.onnx.{dead.pid}.abc123_x.tmp", f".out.onnx.{dead.pid}.dir_9.tmp"]
         for name in kept + stale[:1]:
             (tmp_path / name).write_bytes(b"partial")
@@ -127,11 +135,10 @@ def test_temporaries_of_live_processes_and_of_other_outputs_are_kept(small, tmp_
 
 def test_signal_handlers_are_installed_only_inside_and_restored_after():
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Interrupted) as caught:
-        with signals_as_interrupts():
-            assert signal.getsignal(signal.SIGTERM) is not before
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # interrupted at once
+    with pytest.raises(Interrupted) as caught, signals_as_interrupts():
+        assert signal.getsignal(signal.SIGTERM) is not before
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # interrupted at once
     assert caught.value.signum == signal.SIGTERM and caught.value.name == "SIGTERM"
     assert isinstance(caught.value, KeyboardInterrupt) and exit_status(caught.value) == 143
     assert exit_status(KeyboardInterrupt()) == 130
@@ -140,16 +147,14 @@ def test_signal_handlers_are_installed_only_inside_and_restored_after():
 
 def test_signals_inside_a_deferred_block_are_raised_when_it_ends():
     steps = []
-    with pytest.raises(Interrupted) as caught:
-        with signals_as_interrupts() as received:
-            with deferred_signals():
-                os.kill(os.getpid(), signal.SIGHUP)
-                os.kill(os.getpid(), signal.SIGTERM)
-                for _ in range(1000):  # bytecodes, where Python runs signal handlers
-                    steps.append(len(steps))
-                with deferred_signals():  # nested: only the outermost block raises
-                    pass
-                steps.append("finished")
+    with pytest.raises(Interrupted) as caught, signals_as_interrupts() as received, deferred_signals():
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # bytecodes, where Python runs signal handlers
+            steps.append(len(steps))
+        with deferred_signals():  # nested: only the outermost block raises
+            pass
+        steps.append("finished")
     assert steps[-1] == "finished" and caught.value.signum == signal.SIGHUP
     assert received == [signal.SIGHUP, signal.SIGTERM]
 
@@ -162,8 +167,10 @@ def test_a_signal_whose_exception_was_swallowed_still_stops_the_write(tmp_path):
             time.sleep(5)
         except Interrupted:
             pass  # lost, as C extensions can lose it (numpy's lazy import of numpy.random did)
-        for write in (lambda: files.write_atomically(str(output), lambda out: out.write(b"model")),
-                      lambda: files.write_directory_atomically(str(output), write_two_files)):
+        for write in (
+            lambda: files.write_atomically(str(output), lambda out: out.write(b"model")),
+            lambda: files.write_directory_atomically(str(output), write_two_files),
+        ):
             with pytest.raises(Interrupted):
                 write()
     assert list(tmp_path.iterdir()) == []
@@ -204,12 +211,16 @@ def test_an_ignored_sighup_stays_ignored_under_nohup():
 def test_the_library_leaves_signal_handlers_alone(small, tmp_path):
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
     seen = []
-    onnx_emit.compile_file(small, tmp_path / "x.onnx", progress=lambda done, total: seen.append(
-        {signum: signal.getsignal(signum) for signum in before}))
+    onnx_emit.compile_file(
+        small,
+        tmp_path / "x.onnx",
+        progress=lambda done, total: seen.append({signum: signal.getsignal(signum) for signum in before}),
+    )
     assert seen and all(handlers == before for handlers in seen)
 
 
 # --- 2. outputs that are not regular files ------------------------------------------------------
+
 
 def test_a_fifo_or_a_device_as_output_is_refused_and_left_alone(small, tmp_path):
     fifo = tmp_path / "pipe.onnx"
@@ -243,6 +254,7 @@ def test_a_symbolic_link_output_is_replaced_not_written_through(small, tmp_path)
 
 # --- 3. the external data file is checked like the model --------------------------------------
 
+
 def test_the_external_data_file_never_overwrites_an_input(tmp_path):
     spec = tmp_path / "m.onnx.data"
     spec.write_text(SMALL)
@@ -251,7 +263,8 @@ def test_the_external_data_file_never_overwrites_an_input(tmp_path):
         onnx_emit.compile_file(model, tmp_path / "m.onnx", external_data=True)
     assert codes(failure) == ["E503"]
     assert failure.value.diagnostics[0].message == (
-        f"refusing to overwrite the input '{spec}' with the model's external data")
+        f"refusing to overwrite the input '{spec}' with the model's external data"
+    )
     assert spec.read_text() == SMALL and not (tmp_path / "m.onnx").exists() and leftovers(tmp_path) == []
     onnx_emit.compile_file(model, tmp_path / "m.onnx")  # written inline, the data file is no concern
     assert spec.read_text() == SMALL
@@ -282,11 +295,13 @@ def test_an_external_data_path_that_is_a_directory_or_fifo_is_refused(small, tmp
 
 # --- 4. reading: regular files only ---------------------------------------------------------------
 
+
 def test_a_fifo_spec_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "spec.cnn"
     os.mkfifo(fifo)
-    done = subprocess.run([sys.executable, "-m", "cnndsl", "check", str(fifo)], capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "cnndsl", "check", str(fifo)], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 1
     assert f"error[E105]: '{fifo}' is a FIFO, not a regular file" in done.stderr
 
@@ -319,6 +334,7 @@ def test_file_problem_names_what_is_wrong_without_opening(tmp_path):
 
 # --- 5. long names --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("external", [False, True])
 def test_an_output_name_of_250_characters_is_written(small, tmp_path, external):
     output = tmp_path / ("n" * 245 + ".onnx")
@@ -342,11 +358,13 @@ def test_stale_temporaries_of_a_long_name_are_removed(small, tmp_path):
 
 # --- 6. progress and the message naming both files ---------------------------------------------------
 
+
 @pytest.mark.parametrize("external", [False, True])
 def test_progress_is_called_with_growing_byte_counts(small, tmp_path, external):
     calls = []
-    written = onnx_emit.compile_file(small, tmp_path / "p.onnx", external_data=external,
-                                     progress=lambda done, total: calls.append((done, total)))
+    written = onnx_emit.compile_file(
+        small, tmp_path / "p.onnx", external_data=external, progress=lambda done, total: calls.append((done, total))
+    )
     done = [d for d, _ in calls]
     assert len(calls) >= 3 and done == sorted(done)
     assert {t for _, t in calls} == {written.bytes} and calls[-1] == (written.bytes, written.bytes)
@@ -357,13 +375,13 @@ def test_progress_line_waits_redraws_in_place_and_clears():
     out = io.StringIO()
     line = ProgressLine(out, "writing x.onnx", delay=1.0, interval=0.1, clock=lambda: now[0])
     line(10_000_000, 100_000_000)
-    assert out.getvalue() == ""                      # under a second: nothing
+    assert out.getvalue() == ""  # under a second: nothing
     now[0] = 2.0
     line(50_000_000, 100_000_000)
     assert out.getvalue() == "\rwriting x.onnx: 50.0 of 100.0 MB (50%), 25 MB/s"
     now[0] = 2.05
-    line(60_000_000, 100_000_000)                    # too soon to redraw
-    line(100_000_000, 100_000_000)                   # but the end always is
+    line(60_000_000, 100_000_000)  # too soon to redraw
+    line(100_000_000, 100_000_000)  # but the end always is
     last = "writing x.onnx: 100.0 of 100.0 MB (100%), 49 MB/s"
     assert out.getvalue().endswith("\r" + last)
     line.clear()
@@ -410,22 +428,27 @@ def test_the_message_names_the_model_and_its_external_data(tmp_path):
     process = cli_compile(spec, output, "onnx_emit.PROTOBUF_LIMIT = 1000", subprocess.PIPE)
     stdout, stderr = (text.decode() for text in process.communicate(timeout=60))
     assert process.returncode == 0, stderr
-    assert re.fullmatch(rf"wrote {re.escape(str(output))} \(0\.0 MB\) and {re.escape(str(output))}\.data "
-                        rf"\(0\.0 MB\), 5,354 parameters, opset \d+\n", stdout), stdout
+    assert re.fullmatch(
+        rf"wrote {re.escape(str(output))} \(0\.0 MB\) and {re.escape(str(output))}\.data "
+        rf"\(0\.0 MB\), 5,354 parameters, opset \d+\n",
+        stdout,
+    ), stdout
 
 
 # --- 7. E509: a graph too big even without its weights -----------------------------------------------
 
+
 def test_a_graph_over_the_protobuf_limit_without_weights_is_e509(small, tmp_path, monkeypatch):
-    monkeypatch.setattr(onnx_emit, "PROTOBUF_LIMIT", 1000)       # so the model goes external
-    monkeypatch.setattr(onnx_emit, "PROTOBUF_MAX_BYTES", 1000)   # and its graph alone is too big
+    monkeypatch.setattr(onnx_emit, "PROTOBUF_LIMIT", 1000)  # so the model goes external
+    monkeypatch.setattr(onnx_emit, "PROTOBUF_MAX_BYTES", 1000)  # and its graph alone is too big
     for external in (None, True):
         with pytest.raises(CnnError) as failure:
             onnx_emit.compile_file(small, tmp_path / "g.onnx", external_data=external)
         assert codes(failure) == ["E509"]
         (diagnostic,) = failure.value.diagnostics
-        assert diagnostic.message == ("the ONNX graph exceeds protobuf's 2 GiB limit even with its weights "
-                                      "stored externally")
+        assert diagnostic.message == (
+            "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally"
+        )
         assert "1,000" in diagnostic.notes[0] and diagnostic.help
     assert list(tmp_path.iterdir()) == [tmp_path / "small.cnn"]
     with pytest.raises(CnnError) as failure:
@@ -442,6 +465,7 @@ def test_external_size_is_the_model_file_written(small, tmp_path):
 
 # --- 8. long names in messages --------------------------------------------------------------------
 
+
 def test_shorten_keeps_both_ends_and_says_how_long():
     assert shorten("short.onnx") == "short.onnx"
     text = "a" * 500_000 + "b" * 500_000
@@ -452,8 +476,11 @@ def test_shorten_keeps_both_ends_and_says_how_long():
 
 
 def test_a_huge_output_path_gives_a_short_message(small, tmp_path):
-    for output in (str(tmp_path / ("x" * 1_000_000 + ".onnx")), str(tmp_path / ("d" * 1_000_000)) + "/",
-                   str(tmp_path / "a\0b.onnx")):
+    for output in (
+        str(tmp_path / ("x" * 1_000_000 + ".onnx")),
+        str(tmp_path / ("d" * 1_000_000)) + "/",
+        str(tmp_path / "a\0b.onnx"),
+    ):
         with pytest.raises(CnnError) as failure:
             onnx_emit.compile_file(small, output)
         (diagnostic,) = failure.value.diagnostics

@@ -51,6 +51,7 @@ def strides(node) -> set[int]:
 
 # --- the specs --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stem", TORCHVISION)
 def test_torchvision_counts(stem):
     params, macs = TORCHVISION[stem]
@@ -83,8 +84,9 @@ def test_resnet50_is_v1_5_with_torchvision_names():
         assert strides(nodes[f"{first}.conv3"]) == {1}
         assert f"{first}.shortcut.conv1" in nodes  # every stage's first unit projects
         assert f"{stage}.1.shortcut.conv1" not in nodes
-    assert [n for n in nodes if n.startswith("layer3.") and n.endswith(".conv3")] == \
-        [f"layer3.{i}.conv3" for i in range(6)]
+    assert [n for n in nodes if n.startswith("layer3.") and n.endswith(".conv3")] == [
+        f"layer3.{i}.conv3" for i in range(6)
+    ]
     shapes = model("resnet50").shapes
     assert shapes[nodes["layer4.2.relu3"]] == (2048, 7, 7)
     assert shapes[nodes["layer1.0.add1"]] == (256, 56, 56)
@@ -101,8 +103,14 @@ def test_googlenet_follows_torchvision():
     nodes = layers("googlenet")
     shapes = model("googlenet").shapes
     assert "inception3a.branch2.basic2.conv" in nodes
-    assert [n.split(".")[1] for n in nodes if n.startswith("inception3a.branch") and n.endswith(".conv")] == \
-        ["branch1", "branch2", "branch2", "branch3", "branch3", "branch4"]
+    assert [n.split(".")[1] for n in nodes if n.startswith("inception3a.branch") and n.endswith(".conv")] == [
+        "branch1",
+        "branch2",
+        "branch2",
+        "branch3",
+        "branch3",
+        "branch4",
+    ]
     # branch3 uses a 3x3 convolution (the paper's 5x5 is not what torchvision builds)
     assert nodes["inception4e.branch3.basic2.conv"].layer.window.extent in (3, (3,), (3, 3))
     # BasicConv2d: no bias, batch norm with eps 0.001
@@ -168,6 +176,7 @@ def test_cli_check_and_summary(stem, capsys):
 
 # --- summary --depth ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stem", GRAPH_SPECS)
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_depth_folding_keeps_the_totals(stem, depth):
@@ -182,8 +191,19 @@ def test_depth_folding_keeps_the_totals(stem, depth):
 def test_resnet50_depth_1_and_2():
     checked = model("resnet50")
     top = rows(checked, 1)
-    assert [r.name for r in top] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4",
-                                     "avgpool", "flatten1", "fc"]
+    assert [r.name for r in top] == [
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "flatten1",
+        "fc",
+    ]
     layer3 = next(r for r in top if r.name == "layer3")
     assert (layer3.kind, layer3.shape) == ("stage", "1024x14x14")
     assert layer3.params == sum(checked.stats[n].params for n in checked.layers if n.name.startswith("layer3."))
@@ -194,43 +214,57 @@ def test_resnet50_depth_1_and_2():
 
 def test_googlenet_depth_2_folds_branches():
     names = [r.name for r in rows(model("googlenet"), 2)]
-    assert names[names.index("inception3a.branch1"):names.index("inception3a.branch1") + 5] == \
-        ["inception3a.branch1", "inception3a.branch2", "inception3a.branch3", "inception3a.branch4",
-         "inception3a.concat1"]
+    assert names[names.index("inception3a.branch1") : names.index("inception3a.branch1") + 5] == [
+        "inception3a.branch1",
+        "inception3a.branch2",
+        "inception3a.branch3",
+        "inception3a.branch4",
+        "inception3a.concat1",
+    ]
 
 
 # --- the language: forms the specs rely on ----------------------------------------------------------
 
+
 def test_concat_and_add_of_named_tensors():
-    checked = cnndsl.check_text("input 8x16x16\n"
-                                "a = in -> conv 1x1 4\n"
-                                "b = in -> conv 3x3 6 pad 1\n"
-                                "c = concat a b\n"
-                                "d = c -> conv 1x1 8\n"
-                                "add d in -> relu\n")
+    checked = cnndsl.check_text(
+        "input 8x16x16\n"
+        "a = in -> conv 1x1 4\n"
+        "b = in -> conv 3x3 6 pad 1\n"
+        "c = concat a b\n"
+        "d = c -> conv 1x1 8\n"
+        "add d in -> relu\n"
+    )
     assert checked.outputs[0][1] == (8, 16, 16)
     assert [n.kind for n in checked.layers] == ["conv", "conv", "concat", "conv", "add", "relu"]
 
 
 def test_fire_module_block_with_named_tensors():
-    checked = cnndsl.check_text("input 96x55x55\n"
-                                "block fire(s, e) {\n"
-                                "    squeeze = conv 1x1 s relu\n"
-                                "    left = squeeze -> conv 1x1 e relu\n"
-                                "    right = squeeze -> conv 3x3 e pad 1 relu\n"
-                                "    concat left right\n"
-                                "}\n"
-                                "fire2: fire 16 64 -> fire3: fire 16 64\n")
+    checked = cnndsl.check_text(
+        "input 96x55x55\n"
+        "block fire(s, e) {\n"
+        "    squeeze = conv 1x1 s relu\n"
+        "    left = squeeze -> conv 1x1 e relu\n"
+        "    right = squeeze -> conv 3x3 e pad 1 relu\n"
+        "    concat left right\n"
+        "}\n"
+        "fire2: fire 16 64 -> fire3: fire 16 64\n"
+    )
     assert checked.outputs == [("fire3.concat1", (128, 55, 55))]
     assert checked.trainable_params == 2 * (96 * 16 + 16 + 16 * 64 + 64 + 16 * 64 * 9 + 64) - 96 * 16 + 128 * 16
 
 
 def test_repeat_counter_and_arithmetic():
-    checked = cnndsl.check_text("input 3x8x8\n"
-                                "block unit(c, stride=1) { conv 3x3/stride 2*c pad 1 }\n"
-                                "layers: repeat 3 as i { unit (i + 1) stride (i == 0 ? 2 : 1) }\n")
+    checked = cnndsl.check_text(
+        "input 3x8x8\n"
+        "block unit(c, stride=1) { conv 3x3/stride 2*c pad 1 }\n"
+        "layers: repeat 3 as i { unit (i + 1) stride (i == 0 ? 2 : 1) }\n"
+    )
     assert [(n.name, checked.shapes[n]) for n in checked.layers] == [
-        ("layers.0.conv1", (2, 4, 4)), ("layers.1.conv1", (4, 4, 4)), ("layers.2.conv1", (6, 4, 4))]
+        ("layers.0.conv1", (2, 4, 4)),
+        ("layers.1.conv1", (4, 4, 4)),
+        ("layers.2.conv1", (6, 4, 4)),
+    ]
 
 
 def test_diamond_include_defines_blocks_once(tmp_path):
@@ -243,6 +277,7 @@ def test_diamond_include_defines_blocks_once(tmp_path):
 
 
 # --- diagnostics --------------------------------------------------------------------------------------
+
 
 def failure(text: str, code: str, path: str = "<text>") -> cnndsl.Diagnostic:
     with pytest.raises(cnndsl.CnnError) as raised:
@@ -263,11 +298,7 @@ def where(label) -> tuple[int, int]:
 
 
 def test_e405_concat_of_mismatched_spatial_sizes():
-    d = failure("input 3x32x32\n"
-                "concat {\n"
-                "    conv 3x3 8 pad 1\n"
-                "    conv 3x3/2 8 pad 1\n"
-                "}\n", "E405")
+    d = failure("input 3x32x32\nconcat {\n    conv 3x3 8 pad 1\n    conv 3x3/2 8 pad 1\n}\n", "E405")
     assert d.location() == ("<text>", 2, 1)
     assert "8x32x32" in d.message and "8x16x16" in d.message
     assert [where(s) for s in d.secondary] == [(3, 5), (4, 5)]
@@ -275,63 +306,41 @@ def test_e405_concat_of_mismatched_spatial_sizes():
 
 
 def test_e405_concat_of_named_tensors():
-    d = failure("input 3x32x32\n"
-                "a = in -> conv 3x3 8 pad 1\n"
-                "b = in -> conv 3x3/2 8 pad 1\n"
-                "concat a b\n", "E405")
+    d = failure("input 3x32x32\na = in -> conv 3x3 8 pad 1\nb = in -> conv 3x3/2 8 pad 1\nconcat a b\n", "E405")
     assert d.location() == ("<text>", 4, 1)
     assert [where(s) for s in d.secondary] == [(2, 11), (3, 11)]
 
 
 def test_e406_residual_add_of_mismatched_shapes():
-    d = failure("input 64x56x56\n"
-                "residual { conv 3x3/2 64 pad 1 }\n", "E406")
+    d = failure("input 64x56x56\nresidual { conv 3x3/2 64 pad 1 }\n", "E406")
     assert d.location() == ("<text>", 2, 1)
     assert "64x28x28" in d.message and "64x56x56" in d.message
     assert [where(s) for s in d.secondary] == [(2, 12), (1, 1)]
 
 
 def test_e406_no_broadcasting():
-    d = failure("input 64x56x56\n"
-                "a = in -> conv 1x1 64\n"
-                "b = in -> avgpool 56x1\n"
-                "add a b\n", "E406")
+    d = failure("input 64x56x56\na = in -> conv 1x1 64\nb = in -> avgpool 56x1\nadd a b\n", "E406")
     assert d.location() == ("<text>", 4, 1)
     assert "64x56x56" in d.message and "64x1x56" in d.message
     assert [where(s) for s in d.secondary] == [(2, 11), (3, 11)]
 
 
 def test_e208_undefined_tensor():
-    d = failure("input 3x8x8\n"
-                "a = conv 3x3 4\n"
-                "add a bogus\n", "E208")
+    d = failure("input 3x8x8\na = conv 3x3 4\nadd a bogus\n", "E208")
     assert d.location() == ("<text>", 3, 7)
-    d = failure("input 3x8x8\n"
-                "box = conv 3x3 4 -> flatten -> fc 4\n"
-                "output box, probs\n", "E208")
+    d = failure("input 3x8x8\nbox = conv 3x3 4 -> flatten -> fc 4\noutput box, probs\n", "E208")
     assert d.location() == ("<text>", 3, 13)
 
 
 def test_w106_unused_tensor():
-    d = warned("input 3x8x8\n"
-               "a = conv 3x3 4\n"
-               "b = in -> conv 3x3 4\n"
-               "b -> relu\n", "W106")
+    d = warned("input 3x8x8\na = conv 3x3 4\nb = in -> conv 3x3 4\nb -> relu\n", "W106")
     assert d.location() == ("<text>", 2, 1) and "'a'" in d.message
-    d = warned("input 3x8x8\n"
-               "block b(c) {\n"
-               "    t = conv 1x1 c\n"
-               "    in -> conv 3x3 c pad 1\n"
-               "}\n"
-               "b 4\n", "W106")
+    d = warned("input 3x8x8\nblock b(c) {\n    t = conv 1x1 c\n    in -> conv 3x3 c pad 1\n}\nb 4\n", "W106")
     assert d.location() == ("<text>", 3, 5)
 
 
 def test_e213_cycle_names_only_its_members():
-    d = failure("input 3x8x8\n"
-                "a = b -> conv 3x3 4 pad 1\n"
-                "b = a -> conv 3x3 4 pad 1\n"
-                "a -> relu\n", "E213")
+    d = failure("input 3x8x8\na = b -> conv 3x3 4 pad 1\nb = a -> conv 3x3 4 pad 1\na -> relu\n", "E213")
     assert d.location() == ("<text>", 2, 1)
     assert [where(s) for s in d.secondary] == [(3, 1)]  # line 4 only waits for the cycle
     assert "'b'" in d.primary.text and "'a'" in d.secondary[0].text
@@ -352,10 +361,7 @@ def test_e203_e204_e202_block_arguments():
 
 
 def test_e211_recursive_block():
-    d = failure("input 3x8x8\n"
-                "block a(c) { b c }\n"
-                "block b(c) { a c }\n"
-                "a 4\n", "E211")
+    d = failure("input 3x8x8\nblock a(c) { b c }\nblock b(c) { a c }\na 4\n", "E211")
     assert d.location() == ("<text>", 3, 14)
     assert [where(s) for s in d.secondary] == [(2, 7)]
     assert "a -> b -> a" in " ".join(d.notes)
@@ -396,12 +402,10 @@ def test_e214_runaway_expansion_stops_fast():
 def test_e214_counter_dependent_repetition_is_charged_per_layer():
     limits = cnndsl.Limits(max_layers=50)
     # Only the first iteration is large: a projection from it would be wrong; the count is exact.
-    ok = cnndsl.check_text("input 3x8x8\nrepeat 40 as i { if (i == 0) { repeat 30 { relu } } }\n",
-                           limits=limits)
+    ok = cnndsl.check_text("input 3x8x8\nrepeat 40 as i { if (i == 0) { repeat 30 { relu } } }\n", limits=limits)
     assert len(ok.layers) == 30
     with pytest.raises(cnndsl.CnnError) as raised:
-        cnndsl.check_text("input 3x8x8\nrepeat 40 as i { relu -> if (i < 2) { repeat 30 { relu } } }\n",
-                          limits=limits)
+        cnndsl.check_text("input 3x8x8\nrepeat 40 as i { relu -> if (i < 2) { repeat 30 { relu } } }\n", limits=limits)
     assert [d.code for d in raised.value.diagnostics] == ["E214"]
 
 
@@ -419,10 +423,6 @@ def test_e210_duplicate_names():
 
 
 def test_misspelt_block_parameter_gets_a_suggestion():
-    d = failure("input 3x8x8\n"
-                "block b(c_out) {\n"
-                "    conv 1x1 c_ou\n"
-                "}\n"
-                "b 4\n", "E202")
+    d = failure("input 3x8x8\nblock b(c_out) {\n    conv 1x1 c_ou\n}\nb 4\n", "E202")
     assert d.location() == ("<text>", 3, 14)
     assert d.help == "did you mean 'c_out'?"

@@ -28,8 +28,12 @@ from cnndsl.source import Source
 from .test_robustness import GRAMMAR_STRATEGIES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CORPUS = sorted(p for pattern in ("specs/**/*.cnn", "tests/bad/*.cnn", "benchmarks/specs/*.cnn")
-                for p in ROOT.glob(pattern) if p.is_file())
+CORPUS = sorted(
+    p
+    for pattern in ("specs/**/*.cnn", "tests/bad/*.cnn", "benchmarks/specs/*.cnn")
+    for p in ROOT.glob(pattern)
+    if p.is_file()
+)
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -55,8 +59,12 @@ def lark_outcome(text: str):
         token = getattr(failure, "token", None)
         if token is None:
             return "rejected", (failure.pos_in_stream, None, [], [])
-        return "rejected", (failure.pos_in_stream, (token.type, str(token), token.start_pos),
-                            sorted(failure.expected), sorted(failure.accepts or ()))
+        return "rejected", (
+            failure.pos_in_stream,
+            (token.type, str(token), token.start_pos),
+            sorted(failure.expected),
+            sorted(failure.accepts or ()),
+        )
     except parser._LiteralTooLarge as failure:
         return "too large", str(failure)
 
@@ -77,7 +85,8 @@ def assert_same(text: str) -> str:
 
 def test_tables_are_exported_from_this_grammar():
     assert lalr.tables_match(lalr_tables, parser.grammar_text()), (
-        "grammars/cnn.lark changed since the tables were exported: run `python -m cnndsl.lalr_export`")
+        "grammars/cnn.lark changed since the tables were exported: run `python -m cnndsl.lalr_export`"
+    )
 
 
 def test_export_is_reproducible():
@@ -108,9 +117,45 @@ def test_generated_programs_parse_the_same(text):
     assert_same(text)
 
 
-PIECES = ["conv", "relu", "x", "input", "block", "use", "output", "3x3", "64", "0.5", "1e-5", "->", "=",
-          ":", ",", "/", "*", "+", "-", "?", "==", "<", "(", ")", "[", "]", "{", "}", "\n", ";", " ",
-          "# note\n", '"lib.cnn"', "é", "\t", "\\\n", "99999999999999999999999"]
+PIECES = [
+    "conv",
+    "relu",
+    "x",
+    "input",
+    "block",
+    "use",
+    "output",
+    "3x3",
+    "64",
+    "0.5",
+    "1e-5",
+    "->",
+    "=",
+    ":",
+    ",",
+    "/",
+    "*",
+    "+",
+    "-",
+    "?",
+    "==",
+    "<",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\n",
+    ";",
+    " ",
+    "# note\n",
+    '"lib.cnn"',
+    "é",
+    "\t",
+    "\\\n",
+    "99999999999999999999999",
+]
 
 
 @SETTINGS
@@ -152,16 +197,21 @@ def test_every_terminal_has_a_description_for_diagnostics():
 
 
 def test_checking_a_valid_spec_never_imports_lark():
-    code = ("import sys, cnndsl; cnndsl.check_file(sys.argv[1]); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lark', 'regex')))")
-    shown = subprocess.run([sys.executable, "-c", code, str(ROOT / "specs" / "resnet152.cnn")],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys, cnndsl; cnndsl.check_file(sys.argv[1]); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lark', 'regex')))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "specs" / "resnet152.cnn")], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert shown == "[]"
 
 
 def test_a_syntax_error_is_reported_without_lark():
-    code = ("import sys, cnndsl\ntry:\n    cnndsl.check_text('input 3x8x8\\nconv 3x3 -> -> relu\\n')\n"
-            "except cnndsl.CnnError as failure:\n    print(failure.diagnostics[0].code, failure.diagnostics[0].message)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lark'))")
+    code = (
+        "import sys, cnndsl\ntry:\n    cnndsl.check_text('input 3x8x8\\nconv 3x3 -> -> relu\\n')\n"
+        "except cnndsl.CnnError as failure:\n    print(failure.diagnostics[0].code, failure.diagnostics[0].message)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'lark'))"
+    )
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.splitlines() == ["E101 unexpected '->': expected a layer after '->'", "[]"]

@@ -34,6 +34,7 @@ def codes(text: str, limits: Limits = Limits()) -> list[str]:
 
 # --- one namespace for layers, tensors and outputs ------------------------------------------------
 
+
 def test_an_output_named_like_an_automatic_layer_name_compiles():
     # `compile` crashed here ("tensor name 'conv1' is used twice") although `check` accepted it.
     model = cnndsl.check_text("input 3x8x8\nconv1 = conv 3 8 -> relu\noutput conv1\n")
@@ -56,8 +57,7 @@ def test_a_label_that_takes_a_tensors_name_is_e210():
 def test_every_spec_that_checks_compiles(outputs):
     import onnx
 
-    text = ("input 3x8x8\na = conv 3 4 -> relu\nb = a -> conv9: conv 1 4\nrelu1 = b -> relu\n"
-            "add a relu1\n" + outputs)
+    text = "input 3x8x8\na = conv 3 4 -> relu\nb = a -> conv9: conv 1 4\nrelu1 = b -> relu\nadd a relu1\n" + outputs
     model = cnndsl.check_text(text)
     proto = onnx.load_from_string(compile_bytes(model))
     onnx.checker.check_model(proto, full_check=True)
@@ -73,6 +73,7 @@ def test_a_network_without_layers_is_e218():
 
 
 # --- expansion work is bounded, not only the layers it makes -------------------------------------
+
 
 def test_nested_empty_repetitions_stop_at_the_step_limit():
     (d,) = diagnostics("input 3x8x8\nrepeat 10000 { repeat 10000 { in } }\n")
@@ -116,6 +117,7 @@ def test_the_parser_stops_a_runaway_file_at_the_layer_limit():
 
 # --- names grow with nesting: a budget, checked before they are built -----------------------------
 
+
 def test_deeply_nested_names_are_e217():
     text = "input 1x8\n" + "concat {\n" * 400 + "relu\n" + "relu\n}\n" * 400
     found = diagnostics(text, Limits(max_name_chars=100_000))
@@ -125,6 +127,7 @@ def test_deeply_nested_names_are_e217():
 
 
 # --- quadratic shapes: linear now (full sizes are slow tests) -------------------------------------
+
 
 def many(line: str, count: int, header: str = "input 3x8x8") -> str:
     return header + "\n" + "\n".join(line.format(i=i) for i in range(count)) + "\n"
@@ -149,13 +152,16 @@ def test_shortcuts_in_one_scope_are_numbered():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("line, count, header, expected", [
-    ("t{i} = in -> relu", 50_000, "input 3x8x8", {"W106"}),
-    ("in -> kind{i}", 200_000, "input 3x8x8", {"E214"}),
-    ("in -> relu", 90_000, "input 3x8x8", {"W106"}),
-    ("  -> a: relu", 50_000, "input 3x8x8\nrelu", {"E210"}),
-    ("  -> residual {{ relu }} shortcut {{ relu }}", 30_000, "input 3x8x8\nrelu", set()),
-])
+@pytest.mark.parametrize(
+    "line, count, header, expected",
+    [
+        ("t{i} = in -> relu", 50_000, "input 3x8x8", {"W106"}),
+        ("in -> kind{i}", 200_000, "input 3x8x8", {"E214"}),
+        ("in -> relu", 90_000, "input 3x8x8", {"W106"}),
+        ("  -> a: relu", 50_000, "input 3x8x8\nrelu", {"E210"}),
+        ("  -> residual {{ relu }} shortcut {{ relu }}", 30_000, "input 3x8x8\nrelu", set()),
+    ],
+)
 def test_the_probes_quadratic_shapes_at_full_size(line, count, header, expected):
     assert set(codes(many(line, count, header), Limits(max_layers=200_000))) <= expected | {"E201"}
 
@@ -169,14 +175,16 @@ def test_fifty_thousand_nested_ifs_with_a_raised_depth_limit():
 
 # --- the diagnostic sink ----------------------------------------------------------------------------
 
+
 def test_the_sink_counts_repeats_and_keeps_order():
     sink = DiagnosticSink()
     first, second = warning("W106", "a", None), error("E201", "b", None)
     for diagnostic in (first, second, first, first):
         sink.add(diagnostic)
     assert [d.message for d in sink.items] == ["a", "b"]
-    assert sink.items[0].notes == ("the same diagnostic came up 3 times (the spec expands this line "
-                                   "repeatedly); shown once",)
+    assert sink.items[0].notes == (
+        "the same diagnostic came up 3 times (the spec expands this line repeatedly); shown once",
+    )
     assert sink.has_errors and sink.errors == 1 and sink.added == 4
 
 
@@ -188,6 +196,7 @@ def test_a_huge_name_makes_a_short_message():
 
 
 # --- includes ---------------------------------------------------------------------------------------
+
 
 def test_include_depth_is_limited(tmp_path):
     for k in range(30):
@@ -239,11 +248,15 @@ def test_use_of_a_fifo_says_what_it_is(tmp_path):
 
 # --- W106 and the messages a new user meets ---------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "input 3x8x8\nblock b() { z = in -> conv 1x1 4 }\nb -> relu\n",   # a block's result
-    "input 3x8x8\nconv 1x1 4\nz = relu\n",                            # the network's output
-    "input 3x8x8\nresidual { y = conv 1x1 3 }\n",                     # a residual body's result
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input 3x8x8\nblock b() { z = in -> conv 1x1 4 }\nb -> relu\n",  # a block's result
+        "input 3x8x8\nconv 1x1 4\nz = relu\n",  # the network's output
+        "input 3x8x8\nresidual { y = conv 1x1 3 }\n",  # a residual body's result
+    ],
+)
 def test_a_bodys_last_named_tensor_is_its_result_not_unused(text):
     assert codes(text) == []
 
@@ -252,21 +265,27 @@ def test_the_last_tensor_is_unused_when_output_names_others():
     assert codes("input 3x8x8\na = conv 1x1 4\nb = a -> relu\noutput a\n") == ["W106"]
 
 
-@pytest.mark.parametrize("text, code, help", [
-    ("conv 3x3 64 stride 2", "E202", "write the stride in the window: '3x3/2'"),
-    ("pool 3 stride 2", "E202", "write the stride in the window: '3/2'"),
-    ("block b(c) { conv 1x1 c/2 }\nb 8", "E301", "to divide, parenthesise the expression: '(c/2)'"),
-    ("block b(c) { conv 3x3 c - 2 }\nb 8", "E204", "to subtract, parenthesise the expression: '(c - 2)'"),
-])
+@pytest.mark.parametrize(
+    "text, code, help",
+    [
+        ("conv 3x3 64 stride 2", "E202", "write the stride in the window: '3x3/2'"),
+        ("pool 3 stride 2", "E202", "write the stride in the window: '3/2'"),
+        ("block b(c) { conv 1x1 c/2 }\nb 8", "E301", "to divide, parenthesise the expression: '(c/2)'"),
+        ("block b(c) { conv 3x3 c - 2 }\nb 8", "E204", "to subtract, parenthesise the expression: '(c - 2)'"),
+    ],
+)
 def test_new_users_mistakes_get_the_fix(text, code, help):
     (d,) = diagnostics(f"input 3x32x32\n{text}\n")
     assert (d.code, d.help) == (code, help)
 
 
-@pytest.mark.parametrize("text", [
-    "if (1) { relu } else { tanh } else { sigmoid }",
-    "residual { relu } shortcut { tanh } shortcut { relu }",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "if (1) { relu } else { tanh } else { sigmoid }",
+        "residual { relu } shortcut { tanh } shortcut { relu }",
+    ],
+)
 def test_a_second_else_or_shortcut_is_e215_not_ignored(text):
     (d,) = diagnostics(f"input 3x8x8\n{text}\n")
     assert d.code == "E215" and "not two" in d.message
@@ -282,6 +301,7 @@ def test_an_input_of_more_than_three_spatial_axes_is_e302():
 
 
 # --- found by an independent probe after the fixes above ------------------------------------------
+
 
 def test_in_cannot_label_a_layer():
     # `in: relu` + `output in` passed check and made compile exit 3.
@@ -321,22 +341,27 @@ def test_checking_works_where_a_big_stack_cannot_be_had():
     import sys
 
     deep = "input 1x8\n" + "if (1) {\n" * 10_000 + "relu\n" + "}\n" * 10_000
-    script = ("import resource, sys, cnndsl\n"
-              "resource.setrlimit(resource.RLIMIT_AS, (900 * 2**20, 900 * 2**20))\n"
-              f"print(len(cnndsl.check_file({str(ROOT / 'specs' / 'alexnet.cnn')!r}).layers))\n"
-              "try:\n    cnndsl.check_text(sys.stdin.read())\n"
-              "except cnndsl.CnnError as failure:\n    print(failure.diagnostics[0].code)\n")
+    script = (
+        "import resource, sys, cnndsl\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (900 * 2**20, 900 * 2**20))\n"
+        f"print(len(cnndsl.check_file({str(ROOT / 'specs' / 'alexnet.cnn')!r}).layers))\n"
+        "try:\n    cnndsl.check_text(sys.stdin.read())\n"
+        "except cnndsl.CnnError as failure:\n    print(failure.diagnostics[0].code)\n"
+    )
     done = subprocess.run([sys.executable, "-c", script], input=deep, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["15", "E216"]  # AlexNet's 15 layers, then the deep spec refused cleanly
 
 
-@pytest.mark.parametrize("call, error", [
-    (lambda: cnndsl.check(None), TypeError),
-    (lambda: cnndsl.check_text(b"input 1x8\nrelu\n"), TypeError),
-    (lambda: cnndsl.check_text("input 1x8\nrelu\n", limits=Limits(max_layers=-1)), ValueError),
-    (lambda: cnndsl.check_text("input 1x8\nrelu\n", limits=Limits(include_root="/no/such/dir")), ValueError),
-])
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: cnndsl.check(None), TypeError),
+        (lambda: cnndsl.check_text(b"input 1x8\nrelu\n"), TypeError),
+        (lambda: cnndsl.check_text("input 1x8\nrelu\n", limits=Limits(max_layers=-1)), ValueError),
+        (lambda: cnndsl.check_text("input 1x8\nrelu\n", limits=Limits(include_root="/no/such/dir")), ValueError),
+    ],
+)
 def test_the_python_api_names_a_programs_mistake(call, error):
     with pytest.raises(error):
         call()
@@ -355,6 +380,7 @@ def test_an_unclosed_ignore_comment_silences_nothing():
 
 # --- found by a second independent probe -------------------------------------------------------------
 
+
 def test_an_output_under_dev_is_refused_even_through_a_link_to_a_regular_file(tmp_path, capsys):
     # /dev/stdout links to /proc/self/fd/1: with stdout redirected to a file, renaming over the link
     # replaced the system's /dev/stdout.
@@ -366,9 +392,12 @@ def test_an_output_under_dev_is_refused_even_through_a_link_to_a_regular_file(tm
     assert os.path.islink("/dev/stdout")
 
 
-@pytest.mark.parametrize("table, message", [
-    ("[tool.cnndsl]\nx = " + "[" * 800 + "]" * 800 + "\n", "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("[tool.cnndsl]\nx = " + "[" * 800 + "]" * 800 + "\n", "nested too deeply"),
+    ],
+)
 def test_a_pyproject_that_cannot_be_read_is_a_usage_error(tmp_path, capsys, table, message):
     (tmp_path / "pyproject.toml").write_text(table)
     spec = tmp_path / "s.cnn"
@@ -392,8 +421,10 @@ def test_lrn_settings_onnx_runtime_refuses_are_e302(setting):
     assert d.code == "E302"
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/kmsg") or not os.access("/proc/kmsg", os.R_OK),
-                    reason="needs a readable /proc/kmsg (a regular file with no data now)")
+@pytest.mark.skipif(
+    not os.path.exists("/proc/kmsg") or not os.access("/proc/kmsg", os.R_OK),
+    reason="needs a readable /proc/kmsg (a regular file with no data now)",
+)
 def test_a_regular_file_with_no_data_now_is_e105():
     with pytest.raises(CnnError) as failure:
         cnndsl.check_file("/proc/kmsg")
@@ -441,8 +472,10 @@ def test_renames_of_a_model_and_its_data_hold_the_directory_lock(tmp_path):
 
     from cnndsl.files import _directory_locked
 
-    probe = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\n"
-             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    print('held')\n")
+    probe = (
+        "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\n"
+        "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    print('held')\n"
+    )
     with _directory_locked(str(tmp_path)):
         held = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)
     free = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True)

@@ -29,12 +29,13 @@ def only(text: str, code: str, limits: Limits = Limits()):
 
 # --- 1. lrn with an even size --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("size", [2, 4])
 def test_lrn_even_size_is_refused_with_the_reason(size):
     # ONNX Runtime refuses an even size, and ONNX and PyTorch centre an even window differently.
     diagnostic = only(f"input 3x8x8\nlrn {size}\n", "E302")
     assert diagnostic.message == f"lrn size must be odd, got {size}"
-    assert diagnostic.primary.source.text[diagnostic.primary.span.start:diagnostic.primary.span.end] == str(size)
+    assert diagnostic.primary.source.text[diagnostic.primary.span.start : diagnostic.primary.span.end] == str(size)
     assert "ONNX Runtime refuses an even size" in diagnostic.help
     assert f"use {size - 1} or {size + 1}" in diagnostic.help
 
@@ -46,8 +47,7 @@ def test_lrn_odd_sizes_pass(size):
 
 # --- 2. W102 and dropout on a 1x1 map --------------------------------------------------------------
 
-MOBILENET_HEAD = ("input 3x32x32\n"
-                  "conv 3x3/2 32 pad 1 -> pool global avg -> dropout 0.001 -> conv 1x1 1000 -> flatten\n")
+MOBILENET_HEAD = "input 3x32x32\nconv 3x3/2 32 pad 1 -> pool global avg -> dropout 0.001 -> conv 1x1 1000 -> flatten\n"
 
 
 def test_no_w102_for_dropout_on_a_1x1_map_before_a_1x1_classifier():
@@ -66,26 +66,35 @@ def test_w102_fires_when_any_spatial_axis_is_larger_than_1():
 
 # --- 3. E408 in a sensible unit --------------------------------------------------------------------
 
+
 def test_e408_gives_the_weight_size_in_mib_for_a_small_overrun():
     diagnostic = only("input 1x2000\nflatten -> fc 1100\n", "E408", Limits(max_params=2_000_000))
     assert diagnostic.notes == ("at 4 bytes each that is 8.4 MiB of weights",)  # 2,201,100 x 4 bytes
 
 
-@pytest.mark.parametrize("count, shown", [
-    (0, "0 bytes"), (1023, "1,023 bytes"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
-    (2**20 - 1, "1.0 MiB"),  # rounded as shown, never '1,024.0 KiB'
-    (8_804_400, "8.4 MiB"), (80_000_800_000, "74.5 GiB"), (3 * 2**40, "3.0 TiB"),
-])
+@pytest.mark.parametrize(
+    "count, shown",
+    [
+        (0, "0 bytes"),
+        (1023, "1,023 bytes"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (2**20 - 1, "1.0 MiB"),  # rounded as shown, never '1,024.0 KiB'
+        (8_804_400, "8.4 MiB"),
+        (80_000_800_000, "74.5 GiB"),
+        (3 * 2**40, "3.0 TiB"),
+    ],
+)
 def test_byte_size_picks_the_unit_by_magnitude(count, shown):
     assert byte_size(count) == shown
 
 
 # --- 4. an explicit ';' always ends the statement ----------------------------------------------------
 
+
 def test_semicolon_after_input_then_arrow_line_says_a_chain_starts_with_a_layer():
     diagnostic = only("input 3x8x8;\n-> relu\n", "E101")
-    assert diagnostic.message == ("unexpected '->': expected a statement: a layer, 'input', 'block', "
-                                  "'use' or 'output'")
+    assert diagnostic.message == ("unexpected '->': expected a statement: a layer, 'input', 'block', 'use' or 'output'")
     assert diagnostic.help == "a chain starts with a layer; '->' joins two layers"
     assert diagnostic.location() == ("<text>", 2, 1)
 
@@ -100,29 +109,36 @@ def test_semicolon_before_an_arrow_line_ends_a_chain_too():
     assert diagnostic.help == "a chain starts with a layer; '->' joins two layers"
 
 
-@pytest.mark.parametrize("text, column", [
-    ("input 1x8\nconv 3 (8;)\n", 10),        # inside brackets
-    ("input 1x8\nconv 3 8 pad 1,;1\n", 16),  # after ','
-    ("input 1x8\nrelu ->; tanh\n", 8),       # after '->'
-])
+@pytest.mark.parametrize(
+    "text, column",
+    [
+        ("input 1x8\nconv 3 (8;)\n", 10),  # inside brackets
+        ("input 1x8\nconv 3 8 pad 1,;1\n", 16),  # after ','
+        ("input 1x8\nrelu ->; tanh\n", 8),  # after '->'
+    ],
+)
 def test_semicolon_where_a_statement_cannot_end_is_reported_where_it_stands(text, column):
     diagnostic = only(text, "E101")
     assert diagnostic.message.startswith("unexpected ';'")
     assert diagnostic.location() == ("<text>", 2, column)
 
 
-@pytest.mark.parametrize("text", [
-    ";input 1x8; relu;; tanh;\n",              # leading, doubled and trailing separators
-    "input 1x8\nresidual { ; relu; }\n",      # after '{' and before '}'
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        ";input 1x8; relu;; tanh;\n",  # leading, doubled and trailing separators
+        "input 1x8\nresidual { ; relu; }\n",  # after '{' and before '}'
+    ],
+)
 def test_semicolon_where_no_statement_is_left_open_is_harmless(text):
     cnndsl.check_text(text)
 
 
 # --- 5. channels-last inputs -----------------------------------------------------------------------
 
-LAYOUT_NOTE = ("inputs are channels-first (CxHxW): 'input 32x32x3' reads as 32 channels of 32x3; "
-               "did you mean 'input 3x32x32'?")
+LAYOUT_NOTE = (
+    "inputs are channels-first (CxHxW): 'input 32x32x3' reads as 32 channels of 32x3; did you mean 'input 3x32x32'?"
+)
 
 
 def test_channels_last_input_gets_a_note_on_the_shape_error():
@@ -135,22 +151,34 @@ def test_channels_last_note_on_a_channel_mismatch():
     assert diagnostic.notes == (LAYOUT_NOTE,)
 
 
-@pytest.mark.parametrize("shape, note", [
-    ("224x224x4", "inputs are channels-first (CxHxW): 'input 224x224x4' reads as 224 channels of 224x4; "
-                  "did you mean 'input 4x224x224'?"),
-    ("16000x1", "inputs are channels-first (CxW): 'input 16000x1' reads as 16000 channels of 1; "
-                "did you mean 'input 1x16000'?"),
-])
+@pytest.mark.parametrize(
+    "shape, note",
+    [
+        (
+            "224x224x4",
+            "inputs are channels-first (CxHxW): 'input 224x224x4' reads as 224 channels of 224x4; "
+            "did you mean 'input 4x224x224'?",
+        ),
+        (
+            "16000x1",
+            "inputs are channels-first (CxW): 'input 16000x1' reads as 16000 channels of 1; "
+            "did you mean 'input 1x16000'?",
+        ),
+    ],
+)
 def test_channels_last_note_uses_the_real_numbers(shape, note):
     diagnostic = only(f"input {shape}\nconv 5 8 -> conv 5 8\n", "E401")
     assert diagnostic.notes[-1] == note
 
 
-@pytest.mark.parametrize("shape", [
-    "3x32x32",   # channels first already
-    "6x32x3",    # first extent under 8: a small input rather than a slip
-    "64x8x5",    # last extent not a usual channel count
-])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "3x32x32",  # channels first already
+        "6x32x3",  # first extent under 8: a small input rather than a slip
+        "64x8x5",  # last extent not a usual channel count
+    ],
+)
 def test_no_channels_last_note_otherwise(shape):
     diagnostic = only(f"input {shape}\n" + " -> ".join(["conv 9x9 8"] * 4) + "\n", "E401")
     assert not any("channels-first" in note for note in diagnostic.notes)
@@ -163,6 +191,7 @@ def test_shape_notes_do_not_repeat_the_input_shape_of_the_label():
 
 
 # --- 6. check() of a path that does not exist ---------------------------------------------------------
+
 
 def test_check_of_a_missing_cnn_path_is_e105_without_location(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -53,8 +53,7 @@ X = [1, 2, 3, 1, 2, 3, 1, 2, 3]
 
 
 def test_moving_average_with_padding_2():
-    exact(run("input 1x9\nconv 3 1 weights [1 1 1] / 3 pad 2\n", X)[0],
-          [1 / 3, 1, 2, 2, 2, 2, 2, 2, 2, 5 / 3, 1])
+    exact(run("input 1x9\nconv 3 1 weights [1 1 1] / 3 pad 2\n", X)[0], [1 / 3, 1, 2, 2, 2, 2, 2, 2, 2, 5 / 3, 1])
 
 
 def test_moving_average_without_padding():
@@ -72,18 +71,13 @@ def test_dilated_kernel_by_hand():
 
 # --- 2-D cases by hand ----------------------------------------------------------------------------
 
-PICTURE = np.array([[0, 0, 0, 0, 0],
-                    [0, 1, 1, 1, 0],
-                    [0, 1, 2, 1, 0],
-                    [0, 1, 1, 1, 0],
-                    [0, 0, 0, 0, 0]], dtype=np.float32)
+PICTURE = np.array(
+    [[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 2, 1, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 0]], dtype=np.float32
+)
 
 
 def test_max_pool_by_hand():
-    x = [[1, 5, 2, 0],
-         [3, 4, 8, 1],
-         [0, 2, 6, 7],
-         [9, 1, 3, 2]]
+    x = [[1, 5, 2, 0], [3, 4, 8, 1], [0, 2, 6, 7], [9, 1, 3, 2]]
     exact(run("input 1x4x4\npool 2\n", x)[0], [[5, 8], [9, 7]])
     # window 3, stride 1: the four 3x3 maxima
     exact(run("input 1x4x4\npool 3/1\n", x)[0], [[8, 8], [9, 8]])
@@ -91,27 +85,23 @@ def test_max_pool_by_hand():
 
 def test_2x2_filter_over_the_5x5_picture():
     # sum of each 2x2 block of PICTURE, worked out by hand
-    exact(run("input 1x5x5\nconv 2x2 1 weights [[1 1] [1 1]]\n", PICTURE)[0],
-          [[1, 2, 2, 1],
-           [2, 5, 5, 2],
-           [2, 5, 5, 2],
-           [1, 2, 2, 1]])
+    exact(
+        run("input 1x5x5\nconv 2x2 1 weights [[1 1] [1 1]]\n", PICTURE)[0],
+        [[1, 2, 2, 1], [2, 5, 5, 2], [2, 5, 5, 2], [1, 2, 2, 1]],
+    )
     # a diagonal difference (top-left minus bottom-right)
-    exact(run("input 1x5x5\nconv 2x2 1 weights [[1 0] [0 -1]]\n", PICTURE)[0],
-          [[-1, -1, -1, 0],
-           [-1, -1, 0, 1],
-           [-1, 0, 1, 1],
-           [0, 1, 1, 1]])
+    exact(
+        run("input 1x5x5\nconv 2x2 1 weights [[1 0] [0 -1]]\n", PICTURE)[0],
+        [[-1, -1, -1, 0], [-1, -1, 0, 1], [-1, 0, 1, 1], [0, 1, 1, 1]],
+    )
 
 
 def test_kirsch_east_filter_on_a_step_edge():
     step = np.tile([0, 0, 1, 1, 1], (5, 1))  # dark on the left, bright from column 2
     # kernel column sums -9, -6, 15: windows over columns (0,0,1), (0,1,1), (1,1,1)
-    exact(run("input 1x5x5\nconv 3x3 1 weights [[-3 -3 5] [-3 0 5] [-3 -3 5]]\n", step)[0],
-          [[15, 9, 0]] * 3)
+    exact(run("input 1x5x5\nconv 3x3 1 weights [[-3 -3 5] [-3 0 5] [-3 -3 5]]\n", step)[0], [[15, 9, 0]] * 3)
     # the opposite (west) compass direction: column sums 15, -6, -9, so -9, -6-9, 0
-    exact(run("input 1x5x5\nconv 3x3 1 weights [[5 -3 -3] [5 0 -3] [5 -3 -3]]\n", step)[0],
-          [[-9, -15, 0]] * 3)
+    exact(run("input 1x5x5\nconv 3x3 1 weights [[5 -3 -3] [5 0 -3] [5 -3 -3]]\n", step)[0], [[-9, -15, 0]] * 3)
 
 
 def test_multichannel_literal_kernel():
@@ -124,8 +114,10 @@ def test_multichannel_literal_kernel():
 
 # --- padding modes against numpy.pad ------------------------------------------------------------
 
-@pytest.mark.parametrize("mode,numpy_mode", [("zeros", "constant"), ("reflect", "reflect"),
-                                             ("replicate", "edge"), ("circular", "wrap")])
+
+@pytest.mark.parametrize(
+    "mode,numpy_mode", [("zeros", "constant"), ("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")]
+)
 def test_padding_modes_match_numpy_pad(mode, numpy_mode):
     rng = np.random.default_rng(5)
     kernel = rng.integers(-3, 4, (3, 3)).astype(np.float32)
@@ -141,6 +133,7 @@ def test_padding_modes_match_numpy_pad(mode, numpy_mode):
 
 # --- pooling ------------------------------------------------------------------------------------
 
+
 def test_ceil_mode_pooling():
     x = np.arange(25, dtype=np.float32).reshape(5, 5)
     # windows start at 0, 2, 4: the last covers only row/column 4
@@ -151,7 +144,7 @@ def test_ceil_mode_pooling():
     # rows drop the window starting in the end padding, columns gain a partial window
     x = np.arange(30, dtype=np.float32).reshape(5, 6)
     padded = np.pad(x, ((1, 1), (0, 0)), constant_values=-np.inf)
-    want = [[padded[2 * i:2 * i + 2, 2 * j:2 * j + 2].max() for j in range(3)] for i in range(3)]
+    want = [[padded[2 * i : 2 * i + 2, 2 * j : 2 * j + 2].max() for j in range(3)] for i in range(3)]
     exact(run("input 1x5x6\npool 2 pad 1x0 ceil\n", x)[0], want)
     x = np.arange(25, dtype=np.float32).reshape(5, 5)
     got = run("input 1x5x5\npool avg 2 pad 1x0 ceil exclude_pad\n", x)[0]
@@ -163,8 +156,10 @@ def test_ceil_mode_pooling():
 
 def test_average_pool_counts_padding_unless_excluded():
     ones = np.ones((3, 3), np.float32)
-    exact(run("input 1x3x3\npool avg 3/1 pad 1\n", ones)[0],
-          [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1, 6 / 9], [4 / 9, 6 / 9, 4 / 9]])
+    exact(
+        run("input 1x3x3\npool avg 3/1 pad 1\n", ones)[0],
+        [[4 / 9, 6 / 9, 4 / 9], [6 / 9, 1, 6 / 9], [4 / 9, 6 / 9, 4 / 9]],
+    )
     exact(run("input 1x3x3\npool avg 3/1 pad 1 exclude_pad\n", ones)[0], np.ones((3, 3)))
 
 
@@ -176,6 +171,7 @@ def test_global_and_adaptive_average_pooling():
 
 
 # --- channels -------------------------------------------------------------------------------------
+
 
 def test_grouped_convolution():
     x = np.arange(4 * 3, dtype=np.float32).reshape(4, 3)
@@ -201,19 +197,21 @@ def test_lrn_matches_the_formula():
     want = np.empty_like(x, dtype=np.float64)
     for c in range(5):
         low, high = max(0, c - (size - 1) // 2), min(4, c + math.ceil((size - 1) / 2))
-        square_sum = (x[low:high + 1].astype(np.float64) ** 2).sum(axis=0)
+        square_sum = (x[low : high + 1].astype(np.float64) ** 2).sum(axis=0)
         want[c] = x[c] / (k + alpha / size * square_sum) ** beta
     exact(got, want, 1e-5)
 
 
 def test_concat_and_residual_add():
     x = np.arange(2 * 4, dtype=np.float32).reshape(2, 4)
-    spec = ("input 2x4\n"
-            "a = conv 1 2 weights [[[1] [0]] [[0] [1]]]\n"      # identity
-            "b = in -> conv 1 2 weights [[[2] [0]] [[0] [2]]]\n"  # doubling
-            "c = concat a b\n"
-            "d = add a b\n"
-            "output c, d\n")
+    spec = (
+        "input 2x4\n"
+        "a = conv 1 2 weights [[[1] [0]] [[0] [1]]]\n"  # identity
+        "b = in -> conv 1 2 weights [[[2] [0]] [[0] [2]]]\n"  # doubling
+        "c = concat a b\n"
+        "d = add a b\n"
+        "output c, d\n"
+    )
     model = cnndsl.check_text(spec)
     proto = onnx_emit.compile_model(model)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -227,16 +225,19 @@ def test_concat_and_residual_add():
 VALUES = np.array([-3, -1, -0.5, 0, 0.5, 2, 7], np.float32)
 
 
-@pytest.mark.parametrize("word,formula", [
-    ("relu", lambda v: np.maximum(v, 0)),
-    ("relu6", lambda v: np.clip(v, 0, 6)),
-    ("leakyrelu 0.2", lambda v: np.where(v > 0, v, 0.2 * v)),
-    ("elu", lambda v: np.where(v > 0, v, np.expm1(v))),
-    ("sigmoid", lambda v: 1 / (1 + np.exp(-v))),
-    ("tanh", np.tanh),
-    ("gelu", lambda v: v * 0.5 * (1 + np.vectorize(math.erf)(v / math.sqrt(2)))),
-    ("identity", lambda v: v),
-])
+@pytest.mark.parametrize(
+    "word,formula",
+    [
+        ("relu", lambda v: np.maximum(v, 0)),
+        ("relu6", lambda v: np.clip(v, 0, 6)),
+        ("leakyrelu 0.2", lambda v: np.where(v > 0, v, 0.2 * v)),
+        ("elu", lambda v: np.where(v > 0, v, np.expm1(v))),
+        ("sigmoid", lambda v: 1 / (1 + np.exp(-v))),
+        ("tanh", np.tanh),
+        ("gelu", lambda v: v * 0.5 * (1 + np.vectorize(math.erf)(v / math.sqrt(2)))),
+        ("identity", lambda v: v),
+    ],
+)
 def test_activations(word, formula):
     exact(run(f"input 1x7\n{word}\n", VALUES)[0], formula(VALUES.astype(np.float64)), 1e-6)
 
@@ -250,8 +251,9 @@ def test_softmax_is_over_channels():
 def test_batch_norm_uses_running_statistics(tmp_path):
     mean, var = np.array([1.0, -2.0], np.float32), np.array([4.0, 0.25], np.float32)
     scale, shift = np.array([2.0, 1.0], np.float32), np.array([0.5, 0.0], np.float32)
-    np.savez(tmp_path / "bn.npz", **{"bn.weight": scale, "bn.bias": shift, "bn.running_mean": mean,
-                                     "bn.running_var": var})
+    np.savez(
+        tmp_path / "bn.npz", **{"bn.weight": scale, "bn.bias": shift, "bn.running_mean": mean, "bn.running_var": var}
+    )
     x = np.array([[3.0, 5.0], [-2.0, 0.0]], np.float32)
     got = run("input 2x2\nbn: bn eps 0.001\n", x, weights=tmp_path / "bn.npz")
     exact(got, scale[:, None] * (x - mean[:, None]) / np.sqrt(var[:, None] + 1e-3) + shift[:, None], 1e-5)

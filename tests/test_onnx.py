@@ -119,8 +119,7 @@ def test_spec_file_runs_with_the_checkers_shapes(spec, tmp_path):
     for info in proto.graph.value_info:
         if info.name not in existing:
             proto.graph.output.append(info)
-    declared_shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim[1:]]
-                       for v in activations(proto)}
+    declared_shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim[1:]] for v in activations(proto)}
     runner = session(proto.SerializeToString())
     del proto
     names = [o.name for o in runner.get_outputs()]
@@ -153,8 +152,18 @@ def test_names_locations_and_metadata():
     model = cnndsl.check_text(SMALL, path="small.cnn")
     proto = onnx_emit.compile_model(model, seed=7)
     names = {t.name for t in proto.graph.initializer}
-    assert names == {"conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean",
-                     "bn1.running_var", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias"}
+    assert names == {
+        "conv1.weight",
+        "conv1.bias",
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "conv2.weight",
+        "conv2.bias",
+        "fc1.weight",
+        "fc1.bias",
+    }
     by_name = {n.name: n for n in proto.graph.node}
     assert by_name["conv1"].op_type == "Relu" and by_name["conv1.conv"].op_type == "Conv"
     assert by_name["conv1.conv"].doc_string == "small.cnn:2:1"
@@ -177,8 +186,9 @@ def test_names_locations_and_metadata():
 
 
 def test_named_outputs_get_identities_and_dropout_outputs_work():
-    model = cnndsl.check_text("input 3x8x8\na = conv 3x3 4 pad 1 -> dropout 0.5\n"
-                              "b = conv 3x3 4 pad 1\noutput a, b, in\n")
+    model = cnndsl.check_text(
+        "input 3x8x8\na = conv 3x3 4 pad 1 -> dropout 0.5\nb = conv 3x3 4 pad 1\noutput a, b, in\n"
+    )
     proto = onnx_emit.compile_model(model)
     assert [o.name for o in proto.graph.output] == ["a", "b", "in"]
     onnx.checker.check_model(proto, full_check=True)
@@ -188,8 +198,17 @@ def test_named_outputs_get_identities_and_dropout_outputs_work():
     np.testing.assert_array_equal(same, x)
 
 
-@pytest.mark.parametrize("pool", ["pool 2 pad 1 ceil", "pool 2 pad 1x0 ceil", "pool avg 2 pad 1x0 ceil",
-                                  "pool 1/3 ceil", "pool 3/2 pad 1 ceil", "pool avg 2x3/2 pad 1 ceil"])
+@pytest.mark.parametrize(
+    "pool",
+    [
+        "pool 2 pad 1 ceil",
+        "pool 2 pad 1x0 ceil",
+        "pool avg 2 pad 1x0 ceil",
+        "pool 1/3 ceil",
+        "pool 3/2 pad 1 ceil",
+        "pool avg 2x3/2 pad 1 ceil",
+    ],
+)
 @pytest.mark.parametrize("size", ["5x5", "5x6", "7x4"])
 def test_ceil_mode_pooling_agrees_with_onnx_shape_inference(pool, size):
     model = cnndsl.check_text(f"input 2x{size}\n{pool}\n")
@@ -233,6 +252,7 @@ def test_opset_choice_and_limits():
 
 # --- our own protobuf encoding ------------------------------------------------------------------
 
+
 def canonical(data: bytes) -> onnx.ModelProto:
     """The parsed model, after asserting that onnx serializes it back to exactly these bytes."""
     proto = onnx.ModelProto.FromString(data)
@@ -252,15 +272,15 @@ def test_spec_bytes_are_onnx_serialization(spec):
 
 EXTRA_SPECS = {
     "literal_relu6": "input 1x9\nconv 3 1 weights [1 1 1] / 3 pad 2\n"
-                     "-> conv 3/2 1 weights [-1 0.5 1e-3] pad 1 relu6 -> sigmoid\n",
+    "-> conv 3/2 1 weights [-1 0.5 1e-3] pad 1 relu6 -> sigmoid\n",
     "literal_2d": "input 1x5x5\nconv 2x2 1 weights [[1 1] [1 1]] -> leakyrelu 0.1 -> elu 2 -> tanh\n",
     "pad_modes": "input 3x16x16\nconv 3x3 4 pad 1 mode reflect relu6 -> conv 3x3 4 pad 2 mode replicate\n"
-                 "-> conv 3 4 pad 1 mode circular gelu -> pool 3/2 ceil -> pool avg 2 exclude_pad\n",
+    "-> conv 3 4 pad 1 mode circular gelu -> pool 3/2 ceil -> pool avg 2 exclude_pad\n",
     "lrn_1d": "input 4x32\nconv 3 8 pad 1 -> lrn 3 k 2 -> conv 3 8 -> pool avg adaptive 5 -> flatten\n"
-              "-> dropout 0.5 -> fc 3 softmax\n",
+    "-> dropout 0.5 -> fc 3 softmax\n",
     "lrn_3d": "input 2x4x6x6\nconv 3x3x3 4 pad 1 sigmoid -> lrn 5 -> bn eps 1e-3 -> relu -> pool max global\n",
     "named": "input 3x8x8\na = conv 3x3 4 pad 1 groups 1 dilation 1 -> dropout 0.5\n"
-             "b = conv 3x3 4 pad 2 dilation 2 nobias\nc = add a b\nd = concat a c\noutput d, b, in\n",
+    "b = conv 3x3 4 pad 2 dilation 2 nobias\nc = add a b\nd = concat a c\noutput d, b, in\n",
 }
 
 
@@ -319,8 +339,9 @@ print(sorted(m for m in sys.modules if m == "onnx" or m.startswith(("onnx.", "go
 def test_writing_files_does_not_import_onnx(small_spec, tmp_path):
     """onnx takes longer to import than a ResNet takes to compile: the file path never imports it."""
     output = tmp_path / "small.onnx"
-    done = subprocess.run([sys.executable, "-c", NO_ONNX_PROBE, str(small_spec), str(output)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", NO_ONNX_PROBE, str(small_spec), str(output)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
     model = cnndsl.check_file(small_spec)
@@ -330,6 +351,7 @@ def test_writing_files_does_not_import_onnx(small_spec, tmp_path):
 
 
 # --- files: determinism, atomicity, external data ---------------------------------------------
+
 
 @pytest.fixture
 def small_spec(tmp_path):
@@ -380,8 +402,7 @@ def test_refuses_bad_outputs_and_writes_nothing(small_spec, tmp_path):
 
 
 @pytest.mark.parametrize("interrupt", [RuntimeError, KeyboardInterrupt])
-def test_failing_compile_leaves_existing_output_and_no_temporary_files(small_spec, tmp_path, monkeypatch,
-                                                                       interrupt):
+def test_failing_compile_leaves_existing_output_and_no_temporary_files(small_spec, tmp_path, monkeypatch, interrupt):
     model = cnndsl.check_file(small_spec)
     output = tmp_path / "out.onnx"
     output.write_bytes(b"previous")
@@ -392,6 +413,7 @@ def test_failing_compile_leaves_existing_output_and_no_temporary_files(small_spe
             if index == 3:
                 raise interrupt("interrupted while writing")
             yield item
+
     monkeypatch.setattr(onnx_emit.Plan, "streams", failing)
     for external in (False, True):
         with pytest.raises(interrupt):
@@ -441,6 +463,7 @@ def test_models_over_the_protobuf_limit_go_external(small_spec, tmp_path, monkey
 
 # --- trained weights ---------------------------------------------------------------------------
 
+
 def export_npz(proto: onnx.ModelProto, path: pathlib.Path) -> dict[str, np.ndarray]:
     arrays = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
     np.savez(path, **arrays)
@@ -455,8 +478,10 @@ def test_npz_round_trip(small_spec, tmp_path):
     for tensor in loaded.graph.initializer:
         np.testing.assert_array_equal(numpy_helper.to_array(tensor), arrays[tensor.name])
     x = np.random.default_rng(1).standard_normal((2, 3, 16, 16), dtype=np.float32)
-    np.testing.assert_array_equal(session(loaded.SerializeToString()).run(None, {"input": x})[0],
-                                  session(original.SerializeToString()).run(None, {"input": x})[0])
+    np.testing.assert_array_equal(
+        session(loaded.SerializeToString()).run(None, {"input": x})[0],
+        session(original.SerializeToString()).run(None, {"input": x})[0],
+    )
     # float64 arrays are accepted and rounded to float32
     np.savez(tmp_path / "w64.npz", **{k: v.astype(np.float64) for k, v in arrays.items()})
     onnx_emit.compile_model(model, weights=tmp_path / "w64.npz")
@@ -480,9 +505,9 @@ def test_bad_weights_are_located_diagnostics_and_nothing_is_written(small_spec, 
     arrays = {t.name: numpy_helper.to_array(t) for t in onnx_emit.compile_model(model).graph.initializer}
     output = tmp_path / "out.onnx"
     broken = dict(arrays)
-    del broken["conv1.bias"]                               # missing
+    del broken["conv1.bias"]  # missing
     broken["conv2.weight"] = np.zeros((8, 8, 3, 2), np.float32)  # misshapen
-    broken["fc2.weight"] = np.zeros(3, np.float32)         # extra
+    broken["fc2.weight"] = np.zeros(3, np.float32)  # extra
     np.savez(tmp_path / "bad.npz", **broken)
     with pytest.raises(CnnError) as failure:
         onnx_emit.compile_file(model, output, weights=tmp_path / "bad.npz")
@@ -509,6 +534,7 @@ def test_bad_weights_are_located_diagnostics_and_nothing_is_written(small_spec, 
 
 
 # --- the command line ---------------------------------------------------------------------------
+
 
 def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cnndsl", *args], capture_output=True, text=True, cwd=cwd)
@@ -557,14 +583,19 @@ def test_vgg19_compiles_within_one_and_a_half_times_its_weights(tmp_path):
     if not spec.exists():
         pytest.skip("no vgg19 spec")
     output = tmp_path / "vgg19.onnx"
-    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(spec), str(output)],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(spec), str(output)], capture_output=True, text=True, check=True
+    )
     assert float(done.stdout) < 1.5
     proto = onnx.load(output)
     np.savez(tmp_path / "w.npz", **{t.name: numpy_helper.to_array(t) for t in proto.graph.initializer})
     del proto
-    done = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(spec), str(tmp_path / "again.onnx"),
-                           str(tmp_path / "w.npz")], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(spec), str(tmp_path / "again.onnx"), str(tmp_path / "w.npz")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert float(done.stdout) < 1.5
 
 

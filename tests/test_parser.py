@@ -66,15 +66,20 @@ def walk(node, path="module"):
 
 
 ALLOWED_LEAVES = (int, float, str, type(None))
-AST_TYPES = tuple(obj for obj in vars(ast).values() if isinstance(obj, type) and issubclass(obj, tuple)
-                  and obj.__module__ == ast.__name__)
+AST_TYPES = tuple(
+    obj
+    for obj in vars(ast).values()
+    if isinstance(obj, type) and issubclass(obj, tuple) and obj.__module__ == ast.__name__
+)
 
 
 def assert_clean(module: ast.Module) -> int:
     count = 0
     for path, value in walk(module):
         count += 1
-        assert not isinstance(value, (Token, Tree, lalr.Token, lalr.Subtree)), f"a parser object survived at {path}: {value!r}"
+        assert not isinstance(value, (Token, Tree, lalr.Token, lalr.Subtree)), (
+            f"a parser object survived at {path}: {value!r}"
+        )
         if isinstance(value, (tuple, list, Source, Span)) or isinstance(value, AST_TYPES):
             continue
         assert type(value) in ALLOWED_LEAVES and type(value) is not bool, f"{path}: {type(value).__name__}"
@@ -122,31 +127,38 @@ def test_everything_parses_into_expected_nodes():
 
 # --- line continuation ------------------------------------------------------------------------
 
+
 def chains(text: str) -> list[list[str]]:
     module = parse(Source("spec.cnn", text))
     return [[e.kind.id for e in s.elements] for s in module.statements if isinstance(s, ast.Chain)]
 
 
-@pytest.mark.parametrize("text", [
-    "input 1x8\nrelu -> tanh -> sigmoid\n",
-    "input 1x8\nrelu ->\ntanh ->\nsigmoid\n",
-    "input 1x8\nrelu\n-> tanh\n-> sigmoid\n",
-    "input 1x8\nrelu\n  -> tanh ->\n  sigmoid\n",
-    "input 1x8\nrelu ->   # comment after the arrow\n\n  # a comment line\n\ntanh\n# between\n-> sigmoid\n",
-    "input 1x8\nrelu\n\n\n-> tanh\n\n-> sigmoid\n",
-    "input 1x8\r\nrelu ->\r\ntanh\r\n-> sigmoid\r\n",
-    "input 1x8\nrelu\t->\ttanh\f->  sigmoid",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input 1x8\nrelu -> tanh -> sigmoid\n",
+        "input 1x8\nrelu ->\ntanh ->\nsigmoid\n",
+        "input 1x8\nrelu\n-> tanh\n-> sigmoid\n",
+        "input 1x8\nrelu\n  -> tanh ->\n  sigmoid\n",
+        "input 1x8\nrelu ->   # comment after the arrow\n\n  # a comment line\n\ntanh\n# between\n-> sigmoid\n",
+        "input 1x8\nrelu\n\n\n-> tanh\n\n-> sigmoid\n",
+        "input 1x8\r\nrelu ->\r\ntanh\r\n-> sigmoid\r\n",
+        "input 1x8\nrelu\t->\ttanh\f->  sigmoid",
+    ],
+)
 def test_arrow_at_line_end_or_start_joins_lines(text):
     assert chains(text) == [["relu", "tanh", "sigmoid"]]
 
 
-@pytest.mark.parametrize("text", [
-    "input 1x8\nrelu\ntanh\nsigmoid\n",
-    "input 1x8; relu; tanh; sigmoid",
-    "input 1x8\nrelu ; tanh\n\n# comment\nsigmoid\n",
-    "input 1x8\r\nrelu\r\n\r\ntanh\r\nsigmoid\r\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input 1x8\nrelu\ntanh\nsigmoid\n",
+        "input 1x8; relu; tanh; sigmoid",
+        "input 1x8\nrelu ; tanh\n\n# comment\nsigmoid\n",
+        "input 1x8\r\nrelu\r\n\r\ntanh\r\nsigmoid\r\n",
+    ],
+)
 def test_line_breaks_and_semicolons_separate_statements(text):
     assert chains(text) == [["relu"], ["tanh"], ["sigmoid"]]
 
@@ -183,6 +195,7 @@ def test_trailing_text_without_newline_and_empty_input():
 
 # --- positions --------------------------------------------------------------------------------
 
+
 def test_spans_point_at_what_was_written():
     text = "input 3x32x32\n\nconv1: conv 11x11/4 64 pad (1 + 1)  # c\n  -> relu\n"
     source = Source("spec.cnn", text)
@@ -190,7 +203,7 @@ def test_spans_point_at_what_was_written():
     decl, chain = module.statements
 
     def at(node):
-        return source.line_col(node.span.start), text[node.span.start:node.span.end]
+        return source.line_col(node.span.start), text[node.span.start : node.span.end]
 
     assert at(decl) == ((1, 1), "input 3x32x32")
     conv, relu = chain.elements
@@ -222,6 +235,7 @@ def test_negative_numbers_and_floats_keep_their_values():
 
 # --- size and depth ---------------------------------------------------------------------------
 
+
 def test_a_10000_line_chain_parses():
     text = "input 3x32x32\nconv 3x3 8 pad 1\n" + "".join(f"-> l{i}: relu  # layer {i}\n" for i in range(10_000))
     module = parse(Source("long.cnn", text))
@@ -236,8 +250,11 @@ def test_10000_statements_parse():
     assert len(parse(Source("many.cnn", text)).statements) == 10_001
 
 
-@pytest.mark.parametrize("opener, closer, middle", [("(", ")", "8"), ("[", "]", "1"), ("-", "", "8")],
-                         ids=["parentheses", "brackets", "negations"])
+@pytest.mark.parametrize(
+    "opener, closer, middle",
+    [("(", ")", "8"), ("[", "]", "1"), ("-", "", "8")],
+    ids=["parentheses", "brackets", "negations"],
+)
 def test_nesting_10000_deep_does_not_recurse(opener, closer, middle):
     depth = MAX_NESTING
     text = f"input 3x32x32\nconv 3x3 {opener * depth}{middle}{closer * depth}\n"

@@ -32,7 +32,7 @@ from cnndsl.onnx_emit import (
     _varint,
 )
 
-INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).smallest_subnormal)  # 1.4e-45
 
@@ -58,13 +58,27 @@ def float_bits(value: float) -> int:
 
 # --- the wire format --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("value, encoded", [
-    (0, "00"), (1, "01"), (127, "7f"), (128, "8001"), (300, "ac02"), (16383, "ff7f"), (16384, "808001"),
-    (2**31 - 1, "ffffffff07"), (2**31, "8080808008"), (2**32, "8080808010"),
-    (INT64_MAX, "ffffffffffffffff7f"),
-    # negative int64s are their 64-bit two's complement: always 10 bytes
-    (-1, "ffffffffffffffffff01"), (-2, "feffffffffffffffff01"), (INT64_MIN, "80808080808080808001"),
-])
+
+@pytest.mark.parametrize(
+    "value, encoded",
+    [
+        (0, "00"),
+        (1, "01"),
+        (127, "7f"),
+        (128, "8001"),
+        (300, "ac02"),
+        (16383, "ff7f"),
+        (16384, "808001"),
+        (2**31 - 1, "ffffffff07"),
+        (2**31, "8080808008"),
+        (2**32, "8080808010"),
+        (INT64_MAX, "ffffffffffffffff7f"),
+        # negative int64s are their 64-bit two's complement: always 10 bytes
+        (-1, "ffffffffffffffffff01"),
+        (-2, "feffffffffffffffff01"),
+        (INT64_MIN, "80808080808080808001"),
+    ],
+)
 def test_varint_known_encodings(value, encoded):
     assert _varint(value).hex() == encoded
 
@@ -79,9 +93,18 @@ def test_varint_length_and_protobuf_decoding(value):
     assert AttributeProto.FromString(b"\x18" + encoded).i == value
 
 
-@pytest.mark.parametrize("field, wire, encoded", [
-    (1, 0, "08"), (1, 2, "0a"), (2, 5, "15"), (15, 2, "7a"), (16, 0, "8001"), (20, 0, "a001"), (21, 2, "aa01"),
-])
+@pytest.mark.parametrize(
+    "field, wire, encoded",
+    [
+        (1, 0, "08"),
+        (1, 2, "0a"),
+        (2, 5, "15"),
+        (15, 2, "7a"),
+        (16, 0, "8001"),
+        (20, 0, "a001"),
+        (21, 2, "aa01"),
+    ],
+)
 def test_keys(field, wire, encoded):
     assert _key(field, wire).hex() == encoded
 
@@ -100,7 +123,7 @@ def test_message_framing_and_entry_size(length):
     assert len(_message(14, payload)) == _entry_size(length)  # every field number cnndsl frames is < 16
 
 
-@pytest.mark.parametrize("value", [INT64_MAX + 1, INT64_MIN - 1, 2**64, -2**64])
+@pytest.mark.parametrize("value", [INT64_MAX + 1, INT64_MIN - 1, 2**64, -(2**64)])
 def test_int_out_of_int64_range_is_refused_like_protobuf(value):
     with pytest.raises(ValueError):
         _int(3, value)
@@ -129,11 +152,10 @@ def test_strings_are_utf8_and_bytes_are_verbatim():
 
 # --- AttributeProto ---------------------------------------------------------------------------
 
-INTS = [0, 1, 127, 128, 255, 256, 2**31 - 1, 2**31, 2**32, INT64_MAX, -1, -2, -128, -2**31, INT64_MIN]
+INTS = [0, 1, 127, 128, 255, 256, 2**31 - 1, 2**31, 2**32, INT64_MAX, -1, -2, -128, -(2**31), INT64_MIN]
 
 
-@pytest.mark.parametrize("value", INTS + [True, False, np.int64(-5), np.int32(7), np.uint8(200),
-                                          np.uint64(INT64_MAX)])
+@pytest.mark.parametrize("value", INTS + [True, False, np.int64(-5), np.int32(7), np.uint8(200), np.uint64(INT64_MAX)])
 def test_int_attribute(value):
     ours = attribute("axis", value)
     assert ours == helper.make_attribute("axis", value).SerializeToString()
@@ -142,8 +164,26 @@ def test_int_attribute(value):
     assert not parsed.HasField("f") and not parsed.HasField("s")
 
 
-FLOATS = [0.0, -0.0, 1.0, -1.5, 0.1, 1e-45, 1e-46, FLOAT32_TINY, 1.17549435e-38, 3.4e38, FLOAT32_MAX,
-          3.5e38, 1e300, -1e300, math.inf, -math.inf, math.nan, -math.nan]
+FLOATS = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.5,
+    0.1,
+    1e-45,
+    1e-46,
+    FLOAT32_TINY,
+    1.17549435e-38,
+    3.4e38,
+    FLOAT32_MAX,
+    3.5e38,
+    1e300,
+    -1e300,
+    math.inf,
+    -math.inf,
+    math.nan,
+    -math.nan,
+]
 
 
 @pytest.mark.parametrize("value", FLOATS + [np.float32(0.25), np.float64(1e-3), np.float16(65504)])
@@ -161,8 +201,8 @@ def test_float_attribute(value):
 
 def test_float_attribute_special_values_decode_exactly():
     assert parsed_attribute("a", 1e-45).f == FLOAT32_TINY
-    assert parsed_attribute("a", 1e-46).f == 0.0                    # under half the smallest subnormal
-    assert parsed_attribute("a", 3.5e38).f == math.inf               # past float32's range
+    assert parsed_attribute("a", 1e-46).f == 0.0  # under half the smallest subnormal
+    assert parsed_attribute("a", 3.5e38).f == math.inf  # past float32's range
     assert parsed_attribute("a", -1e300).f == -math.inf
     assert math.copysign(1.0, parsed_attribute("a", -0.0).f) == -1.0
     assert parsed_attribute("a", 0.1).f == float(np.float32(0.1))
@@ -180,8 +220,9 @@ def test_any_int_attribute_matches_protobuf(value):
     assert attribute("i", value) == helper.make_attribute("i", value).SerializeToString()
 
 
-@pytest.mark.parametrize("value", ["", "SAME_UPPER", "é", "汉字", "🎉 emoji", "a\x00b", b"", b"\x00\xff\xfe",
-                                   "x" * 200])
+@pytest.mark.parametrize(
+    "value", ["", "SAME_UPPER", "é", "汉字", "🎉 emoji", "a\x00b", b"", b"\x00\xff\xfe", "x" * 200]
+)
 def test_string_attribute(value):
     ours = attribute("mode", value)
     assert ours == helper.make_attribute("mode", value).SerializeToString()
@@ -199,10 +240,21 @@ def test_attribute_names(name):
     assert parsed.name == name and parsed.HasField("name")
 
 
-@pytest.mark.parametrize("value", [
-    [0], [1, 2, 3], INTS, [-1, -1], (3, 3), range(5), [np.int64(2), 7],
-    np.array([1, -2, 3], dtype=np.int64), [INT64_MAX] * 40, [np.uint8(255), np.int32(-3)],
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        [0],
+        [1, 2, 3],
+        INTS,
+        [-1, -1],
+        (3, 3),
+        range(5),
+        [np.int64(2), 7],
+        np.array([1, -2, 3], dtype=np.int64),
+        [INT64_MAX] * 40,
+        [np.uint8(255), np.int32(-3)],
+    ],
+)
 def test_ints_attribute(value):
     ours = attribute("pads", value)
     assert ours == helper.make_attribute("pads", value).SerializeToString()
@@ -223,10 +275,18 @@ def test_ints_attribute_from_a_generator():
     assert list(AttributeProto.FromString(ours).ints) == [-2, -1, 0, 1, 2]
 
 
-@pytest.mark.parametrize("value", [
-    [0.0], [1.5, -0.0, 1e-45, 3.4e38], [math.inf, -math.inf], [1, 2.5],  # ints among floats: FLOATS
-    np.array([0.5, -2.0], dtype=np.float32), [np.float64(0.1), np.float32(0.1)], [1e39, -1e39],
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        [0.0],
+        [1.5, -0.0, 1e-45, 3.4e38],
+        [math.inf, -math.inf],
+        [1, 2.5],  # ints among floats: FLOATS
+        np.array([0.5, -2.0], dtype=np.float32),
+        [np.float64(0.1), np.float32(0.1)],
+        [1e39, -1e39],
+    ],
+)
 def test_floats_attribute(value):
     ours = attribute("scales", value)
     assert ours == helper.make_attribute("scales", value).SerializeToString()
@@ -241,9 +301,16 @@ def test_floats_attribute_with_nan():
     assert attribute("s", [math.nan]) == helper.make_attribute("s", [math.nan]).SerializeToString()
 
 
-@pytest.mark.parametrize("value", [
-    [""], ["a", "", "é"], ["汉字", "🎉"], [b"\x00", "text", b""], ("x", "y"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        [""],
+        ["a", "", "é"],
+        ["汉字", "🎉"],
+        [b"\x00", "text", b""],
+        ("x", "y"),
+    ],
+)
 def test_strings_attribute(value):
     ours = attribute("names", value)
     assert ours == helper.make_attribute("names", value).SerializeToString()
@@ -270,10 +337,15 @@ def test_any_strings_attribute_matches_protobuf(values, name):
     assert attribute(name, values) == helper.make_attribute(name, values).SerializeToString()
 
 
-@pytest.mark.parametrize("array", [
-    np.array(3.5, dtype=np.float32), np.array([1, 2, 3], dtype=np.int64), np.zeros((0,), dtype=np.float32),
-    np.arange(24, dtype=np.float32).reshape(2, 3, 4),
-])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.array(3.5, dtype=np.float32),
+        np.array([1, 2, 3], dtype=np.int64),
+        np.zeros((0,), dtype=np.float32),
+        np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+    ],
+)
 def test_tensor_attribute(array):
     ours = attribute("value", _Tensor(_Encoder.tensor("c", array)))
     assert ours == helper.make_attribute("value", numpy_helper.from_array(array, "c")).SerializeToString()
@@ -341,9 +413,16 @@ def test_tensor_int64_extremes():
     np.testing.assert_array_equal(numpy_helper.to_array(TensorProto.FromString(ours)), array)
 
 
-@pytest.mark.parametrize("make", [
-    lambda a: a.T, lambda a: a[:, ::2], lambda a: np.asfortranarray(a), lambda a: a[::-1],
-], ids=["transposed", "strided", "fortran", "reversed"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a: a.T,
+        lambda a: a[:, ::2],
+        lambda a: np.asfortranarray(a),
+        lambda a: a[::-1],
+    ],
+    ids=["transposed", "strided", "fortran", "reversed"],
+)
 def test_tensor_of_non_contiguous_arrays_is_row_major(make):
     array = make(np.arange(24, dtype=np.float32).reshape(4, 6))
     parsed = TensorProto.FromString(_Encoder.tensor("t", array))
@@ -385,25 +464,30 @@ def test_any_tensor_round_trips(shape, dtype, data):
 
 NODE_CASES = [
     ("Relu", ["x"], ["y"], "y", "", {}),
-    ("Relu", ["x"], ["y"], "", "", {}),                                  # no name: field 3 left out
-    ("Conv", ["x", "w", "b"], ["y"], "conv1", "spec.cnn:3:1",
-     {"strides": [2, 2], "pads": [1, 1, 1, 1], "kernel_shape": [3, 3], "group": 1, "dilations": None}),
+    ("Relu", ["x"], ["y"], "", "", {}),  # no name: field 3 left out
+    (
+        "Conv",
+        ["x", "w", "b"],
+        ["y"],
+        "conv1",
+        "spec.cnn:3:1",
+        {"strides": [2, 2], "pads": [1, 1, 1, 1], "kernel_shape": [3, 3], "group": 1, "dilations": None},
+    ),
     ("Pad", ["x", "pads", ""], ["p"], "p", "é.cnn:1:1", {"mode": "reflect"}),  # an empty (optional) input
     ("LeakyRelu", ["x"], ["y"], "汉字", "🎉", {"alpha": 0.2}),
     ("Concat", ["a", "b", "c", "d"], ["y"], "cat", "", {"axis": -1}),
-    ("Split", ["x"], ["a", "b"], "split", "", {"axis": 1}),                 # two outputs
+    ("Split", ["x"], ["a", "b"], "split", "", {"axis": 1}),  # two outputs
     ("Constant", [], ["k"], "k", "doc", {"value": np.array([1, 2], dtype=np.int64)}),
     ("Custom", [], [], "", "", {"z": 1, "a": 2.0, "m": "s", "b": ["x"], "y": [1.0], "c": [1], "n": None}),
 ]
 
 
-@pytest.mark.parametrize("op_type, inputs, outputs, name, doc, attributes", NODE_CASES,
-                         ids=[c[0] + str(i) for i, c in enumerate(NODE_CASES)])
+@pytest.mark.parametrize(
+    "op_type, inputs, outputs, name, doc, attributes", NODE_CASES, ids=[c[0] + str(i) for i, c in enumerate(NODE_CASES)]
+)
 def test_node(op_type, inputs, outputs, name, doc, attributes):
-    ours_attrs = {k: _Tensor(_Encoder.tensor(k, v)) if isinstance(v, np.ndarray) else v
-                  for k, v in attributes.items()}
-    onnx_attrs = {k: numpy_helper.from_array(v, k) if isinstance(v, np.ndarray) else v
-                  for k, v in attributes.items()}
+    ours_attrs = {k: _Tensor(_Encoder.tensor(k, v)) if isinstance(v, np.ndarray) else v for k, v in attributes.items()}
+    onnx_attrs = {k: numpy_helper.from_array(v, k) if isinstance(v, np.ndarray) else v for k, v in attributes.items()}
     ours = _Encoder.node(op_type, inputs, outputs, name, doc, ours_attrs)
     expected = helper.make_node(op_type, inputs, outputs, name=name, doc_string=doc, **onnx_attrs)
     assert ours == expected.SerializeToString()
@@ -423,11 +507,23 @@ def test_node_attributes_are_sorted_whatever_the_dict_order():
     assert [x.name for x in onnx.NodeProto.FromString(a).attribute] == ["a", "b"]
 
 
-@given(st.lists(texts, max_size=3), st.lists(texts, min_size=1, max_size=2), texts, texts,
-       st.dictionaries(st.text("abcdefgh", min_size=1, max_size=3),
-                       st.one_of(int64s, st.floats(allow_nan=False), strings_or_bytes,
-                                 st.lists(int64s, min_size=1, max_size=3),
-                                 st.lists(texts, min_size=1, max_size=3)), max_size=4))
+@given(
+    st.lists(texts, max_size=3),
+    st.lists(texts, min_size=1, max_size=2),
+    texts,
+    texts,
+    st.dictionaries(
+        st.text("abcdefgh", min_size=1, max_size=3),
+        st.one_of(
+            int64s,
+            st.floats(allow_nan=False),
+            strings_or_bytes,
+            st.lists(int64s, min_size=1, max_size=3),
+            st.lists(texts, min_size=1, max_size=3),
+        ),
+        max_size=4,
+    ),
+)
 @FAST
 def test_any_node_matches_make_node(inputs, outputs, name, doc, attributes):
     ours = _Encoder.node("Op", inputs, outputs, name, doc, attributes)
@@ -436,9 +532,11 @@ def test_any_node_matches_make_node(inputs, outputs, name, doc, attributes):
 
 # --- ValueInfoProto and StringStringEntryProto ------------------------------------------------
 
+
 @pytest.mark.parametrize("elem_type", [onnx_emit.FLOAT, onnx_emit.INT64])
-@pytest.mark.parametrize("shape", [[], [0], [3], ["N", 3, 224, 224], [1, "batch", "é"], [INT64_MAX, 2**31],
-                                   ["", 1]], ids=str)
+@pytest.mark.parametrize(
+    "shape", [[], [0], [3], ["N", 3, 224, 224], [1, "batch", "é"], [INT64_MAX, 2**31], ["", 1]], ids=str
+)
 def test_value_info(elem_type, shape):
     ours = _Encoder.value_info("x", elem_type, shape)
     expected = helper.make_tensor_value_info("x", elem_type, shape)
@@ -456,8 +554,9 @@ def test_value_info_with_numpy_dims_and_tuple_shape():
     assert ours == helper.make_tensor_value_info("汉字", TensorProto.FLOAT, [2, 3]).SerializeToString()
 
 
-@pytest.mark.parametrize("key, value", [("", ""), ("cnndsl.seed", "0"), ("é", "汉字🎉"),
-                                        ("cnndsl.spec", "input 3x32x32\n" * 100)])
+@pytest.mark.parametrize(
+    "key, value", [("", ""), ("cnndsl.seed", "0"), ("é", "汉字🎉"), ("cnndsl.spec", "input 3x32x32\n" * 100)]
+)
 def test_string_string_entry(key, value):
     ours = _Encoder.entry(key, value)
     expected = onnx.StringStringEntryProto(key=key, value=value)
@@ -483,22 +582,44 @@ def test_tape_nodes_are_make_node_with_the_layer_as_doc_string():
     tape = onnx_emit.Tape(onnx_emit.default_opset())
     tape.begin(layer)
     tape.op("Pad", ["input", "pads"], "conv1.padded", shape=(3, 10, 10), mode="reflect")
-    tape.op("Conv", ["conv1.padded", "conv1.weight"], "conv1", kernel_shape=[3, 3], strides=[1, 1], group=1,
-            dilations=None)
+    tape.op(
+        "Conv", ["conv1.padded", "conv1.weight"], "conv1", kernel_shape=[3, 3], strides=[1, 1], group=1, dilations=None
+    )
     tape.constant("conv1.shape", [-1, 4 * 8 * 8], integer=True)
     tape.constant("conv1.scale", 0.5)
     tape.end("conv1", (4, 8, 8))
     doc = "<text>:2:1"
     assert layer.source.path == "<text>"
     expected = [
-        helper.make_node("Pad", ["input", "pads"], ["conv1.padded"], name="conv1.padded", doc_string=doc,
-                         mode="reflect"),
-        helper.make_node("Conv", ["conv1.padded", "conv1.weight"], ["conv1"], name="conv1", doc_string=doc,
-                         kernel_shape=[3, 3], strides=[1, 1], group=1),
-        helper.make_node("Constant", [], ["conv1.shape"], name="conv1.shape", doc_string=doc,
-                         value=numpy_helper.from_array(np.array([-1, 256], dtype=np.int64), "conv1.shape")),
-        helper.make_node("Constant", [], ["conv1.scale"], name="conv1.scale", doc_string=doc,
-                         value=numpy_helper.from_array(np.array(0.5, dtype=np.float32), "conv1.scale")),
+        helper.make_node(
+            "Pad", ["input", "pads"], ["conv1.padded"], name="conv1.padded", doc_string=doc, mode="reflect"
+        ),
+        helper.make_node(
+            "Conv",
+            ["conv1.padded", "conv1.weight"],
+            ["conv1"],
+            name="conv1",
+            doc_string=doc,
+            kernel_shape=[3, 3],
+            strides=[1, 1],
+            group=1,
+        ),
+        helper.make_node(
+            "Constant",
+            [],
+            ["conv1.shape"],
+            name="conv1.shape",
+            doc_string=doc,
+            value=numpy_helper.from_array(np.array([-1, 256], dtype=np.int64), "conv1.shape"),
+        ),
+        helper.make_node(
+            "Constant",
+            [],
+            ["conv1.scale"],
+            name="conv1.scale",
+            doc_string=doc,
+            value=numpy_helper.from_array(np.array(0.5, dtype=np.float32), "conv1.scale"),
+        ),
     ]
     assert tape.nodes == [n.SerializeToString() for n in expected]
     assert tape.order == ["conv1.padded", "conv1", "conv1.shape", "conv1.scale"]
@@ -637,11 +758,18 @@ def test_random_small_models_are_valid_canonical_onnx(case):
     assert (first.dim_param == "N") if batch is None else (first.dim_value == batch)
     # every node is what onnx.helper.make_node would have built from the node's own fields
     for node in proto.graph.node:
-        rebuilt = helper.make_node(node.op_type, node.input, node.output, name=node.name,
-                                   doc_string=node.doc_string,
-                                   **{a.name: helper.get_attribute_value(a) for a in node.attribute})
+        rebuilt = helper.make_node(
+            node.op_type,
+            node.input,
+            node.output,
+            name=node.name,
+            doc_string=node.doc_string,
+            **{a.name: helper.get_attribute_value(a) for a in node.attribute},
+        )
         assert rebuilt.SerializeToString() == node.SerializeToString()
     # every initializer is the tensor numpy_helper would write for its values
     for init in proto.graph.initializer:
-        assert numpy_helper.from_array(numpy_helper.to_array(init), init.name).SerializeToString() \
+        assert (
+            numpy_helper.from_array(numpy_helper.to_array(init), init.name).SerializeToString()
             == init.SerializeToString()
+        )

@@ -41,9 +41,41 @@ def outcome(data: bytes, path: str = "fuzz.cnn") -> cnndsl.CheckedModel | None:
         return None
 
 
-WORDS = sorted({*REGISTRY, "repeat", "residual", "shortcut", "concat", "if", "else", "as", "in", "pad",
-                "same", "valid", "groups", "dilation", "nobias", "ceil", "avg", "max", "global",
-                "adaptive", "mode", "reflect", "weights", "eps", "alpha", "beta", "k", "x", "y", "c"})
+WORDS = sorted(
+    {
+        *REGISTRY,
+        "repeat",
+        "residual",
+        "shortcut",
+        "concat",
+        "if",
+        "else",
+        "as",
+        "in",
+        "pad",
+        "same",
+        "valid",
+        "groups",
+        "dilation",
+        "nobias",
+        "ceil",
+        "avg",
+        "max",
+        "global",
+        "adaptive",
+        "mode",
+        "reflect",
+        "weights",
+        "eps",
+        "alpha",
+        "beta",
+        "k",
+        "x",
+        "y",
+        "c",
+    }
+)
+
 
 def _spaced(strategy):
     # from_lark concatenates tokens; a leading space keeps names and numbers from running together.
@@ -71,8 +103,9 @@ def grammar() -> Lark:
 @FAST
 @given(data=st.data())
 def test_specs_generated_from_the_grammar(grammar, data):
-    text = data.draw(from_lark(grammar, explicit=GRAMMAR_STRATEGIES, alphabet=st.characters(
-        min_codepoint=32, max_codepoint=126)))
+    text = data.draw(
+        from_lark(grammar, explicit=GRAMMAR_STRATEGIES, alphabet=st.characters(min_codepoint=32, max_codepoint=126))
+    )
     outcome(text.encode())
 
 
@@ -92,8 +125,31 @@ def _mutate(lines: list[str], rng: random.Random) -> list[str]:
         lines[i] = lines[i][: rng.randrange(len(lines[i]) + 1)]
     else:
         cut = rng.randrange(len(lines[i]) + 1)
-        token = rng.choice(["->", "{", "}", "(", ")", "[", "]", ",", "/", "x", "0", "-1", "relu", "pad",
-                            "conv 3x3 8", "=", ":", "?", "1e400", "99999999999999999999", "#"])
+        token = rng.choice(
+            [
+                "->",
+                "{",
+                "}",
+                "(",
+                ")",
+                "[",
+                "]",
+                ",",
+                "/",
+                "x",
+                "0",
+                "-1",
+                "relu",
+                "pad",
+                "conv 3x3 8",
+                "=",
+                ":",
+                "?",
+                "1e400",
+                "99999999999999999999",
+                "#",
+            ]
+        )
         lines[i] = lines[i][:cut] + " " + token + " " + lines[i][cut:]
     return lines
 
@@ -110,8 +166,10 @@ def test_mutated_library_specs(spec):
 
 
 @FAST
-@given(spec=st.sampled_from(SPECS) if SPECS else st.nothing(), flips=st.lists(
-    st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
+@given(
+    spec=st.sampled_from(SPECS) if SPECS else st.nothing(),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4),
+)
 def test_flipped_bytes(spec, flips):
     data = bytearray(spec.read_bytes())
     for position, value in flips:
@@ -126,8 +184,7 @@ def test_raw_bytes(data):
 
 
 @FAST
-@given(st.text(alphabet=st.sampled_from(list("input 3x2\n->conv pool{}()[],/*+-=:?#.0123456789relu")),
-               max_size=200))
+@given(st.text(alphabet=st.sampled_from(list("input 3x2\n->conv pool{}()[],/*+-=:?#.0123456789relu")), max_size=200))
 def test_token_soup(text):
     outcome(text.encode())
 
@@ -234,5 +291,6 @@ def test_compile_of_mutated_specs_writes_only_on_success(spec, tmp_path, capsys)
         assert status in (0, 1)
         assert output.exists() == (status == 0)
         # nothing else appears beside the spec: no temporary files, no partial outputs
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"case{case}.")) == \
-            sorted([source.name] + ([output.name] if status == 0 else []))
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f"case{case}.")) == sorted(
+            [source.name] + ([output.name] if status == 0 else [])
+        )

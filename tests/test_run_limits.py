@@ -44,8 +44,12 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def onnx_model(tmp_path: pathlib.Path, name: str, nodes, input_shape, output_type, output_shape) -> pathlib.Path:
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
-                              [helper.make_tensor_value_info("y", output_type, output_shape)])
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
+        [helper.make_tensor_value_info("y", output_type, output_shape)],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
     path = tmp_path / f"{name}.onnx"
     onnx.save(model, path)
@@ -60,6 +64,7 @@ def header_only(path: pathlib.Path, shape: tuple[int, ...], descr: str = "<f4") 
 
 
 # --- defect 3: input files ------------------------------------------------------------------------
+
 
 def test_a_huge_claimed_input_shape_is_e507_not_memory_error(tmp_path):
     spec = write(tmp_path, "m.cnn", SPEC)
@@ -115,9 +120,16 @@ def test_a_fifo_input_is_refused_without_opening_it(tmp_path):
 
 # --- defect 4: outputs that are not numbers ---------------------------------------------------------
 
+
 def test_string_outputs_are_described_without_statistics(tmp_path):
-    path = onnx_model(tmp_path, "strings", [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.STRING)],
-                      ["N", 4], TensorProto.STRING, ["N", 4])
+    path = onnx_model(
+        tmp_path,
+        "strings",
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.STRING)],
+        ["N", 4],
+        TensorProto.STRING,
+        ["N", 4],
+    )
     report = runtime.run_file(path, device="cpu", repeat=1, batch=2)
     text = "\n".join(report.outputs[0].render())
     assert "output:  y 2x4 string" in text and "no statistics" in text and "min " not in text
@@ -127,13 +139,20 @@ def test_string_outputs_are_described_without_statistics(tmp_path):
 
 
 def test_integer_and_boolean_outputs_get_statistics(tmp_path):
-    path = onnx_model(tmp_path, "bools", [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.BOOL)],
-                      ["N", 4], TensorProto.BOOL, ["N", 4])
+    path = onnx_model(
+        tmp_path,
+        "bools",
+        [helper.make_node("Cast", ["x"], ["y"], to=TensorProto.BOOL)],
+        ["N", 4],
+        TensorProto.BOOL,
+        ["N", 4],
+    )
     text = "\n".join(runtime.run_file(path, device="cpu", repeat=1).outputs[0].render())
     assert "output:  y 1x4 bool" in text and "min " in text
 
 
 # --- defect 5: memory ---------------------------------------------------------------------------------
+
 
 def test_a_huge_batch_is_e508_before_anything_is_allocated(tmp_path):
     spec = write(tmp_path, "m.cnn", SPEC)
@@ -162,8 +181,14 @@ def test_huge_declared_inputs_are_e508(tmp_path):
 
 
 def test_onnx_models_are_estimated_from_inputs_and_outputs(tmp_path):
-    path = onnx_model(tmp_path, "wide", [helper.make_node("Relu", ["x"], ["y"])],
-                      [1, 3, 100000, 100000], TensorProto.FLOAT, [1, 3, 100000, 100000])
+    path = onnx_model(
+        tmp_path,
+        "wide",
+        [helper.make_node("Relu", ["x"], ["y"])],
+        [1, 3, 100000, 100000],
+        TensorProto.FLOAT,
+        [1, 3, 100000, 100000],
+    )
     (found,) = failure_of(path)
     assert found.code == "E508" and "(input 111.8 GiB, outputs 111.8 GiB)" in found.message
     assert "input and outputs only" in " ".join(found.notes)
@@ -199,6 +224,7 @@ def test_byte_counts_in_human_units():
 
 # --- defect 6: top-k only for classifiers -----------------------------------------------------------
 
+
 def test_top_k_only_after_a_softmax_layer(tmp_path):
     boxes = write(tmp_path, "boxes.cnn", "input 16\nfc 4\n")
     (output,) = runtime.run_file(boxes, device="cpu", repeat=1).outputs
@@ -213,18 +239,21 @@ def test_top_k_only_after_a_softmax_layer(tmp_path):
 
 
 def test_top_k_for_onnx_models_whose_outputs_are_probabilities(tmp_path):
-    softmax = onnx_model(tmp_path, "probs", [helper.make_node("Softmax", ["x"], ["y"], axis=1)],
-                         ["N", 7], TensorProto.FLOAT, ["N", 7])
+    softmax = onnx_model(
+        tmp_path, "probs", [helper.make_node("Softmax", ["x"], ["y"], axis=1)], ["N", 7], TensorProto.FLOAT, ["N", 7]
+    )
     (output,) = runtime.run_file(softmax, device="cpu", repeat=1).outputs
     assert len(output.top[0]) == 5 and not output.softmaxed
-    logits = onnx_model(tmp_path, "logits", [helper.make_node("Identity", ["x"], ["y"])],
-                        ["N", 4], TensorProto.FLOAT, ["N", 4])
+    logits = onnx_model(
+        tmp_path, "logits", [helper.make_node("Identity", ["x"], ["y"])], ["N", 4], TensorProto.FLOAT, ["N", 4]
+    )
     assert runtime.run_file(logits, device="cpu", repeat=1).outputs[0].top == []
     (output,) = runtime.run_file(logits, device="cpu", repeat=1, top_k=3).outputs
     assert output.softmaxed and len(output.top[0]) == 3
 
 
 # --- defect 7: E504 names the installed onnxruntime's newest opset --------------------------------------
+
 
 def test_e504_note_names_the_installed_runtime(monkeypatch):
     newest = onnx_emit.newest_runtime_opset()

@@ -42,14 +42,14 @@ def codes(failure) -> list[str]:
 
 # --- sessions ---------------------------------------------------------------------------------
 
+
 def test_sessions_from_every_kind_of_model(spec, tmp_path):
     model = cnndsl.check_file(spec)
     onnx_path = onnx_emit.compile_file(model, tmp_path / "tiny.onnx").path
     proto = onnx_emit.compile_model(model)
     x = np.random.default_rng(0).standard_normal((2, 3, 12, 12), dtype=np.float32)
     results = []
-    for source in (str(spec), spec, SPEC, model, proto, proto.SerializeToString(), onnx_path,
-                   pathlib.Path(onnx_path)):
+    for source in (str(spec), spec, SPEC, model, proto, proto.SerializeToString(), onnx_path, pathlib.Path(onnx_path)):
         session = cnndsl.create_session(source, device="cpu")
         assert session.get_providers()[0] == "CPUExecutionProvider"
         results.append(session.run(None, {"input": x})[0])
@@ -68,9 +68,11 @@ def test_compile_options_reach_the_session(spec):
 
 def test_auto_takes_cuda_only_when_a_session_really_runs_on_it(spec):
     session = cnndsl.create_session(spec, device="auto")
-    assert session.get_providers()[0] == ("CUDAExecutionProvider" if HAS_CUDA and
-                                          session.get_providers()[0] == "CUDAExecutionProvider"
-                                          else "CPUExecutionProvider")
+    assert session.get_providers()[0] == (
+        "CUDAExecutionProvider"
+        if HAS_CUDA and session.get_providers()[0] == "CUDAExecutionProvider"
+        else "CPUExecutionProvider"
+    )
     assert runtime.device_of(session) in ("cpu", "cuda")
     if not HAS_CUDA:
         assert runtime.device_of(session) == "cpu"
@@ -110,8 +112,7 @@ def test_cuda_session_matches_cpu():
     gpu = cnndsl.create_session(proto, device="cuda")
     assert gpu.get_providers()[0] == "CUDAExecutionProvider"
     cpu = cnndsl.create_session(proto, device="cpu")
-    np.testing.assert_allclose(gpu.run(None, {"input": x})[0], cpu.run(None, {"input": x})[0],
-                               rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(gpu.run(None, {"input": x})[0], cpu.run(None, {"input": x})[0], rtol=1e-3, atol=1e-4)
 
 
 @needs_cuda
@@ -122,6 +123,7 @@ def test_cli_run_on_cuda():
 
 
 # --- run_file -----------------------------------------------------------------------------------
+
 
 def test_run_report(spec):
     # fc without softmax gives logits: top-k only when asked for (then over their softmax)
@@ -205,6 +207,7 @@ def test_spec_errors_surface_as_diagnostics(tmp_path):
 
 
 # --- the command line ---------------------------------------------------------------------------
+
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cnndsl", *args], capture_output=True, text=True)

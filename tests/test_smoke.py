@@ -11,8 +11,9 @@ def test_alexnet_matches_torchvision(spec_dir):
 
 
 def test_check_does_not_import_onnx(spec_dir):
-    code = ("import sys, cnndsl.cli; cnndsl.cli.main(['check', '-q', sys.argv[1]]); "
-            "assert not any(m.split('.')[0] in ('onnx', 'onnxruntime') for m in sys.modules), "
-            "[m for m in sys.modules if m.startswith('onnx')]")
-    subprocess.run([sys.executable, "-c", code, str(spec_dir / "alexnet.cnn")], check=True,
-                   capture_output=True)
+    code = (
+        "import sys, cnndsl.cli; cnndsl.cli.main(['check', '-q', sys.argv[1]]); "
+        "assert not any(m.split('.')[0] in ('onnx', 'onnxruntime') for m in sys.modules), "
+        "[m for m in sys.modules if m.startswith('onnx')]"
+    )
+    subprocess.run([sys.executable, "-c", code, str(spec_dir / "alexnet.cnn")], check=True, capture_output=True)

@@ -30,11 +30,11 @@ SPEC_FILES = sorted(SPECS.glob("*.cnn"))
 PUBLISHED: dict[str, tuple[int, int | None]] = {
     # the seeds' small networks
     "lenet5": (61_706, 416_520),
-    "mnist_mlp": (178_110, 177_800),            # Flux model1
-    "mnist_cnn": (5_386, 234_400),              # Flux model2 with its max pooling
+    "mnist_mlp": (178_110, 177_800),  # Flux model1
+    "mnist_cnn": (5_386, 234_400),  # Flux model2 with its max pooling
     # AlexNet
-    "alexnet": (61_100_840, 714_188_480),       # torchvision
-    "alexnet2012": (60_965_224, 724_406_816),   # Krizhevsky et al. 2012 / Caffe bvlc_alexnet
+    "alexnet": (61_100_840, 714_188_480),  # torchvision
+    "alexnet2012": (60_965_224, 724_406_816),  # Krizhevsky et al. 2012 / Caffe bvlc_alexnet
     # VGG, torchvision
     "vgg11": (132_863_336, 7_609_090_048),
     "vgg13": (133_047_848, 11_308_466_176),
@@ -42,18 +42,18 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "vgg19": (143_667_240, 19_632_062_464),
     "vgg16_bn": (138_365_992, 15_470_264_320),
     # 1D and 3D
-    "audio1d": (26_915, 1_880_256),             # torchaudio tutorial's M5 (26,915 published)
-    "video3d": (1_190_725, 5_375_681_792),      # derived in the spec's header
+    "audio1d": (26_915, 1_880_256),  # torchaudio tutorial's M5 (26,915 published)
+    "video3d": (1_190_725, 5_375_681_792),  # derived in the spec's header
     # graph networks: add a row with each new spec
-    "resnet18": (11_689_512, 1_814_073_344),    # torchvision
-    "resnet34": (21_797_672, 3_663_761_408),    # torchvision
-    "resnet50": (25_557_032, 4_089_184_256),    # torchvision (v1.5)
-    "resnet101": (44_549_160, 7_801_405_440),   # torchvision (v1.5)
+    "resnet18": (11_689_512, 1_814_073_344),  # torchvision
+    "resnet34": (21_797_672, 3_663_761_408),  # torchvision
+    "resnet50": (25_557_032, 4_089_184_256),  # torchvision (v1.5)
+    "resnet101": (44_549_160, 7_801_405_440),  # torchvision (v1.5)
     "resnet152": (60_192_808, 11_513_626_624),  # torchvision (v1.5)
-    "googlenet": (6_624_904, 1_498_376_192),    # torchvision, without the aux classifiers
+    "googlenet": (6_624_904, 1_498_376_192),  # torchvision, without the aux classifiers
     "inception_v3": (23_834_568, 5_713_216_096),  # torchvision at 299x299, without the aux head
-    "nin": (966_986, 222_486_528),              # NIN CIFAR-10 (Caffe model zoo), derived in the header
-    "localization": (4_183, 233_200),           # the seeds' two-head localizer, derived in the header
+    "nin": (966_986, 222_486_528),  # NIN CIFAR-10 (Caffe model zoo), derived in the header
+    "localization": (4_183, 233_200),  # the seeds' two-head localizer, derived in the header
 }
 
 
@@ -79,7 +79,8 @@ def test_there_are_specs():
 def test_published_totals(spec):
     assert spec.stem in PUBLISHED, (
         f"{spec.name} has no row in PUBLISHED (tests/test_specs.py); add "
-        f"'{spec.stem}': (trainable parameters, MACs or None) with the published figures")
+        f"'{spec.stem}': (trainable parameters, MACs or None) with the published figures"
+    )
     params, macs = PUBLISHED[spec.stem]
     model = cnndsl.check_file(spec)
     assert model.trainable_params == params, f"{spec.name}: {model.trainable_params:,} != {params:,}"
@@ -101,11 +102,15 @@ def test_golden_summary(spec, at_root):
         golden.write_text(text, encoding="utf-8")
         return
     if not golden.exists():
-        pytest.fail(f"no golden summary {golden.relative_to(ROOT)}; create it with "
-                    f"CNNDSL_UPDATE_GOLDEN=1 pytest tests/test_specs.py -k {spec.stem} (and review it)")
+        pytest.fail(
+            f"no golden summary {golden.relative_to(ROOT)}; create it with "
+            f"CNNDSL_UPDATE_GOLDEN=1 pytest tests/test_specs.py -k {spec.stem} (and review it)"
+        )
     expected = golden.read_text(encoding="utf-8")
-    assert text == expected, (f"`cnndsl summary {_relative(spec)}` changed; if intended, rerun with "
-                              f"CNNDSL_UPDATE_GOLDEN=1 and review the diff of {golden.relative_to(ROOT)}")
+    assert text == expected, (
+        f"`cnndsl summary {_relative(spec)}` changed; if intended, rerun with "
+        f"CNNDSL_UPDATE_GOLDEN=1 and review the diff of {golden.relative_to(ROOT)}"
+    )
 
 
 def test_goldens_have_specs():
@@ -121,15 +126,14 @@ def test_summary_cli_prints_the_golden_text(capsys, at_root):
 
 
 LAYER_KEYS = {"name", "kind", "line", "output_shape", "params", "macs"}
-TOP_KEYS = {"total_params", "trainable_params", "non_trainable_params", "total_macs", "input", "outputs",
-            "layers"}
+TOP_KEYS = {"total_params", "trainable_params", "non_trainable_params", "total_macs", "input", "outputs", "layers"}
 
 
 @pytest.mark.parametrize("spec", SPEC_FILES, ids=_spec_id)
 def test_summary_json(spec, capsys):
     assert main(["summary", "--json", str(spec)]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert TOP_KEYS <= data.keys()
+    assert data.keys() >= TOP_KEYS
     model = cnndsl.check_file(spec)
     assert data["total_params"] == model.total_params
     assert data["trainable_params"] == model.trainable_params
@@ -141,7 +145,7 @@ def test_summary_json(spec, capsys):
     assert data["outputs"] and all(set(o) == {"name", "shape"} for o in data["outputs"])
     assert len(data["layers"]) == len(model.layers)
     for layer in data["layers"]:
-        assert LAYER_KEYS <= layer.keys(), layer
+        assert layer.keys() >= LAYER_KEYS, layer
         assert isinstance(layer["line"], int) and layer["line"] >= 1
         assert all(isinstance(v, int) and v >= 1 for v in layer["output_shape"])
     assert sum(layer["params"] for layer in data["layers"]) == data["total_params"]
@@ -155,8 +159,10 @@ def test_summary_json_layers_of_mnist_cnn(capsys):
     """The seeds' model2, row by row: 28 -> 24 -> 12 -> 10 -> 5, 400 features."""
     assert main(["summary", "--json", str(SPECS / "mnist_cnn.cnn")]) == 0
     data = json.loads(capsys.readouterr().out)
-    rows = [(layer["name"], layer["kind"], layer["line"], layer["output_shape"], layer["params"],
-             layer["macs"]) for layer in data["layers"]]
+    rows = [
+        (layer["name"], layer["kind"], layer["line"], layer["output_shape"], layer["params"], layer["macs"])
+        for layer in data["layers"]
+    ]
     assert rows == [
         ("conv1", "conv", 9, [8, 24, 24], 208, 115_200),
         ("pool1", "maxpool", 9, [8, 12, 12], 0, 0),
@@ -178,8 +184,7 @@ def test_vgg16_bn_batch_norm_statistics_are_non_trainable():
 def test_alexnet2012_uses_two_gpu_groups_and_lrn():
     model = cnndsl.check_file(SPECS / "alexnet2012.cnn")
     layers = {node.name: node for node in model.layers}
-    assert [n for n, node in layers.items() if getattr(node.layer, "groups", 1) == 2] == \
-        ["conv2", "conv4", "conv5"]
+    assert [n for n, node in layers.items() if getattr(node.layer, "groups", 1) == 2] == ["conv2", "conv4", "conv5"]
     norm = layers["norm1"].layer
     assert (norm.size, norm.alpha, norm.beta, norm.k) == (5, 1e-4, 0.75, 2.0)
     assert model.shapes[layers["pool5"]] == (256, 6, 6)

@@ -86,6 +86,7 @@ def members_of(arrays: dict[str, np.ndarray], **changed: bytes) -> dict[str, byt
 
 # --- what still works ------------------------------------------------------------------------------
 
+
 def test_header_versions_byte_orders_and_fortran_order(spec, arrays, tmp_path):
     members = {}
     for index, (name, array) in enumerate(sorted(arrays.items())):
@@ -113,6 +114,7 @@ def test_load_npz_reads_every_array(arrays, tmp_path):
 
 # --- defect 1: the archive's contents are never trusted -----------------------------------------------
 
+
 def test_a_member_without_the_npy_header_is_a_located_e502(spec, arrays, tmp_path):
     weights = write_zip(tmp_path / "raw.npz", members_of(arrays, **{"conv2.weight": b"raw float bytes"}))
     (found,) = failure_of(spec, weights)
@@ -135,9 +137,9 @@ def test_a_header_claiming_ten_billion_values_allocates_nothing(spec, arrays, tm
 
 def test_bad_headers_and_types_are_e502(spec, arrays, tmp_path):
     bad = {
-        "conv1.weight": npy_bytes(np.array([None, "x"], dtype=object)),          # pickled objects
-        "conv1.bias": header_bytes((4,), descr="<U3"),                          # strings
-        "conv2.weight": npy.MAGIC + bytes([9, 0]) + b"\0" * 8,                   # unknown version
+        "conv1.weight": npy_bytes(np.array([None, "x"], dtype=object)),  # pickled objects
+        "conv1.bias": header_bytes((4,), descr="<U3"),  # strings
+        "conv2.weight": npy.MAGIC + bytes([9, 0]) + b"\0" * 8,  # unknown version
         "conv2.bias": npy.MAGIC + bytes([2, 0]) + (2**31).to_bytes(4, "little"),  # a 2 GB header
         "fc1.bias": npy.MAGIC + bytes([1, 0]) + (20).to_bytes(2, "little") + b"{'descr': <f4}      ",
     }
@@ -164,17 +166,20 @@ def test_unexpected_members_are_never_read(spec, arrays, tmp_path):
             for _ in range(6):
                 member.write(zeros)
     assert path.stat().st_size < 2**20
-    probe = ("import resource, sys, cnndsl\n"
-             "from cnndsl import onnx_emit\n"
-             "model = cnndsl.check_file(sys.argv[1])\n"
-             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-             "try:\n"
-             "    onnx_emit.plan(model, weights=sys.argv[2])\n"
-             "except cnndsl.CnnError as failure:\n"
-             "    print([d.message for d in failure.diagnostics])\n"
-             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n")
-    done = subprocess.run([sys.executable, "-c", probe, str(spec), str(path)], capture_output=True, text=True,
-                          timeout=120)
+    probe = (
+        "import resource, sys, cnndsl\n"
+        "from cnndsl import onnx_emit\n"
+        "model = cnndsl.check_file(sys.argv[1])\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    onnx_emit.plan(model, weights=sys.argv[2])\n"
+        "except cnndsl.CnnError as failure:\n"
+        "    print([d.message for d in failure.diagnostics])\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(spec), str(path)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     messages, grown = done.stdout.splitlines()
     assert "'junk' that is not a parameter" in messages
@@ -202,7 +207,7 @@ def test_the_data_read_is_bounded_by_what_the_model_needs(spec, arrays, tmp_path
 
 def _readinto(stream, buffer) -> int:
     data = stream.read(len(buffer))
-    buffer[:len(data)] = data
+    buffer[: len(data)] = data
     return len(data)
 
 
@@ -212,22 +217,31 @@ def test_a_fifo_is_refused_without_opening_it(spec, tmp_path):
     os.mkfifo(fifo)
     (found,) = failure_of(spec, fifo)
     assert found.code == "E501" and "a FIFO, not a regular file" in found.message
-    done = subprocess.run([sys.executable, "-m", "cnndsl", "compile", str(spec), "-o", str(tmp_path / "o.onnx"),
-                           "--weights", str(fifo)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "cnndsl", "compile", str(spec), "-o", str(tmp_path / "o.onnx"), "--weights", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1 and "error[E501]" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_files_that_are_not_archives_are_e501(spec, arrays, tmp_path):
     np.save(tmp_path / "one.npy", arrays["fc1.bias"])
     (tmp_path / "text.npz").write_text("hello")
-    cases = {tmp_path / "one.npy": "holds a single array", tmp_path / "text.npz": "not a NumPy .npz archive",
-             tmp_path / "absent.npz": "no such file", tmp_path: "is a directory"}
+    cases = {
+        tmp_path / "one.npy": "holds a single array",
+        tmp_path / "text.npz": "not a NumPy .npz archive",
+        tmp_path / "absent.npz": "no such file",
+        tmp_path: "is a directory",
+    }
     for path, reason in cases.items():
         (found,) = failure_of(spec, path)
         assert found.code == "E501" and reason in found.message, found.message
 
 
 # --- defect 2: suggestions for mistyped names ------------------------------------------------------------
+
 
 def test_a_mistyped_name_is_suggested_both_ways(spec, arrays, tmp_path):
     renamed = dict(arrays)

@@ -34,9 +34,15 @@ ACTIVATION_WORDS = tuple(FUNCTIONS)
 
 def suffix_args() -> tuple[Arg, ...]:
     """The arguments a layer gets by accepting an activation suffix."""
-    return (Arg("activation", words=ACTIVATION_WORDS, value_after_word="activation_value",
-                doc="apply an activation to the output: " + ", ".join(ACTIVATION_WORDS)),
-            Arg("activation_value", real(), doc="the activation's number (leakyrelu slope, elu alpha)"))
+    return (
+        Arg(
+            "activation",
+            words=ACTIVATION_WORDS,
+            value_after_word="activation_value",
+            doc="apply an activation to the output: " + ", ".join(ACTIVATION_WORDS),
+        ),
+        Arg("activation_value", real(), doc="the activation's number (leakyrelu slope, elu alpha)"),
+    )
 
 
 def checked_value(function: str | None, value: float | None) -> float | None:

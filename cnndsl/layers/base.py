@@ -8,7 +8,8 @@ emission. Registering it (`@register`) makes it known to the resolver, the docs 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:  # the emitter is only imported by `cnndsl compile`
     from ..onnx_emit import Tape
@@ -22,8 +23,15 @@ MAX_EXTENT = 2**31 - 1
 class ShapeIssue(Exception):
     """Raised by `output_shape`; the shape pass turns it into a located diagnostic."""
 
-    def __init__(self, code: str, message: str, *, notes: Sequence[str] = (), help: str | None = None,
-                 input_index: int | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        notes: Sequence[str] = (),
+        help: str | None = None,
+        input_index: int | None = None,
+    ):
         super().__init__(message)
         self.code, self.message, self.notes, self.help = code, message, tuple(notes), help
         self.input_index = input_index
@@ -142,11 +150,13 @@ def integer(minimum: int | None = None, maximum: int = MAX_EXTENT) -> Converter:
         if value > maximum:
             raise ArgIssue("E303", f"{name} is too large: {value} (the limit is {maximum:,})", arg=name)
         return value
+
     return convert
 
 
-def real(minimum: float | None = None, maximum: float | None = None, *, open_max: bool = False,
-         exclusive_min: bool = False) -> Converter:
+def real(
+    minimum: float | None = None, maximum: float | None = None, *, open_max: bool = False, exclusive_min: bool = False
+) -> Converter:
     def convert(value: Any, name: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ArgIssue("E301", f"{name} must be a number, got {_show(value)}", arg=name)
@@ -158,9 +168,9 @@ def real(minimum: float | None = None, maximum: float | None = None, *, open_max
         if low_bad or high_bad:
             low = "" if minimum is None else ("(" if exclusive_min else "[") + f"{minimum:g}"
             high = "" if maximum is None else f"{maximum:g}" + (")" if open_max else "]")
-            raise ArgIssue("E302", f"{name} must be in {low or '(-inf'}, {high or 'inf)'}, got {value:g}",
-                           arg=name)
+            raise ArgIssue("E302", f"{name} must be in {low or '(-inf'}, {high or 'inf)'}, got {value:g}", arg=name)
         return value
+
     return convert
 
 
@@ -171,6 +181,7 @@ def extents(minimum: int = 1) -> Converter:
     def convert(value: Any, name: str) -> tuple[int, ...]:
         values = value if isinstance(value, tuple) else (value,)
         return tuple(scalar(v, name) for v in values)
+
     return convert
 
 
@@ -182,15 +193,16 @@ def window(minimum: int = 1) -> Converter:
         if isinstance(value, WindowValue):
             return WindowValue(convert_extents(value.extent, name), convert_extents(value.stride, "stride"))
         return WindowValue(convert_extents(value, name), None)
+
     return convert
 
 
 def choice(*options: str) -> Converter:
     def convert(value: Any, name: str) -> str:
         if value not in options:
-            raise ArgIssue("E302", f"{name} must be one of {', '.join(options)}; got {_show(value)}",
-                           arg=name)
+            raise ArgIssue("E302", f"{name} must be one of {', '.join(options)}; got {_show(value)}", arg=name)
         return value
+
     return convert
 
 
@@ -210,9 +222,11 @@ def broadcast(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
     if len(values) == 1:
         return values * rank
     if len(values) != rank:
-        raise ShapeIssue("E403", f"{what} has {len(values)} axes but the input has {rank} spatial "
-                                 f"axes", help=f"give one value or {rank} values, such as "
-                                               f"{'x'.join(['3'] * rank)}")
+        raise ShapeIssue(
+            "E403",
+            f"{what} has {len(values)} axes but the input has {rank} spatial axes",
+            help=f"give one value or {rank} values, such as {'x'.join(['3'] * rank)}",
+        )
     return values
 
 
@@ -221,6 +235,7 @@ def shape_text(shape: Shape) -> str:
 
 
 # --- layer kinds ------------------------------------------------------------------------------
+
 
 class Layer(Record):
     """Base of all layer kinds. Subclasses are records of their attributes."""
@@ -267,8 +282,7 @@ class Layer(Record):
         """Short attribute text for summaries, e.g. '11x11/4, pad 2'."""
         return ""
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape],
-             out_shape: Shape) -> str:
+    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         """Append ONNX nodes and initializers for this layer; return the output tensor name."""
         raise NotImplementedError
 

@@ -7,8 +7,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from ..weights import Literal, Uniform
 from .activation import checked_value, emit_function, suffix_args, suffix_text
-from .base import (Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, choice, extents, integer,
-                   register, shape_text, window)
+from .base import (
+    Arg,
+    ArgIssue,
+    Layer,
+    Shape,
+    ShapeIssue,
+    WindowValue,
+    choice,
+    extents,
+    integer,
+    register,
+    shape_text,
+    window,
+)
 from .geometry import Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 
 if TYPE_CHECKING:
@@ -43,8 +55,12 @@ def kernel_literal(value: Any, name: str) -> KernelLiteral:
     shape, flat = _flatten(value, name)
     values = tuple(v * scale for v in flat)
     if not all(abs(v) <= _MAX_LITERAL for v in values):  # NaN compares False too
-        raise ArgIssue("E303", f"{name} has a value too large after the division (more than {_MAX_LITERAL:g})",
-                       arg=name, help="divide by a larger number")
+        raise ArgIssue(
+            "E303",
+            f"{name} has a value too large after the division (more than {_MAX_LITERAL:g})",
+            arg=name,
+            help="divide by a larger number",
+        )
     return KernelLiteral(shape, values)
 
 
@@ -62,8 +78,9 @@ def _flatten(value: list, name: str) -> tuple[tuple[int, ...], list[float]]:
         if len(lengths) > 1:
             raise ArgIssue("E301", f"{name} is not rectangular: its rows have different lengths", arg=name)
         if len(shape) == 5:
-            raise ArgIssue("E403", f"{name} has more than 5 axes; a kernel has at most "
-                                   f"(out, in, depth, height, width)", arg=name)
+            raise ArgIssue(
+                "E403", f"{name} has more than 5 axes; a kernel has at most (out, in, depth, height, width)", arg=name
+            )
         shape.append(lengths.pop())
         level = [v for row in level for v in row]
     if any(isinstance(v, list) for v in level):
@@ -76,12 +93,21 @@ class Conv(Layer):
     kind: ClassVar[str] = "conv"
     summary: ClassVar[str] = "convolution; 1D, 2D or 3D following the input"
     signature: ClassVar[tuple[Arg, ...]] = (
-        Arg("window", window(), positional=True, required=True,
-            doc="kernel extent per axis (5, 11x11, 3x3x3), optionally /stride (11x11/4, 3/2x1)"),
+        Arg(
+            "window",
+            window(),
+            positional=True,
+            required=True,
+            doc="kernel extent per axis (5, 11x11, 3x3x3), optionally /stride (11x11/4, 3/2x1)",
+        ),
         Arg("channels", integer(1), positional=True, required=True, doc="output channels"),
         Arg("pad", padding, Padding(), doc="padding: 2, 1x2 (per axis), 0,1 (begin,end), same, valid"),
-        Arg("mode", pad_mode, "zeros", doc="padding mode: zeros, reflect, replicate, circular "
-                                         "(also constant, mirror, nearest, wrap)"),
+        Arg(
+            "mode",
+            pad_mode,
+            "zeros",
+            doc="padding mode: zeros, reflect, replicate, circular (also constant, mirror, nearest, wrap)",
+        ),
         Arg("dilation", extents(1), (1,), doc="spacing between kernel taps, per axis"),
         Arg("groups", integer(1), 1, doc="channel groups (2 for AlexNet's two GPUs; = channels for depthwise)"),
         Arg("nobias", words=("nobias",), doc="no bias term"),
@@ -103,8 +129,12 @@ class Conv(Layer):
     @classmethod
     def from_args(cls, args: dict[str, Any], word: str) -> Conv:
         if args["channels"] % args["groups"]:
-            raise ArgIssue("E302", f"groups must divide the output channels: {args['channels']} "
-                                   f"channels cannot be split into {args['groups']} groups", arg="groups")
+            raise ArgIssue(
+                "E302",
+                f"groups must divide the output channels: {args['channels']} "
+                f"channels cannot be split into {args['groups']} groups",
+                arg="groups",
+            )
         args["activation_value"] = checked_value(args["activation"], args["activation_value"])
         return cls(**args)
 
@@ -122,21 +152,30 @@ class Conv(Layer):
         (in_shape,) = inputs
         channels = in_shape[0]
         if channels % self.groups:
-            raise ShapeIssue("E404", f"groups must divide the input channels: {channels} channels cannot "
-                                     f"be split into {self.groups} groups")
+            raise ShapeIssue(
+                "E404",
+                f"groups must divide the input channels: {channels} channels cannot be split into {self.groups} groups",
+            )
         geometry = self._geometry(in_shape)
         if self.mode in ("reflect", "circular"):
             for axis in geometry:
                 if max(axis.pad_begin, axis.pad_end) >= axis.size + (self.mode == "circular"):
-                    raise ShapeIssue("E302", f"{self.mode} padding of {max(axis.pad_begin, axis.pad_end)} "
-                                             f"needs an input larger than {axis.size}")
+                    raise ShapeIssue(
+                        "E302",
+                        f"{self.mode} padding of {max(axis.pad_begin, axis.pad_end)} "
+                        f"needs an input larger than {axis.size}",
+                    )
         if self.weights is not None:
             expected = (self.channels, channels // self.groups, *(a.kernel for a in geometry))
             if self.weights.shape not in (expected, expected[2:]) or (
-                    self.weights.shape == expected[2:] and expected[:2] != (1, 1)):
-                raise ShapeIssue("E403", f"the literal kernel has shape {shape_text(self.weights.shape)}, "
-                                         f"but this convolution needs {shape_text(expected)}",
-                                 notes=["shape is (output channels, input channels per group, *kernel)"])
+                self.weights.shape == expected[2:] and expected[:2] != (1, 1)
+            ):
+                raise ShapeIssue(
+                    "E403",
+                    f"the literal kernel has shape {shape_text(self.weights.shape)}, "
+                    f"but this convolution needs {shape_text(expected)}",
+                    notes=["shape is (output channels, input channels per group, *kernel)"],
+                )
         return (self.channels, *output_sizes(geometry, "kernel"))
 
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
@@ -179,8 +218,13 @@ class Conv(Layer):
             rank = len(geometry)
             full = [0, 0, *pads[:rank], 0, 0, *pads[rank:]]
             padded = (in_shape[0], *(a.size + a.pad_begin + a.pad_end for a in geometry))
-            x = tape.op("Pad", [x, tape.constant(f"{name}.pads", full, integer=True)], f"{name}.padded",
-                        shape=padded, mode=PAD_MODES[self.mode])
+            x = tape.op(
+                "Pad",
+                [x, tape.constant(f"{name}.pads", full, integer=True)],
+                f"{name}.padded",
+                shape=padded,
+                mode=PAD_MODES[self.mode],
+            )
             pads = [0] * len(pads)
         fan_in = in_shape[0] // self.groups * math.prod(a.kernel for a in geometry)
         weight_shape = (self.channels, in_shape[0] // self.groups, *(a.kernel for a in geometry))
@@ -189,9 +233,16 @@ class Conv(Layer):
         if self.bias:
             operands.append(tape.weight(f"{name}.bias", (self.channels,), Uniform(fan_in)))
         conv_out = f"{name}.conv" if self.activation else name
-        y = tape.op("Conv", operands, conv_out, kernel_shape=[a.kernel for a in geometry],
-                    strides=[a.stride for a in geometry], pads=pads,
-                    dilations=[a.dilation for a in geometry], group=self.groups)
+        y = tape.op(
+            "Conv",
+            operands,
+            conv_out,
+            kernel_shape=[a.kernel for a in geometry],
+            strides=[a.stride for a in geometry],
+            pads=pads,
+            dilations=[a.dilation for a in geometry],
+            group=self.groups,
+        )
         if self.activation:
             y = emit_function(tape, self.activation, self.activation_value, name, y, name)
         return y

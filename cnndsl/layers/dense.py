@@ -37,9 +37,12 @@ class Dense(Layer):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (in_shape,) = inputs
         if len(in_shape) != 1:
-            raise ShapeIssue("E402", f"fc needs a flat vector, but its input is {shape_text(in_shape)}",
-                             notes=[f"flattening gives {math.prod(in_shape):,} features"],
-                             help="insert '-> flatten' before this layer")
+            raise ShapeIssue(
+                "E402",
+                f"fc needs a flat vector, but its input is {shape_text(in_shape)}",
+                notes=[f"flattening gives {math.prod(in_shape):,} features"],
+                help="insert '-> flatten' before this layer",
+            )
         return (self.features,)
 
     def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
@@ -49,8 +52,9 @@ class Dense(Layer):
         return inputs[0][0] * self.features
 
     def describe(self) -> str:
-        return ", ".join(p for p in ("nobias" if self.nobias else "",
-                                     suffix_text(self.activation, self.activation_value)) if p)
+        return ", ".join(
+            p for p in ("nobias" if self.nobias else "", suffix_text(self.activation, self.activation_value)) if p
+        )
 
     def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         fan_in = in_shapes[0][0]

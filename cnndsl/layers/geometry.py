@@ -46,8 +46,12 @@ def padding(value: Any, name: str) -> Padding:
         both = non_negative(value, name)
     except ArgIssue as issue:
         if issue.code == "E302":
-            raise ArgIssue("E302", f"{name} must not be negative", arg=name,
-                           help="padding adds rows and columns; to crop, use a larger stride or kernel") from None
+            raise ArgIssue(
+                "E302",
+                f"{name} must not be negative",
+                arg=name,
+                help="padding adds rows and columns; to crop, use a larger stride or kernel",
+            ) from None
         raise
     return Padding(both, both)
 
@@ -82,8 +86,10 @@ class AxisGeometry(NamedTuple):
     def formula(self) -> str:
         d = f"{self.dilation}*({self.kernel}-1)" if self.dilation != 1 else f"({self.kernel}-1)"
         rounding = "ceil" if self.ceil else "floor"
-        return (f"{rounding}(({self.size} + {self.pad_begin} + {self.pad_end} - {d} - 1) / "
-                f"{self.stride}) + 1 = {self.output()}")
+        return (
+            f"{rounding}(({self.size} + {self.pad_begin} + {self.pad_end} - {d} - 1) / "
+            f"{self.stride}) + 1 = {self.output()}"
+        )
 
     def unused(self) -> int:
         """Real input rows (not padding) that the floor leaves unread at the end of this axis."""
@@ -93,14 +99,24 @@ class AxisGeometry(NamedTuple):
         return min(self.size, max(0, self.reach % self.stride - self.pad_end))  # windows may end in the begin padding
 
 
-def axes(in_spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...] | None,
-         dilation: tuple[int, ...], pad: Padding, *, ceil: bool = False,
-         what: str = "kernel") -> list[AxisGeometry]:
+def axes(
+    in_spatial: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...] | None,
+    dilation: tuple[int, ...],
+    pad: Padding,
+    *,
+    ceil: bool = False,
+    what: str = "kernel",
+) -> list[AxisGeometry]:
     """Broadcast the attributes to the input's rank and resolve 'same' padding per axis."""
     rank = len(in_spatial)
     if rank == 0:
-        raise ShapeIssue("E403", "this layer needs a spatial input, but got a flat vector",
-                         help="sliding windows need at least one spatial axis; remove the flatten before it")
+        raise ShapeIssue(
+            "E403",
+            "this layer needs a spatial input, but got a flat vector",
+            help="sliding windows need at least one spatial axis; remove the flatten before it",
+        )
     kernel = broadcast(kernel, rank, what)
     stride = broadcast(stride, rank, "stride") if stride is not None else (1,) * rank
     dilation = broadcast(dilation, rank, "dilation")
@@ -126,10 +142,14 @@ def output_sizes(geometry: list[AxisGeometry], what: str) -> tuple[int, ...]:
             names = _axis_names.get(len(geometry), tuple(f"axis {j}" for j in range(len(geometry))))
             needed = axis.span - axis.pad_begin - axis.pad_end
             raise ShapeIssue(
-                "E401", f"the {what} does not fit its input: output {names[i]} would be {size}",
+                "E401",
+                f"the {what} does not fit its input: output {names[i]} would be {size}",
                 notes=[f"{names[i]}: {axis.formula()}"],
-                help=(f"the {names[i]} must be at least {needed} for this {what}; pad the input by "
-                      f"{-(-(axis.span - axis.size) // 2)} on each side or use a smaller {what}"))
+                help=(
+                    f"the {names[i]} must be at least {needed} for this {what}; pad the input by "
+                    f"{-(-(axis.span - axis.size) // 2)} on each side or use a smaller {what}"
+                ),
+            )
     return sizes
 
 

@@ -20,11 +20,13 @@ class Concat(Layer):
         first = inputs[0]
         for index, shape in enumerate(inputs[1:], start=1):
             if len(shape) != len(first) or shape[1:] != first[1:]:
-                raise ShapeIssue("E405", f"cannot concatenate {shape_text(first)} and {shape_text(shape)}: "
-                                         f"spatial sizes differ",
-                                 notes=[f"input {i + 1} is {shape_text(s)}" for i, s in enumerate(inputs)],
-                                 help="every branch must keep the same spatial size (check strides and padding)",
-                                 input_index=index)
+                raise ShapeIssue(
+                    "E405",
+                    f"cannot concatenate {shape_text(first)} and {shape_text(shape)}: spatial sizes differ",
+                    notes=[f"input {i + 1} is {shape_text(s)}" for i, s in enumerate(inputs)],
+                    help="every branch must keep the same spatial size (check strides and padding)",
+                    input_index=index,
+                )
         return (sum(shape[0] for shape in inputs), *first[1:])
 
     def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
@@ -41,12 +43,13 @@ class Add(Layer):
         first = inputs[0]
         for index, shape in enumerate(inputs[1:], start=1):
             if shape != first:
-                raise ShapeIssue("E406", f"cannot add {shape_text(first)} and {shape_text(shape)}: "
-                                         f"shapes must be equal",
-                                 notes=[f"input {i + 1} is {shape_text(s)}" for i, s in enumerate(inputs)],
-                                 help="use a projection shortcut (a 1x1 conv with the same stride) "
-                                      "to change the shortcut's shape",
-                                 input_index=index)
+                raise ShapeIssue(
+                    "E406",
+                    f"cannot add {shape_text(first)} and {shape_text(shape)}: shapes must be equal",
+                    notes=[f"input {i + 1} is {shape_text(s)}" for i, s in enumerate(inputs)],
+                    help="use a projection shortcut (a 1x1 conv with the same stride) to change the shortcut's shape",
+                    input_index=index,
+                )
         return first
 
     def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:

@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 class BatchNorm(Layer):
     kind: ClassVar[str] = "bn"
     aliases: ClassVar[tuple[str, ...]] = ("batchnorm",)
-    summary: ClassVar[str] = ("batch normalisation with running statistics; scale and shift are trainable, "
-                              "the running mean and variance are not")
+    summary: ClassVar[str] = (
+        "batch normalisation with running statistics; scale and shift are trainable, "
+        "the running mean and variance are not"
+    )
     signature: ClassVar[tuple[Arg, ...]] = (
         Arg("eps", real(0.0, exclusive_min=True), 1e-5, doc="epsilon added to the variance (1e-5)"),
     )
@@ -36,11 +38,13 @@ class BatchNorm(Layer):
 
     def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         channels = (in_shapes[0][0],)
-        operands = [inputs[0],
-                    tape.weight(f"{name}.weight", channels, Constant(1.0)),
-                    tape.weight(f"{name}.bias", channels, Constant(0.0)),
-                    tape.weight(f"{name}.running_mean", channels, Constant(0.0, trainable=False)),
-                    tape.weight(f"{name}.running_var", channels, Constant(1.0, trainable=False))]
+        operands = [
+            inputs[0],
+            tape.weight(f"{name}.weight", channels, Constant(1.0)),
+            tape.weight(f"{name}.bias", channels, Constant(0.0)),
+            tape.weight(f"{name}.running_mean", channels, Constant(0.0, trainable=False)),
+            tape.weight(f"{name}.running_var", channels, Constant(1.0, trainable=False)),
+        ]
         return tape.op("BatchNormalization", operands, name, epsilon=self.eps)
 
 
@@ -71,10 +75,14 @@ class LocalResponseNorm(Layer):
         # and ONNX and PyTorch resolve it differently (ONNX reaches one more channel after, PyTorch
         # one more before), so no model could match the PyTorch network it was written from.
         if args["size"] % 2 == 0:
-            raise ArgIssue("E302", f"lrn size must be odd, got {args['size']}", arg="size",
-                           help=f"the window is centred on each channel: ONNX Runtime refuses an even size, "
-                                f"and ONNX and PyTorch would place it differently; use {args['size'] - 1} "
-                                f"or {args['size'] + 1}")
+            raise ArgIssue(
+                "E302",
+                f"lrn size must be odd, got {args['size']}",
+                arg="size",
+                help=f"the window is centred on each channel: ONNX Runtime refuses an even size, "
+                f"and ONNX and PyTorch would place it differently; use {args['size'] - 1} "
+                f"or {args['size'] + 1}",
+            )
         return cls(**args)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -96,7 +104,11 @@ class LocalResponseNorm(Layer):
         # ONNX Runtime's LRN takes 4-D tensors only; it normalises across channels alone, so
         # 1-D and 3-D inputs are viewed as (N, C, everything else, 1) and reshaped back.
         view = (in_shapes[0][0], math.prod(in_shapes[0][1:]), 1)
-        as_image = tape.op("Reshape", [inputs[0], tape.constant(f"{name}.image_shape", [0, *view], integer=True)],
-                           f"{name}.as_image", shape=view)
+        as_image = tape.op(
+            "Reshape",
+            [inputs[0], tape.constant(f"{name}.image_shape", [0, *view], integer=True)],
+            f"{name}.as_image",
+            shape=view,
+        )
         normalised = tape.op("LRN", [as_image], f"{name}.lrn", shape=view, **attributes)
         return tape.op("Reshape", [normalised, tape.constant(f"{name}.shape", [0, *out_shape], integer=True)], name)

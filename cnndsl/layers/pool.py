@@ -20,10 +20,16 @@ class Pool(Layer):
         Arg("window", window(), positional=True, doc="window per axis, optionally /stride (3/2, 2x2/2)"),
         Arg("op", words=("max", "avg"), doc="max (default) or avg"),
         Arg("pad", padding, Padding(), doc="padding, as for conv"),
-        Arg("ceil", words=("ceil",), doc="round the output size up (the last window must start inside "
-                                         "the input or its begin padding)"),
-        Arg("exclude_pad", words=("exclude_pad",), doc="avg: divide by the real pixels only "
-                                                       "(PyTorch's count_include_pad=False)"),
+        Arg(
+            "ceil",
+            words=("ceil",),
+            doc="round the output size up (the last window must start inside the input or its begin padding)",
+        ),
+        Arg(
+            "exclude_pad",
+            words=("exclude_pad",),
+            doc="avg: divide by the real pixels only (PyTorch's count_include_pad=False)",
+        ),
         Arg("global_", words=("global",), doc="pool each channel over its whole extent"),
         Arg("adaptive", extents(1), doc="avg: output size per axis (adaptive 6x6), exact windows only"),
     )
@@ -43,45 +49,54 @@ class Pool(Layer):
             raise ArgIssue("E202", f"'{word}' cannot also be '{args['op']}'", arg="op")
         whole = args["global_"] or args["adaptive"]
         if args["window"] is None and not whole:
-            raise ArgIssue("E203", "pooling needs a window (pool 2x2/2), 'global' or 'adaptive SIZE'",
-                           arg=None)
+            raise ArgIssue("E203", "pooling needs a window (pool 2x2/2), 'global' or 'adaptive SIZE'", arg=None)
         if whole and args["window"] is not None:
             raise ArgIssue("E202", "a global or adaptive pooling takes no window", arg="window")
         if args["adaptive"] and (op != "avg" or args["global_"]):
-            raise ArgIssue("E202", "adaptive pooling is average pooling: write 'pool avg adaptive 6x6'",
-                           arg="adaptive")
+            raise ArgIssue("E202", "adaptive pooling is average pooling: write 'pool avg adaptive 6x6'", arg="adaptive")
         if args["exclude_pad"] and op != "avg":
             raise ArgIssue("E202", "exclude_pad applies to average pooling only", arg="exclude_pad")
         return cls(**{**args, "op": op})
 
     def _geometry(self, in_shape: Shape):
-        return axes(in_shape[1:], self.window.extent, self.window.stride or self.window.extent, (1,),
-                    self.pad, ceil=bool(self.ceil), what="window")
+        return axes(
+            in_shape[1:],
+            self.window.extent,
+            self.window.stride or self.window.extent,
+            (1,),
+            self.pad,
+            ceil=bool(self.ceil),
+            what="window",
+        )
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (in_shape,) = inputs
         spatial = in_shape[1:]
         if not spatial:
-            raise ShapeIssue("E403", "pooling needs a spatial input, but got a flat vector",
-                             help="pool before the flatten")
+            raise ShapeIssue(
+                "E403", "pooling needs a spatial input, but got a flat vector", help="pool before the flatten"
+            )
         if self.global_:
             return (in_shape[0], *(1 for _ in spatial))
         if self.adaptive:
             target = broadcast(self.adaptive, len(spatial), "adaptive size")
             for n, out in zip(spatial, target):
                 if n % out:
-                    raise ShapeIssue("E407", f"adaptive pooling from {n} to {out} would need windows of "
-                                             f"different sizes",
-                                     notes=[f"{n} is not a multiple of {out}"],
-                                     help=f"choose an input size whose spatial extent is a multiple of {out}")
+                    raise ShapeIssue(
+                        "E407",
+                        f"adaptive pooling from {n} to {out} would need windows of different sizes",
+                        notes=[f"{n} is not a multiple of {out}"],
+                        help=f"choose an input size whose spatial extent is a multiple of {out}",
+                    )
             return (in_shape[0], *target)
         geometry = self._geometry(in_shape)
         for axis in geometry:
             if max(axis.pad_begin, axis.pad_end) > axis.kernel // 2:
-                raise ShapeIssue("E302", f"pooling padding {max(axis.pad_begin, axis.pad_end)} is more than "
-                                         f"half the window {axis.kernel}",
-                                 help="a window would then cover nothing but padding; pad at most "
-                                      f"{axis.kernel // 2}")
+                raise ShapeIssue(
+                    "E302",
+                    f"pooling padding {max(axis.pad_begin, axis.pad_end)} is more than half the window {axis.kernel}",
+                    help=f"a window would then cover nothing but padding; pad at most {axis.kernel // 2}",
+                )
         return (in_shape[0], *output_sizes(geometry, "window"))
 
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
@@ -114,8 +129,9 @@ class Pool(Layer):
         # inference has not always applied that rule. Dropping only ever brings a size back to the
         # floor size, so emit ceil_mode only where it adds a window: the model then means the same
         # to every consumer, whichever rounding rule it implements.
-        floor_sizes = [AxisGeometry(a.size, a.kernel, a.stride, a.dilation, a.pad_begin, a.pad_end).output()
-                       for a in geometry]
+        floor_sizes = [
+            AxisGeometry(a.size, a.kernel, a.stride, a.dilation, a.pad_begin, a.pad_end).output() for a in geometry
+        ]
         ceil_mode = int(bool(self.ceil) and list(out_shape[1:]) != floor_sizes)
         pads = pads_for_onnx(geometry)
         for i, (a, size, floor) in enumerate(zip(geometry, out_shape[1:], floor_sizes)):
@@ -123,9 +139,12 @@ class Pool(Layer):
                 # An axis whose last window was dropped, next to one that gains a window: trim the
                 # end padding that no window reaches, so that ONNX's ceil formula gives the floor.
                 pads[len(geometry) + i] -= a.reach % a.stride
-        attributes: dict[str, Any] = dict(kernel_shape=[a.kernel for a in geometry],
-                                          strides=[a.stride for a in geometry],
-                                          pads=pads, ceil_mode=ceil_mode)
+        attributes: dict[str, Any] = dict(
+            kernel_shape=[a.kernel for a in geometry],
+            strides=[a.stride for a in geometry],
+            pads=pads,
+            ceil_mode=ceil_mode,
+        )
         if self.op == "avg":
             # ONNX defaults to excluding padding; PyTorch (and cnndsl) to counting it.
             attributes["count_include_pad"] = 0 if self.exclude_pad else 1
