@@ -70,7 +70,7 @@ def _looks_like_a_spec_path(spec: Any) -> bool:
 
 def compile_model(spec: Any, **options: Any):
     """Check and compile a spec (path, text or CheckedModel) to an onnx.ModelProto."""
-    from .onnx_emit import compile_model as emit
+    from .onnx.emit import compile_model as emit
 
     return emit(spec if isinstance(spec, CheckedModel) else check(spec), **options)
 

@@ -19,7 +19,7 @@ from .resolve import Limits
 from .rules import RuleError, RuleSet, Selection, configured_rules, selectors
 
 if TYPE_CHECKING:  # compile's result; onnx_emit (and numpy) are imported only when compiling
-    from .onnx_emit import Written
+    from .onnx.emit import Written
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3  # interrupted: 128 + the signal (signals.exit_status)
 
@@ -477,7 +477,7 @@ def _compile(args: argparse.Namespace) -> int:
     import os
 
     from .diagnostics import shorten
-    from .onnx_emit import compile_file, default_output
+    from .onnx.emit import compile_file, default_output
     from .progress import ProgressLine
 
     model = _checked(args.file, args)

@@ -2,7 +2,7 @@
 
     read -> parse -> resolve -> infer shapes -> count and lint
 
-ONNX emission (cnndsl.onnx_emit) and execution (cnndsl.runtime) start from a CheckedModel;
+ONNX emission (cnndsl.onnx.emit) and execution (cnndsl.runtime) start from a CheckedModel;
 nothing here imports onnx or onnxruntime.
 """
 
@@ -13,15 +13,18 @@ import sys
 import threading
 from typing import Any
 
-from . import analysis, infer, parser, reader, resolve
-from .analysis import LayerStats
-from .ast import Module
+from . import reader, resolve
+from .analysis import counts as analysis
+from .analysis import shapes as infer
+from .analysis.counts import LayerStats
 from .diagnostics import CnnError, Diagnostic, error
 from .ir import Graph, Node
 from .layers.base import Shape
 from .resolve import Limits
 from .rules import DEFAULT_RULES, RuleSet, reported
 from .source import Source
+from .syntax import parser
+from .syntax.ast import Module
 
 
 class CheckedModel:

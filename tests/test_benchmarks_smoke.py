@@ -21,7 +21,7 @@ from benchmarks import run as bench
 ROOT = Path(__file__).resolve().parent.parent
 HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "torchinfo", "onnxscript"))
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
-HAS_EMITTER = importlib.util.find_spec("cnndsl.onnx_emit") is not None
+HAS_EMITTER = importlib.util.find_spec("cnndsl.onnx.emit") is not None
 
 
 @pytest.mark.parametrize("kind", sorted(specgen.GENERATORS))
@@ -109,7 +109,7 @@ def _run_tiny(tmp_path, *extra):
     return result.stdout, report.read_text(), json.loads(raw.read_text())
 
 
-@pytest.mark.skipif(not (HAS_EMITTER and HAS_ORT), reason="needs cnndsl.onnx_emit and onnxruntime")
+@pytest.mark.skipif(not (HAS_EMITTER and HAS_ORT), reason="needs cnndsl.onnx.emit and onnxruntime")
 def test_tiny_run_without_torch(tmp_path):
     stdout, report, raw = _run_tiny(tmp_path, "--no-torch")
     assert "targets met" in stdout

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 import cnndsl
-from cnndsl import files, onnx_emit
+from cnndsl import files
 from cnndsl.diagnostics import CnnError, shorten
+from cnndsl.onnx import emit as onnx_emit
 from cnndsl.progress import ProgressLine
 from cnndsl.reader import file_problem
 from cnndsl.signals import Interrupted, deferred_signals, exit_status, signals_as_interrupts
@@ -29,7 +30,7 @@ SMALL = "input 3x16x16\nconv1: conv 3x3 8 pad 1 relu -> pool 2 -> flatten -> fc1
 BIG = "input 4096\nbig1: fc 16384 -> big2: fc 4096\n"
 # Run the command line with some module constants changed (argv[1] is a Python statement).
 PATCHED_CLI = (
-    "import sys; from cnndsl import cli, onnx_emit, progress; exec(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))"
+    "import sys; from cnndsl import cli, progress; from cnndsl.onnx import emit as onnx_emit; exec(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))"
 )
 
 

@@ -1,4 +1,4 @@
-"""The exported LALR(1) tables (cnndsl/lalr_tables.py) parse exactly as Lark itself does.
+"""The exported LALR(1) tables (cnndsl/syntax/tables.py) parse exactly as Lark itself does.
 
 cnndsl parses with its own runtime over the tables Lark computed. These tests hold it to Lark's
 own parser over the same grammar: the same syntax tree, spans included, for every spec and for
@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from lark.exceptions import UnexpectedInput
 
-from cnndsl import lalr, lalr_tables, parser
-from cnndsl.lalr_export import export, lark_parser
 from cnndsl.source import Source
+from cnndsl.syntax import lalr, parser
+from cnndsl.syntax import tables as lalr_tables
+from cnndsl.syntax.export import export, lark_parser
 
 from .test_robustness import GRAMMAR_STRATEGIES
 
@@ -85,7 +86,7 @@ def assert_same(text: str) -> str:
 
 def test_tables_are_exported_from_this_grammar():
     assert lalr.tables_match(lalr_tables, parser.grammar_text()), (
-        "grammars/cnn.lark changed since the tables were exported: run `python -m cnndsl.lalr_export`"
+        "grammars/cnn.lark changed since the tables were exported: run `python -m cnndsl.syntax.export`"
     )
 
 

@@ -16,7 +16,7 @@ import cnndsl
 from cnndsl import CnnError, Limits
 from cnndsl.cli import main
 from cnndsl.diagnostics import MAX_ERRORS, DiagnosticSink, error, warning
-from cnndsl.onnx_emit import compile_bytes
+from cnndsl.onnx.emit import compile_bytes
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

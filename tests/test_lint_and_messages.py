@@ -9,7 +9,7 @@ import pytest
 
 import cnndsl
 from cnndsl import CnnError, Limits
-from cnndsl.analysis import byte_size
+from cnndsl.analysis.counts import byte_size
 from cnndsl.diagnostics import render_text
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cnndsl
-from cnndsl import onnx_emit
+from cnndsl.onnx import emit as onnx_emit
 
 ort = pytest.importorskip("onnxruntime")
 

@@ -15,8 +15,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import cnndsl
-from cnndsl import onnx_emit
 from cnndsl.diagnostics import CnnError
+from cnndsl.onnx import emit as onnx_emit
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -323,9 +323,10 @@ def test_opsets_beyond_the_runtimes_are_encoded():
 
 NO_ONNX_PROBE = """
 import sys
-import cnndsl.onnx_emit
-from cnndsl import cli, onnx_emit
-assert "onnx" not in sys.modules, "importing cnndsl.onnx_emit imported onnx"
+import cnndsl
+from cnndsl import cli
+from cnndsl.onnx import emit as onnx_emit
+assert "onnx" not in sys.modules, "importing cnndsl.onnx.emit imported onnx"
 model = cnndsl.check_file(sys.argv[1])
 onnx_emit.default_opset()
 onnx_emit.compile_file(model, sys.argv[2] + ".api.onnx", opset=20, batch=2)
@@ -568,7 +569,7 @@ def test_cli_compile(small_spec, tmp_path):
 MEMORY_PROBE = """
 import resource, sys
 import cnndsl
-from cnndsl import onnx_emit
+from cnndsl.onnx import emit as onnx_emit
 model = cnndsl.check_file(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 onnx_emit.compile_file(model, sys.argv[2], **({"weights": sys.argv[3]} if len(sys.argv) > 3 else {}))

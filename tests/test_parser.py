@@ -8,9 +8,10 @@ import pytest
 from lark import Token, Tree
 
 import cnndsl
-from cnndsl import CnnError, ast, lalr
-from cnndsl.parser import MAX_NESTING, parse
+from cnndsl import CnnError
 from cnndsl.source import Source, Span
+from cnndsl.syntax import ast, lalr
+from cnndsl.syntax.parser import MAX_NESTING, parse
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").rglob("*.cnn"))

@@ -1,4 +1,4 @@
-"""Unit tests of cnndsl's own protobuf encoder (cnndsl/onnx_emit.py, `_varint` .. `_Encoder`, `Tape`,
+"""Unit tests of cnndsl's own protobuf encoder (cnndsl/onnx/emit.py, `_varint` .. `_Encoder`, `Tape`,
 `Plan.write`): every field type it writes is compared with the onnx package's encoding of the same
 message (onnx.helper / numpy_helper, serialized by python protobuf) and with protobuf's own parse of
 cnndsl's bytes. The encoder claims to be canonical (fields in field-number order, as python protobuf
@@ -18,19 +18,8 @@ from hypothesis import strategies as st
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 import cnndsl
-from cnndsl import onnx_emit
-from cnndsl.onnx_emit import (
-    _Encoder,
-    _entry_size,
-    _float,
-    _int,
-    _key,
-    _message,
-    _string,
-    _tag,
-    _Tensor,
-    _varint,
-)
+from cnndsl.onnx import emit as onnx_emit
+from cnndsl.onnx.emit import _Encoder, _entry_size, _float, _int, _key, _message, _string, _tag, _Tensor, _varint
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -18,8 +18,8 @@ from lark import Lark
 import cnndsl
 from cnndsl.diagnostics import CnnError
 from cnndsl.layers import REGISTRY
-from cnndsl.parser import grammar_text
 from cnndsl.reader import source_from_bytes
+from cnndsl.syntax.parser import grammar_text
 
 SPECS = sorted((pathlib.Path(__file__).resolve().parent.parent / "specs").glob("*.cnn"))
 # Small limits keep generated monsters cheap; the property is the same.

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 import cnndsl
-from cnndsl import npy, onnx_emit, runtime
-from cnndsl.analysis import byte_size
+from cnndsl import npy, runtime
+from cnndsl.analysis.counts import byte_size
 from cnndsl.diagnostics import CnnError, render_text
+from cnndsl.onnx import emit as onnx_emit
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import cnndsl
-from cnndsl import onnx_emit, runtime
+from cnndsl import runtime
 from cnndsl.diagnostics import CnnError
+from cnndsl.onnx import emit as onnx_emit
 
 ort = pytest.importorskip("onnxruntime")
 

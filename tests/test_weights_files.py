@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 import cnndsl
-from cnndsl import npy, onnx_emit
+from cnndsl import npy
 from cnndsl.diagnostics import CnnError
+from cnndsl.onnx import emit as onnx_emit
 
 onnx = pytest.importorskip("onnx")
 from onnx import numpy_helper  # noqa: E402  (after the skip)
@@ -168,7 +169,7 @@ def test_unexpected_members_are_never_read(spec, arrays, tmp_path):
     assert path.stat().st_size < 2**20
     probe = (
         "import resource, sys, cnndsl\n"
-        "from cnndsl import onnx_emit\n"
+        "from cnndsl.onnx import emit as onnx_emit\n"
         "model = cnndsl.check_file(sys.argv[1])\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar, NamedTuple
 from .base import Arg, ArgIssue, Layer, Shape, real, register
 
 if TYPE_CHECKING:
-    from ..onnx_emit import Tape
+    from ..onnx.emit import Tape
 
 
 class Function(NamedTuple):

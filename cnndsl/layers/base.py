@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 if TYPE_CHECKING:  # the emitter is only imported by `cnndsl compile`
-    from ..onnx_emit import Tape
+    from ..onnx.emit import Tape
 
 Shape = tuple[int, ...]  # (channels, *spatial) or (features,); the batch axis is implicit
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from ..weights import Literal, Uniform
 from .activation import checked_value, emit_function, suffix_args, suffix_text
 from .base import (
     Arg,
@@ -22,9 +21,10 @@ from .base import (
     window,
 )
 from .geometry import Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
+from .initializers import Literal, Uniform
 
 if TYPE_CHECKING:
-    from ..onnx_emit import Tape
+    from ..onnx.emit import Tape
 
 # The seeds call the padding modes constant, nearest, mirror and wrap; PyTorch says zeros,
 # replicate, reflect and circular. Both spellings are accepted; PyTorch's is canonical.

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..weights import Uniform
 from .activation import checked_value, emit_function, suffix_args, suffix_text
 from .base import Arg, Layer, Shape, ShapeIssue, integer, real, register, shape_text
+from .initializers import Uniform
 
 if TYPE_CHECKING:
-    from ..onnx_emit import Tape
+    from ..onnx.emit import Tape
 
 
 @register

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from .base import Layer, Shape, ShapeIssue, register, shape_text
 
 if TYPE_CHECKING:
-    from ..onnx_emit import Tape
+    from ..onnx.emit import Tape
 
 
 @register

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..weights import Constant
 from .base import Arg, ArgIssue, Layer, Shape, integer, real, register
+from .initializers import Constant
 
 if TYPE_CHECKING:
-    from ..onnx_emit import Tape
+    from ..onnx.emit import Tape
 
 
 @register

@@ -8,7 +8,7 @@ from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcas
 from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 
 if TYPE_CHECKING:
-    from ..onnx_emit import Tape
+    from ..onnx.emit import Tape
 
 
 @register

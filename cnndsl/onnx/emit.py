@@ -7,7 +7,7 @@ draws no weights: a `Plan` is the whole model minus the weight values. The plan 
 - builds an in-memory `onnx.ModelProto` (`compile_model`), or
 - streams the model to a file (`compile_file`), drawing and writing one parameter at a time. The
   bytes are exactly those of `compile_model(...).SerializeToString()`, but peak memory stays at
-  about one piece of one parameter tensor (cnndsl.weights.CHUNK_VALUES) instead of twice the whole
+  about one piece of one parameter tensor (cnndsl.layers.initializers.CHUNK_VALUES) instead of twice the whole
   model. Models over protobuf's 2 GiB limit are written with their weights in an external data
   file (`OUT.onnx.data`).
 
@@ -35,16 +35,16 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import npy
-from .diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error, first_line, shorten
-from .ir import Node
-from .layers.base import Shape, shape_text
-from .weights import Init, Literal
+from .. import npy
+from ..diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error, first_line, shorten
+from ..ir import Node
+from ..layers.base import Shape, shape_text
+from ..layers.initializers import Init, Literal
 
 if TYPE_CHECKING:
     import onnx
 
-    from .model import CheckedModel
+    from ..model import CheckedModel
 
 # onnx 1.23 stamps IR 14 and opset 28 by default; onnxruntime 1.31 loads IR <= 13 and opset <= 26.
 IR_VERSION = 10
@@ -540,7 +540,7 @@ def plan(
     weights: str | os.PathLike | None = None,
 ) -> Plan:
     """Emit every layer in node order; raise CnnError for a bad opset or weights file."""
-    from . import __version__
+    from .. import __version__
 
     opset = _check_opset(opset)
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
@@ -871,7 +871,7 @@ def compile_file(
     protobuf's limit. progress: called with (bytes written so far, total bytes) while writing.
     Every file written is checked first (_check_output): nothing is written when one is refused.
     """
-    from .files import write_atomically, write_directory_atomically
+    from ..files import write_atomically, write_directory_atomically
 
     output = _output_path(model, output)
     _check_output(output, model, weights)
@@ -907,7 +907,7 @@ def _check_output(
     """Refuse to write `output` where that would lose data or cannot give a model file: over an
     input of this compile (spec, included spec, weights), or over anything but a regular file. A
     directory is refused; so are a FIFO or a device: renaming over /dev/null would replace it."""
-    from .files import existing_kind
+    from ..files import existing_kind
 
     shown = shorten(output)
     if "\0" in output:  # the operating system refuses such paths (Python raises ValueError)

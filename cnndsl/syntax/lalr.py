@@ -4,7 +4,7 @@ Lark is the parser generator: it reads the grammar and builds the LALR(1) automa
 lexer. Importing Lark and building its parser costs about 80 ms, more than the rest of a
 `cnndsl check`, most of it in code a spec never needs at run time (the grammar compiler, the
 Earley and CYK parsers, the `regex` module when installed). So the tables Lark computes are
-exported once into `lalr_tables.py` (`python -m cnndsl.lalr_export` rewrites it) and this module runs
+exported once into `lalr_tables.py` (`python -m cnndsl.syntax.export` rewrites it) and this module runs
 them the way Lark's LALR parser and basic lexer do: same terminal order, same keyword retyping,
 same child filtering, same inline callbacks, and on a syntax error the same facts Lark's
 UnexpectedCharacters and UnexpectedToken carry (`SyntaxFailure`). tests/test_lalr.py holds the two

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Union
 
-from .source import Source, Span
+from ..source import Source, Span
 
 # --- argument values --------------------------------------------------------------------------
 

@@ -13,13 +13,13 @@ import os
 from collections.abc import Callable
 from typing import Any, NamedTuple, NoReturn
 
-from . import ast
-from .diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, shorten, warning
-from .ir import Graph, Node, Scope
-from .layers import REGISTRY
-from .layers.base import MAX_EXTENT, Arg, ArgIssue, Layer, PairValue, WindowValue
-from .reader import file_problem
-from .source import Source, Span
+from ..diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error, shorten, warning
+from ..ir import Graph, Node, Scope
+from ..layers import REGISTRY
+from ..layers.base import MAX_EXTENT, Arg, ArgIssue, Layer, PairValue, WindowValue
+from ..reader import file_problem
+from ..source import Source, Span
+from ..syntax import ast
 
 COMBINATORS = {"repeat": (), "residual": ("shortcut",), "concat": (), "if": ("else",)}
 MAX_INPUT_RANK = 4  # channels and at most three spatial axes: C, CxL, CxHxW, CxDxHxW

@@ -20,12 +20,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import npy
-from .analysis import byte_size
-from .diagnostics import CnnError, Diagnostic, error, first_line, shorten
-from .model import CheckedModel, check_file
-from .resolve import Limits
-from .rules import RuleSet
+from .. import npy
+from ..analysis.counts import byte_size
+from ..diagnostics import CnnError, Diagnostic, error, first_line, shorten
+from ..model import CheckedModel, check_file
+from ..resolve import Limits
+from ..rules import RuleSet
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
@@ -66,10 +66,10 @@ def model_source(model: Any, *, limits: Limits = Limits(), **compile_options: An
     if type(model).__name__ == "ModelProto":
         return model.SerializeToString(), "ModelProto"
     if not isinstance(model, CheckedModel):
-        from . import check
+        from .. import check
 
         model = check(model, limits)
-    from . import onnx_emit
+    from ..onnx import emit as onnx_emit
 
     result = onnx_emit.plan(model, **compile_options)
     onnx_emit.check_graph_size(result)
@@ -441,7 +441,7 @@ def _only_input(session) -> _InputSpec:
 
 def _spec_input(model: CheckedModel, compiled_batch: int | None) -> _InputSpec:
     """The input the compiled spec will have, known before compiling it."""
-    from .onnx_emit import INPUT_NAME
+    from ..onnx.emit import INPUT_NAME
 
     return _InputSpec(INPUT_NAME, "tensor(float)", [compiled_batch or "N", *model.input_shape])
 
@@ -685,7 +685,7 @@ def _check_memory(need: _Need, limit: int) -> None:
 
 def _softmax_outputs(model: CheckedModel) -> set[str]:
     """The outputs a softmax produces (dropout after it changes nothing at inference)."""
-    from .analysis import _ends_in_softmax
+    from ..analysis.counts import _ends_in_softmax
 
     names = set()
     for name, node in model.graph.outputs:

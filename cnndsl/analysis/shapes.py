@@ -7,9 +7,9 @@ producers of the offending inputs.
 
 from __future__ import annotations
 
-from .diagnostics import DiagnosticSink, Label, error
-from .ir import Graph, Node
-from .layers.base import MAX_EXTENT, Shape, ShapeIssue, shape_text
+from ..diagnostics import DiagnosticSink, Label, error
+from ..ir import Graph, Node
+from ..layers.base import MAX_EXTENT, Shape, ShapeIssue, shape_text
 
 
 def infer_shapes(graph: Graph) -> dict[Node, Shape]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .diagnostics import CnnError, Diagnostic, Label, error, warning
-from .ir import Graph, Node
-from .layers.activation import Activation
-from .layers.base import Shape, shape_text
-from .layers.conv import Conv
-from .layers.dense import Dense, Dropout, Flatten
-from .layers.norm import BatchNorm
+from ..diagnostics import CnnError, Diagnostic, Label, error, warning
+from ..ir import Graph, Node
+from ..layers.activation import Activation
+from ..layers.base import Shape, shape_text
+from ..layers.conv import Conv
+from ..layers.dense import Dense, Dropout, Flatten
+from ..layers.norm import BatchNorm
 
 
 class LayerStats(NamedTuple):

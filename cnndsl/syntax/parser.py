@@ -15,9 +15,9 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+from ..diagnostics import CnnError, Label, error
+from ..source import Source, Span
 from . import ast, lalr
-from .diagnostics import CnnError, Label, error
-from .source import Source, Span
 
 # Tokens from cnndsl's runtime or, for the reference parser in the tests, from Lark: a str with
 # `type`, `start_pos` and `end_pos`.
@@ -313,7 +313,7 @@ def grammar_path() -> str:
     """grammars/cnn.lark: installed, it is the package `cnndsl.grammars` (pyproject.toml maps the
     top-level folder there); in a source checkout run without installing, it sits beside `cnndsl/`."""
     try:
-        from . import grammars
+        from .. import grammars
     except ImportError:
         return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "grammars", "cnn.lark")
     return os.path.join(os.path.dirname(grammars.__file__), "cnn.lark")
@@ -321,12 +321,12 @@ def grammar_path() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _runtime() -> lalr.Runtime:
-    from . import lalr_tables
+    from . import tables as lalr_tables
 
     grammar = grammar_text()
     if lalr.tables_match(lalr_tables, grammar):
         return lalr.Runtime(lalr_tables)
-    from .lalr_export import tables_from_grammar  # the grammar changed since the export: ask Lark
+    from .export import tables_from_grammar
 
     return lalr.Runtime(tables_from_grammar(grammar))
 

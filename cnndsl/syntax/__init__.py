@@ -1,0 +1,1 @@
+"""cnndsl/syntax"""
