@@ -338,3 +338,20 @@ class DiagnosticSink:
     def raise_if_errors(self) -> None:
         if self.has_errors:
             raise CnnError(self.items)
+
+
+def byte_size(count: int) -> str:
+    """A byte count in the largest binary unit that keeps it at least 1: '8.4 MiB', '74.5 GiB'.
+    Rounded as shown (never '1,024.0 KiB'), and exact for any Python int: a batch may take more
+    bytes than a float holds exactly."""
+    if count < 1024:
+        return f"{count:,} bytes"
+    for power, unit in enumerate(_BINARY_UNITS, start=1):
+        tenths = (count * 10 + 1024**power // 2) // 1024**power  # rounded to the nearest tenth
+        if tenths < 10 * 1024 or unit == _BINARY_UNITS[-1]:
+            whole, rest = divmod(tenths, 10)
+            return f"{whole:,}.{rest} {unit}"
+    raise AssertionError("unreachable")
+
+
+_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")

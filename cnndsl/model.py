@@ -13,10 +13,8 @@ import sys
 import threading
 from typing import Any
 
-from . import reader, resolve
-from .analysis import counts as analysis
-from .analysis import shapes as infer
-from .analysis.counts import LayerStats
+from . import analysis, reader, resolve
+from .analysis import LayerStats
 from .diagnostics import CnnError, Diagnostic, error
 from .ir import Graph, Node
 from .layers.base import Shape
@@ -222,7 +220,7 @@ _SMALLEST_STACK_BYTES = 4 * 2**20
 def _check(source: Source, limits: Limits, rules: RuleSet = DEFAULT_RULES) -> CheckedModel:
     module = parser.parse(source, limits.max_depth, _max_elements(limits))
     graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
-    shapes = infer.infer_shapes(graph)
+    shapes = analysis.infer_shapes(graph)
     stats = analysis.count(graph, shapes, limits.max_params)
     warnings = reported(rules, resolve_warnings + analysis.lint(graph, shapes, stats))
     return CheckedModel(graph, shapes, stats, warnings)

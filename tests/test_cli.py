@@ -258,12 +258,12 @@ def test_abusive_files_in_a_real_process(tmp_path, data):
 
 
 def test_internal_error_is_short_and_exits_3(specs, capsys, monkeypatch):
-    import cnndsl.analysis.shapes
+    import cnndsl.analysis
 
     def broken(graph):
         raise RuntimeError("simulated bug in the shape pass")
 
-    monkeypatch.setattr(cnndsl.analysis.shapes, "infer_shapes", broken)
+    monkeypatch.setattr(cnndsl.analysis, "infer_shapes", broken)
     code, out, err = main(capsys, "check", str(specs["clean"]))
     assert code == 3
     assert err.startswith("cnndsl: internal error: RuntimeError: simulated bug in the shape pass")
@@ -272,9 +272,9 @@ def test_internal_error_is_short_and_exits_3(specs, capsys, monkeypatch):
 
 def test_internal_error_in_a_real_process(specs):
     code = (
-        "import sys, cnndsl.cli, cnndsl.analysis.counts\n"
+        "import sys, cnndsl.cli, cnndsl.analysis\n"
         "def boom(*a, **k): raise ZeroDivisionError('simulated')\n"
-        "cnndsl.analysis.counts.count = boom\n"
+        "cnndsl.analysis.count = boom\n"
         "sys.exit(cnndsl.cli.main(['check', sys.argv[1]]))\n"
     )
     result = subprocess.run(

@@ -9,8 +9,7 @@ import pytest
 
 import cnndsl
 from cnndsl import CnnError, Limits
-from cnndsl.analysis.counts import byte_size
-from cnndsl.diagnostics import render_text
+from cnndsl.diagnostics import byte_size, render_text
 
 
 def diagnostics(text: str, limits: Limits = Limits()):

@@ -17,8 +17,7 @@ import pytest
 
 import cnndsl
 from cnndsl import npy, runtime
-from cnndsl.analysis.counts import byte_size
-from cnndsl.diagnostics import CnnError, render_text
+from cnndsl.diagnostics import CnnError, byte_size, render_text
 from cnndsl.onnx import emit as onnx_emit
 
 onnx = pytest.importorskip("onnx")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from .base import Arg, ArgIssue, Layer, Shape, real, register
-
-if TYPE_CHECKING:
-    from ..onnx.emit import Tape
+from .base import MIN_OPSET, Arg, ArgIssue, Emitter, Layer, Shape, real, register
 
 
 class Function(NamedTuple):
@@ -15,6 +12,7 @@ class Function(NamedTuple):
     parameter: str | None = None  # name of the optional number (`leakyrelu 0.2`)
     default: float | None = None
     doc: str = ""
+    opset: int = MIN_OPSET  # the first ONNX opset with the operator
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -24,7 +22,7 @@ FUNCTIONS: dict[str, Function] = {
     "elu": Function("Elu", "alpha", 1.0, "x if x > 0 else alpha*(exp(x)-1) (alpha 1.0)"),
     "sigmoid": Function("Sigmoid", doc="1 / (1 + exp(-x))"),
     "tanh": Function("Tanh", doc="tanh(x)"),
-    "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form"),
+    "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form", opset=20),
     "softmax": Function("Softmax", doc="normalised exponentials over the channel axis"),
     "identity": Function("Identity", doc="x"),
 }
@@ -56,6 +54,14 @@ def checked_value(function: str | None, value: float | None) -> float | None:
     return spec.default if value is None else value
 
 
+def function_opset(function: str | None) -> tuple[int, str]:
+    """The opset an activation needs and its operator (MIN_OPSET for none)."""
+    if function is None:
+        return MIN_OPSET, "Identity"
+    spec = FUNCTIONS[function]
+    return spec.opset, spec.onnx_op
+
+
 def suffix_text(function: str | None, value: float | None) -> str:
     if function is None:
         return ""
@@ -63,7 +69,7 @@ def suffix_text(function: str | None, value: float | None) -> str:
     return function if value is None or value == spec.default else f"{function} {value:g}"
 
 
-def emit_function(tape: Tape, function: str, value: float | None, name: str, x: str, output: str) -> str:
+def emit_function(tape: Emitter, function: str, value: float | None, name: str, x: str, output: str) -> str:
     spec = FUNCTIONS[function]
     if function == "relu6":
         low = tape.constant(f"{name}.min", 0.0)
@@ -85,6 +91,10 @@ class Activation(Layer):
         Arg("value", real(), positional=True, doc="leakyrelu's slope or elu's alpha"),
     )
 
+    examples: ClassVar[tuple[str, ...]] = tuple(
+        f"{word} {spec.default:g}" if spec.parameter else word for word, spec in FUNCTIONS.items()
+    )
+
     function: str
     value: float | None = None
 
@@ -93,7 +103,7 @@ class Activation(Layer):
         return ACTIVATION_WORDS
 
     @classmethod
-    def from_args(cls, args: dict, word: str) -> Activation:
+    def from_args(cls, args: dict[str, Any], word: str) -> Activation:
         try:
             return cls(word, checked_value(word, args["value"]))
         except ArgIssue as issue:
@@ -106,9 +116,15 @@ class Activation(Layer):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]
 
+    def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
+        return function_opset(self.function)
+
+    def output_function(self) -> str | None:
+        return self.function
+
     def describe(self) -> str:
         spec = FUNCTIONS[self.function]
         return "" if spec.parameter is None else f"{spec.parameter} {self.value:g}"
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return emit_function(tape, self.function, self.value, name, inputs[0], name)

@@ -1,23 +1,41 @@
-"""What every layer kind shares: the argument signature, shape errors and the registry.
+"""The layer contract: what every layer kind declares, and the registry.
 
-A layer kind is one class: it declares its `signature` (how the words after its name bind),
-validates them in `from_args`, and owns its shape rule, parameter and MAC counts and its ONNX
-emission. Registering it (`@register`) makes it known to the resolver, the docs and the tests.
+A layer kind is one class in one file. It declares
+
+- its attributes (`signature`: how the words after its name bind; `from_args` validates them),
+- its shape rule (`output_shape`),
+- its weights, once (`parameters`: name, shape, initialiser, trainable); parameter counts, the
+  summary, the .npz loader and ONNX emission all derive from that declaration,
+- its multiply-accumulates (`macs`) and the scratch memory ONNX Runtime needs (`scratch_values`),
+- the lowest ONNX opset it can be emitted at (`opset_needed`), and how it is emitted (`emit`,
+  which may branch on `tape.opset`),
+- the traits lint rules ask about (`dropped_input`, `output_function`, `ends_with_bias`,
+  `normalises_batch`, `is_dropout`, `is_convolution`, `ends_feature_maps`, `is_classifier`),
+- example arguments (`examples`) and the input ranks it takes (`ranks`), from which the
+  registry-wide conformance test (tests/test_layer_contract.py) builds, checks, compiles and runs
+  one- and three-layer models: a registered kind is tested without a test written for it.
+
+Registering it (`@register`) makes it known to the resolver, the docs and the tests. Layers import
+nothing from the passes that use them: emission goes through the `Emitter` protocol below, which
+cnndsl/onnx implements.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Protocol
 
-if TYPE_CHECKING:  # the emitter is only imported by `cnndsl compile`
-    from ..onnx.emit import Tape
+from .initializers import Init
 
 Shape = tuple[int, ...]  # (channels, *spatial) or (features,); the batch axis is implicit
 
 # Any single extent above this is treated as a mistake rather than a tensor (E303).
 MAX_EXTENT = 2**31 - 1
+
+# The oldest ONNX opset any kind is emitted at: Softmax over the channel axis of an N-D tensor
+# needs 13 (before it, Softmax flattened every axis after the first).
+MIN_OPSET = 13
 
 
 class ShapeIssue(Exception):
@@ -234,6 +252,51 @@ def shape_text(shape: Shape) -> str:
     return "x".join(str(v) for v in shape)
 
 
+# --- what emission offers a layer -------------------------------------------------------------
+
+
+class Weight(NamedTuple):
+    """One parameter tensor of a layer ('weight', 'bias', 'running_mean', ...). Emitted as the
+    initializer '<layer name>.<name>' and read under that name from a --weights .npz file."""
+
+    name: str
+    shape: tuple[int, ...]
+    init: Init
+
+    @property
+    def trainable(self) -> bool:
+        return self.init.trainable
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+class Emitter(Protocol):
+    """What a layer's `emit` writes to; cnndsl/onnx's Tape implements it. The layer names every
+    tensor it makes after itself ('conv1.padded'), which keeps the names unique in the graph."""
+
+    @property
+    def opset(self) -> int:
+        """The opset being emitted: a layer may emit differently per opset range."""
+        ...
+
+    def op(
+        self, op_type: str, inputs: Sequence[str], output: str, *, shape: Shape | None = None, **attributes: Any
+    ) -> str:
+        """An ONNX node producing `output`. `shape` (without the batch axis) declares an
+        intermediate tensor whose shape differs from the layer's output, such as a padded input."""
+        ...
+
+    def weights(self, layer: str, declared: Sequence[Weight]) -> list[str]:
+        """The initializers of the layer's declared weights, in order: their tensor names."""
+        ...
+
+    def constant(self, name: str, value: Any, integer: bool = False) -> str:
+        """A Constant node (not an initializer: initializers are exactly the counted parameters)."""
+        ...
+
+
 # --- layer kinds ------------------------------------------------------------------------------
 
 
@@ -246,6 +309,18 @@ class Layer(Record):
     summary: ClassVar[str] = ""
     # Number of inputs: 1 for ordinary layers, None for merges (any number, at least two).
     arity: ClassVar[int | None] = 1
+    # For the conformance test: the layer as written in a spec, from the simplest form to the
+    # fullest, each valid on an input of 4 channels and extent 8 per spatial axis and applicable
+    # three times in a row; and the spatial ranks of the inputs the kind takes (0: a flat vector).
+    examples: ClassVar[tuple[str, ...]] = ()
+    ranks: ClassVar[tuple[int, ...]] = (0, 1, 2, 3)
+
+    # Traits the lint rules ask about, instead of testing classes.
+    is_dropout: ClassVar[bool] = False  # an identity at inference (W102; makes no tensor)
+    is_convolution: ClassVar[bool] = False  # a sliding weighted window over feature maps (W102)
+    ends_feature_maps: ClassVar[bool] = False  # after it there are no feature maps (flatten, fc)
+    is_classifier: ClassVar[bool] = False  # a fully connected layer, the classic head (W103)
+    normalises_batch: ClassVar[bool] = False  # subtracts a per-channel mean (W105)
 
     @classmethod
     def from_args(cls, args: dict[str, Any], word: str) -> Layer:
@@ -265,9 +340,20 @@ class Layer(Record):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         raise NotImplementedError
 
-    def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
-        """(trainable, non-trainable) parameter counts, as PyTorch counts them."""
-        return 0, 0
+    def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
+        """The parameter tensors this layer owns, given its input shapes (validated by
+        `output_shape`). The one declaration counts, summaries, the .npz loader and emission use."""
+        return ()
+
+    def params(self, inputs: list[Shape]) -> tuple[int, int]:
+        """(trainable, non-trainable) parameter counts, as PyTorch counts them: from `parameters`."""
+        trainable = fixed = 0
+        for weight in self.parameters(inputs):
+            if weight.trainable:
+                trainable += weight.size
+            else:
+                fixed += weight.size
+        return trainable, fixed
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
         """Multiply-accumulates, torchvision's convention: conv and fc only, bias excluded."""
@@ -278,14 +364,33 @@ class Layer(Record):
         (`run` counts them in the memory it needs)."""
         return 0
 
+    def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
+        """The lowest ONNX opset this layer, with these attributes and inputs, can be emitted at,
+        and what needs it (an operator's name, for E504)."""
+        return MIN_OPSET, self.display_kind
+
     def describe(self) -> str:
         """Short attribute text for summaries, e.g. '11x11/4, pad 2'."""
         return ""
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         """Append ONNX nodes and initializers for this layer; return the output tensor name."""
         raise NotImplementedError
 
+    # traits that depend on the attributes
+
+    def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
+        """Per spatial axis: the real input rows the windows never read, and the formula (W101)."""
+        return []
+
+    def output_function(self) -> str | None:
+        """The activation function applied last ('relu', 'softmax'), if any (W104, `run`)."""
+        return None
+
+    @property
+    def ends_with_bias(self) -> bool:
+        """The last thing this layer does is add a trainable bias (W105)."""
+        return False
 
 REGISTRY: dict[str, type[Layer]] = {}
 

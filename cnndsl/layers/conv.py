@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from .activation import checked_value, emit_function, suffix_args, suffix_text
+from .activation import checked_value, emit_function, function_opset, suffix_args, suffix_text
 from .base import (
+    MIN_OPSET,
     Arg,
     ArgIssue,
+    Emitter,
     Layer,
     Shape,
     ShapeIssue,
+    Weight,
     WindowValue,
     choice,
     extents,
@@ -22,9 +25,6 @@ from .base import (
 )
 from .geometry import Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 from .initializers import Literal, Uniform
-
-if TYPE_CHECKING:
-    from ..onnx.emit import Tape
 
 # The seeds call the padding modes constant, nearest, mirror and wrap; PyTorch says zeros,
 # replicate, reflect and circular. Both spellings are accepted; PyTorch's is canonical.
@@ -114,6 +114,14 @@ class Conv(Layer):
         Arg("weights", kernel_literal, doc="fixed hand-crafted kernel, e.g. [1 1 1] / 3; implies no bias"),
         *suffix_args(),
     )
+    examples: ClassVar[tuple[str, ...]] = (
+        "conv 3 4",
+        "conv 3/2 6 pad 1 groups 2 nobias relu",
+        "conv 3 4 pad 2 mode reflect dilation 2 leakyrelu 0.1",
+        "conv 2 4 pad 0,1 mode circular gelu",
+    )
+    ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    is_convolution: ClassVar[bool] = True
 
     window: WindowValue
     channels: int
@@ -181,17 +189,32 @@ class Conv(Layer):
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
         return [(a.unused(), a.formula()) for a in self._geometry(in_shape)]
 
-    def weight_count(self, in_shape: Shape) -> int:
-        return self.channels * (in_shape[0] // self.groups) * math.prod(self.kernel_shape(in_shape))
-
-    def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
-        weights = self.weight_count(inputs[0])
+    def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
+        in_shape = inputs[0]
+        kernel = self.kernel_shape(in_shape)
+        fan_in = in_shape[0] // self.groups * math.prod(kernel)
+        shape = (self.channels, in_shape[0] // self.groups, *kernel)
         if self.weights is not None:
-            return 0, weights
-        return weights + (self.channels if self.bias else 0), 0
+            return (Weight("weight", shape, Literal(self.weights.values)),)
+        bias = (Weight("bias", (self.channels,), Uniform(fan_in)),) if self.bias else ()
+        return (Weight("weight", shape, Uniform(fan_in)), *bias)
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
-        return self.weight_count(inputs[0]) * math.prod(output[1:])
+        in_shape = inputs[0]
+        weights = self.channels * (in_shape[0] // self.groups) * math.prod(self.kernel_shape(in_shape))
+        return weights * math.prod(output[1:])
+
+    def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
+        # ONNX's Pad has mode 'wrap' from opset 19; without padding no Pad node is emitted.
+        wraps = self.mode == "circular" and any(pads_for_onnx(self._geometry(inputs[0])))
+        return max((19, "Pad (mode wrap)") if wraps else (MIN_OPSET, "Conv"), function_opset(self.activation))
+
+    def output_function(self) -> str | None:
+        return self.activation
+
+    @property
+    def ends_with_bias(self) -> bool:
+        return self.bias and not self.activation
 
     def describe(self) -> str:
         parts = describe_window(self.window, self.pad)
@@ -209,7 +232,7 @@ class Conv(Layer):
             parts.append(suffix_text(self.activation, self.activation_value))
         return ", ".join(parts)
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         in_shape = in_shapes[0]
         geometry = self._geometry(in_shape)
         pads = pads_for_onnx(geometry)
@@ -226,12 +249,7 @@ class Conv(Layer):
                 mode=PAD_MODES[self.mode],
             )
             pads = [0] * len(pads)
-        fan_in = in_shape[0] // self.groups * math.prod(a.kernel for a in geometry)
-        weight_shape = (self.channels, in_shape[0] // self.groups, *(a.kernel for a in geometry))
-        init = Literal(self.weights.values) if self.weights is not None else Uniform(fan_in)
-        operands = [x, tape.weight(f"{name}.weight", weight_shape, init)]
-        if self.bias:
-            operands.append(tape.weight(f"{name}.bias", (self.channels,), Uniform(fan_in)))
+        operands = [x, *tape.weights(name, self.parameters(in_shapes))]
         conv_out = f"{name}.conv" if self.activation else name
         y = tape.op(
             "Conv",

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from .activation import checked_value, emit_function, suffix_args, suffix_text
-from .base import Arg, Layer, Shape, ShapeIssue, integer, real, register, shape_text
+from .activation import checked_value, emit_function, function_opset, suffix_args, suffix_text
+from .base import Arg, Emitter, Layer, Shape, ShapeIssue, Weight, integer, real, register, shape_text
 from .initializers import Uniform
-
-if TYPE_CHECKING:
-    from ..onnx.emit import Tape
 
 
 @register
@@ -23,6 +20,10 @@ class Dense(Layer):
         Arg("nobias", words=("nobias",), doc="no bias term"),
         *suffix_args(),
     )
+    examples: ClassVar[tuple[str, ...]] = ("fc 4", "fc 6 nobias relu", "fc 5 softmax")
+    ranks: ClassVar[tuple[int, ...]] = (0,)
+    ends_feature_maps: ClassVar[bool] = True
+    is_classifier: ClassVar[bool] = True
 
     features: int
     nobias: str | None = None
@@ -45,22 +46,31 @@ class Dense(Layer):
             )
         return (self.features,)
 
-    def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
-        return inputs[0][0] * self.features + (0 if self.nobias else self.features), 0
+    def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
+        fan_in = inputs[0][0]
+        bias = () if self.nobias else (Weight("bias", (self.features,), Uniform(fan_in)),)
+        return (Weight("weight", (self.features, fan_in), Uniform(fan_in)), *bias)
 
     def macs(self, inputs: list[Shape], output: Shape) -> int:
         return inputs[0][0] * self.features
+
+    def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
+        return max((13, "Gemm"), function_opset(self.activation))
+
+    def output_function(self) -> str | None:
+        return self.activation
+
+    @property
+    def ends_with_bias(self) -> bool:
+        return not self.nobias and not self.activation
 
     def describe(self) -> str:
         return ", ".join(
             p for p in ("nobias" if self.nobias else "", suffix_text(self.activation, self.activation_value)) if p
         )
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
-        fan_in = in_shapes[0][0]
-        operands = [inputs[0], tape.weight(f"{name}.weight", (self.features, fan_in), Uniform(fan_in))]
-        if not self.nobias:
-            operands.append(tape.weight(f"{name}.bias", (self.features,), Uniform(fan_in)))
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]
         gemm_out = f"{name}.gemm" if self.activation else name
         y = tape.op("Gemm", operands, gemm_out, transB=1)
         if self.activation:
@@ -72,11 +82,13 @@ class Dense(Layer):
 class Flatten(Layer):
     kind: ClassVar[str] = "flatten"
     summary: ClassVar[str] = "flatten channels and spatial axes into one vector (the batch axis stays)"
+    examples: ClassVar[tuple[str, ...]] = ("flatten",)
+    ends_feature_maps: ClassVar[bool] = True
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return (math.prod(inputs[0]),)
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Flatten", inputs, name, axis=1)
 
 
@@ -88,6 +100,9 @@ class Dropout(Layer):
         Arg("p", real(0.0, 1.0, open_max=True), 0.5, positional=True, doc="drop probability in [0, 1)"),
     )
 
+    examples: ClassVar[tuple[str, ...]] = ("dropout", "dropout 0.2")
+    is_dropout: ClassVar[bool] = True
+
     p: float = 0.5
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
@@ -96,5 +111,5 @@ class Dropout(Layer):
     def describe(self) -> str:
         return f"p={self.p:g}"
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return inputs[0]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from .base import Layer, Shape, ShapeIssue, register, shape_text
-
-if TYPE_CHECKING:
-    from ..onnx.emit import Tape
+from .base import Emitter, Layer, Shape, ShapeIssue, register, shape_text
 
 
 @register
@@ -15,6 +12,7 @@ class Concat(Layer):
     kind: ClassVar[str] = "concat"
     summary: ClassVar[str] = "concatenate tensors on the channel axis (spatial sizes must be equal)"
     arity: ClassVar[int | None] = None
+    examples: ClassVar[tuple[str, ...]] = ("concat",)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         first = inputs[0]
@@ -29,7 +27,7 @@ class Concat(Layer):
                 )
         return (sum(shape[0] for shape in inputs), *first[1:])
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Concat", inputs, name, axis=1)
 
 
@@ -38,6 +36,7 @@ class Add(Layer):
     kind: ClassVar[str] = "add"
     summary: ClassVar[str] = "element-wise sum of tensors of exactly the same shape (no broadcasting)"
     arity: ClassVar[int | None] = None
+    examples: ClassVar[tuple[str, ...]] = ("add",)
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         first = inputs[0]
@@ -52,7 +51,7 @@ class Add(Layer):
                 )
         return first
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         result = inputs[0]
         for index, other in enumerate(inputs[1:], start=1):
             output = name if index == len(inputs) - 1 else f"{name}.partial{index}"

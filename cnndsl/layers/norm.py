@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from .base import Arg, ArgIssue, Layer, Shape, integer, real, register
+from .base import Arg, ArgIssue, Emitter, Layer, Shape, Weight, integer, real, register
 from .initializers import Constant
-
-if TYPE_CHECKING:
-    from ..onnx.emit import Tape
 
 
 @register
@@ -24,27 +21,28 @@ class BatchNorm(Layer):
         Arg("eps", real(0.0, exclusive_min=True), 1e-5, doc="epsilon added to the variance (1e-5)"),
     )
 
+    examples: ClassVar[tuple[str, ...]] = ("bn", "batchnorm eps 1e-3")
+    normalises_batch: ClassVar[bool] = True
+
     eps: float = 1e-5
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return inputs[0]
 
-    def params(self, inputs: list[Shape], output: Shape) -> tuple[int, int]:
-        channels = inputs[0][0]
-        return 2 * channels, 2 * channels
+    def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
+        channels = (inputs[0][0],)
+        return (
+            Weight("weight", channels, Constant(1.0)),
+            Weight("bias", channels, Constant(0.0)),
+            Weight("running_mean", channels, Constant(0.0, trainable=False)),
+            Weight("running_var", channels, Constant(1.0, trainable=False)),
+        )
 
     def describe(self) -> str:
         return "" if self.eps == 1e-5 else f"eps {self.eps:g}"
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
-        channels = (in_shapes[0][0],)
-        operands = [
-            inputs[0],
-            tape.weight(f"{name}.weight", channels, Constant(1.0)),
-            tape.weight(f"{name}.bias", channels, Constant(0.0)),
-            tape.weight(f"{name}.running_mean", channels, Constant(0.0, trainable=False)),
-            tape.weight(f"{name}.running_var", channels, Constant(1.0, trainable=False)),
-        ]
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]
         return tape.op("BatchNormalization", operands, name, epsilon=self.eps)
 
 
@@ -63,6 +61,8 @@ class LocalResponseNorm(Layer):
         Arg("beta", real(0, exclusive_min=True), 0.75, doc="exponent (0.75)"),
         Arg("k", real(0, exclusive_min=True), 1.0, doc="additive constant (1.0; AlexNet 2012 uses 2)"),
     )
+
+    examples: ClassVar[tuple[str, ...]] = ("lrn 3", "lrn 5 alpha 1e-3 beta 0.5 k 2")
 
     size: int
     alpha: float = 1e-4
@@ -97,7 +97,7 @@ class LocalResponseNorm(Layer):
     def describe(self) -> str:
         return f"size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, k {self.k:g}"
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         attributes = dict(size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
         if len(in_shapes[0]) == 3:
             return tape.op("LRN", inputs, name, **attributes)

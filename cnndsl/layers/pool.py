@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
+from .base import Arg, ArgIssue, Emitter, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
 from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
-
-if TYPE_CHECKING:
-    from ..onnx.emit import Tape
 
 
 @register
@@ -33,6 +30,16 @@ class Pool(Layer):
         Arg("global_", words=("global",), doc="pool each channel over its whole extent"),
         Arg("adaptive", extents(1), doc="avg: output size per axis (adaptive 6x6), exact windows only"),
     )
+
+    examples: ClassVar[tuple[str, ...]] = (
+        "pool 2/1",
+        "avgpool 3/2 pad 1 ceil exclude_pad",
+        "pool max 3/1 pad 1 ceil",
+        "pool avg global",
+        "pool max global",
+        "pool avg adaptive 2",
+    )
+    ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
 
     op: str = "max"
     window: WindowValue | None = None
@@ -117,7 +124,7 @@ class Pool(Layer):
         parts += [flag for flag in (self.ceil, self.exclude_pad) if flag]
         return ", ".join(parts)
 
-    def emit(self, tape: Tape, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         op = "MaxPool" if self.op == "max" else "AveragePool"
         if self.global_:
             return tape.op(f"Global{op}", inputs, name)

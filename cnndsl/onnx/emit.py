@@ -29,7 +29,7 @@ import math
 import numbers
 import os
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ import numpy as np
 from .. import npy
 from ..diagnostics import CnnError, DiagnosticSink, Label, did_you_mean, error, first_line, shorten
 from ..ir import Node
-from ..layers.base import Shape, shape_text
+from ..layers.base import MIN_OPSET, Layer, Shape, Weight, shape_text
 from ..layers.initializers import Init, Literal
 
 if TYPE_CHECKING:
@@ -49,11 +49,6 @@ if TYPE_CHECKING:
 # onnx 1.23 stamps IR 14 and opset 28 by default; onnxruntime 1.31 loads IR <= 13 and opset <= 26.
 IR_VERSION = 10
 NEWEST_RUNTIME_OPSET = 26
-# Softmax over the channel axis of an N-D tensor needs opset 13 (before it, Softmax flattened).
-MIN_OPSET = 13
-# Operators (or operator modes) newer than MIN_OPSET.
-_OPSET_NEEDS = {"Gelu": 20}
-_PAD_MODE_NEEDS = {"wrap": 19}
 
 # protobuf refuses to parse a message of 2 GiB or more: the most a model file can hold (E509).
 PROTOBUF_MAX_BYTES = 2**31 - 1
@@ -260,7 +255,7 @@ class Tape:
     def __init__(self, opset: int):
         self.opset = opset
         self.nodes: list[bytes] = []  # serialized NodeProtos
-        self.weights: list[WeightSpec] = []
+        self.weight_specs: list[WeightSpec] = []
         self.shapes: dict[str, Shape] = {}  # activation tensors, without the batch axis
         self.constants: dict[str, np.ndarray] = {}  # Constant node outputs and their values
         self.order: list[str] = []  # tensors in the order they were produced
@@ -276,29 +271,19 @@ class Tape:
         """An ONNX node producing `output`. `shape` (without the batch axis) is declared for an
         intermediate tensor whose shape differs from the layer's output, such as a padded input."""
         self._claim(output)
-        needed = _OPSET_NEEDS.get(op_type, MIN_OPSET)
-        if op_type == "Pad":
-            needed = max(needed, _PAD_MODE_NEEDS.get(attributes.get("mode", "constant"), MIN_OPSET))
-        if needed > self.opset:
-            what = f"{op_type} (mode {attributes['mode']})" if op_type == "Pad" else op_type
-            self.sink.add(
-                error(
-                    "E504",
-                    f"'{self._node.name}' needs ONNX opset {needed} or newer for {what}, "
-                    f"but opset {self.opset} was requested",
-                    self._label(),
-                    help=f"use --opset {needed} or newer (the default is {default_opset()})",
-                )
-            )
         self.nodes.append(_Encoder.node(op_type, list(inputs), [output], output, self._doc, attributes))
         self._produced[output] = None if shape is None else tuple(shape)
         self.order.append(output)
         return output
 
-    def weight(self, name: str, shape: tuple[int, ...], init: Init) -> str:
-        self._claim(name)
-        self.weights.append(WeightSpec(name, tuple(int(d) for d in shape), init, self._node))
-        return name
+    def weights(self, layer: str, declared: Sequence[Weight]) -> list[str]:
+        names = []
+        for weight in declared:
+            name = f"{layer}.{weight.name}"
+            self._claim(name)
+            self.weight_specs.append(WeightSpec(name, weight.shape, weight.init, self._node))
+            names.append(name)
+        return names
 
     def constant(self, name: str, value: Any, integer: bool = False) -> str:
         """A Constant node, not an initializer: initializers are exactly the counted parameters."""
@@ -312,6 +297,20 @@ class Tape:
         return name
 
     # bookkeeping for the emitter
+
+    def check_opset(self, node: Node, layer: Layer, in_shapes: list[Shape]) -> None:
+        """E504 when the layer needs a newer opset than the one being emitted."""
+        needed, what = layer.opset_needed(in_shapes)
+        if needed > self.opset:
+            self.sink.add(
+                error(
+                    "E504",
+                    f"'{node.name}' needs ONNX opset {needed} or newer for {what}, "
+                    f"but opset {self.opset} was requested",
+                    Label(node.source, node.span),
+                    help=f"use --opset {needed} or newer (the default is {default_opset()})",
+                )
+            )
 
     def begin(self, node: Node) -> None:
         self._node = node
@@ -331,8 +330,6 @@ class Tape:
             raise RuntimeError(f"tensor name {name!r} is used twice (layer {self._node.name!r})")
         self._names.add(name)
 
-    def _label(self) -> Label:
-        return Label(self._node.source, self._node.span)
 
 
 # --- the plan ---------------------------------------------------------------------------------
@@ -550,10 +547,10 @@ def plan(
     tensor_of: dict[Node, str] = {graph.input: INPUT_NAME}
     tape.shapes[INPUT_NAME] = tuple(model.input_shape)
     for node in graph.nodes[1:]:
+        in_shapes = [shapes[p] for p in node.inputs]
+        tape.check_opset(node, node.layer, in_shapes)
         tape.begin(node)
-        output = node.layer.emit(
-            tape, node.name, [tensor_of[p] for p in node.inputs], [shapes[p] for p in node.inputs], shapes[node]
-        )
+        output = node.layer.emit(tape, node.name, [tensor_of[p] for p in node.inputs], in_shapes, shapes[node])
         tape.end(output, shapes[node])
         tensor_of[node] = output
     tape.sink.raise_if_errors()
@@ -617,7 +614,7 @@ def plan(
         ]
     )
 
-    result = Plan(_Parts(model_head, model_tail, graph_head, graph_tail), tape.weights, seed, opset)
+    result = Plan(_Parts(model_head, model_tail, graph_head, graph_tail), tape.weight_specs, seed, opset)
     if weights is not None:
         _attach_weights(result, weights)
     return result

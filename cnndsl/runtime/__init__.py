@@ -21,8 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import npy
-from ..analysis.counts import byte_size
-from ..diagnostics import CnnError, Diagnostic, error, first_line, shorten
+from ..diagnostics import CnnError, Diagnostic, byte_size, error, first_line, shorten
 from ..model import CheckedModel, check_file
 from ..resolve import Limits
 from ..rules import RuleSet
@@ -624,7 +623,7 @@ def _peak_activation_values(model: CheckedModel) -> tuple[int, Any]:
 
 
 def _values_of(model: CheckedModel, node) -> int:
-    if getattr(node.layer, "kind", None) == "dropout":  # an identity at inference: no tensor of its own
+    if node.layer is not None and node.layer.is_dropout:  # an identity at inference: no tensor of its own
         return 0
     return math.prod(model.shapes[node])
 
@@ -685,13 +684,11 @@ def _check_memory(need: _Need, limit: int) -> None:
 
 def _softmax_outputs(model: CheckedModel) -> set[str]:
     """The outputs a softmax produces (dropout after it changes nothing at inference)."""
-    from ..analysis.counts import _ends_in_softmax
-
     names = set()
     for name, node in model.graph.outputs:
-        while getattr(node.layer, "kind", None) == "dropout" and node.inputs:
+        while node.layer is not None and node.layer.is_dropout and node.inputs:
             node = node.inputs[0]
-        if node.layer is not None and _ends_in_softmax(node.layer):
+        if node.layer is not None and node.layer.output_function() == "softmax":
             names.add(name)
     return names
 
