@@ -24,6 +24,7 @@ def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node
     stats: dict[Node, LayerStats] = {}
     for node in graph.nodes[1:]:
         in_shapes = [shapes[p] for p in node.inputs]
+        assert node.layer is not None, "only the graph input has no layer"
         trainable, fixed = node.layer.params(in_shapes)
         stats[node] = LayerStats(trainable, fixed, node.layer.macs(in_shapes, shapes[node]))
     total = sum(s.params for s in stats.values())
@@ -45,6 +46,3 @@ def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node
             ]
         )
     return stats
-
-
-

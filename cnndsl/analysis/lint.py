@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic, Label, warning
 from ..ir import Graph, Node
 from ..layers.base import Layer, Shape, shape_text
+from ..source import Span
 from .counts import LayerStats
 
 W103_MIN_PARAMS = 1_000_000
@@ -16,8 +17,9 @@ W103_MIN_PARAMS = 1_000_000
 
 def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats]) -> list[Diagnostic]:
     """Warnings, one per source location: a line expanded many times is reported once."""
-    grouped: dict[tuple, list[Diagnostic]] = {}
+    grouped: dict[tuple[str, str, Span], list[Diagnostic]] = {}
     for diagnostic in _lint_nodes(graph, shapes, stats):
+        assert diagnostic.primary is not None, "every warning points at its layer"
         key = (diagnostic.code, diagnostic.primary.source.path, diagnostic.primary.span)
         grouped.setdefault(key, []).append(diagnostic)
     result = []
@@ -25,7 +27,7 @@ def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats])
         first = instances[0]
         if len(instances) > 1:
             first = first._replace(
-                notes=first.notes + (f"this line expands to {len(instances)} layers; shown for the first",)
+                notes=(*first.notes, f"this line expands to {len(instances)} layers; shown for the first")
             )
         result.append(first)
     return result
@@ -52,12 +54,7 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
                     help="use dropout in the fully connected layers; batch normalisation suits convolutions better",
                 )
             )
-        if (
-            layer.is_classifier
-            and len(holders) > 1
-            and total >= W103_MIN_PARAMS
-            and stats[node].params * 2 > total
-        ):
+        if layer.is_classifier and len(holders) > 1 and total >= W103_MIN_PARAMS and stats[node].params * 2 > total:
             share = stats[node].params * 100 // total  # rounded down: never "100%" of less than all
             found.append(
                 warning(
@@ -76,11 +73,7 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
                     help="softmax already yields probabilities; remove this activation or the softmax",
                 )
             )
-        if (
-            layer.ends_with_bias
-            and consumers[node]
-            and all(_layer(c).normalises_batch for c in consumers[node])
-        ):
+        if layer.ends_with_bias and consumers[node] and all(_layer(c).normalises_batch for c in consumers[node]):
             found.append(
                 warning(
                     "W105",

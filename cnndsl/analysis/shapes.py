@@ -7,7 +7,7 @@ producers of the offending inputs.
 
 from __future__ import annotations
 
-from ..diagnostics import DiagnosticSink, Label, error
+from ..diagnostics import Diagnostic, DiagnosticSink, Label, error
 from ..ir import Graph, Node
 from ..layers.base import MAX_EXTENT, Shape, ShapeIssue, shape_text
 
@@ -21,6 +21,7 @@ def infer_shapes(graph: Graph) -> dict[Node, Shape]:
         if any(producer not in shapes for producer in node.inputs):
             continue  # an earlier error already explains this one
         in_shapes = [shapes[producer] for producer in node.inputs]
+        assert node.layer is not None, "only the graph input has no layer"
         try:
             shape = node.layer.output_shape(in_shapes)
         except ShapeIssue as issue:
@@ -63,7 +64,7 @@ def _channels_last_note(input_shape: Shape) -> str | None:
     )
 
 
-def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue, layout_note: str | None):
+def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue, layout_note: str | None) -> Diagnostic:
     if len(node.inputs) == 1:
         producer = node.inputs[0]
         text = f"input is {shape_text(in_shapes[0])}, from '{producer.name}'"

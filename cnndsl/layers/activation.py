@@ -78,6 +78,7 @@ def emit_function(tape: Emitter, function: str, value: float | None, name: str, 
     if function == "softmax":
         return tape.op("Softmax", [x], output, axis=1)
     if spec.parameter is not None:
+        assert value is not None, "checked_value gives every parameterised function its number"
         return tape.op(spec.onnx_op, [x], output, alpha=float(value))
     return tape.op(spec.onnx_op, [x], output)
 

@@ -69,8 +69,9 @@ class Record:
 
     def __init_subclass__(cls, **options: Any):
         super().__init_subclass__(**options)
-        # The class's own annotations (from 3.14 they are computed on access, not stored).
-        annotations = cls.__dict__.get("__annotations__") or cls.__annotations__
+        # The class's own annotations (from 3.14 they are computed on access, not stored). Not
+        # inspect.get_annotations: importing inspect would cost `cnndsl check` more than this.
+        annotations = cls.__dict__.get("__annotations__") or cls.__annotations__  # noqa: RUF063
         own = [name for name, annotation in annotations.items() if not str(annotation).startswith("ClassVar")]
         cls._fields = (*cls._fields, *(name for name in own if name not in cls._fields))
         cls._defaults = {**cls._defaults, **{name: cls.__dict__[name] for name in own if name in cls.__dict__}}
@@ -79,7 +80,7 @@ class Record:
         fields = self._fields
         if len(args) > len(fields):
             raise TypeError(f"{type(self).__name__} takes {len(fields)} arguments, got {len(args)}")
-        values = dict(zip(fields, args))
+        values = dict(zip(fields, args, strict=False))  # the rest come by keyword or default
         for name, value in kwargs.items():
             if name not in fields or name in values:
                 raise TypeError(f"{type(self).__name__} got an unexpected or repeated argument {name!r}")
@@ -91,7 +92,7 @@ class Record:
                 values[name] = self._defaults[name]
             object.__setattr__(self, name, values[name])
 
-    def _values(self) -> tuple:
+    def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self._fields)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -156,7 +157,7 @@ class PairValue(Record):
     second: Any
 
 
-def integer(minimum: int | None = None, maximum: int = MAX_EXTENT) -> Converter:
+def integer(minimum: int | None = None, maximum: int = MAX_EXTENT) -> Callable[[Any, str], int]:
     def convert(value: Any, name: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -167,32 +168,32 @@ def integer(minimum: int | None = None, maximum: int = MAX_EXTENT) -> Converter:
             raise ArgIssue("E302", f"{name} must be at least {minimum}, got {value}", arg=name)
         if value > maximum:
             raise ArgIssue("E303", f"{name} is too large: {value} (the limit is {maximum:,})", arg=name)
-        return value
+        return int(value)
 
     return convert
 
 
 def real(
     minimum: float | None = None, maximum: float | None = None, *, open_max: bool = False, exclusive_min: bool = False
-) -> Converter:
+) -> Callable[[Any, str], float]:
     def convert(value: Any, name: str) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ArgIssue("E301", f"{name} must be a number, got {_show(value)}", arg=name)
-        value = float(value)
-        if not math.isfinite(value):
-            raise ArgIssue("E303", f"{name} must be a finite number, got {value}", arg=name)
-        low_bad = minimum is not None and (value <= minimum if exclusive_min else value < minimum)
-        high_bad = maximum is not None and (value >= maximum if open_max else value > maximum)
+        number = float(value)
+        if not math.isfinite(number):
+            raise ArgIssue("E303", f"{name} must be a finite number, got {number}", arg=name)
+        low_bad = minimum is not None and (number <= minimum if exclusive_min else number < minimum)
+        high_bad = maximum is not None and (number >= maximum if open_max else number > maximum)
         if low_bad or high_bad:
             low = "" if minimum is None else ("(" if exclusive_min else "[") + f"{minimum:g}"
             high = "" if maximum is None else f"{maximum:g}" + (")" if open_max else "]")
-            raise ArgIssue("E302", f"{name} must be in {low or '(-inf'}, {high or 'inf)'}, got {value:g}", arg=name)
-        return value
+            raise ArgIssue("E302", f"{name} must be in {low or '(-inf'}, {high or 'inf)'}, got {number:g}", arg=name)
+        return number
 
     return convert
 
 
-def extents(minimum: int = 1) -> Converter:
+def extents(minimum: int = 1) -> Callable[[Any, str], tuple[int, ...]]:
     """An integer or `AxBxC`: one value per spatial axis, broadcast later to the input's rank."""
     scalar = integer(minimum)
 
@@ -203,7 +204,7 @@ def extents(minimum: int = 1) -> Converter:
     return convert
 
 
-def window(minimum: int = 1) -> Converter:
+def window(minimum: int = 1) -> Callable[[Any, str], WindowValue]:
     """`k`, `AxB`, or either with `/stride`."""
     convert_extents = extents(minimum)
 
@@ -215,11 +216,11 @@ def window(minimum: int = 1) -> Converter:
     return convert
 
 
-def choice(*options: str) -> Converter:
+def choice(*options: str) -> Callable[[Any, str], str]:
     def convert(value: Any, name: str) -> str:
         if value not in options:
             raise ArgIssue("E302", f"{name} must be one of {', '.join(options)}; got {_show(value)}", arg=name)
-        return value
+        return str(value)
 
     return convert
 
@@ -391,6 +392,7 @@ class Layer(Record):
     def ends_with_bias(self) -> bool:
         """The last thing this layer does is add a trainable bias (W105)."""
         return False
+
 
 REGISTRY: dict[str, type[Layer]] = {}
 

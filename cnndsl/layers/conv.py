@@ -23,7 +23,7 @@ from .base import (
     shape_text,
     window,
 )
-from .geometry import Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
+from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 from .initializers import Literal, Uniform
 
 # The seeds call the padding modes constant, nearest, mirror and wrap; PyTorch says zeros,
@@ -67,10 +67,10 @@ def kernel_literal(value: Any, name: str) -> KernelLiteral:
 _MAX_LITERAL = 1e18  # as for any number in a spec; float32 holds it (up to 3.4e38)
 
 
-def _flatten(value: list, name: str) -> tuple[tuple[int, ...], list[float]]:
+def _flatten(value: list[Any], name: str) -> tuple[tuple[int, ...], list[float]]:
     """Shape and row-major values of a rectangular nested list (iterative: nesting can be deep)."""
     shape: list[int] = []
-    level: list = [value]
+    level: list[Any] = [value]
     while all(isinstance(v, list) for v in level):
         lengths = {len(v) for v in level}
         if 0 in lengths:
@@ -150,7 +150,7 @@ class Conv(Layer):
     def bias(self) -> bool:
         return self.nobias is None and self.weights is None
 
-    def _geometry(self, in_shape: Shape):
+    def _geometry(self, in_shape: Shape) -> list[AxisGeometry]:
         return axes(in_shape[1:], self.window.extent, self.window.stride, self.dilation, self.pad)
 
     def kernel_shape(self, in_shape: Shape) -> tuple[int, ...]:

@@ -137,7 +137,7 @@ def axes(
 def output_sizes(geometry: list[AxisGeometry], what: str) -> tuple[int, ...]:
     """Apply the formula per axis; a size that collapses is E401 with the numbers filled in."""
     sizes = tuple(axis.output() for axis in geometry)
-    for i, (axis, size) in enumerate(zip(geometry, sizes)):
+    for i, (axis, size) in enumerate(zip(geometry, sizes, strict=True)):
         if size <= 0:
             names = _axis_names.get(len(geometry), tuple(f"axis {j}" for j in range(len(geometry))))
             needed = axis.span - axis.pad_begin - axis.pad_end

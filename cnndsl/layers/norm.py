@@ -98,9 +98,8 @@ class LocalResponseNorm(Layer):
         return f"size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, k {self.k:g}"
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
-        attributes = dict(size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)
         if len(in_shapes[0]) == 3:
-            return tape.op("LRN", inputs, name, **attributes)
+            return self._lrn(tape, inputs[0], name)
         # ONNX Runtime's LRN takes 4-D tensors only; it normalises across channels alone, so
         # 1-D and 3-D inputs are viewed as (N, C, everything else, 1) and reshaped back.
         view = (in_shapes[0][0], math.prod(in_shapes[0][1:]), 1)
@@ -110,5 +109,8 @@ class LocalResponseNorm(Layer):
             f"{name}.as_image",
             shape=view,
         )
-        normalised = tape.op("LRN", [as_image], f"{name}.lrn", shape=view, **attributes)
+        normalised = self._lrn(tape, as_image, f"{name}.lrn", shape=view)
         return tape.op("Reshape", [normalised, tape.constant(f"{name}.shape", [0, *out_shape], integer=True)], name)
+
+    def _lrn(self, tape: Emitter, x: str, output: str, shape: Shape | None = None) -> str:
+        return tape.op("LRN", [x], output, shape=shape, size=self.size, alpha=self.alpha, beta=self.beta, bias=self.k)

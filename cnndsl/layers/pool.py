@@ -65,16 +65,21 @@ class Pool(Layer):
             raise ArgIssue("E202", "exclude_pad applies to average pooling only", arg="exclude_pad")
         return cls(**{**args, "op": op})
 
-    def _geometry(self, in_shape: Shape):
+    def _geometry(self, in_shape: Shape) -> list[AxisGeometry]:
+        window = self._window()
         return axes(
             in_shape[1:],
-            self.window.extent,
-            self.window.stride or self.window.extent,
+            window.extent,
+            window.stride or window.extent,
             (1,),
             self.pad,
             ceil=bool(self.ceil),
             what="window",
         )
+
+    def _window(self) -> WindowValue:
+        assert self.window is not None, "from_args gives a pooling without global or adaptive a window"
+        return self.window
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (in_shape,) = inputs
@@ -87,7 +92,7 @@ class Pool(Layer):
             return (in_shape[0], *(1 for _ in spatial))
         if self.adaptive:
             target = broadcast(self.adaptive, len(spatial), "adaptive size")
-            for n, out in zip(spatial, target):
+            for n, out in zip(spatial, target, strict=True):
                 if n % out:
                     raise ShapeIssue(
                         "E407",
@@ -120,7 +125,7 @@ class Pool(Layer):
             return "global"
         if self.adaptive:
             return "adaptive " + "x".join(map(str, self.adaptive))
-        parts = describe_window(self.window, self.pad)
+        parts = describe_window(self._window(), self.pad)
         parts += [flag for flag in (self.ceil, self.exclude_pad) if flag]
         return ", ".join(parts)
 
@@ -129,7 +134,7 @@ class Pool(Layer):
         if self.global_:
             return tape.op(f"Global{op}", inputs, name)
         if self.adaptive:
-            kernel = [n // out for n, out in zip(in_shapes[0][1:], out_shape[1:])]
+            kernel = [n // out for n, out in zip(in_shapes[0][1:], out_shape[1:], strict=True)]
             return tape.op(op, inputs, name, kernel_shape=kernel, strides=kernel)
         geometry = self._geometry(in_shapes[0])
         # ONNX Runtime drops a last window that would start in the end padding; ONNX's shape
@@ -141,17 +146,17 @@ class Pool(Layer):
         ]
         ceil_mode = int(bool(self.ceil) and list(out_shape[1:]) != floor_sizes)
         pads = pads_for_onnx(geometry)
-        for i, (a, size, floor) in enumerate(zip(geometry, out_shape[1:], floor_sizes)):
+        for i, (a, size, floor) in enumerate(zip(geometry, out_shape[1:], floor_sizes, strict=True)):
             if ceil_mode and size == floor and a.pad_end >= a.reach % a.stride:
                 # An axis whose last window was dropped, next to one that gains a window: trim the
                 # end padding that no window reaches, so that ONNX's ceil formula gives the floor.
                 pads[len(geometry) + i] -= a.reach % a.stride
-        attributes: dict[str, Any] = dict(
-            kernel_shape=[a.kernel for a in geometry],
-            strides=[a.stride for a in geometry],
-            pads=pads,
-            ceil_mode=ceil_mode,
-        )
+        attributes: dict[str, Any] = {
+            "kernel_shape": [a.kernel for a in geometry],
+            "strides": [a.stride for a in geometry],
+            "pads": pads,
+            "ceil_mode": ceil_mode,
+        }
         if self.op == "avg":
             # ONNX defaults to excluding padding; PyTorch (and cnndsl) to counting it.
             attributes["count_include_pad"] = 0 if self.exclude_pad else 1
