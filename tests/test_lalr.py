@@ -22,9 +22,12 @@ from hypothesis.extra.lark import from_lark
 from lark.exceptions import UnexpectedInput
 
 from cnndsl.source import Source
-from cnndsl.syntax import lalr, parser
+from cnndsl.syntax import automaton, lalr, parser, wording
 from cnndsl.syntax import tables as lalr_tables
+from cnndsl.syntax.builder import LiteralTooLarge, TreeBuilder
 from cnndsl.syntax.export import export, lark_parser
+from cnndsl.syntax.grammar import grammar_text
+from cnndsl.syntax.lines import LineJoiner
 
 from .test_robustness import GRAMMAR_STRATEGIES
 
@@ -39,17 +42,17 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 
 
 RUNTIME = lalr.Runtime(lalr_tables)
-REFERENCE = lark_parser(parser.grammar_text())
+REFERENCE = lark_parser(grammar_text())
 
 
 def fast_outcome(text: str):
     try:
-        return "tree", RUNTIME.parse(parser.LineJoiner().process(RUNTIME.tokens(text)), parser._Builder())
+        return "tree", RUNTIME.parse(LineJoiner().process(RUNTIME.tokens(text)), TreeBuilder())
     except lalr.SyntaxFailure as failure:
         token = failure.token
         where = (token.type, str(token), token.start_pos) if token is not None else None
         return "rejected", (failure.position, where, sorted(failure.expected), sorted(failure.accepts))
-    except parser._LiteralTooLarge as failure:
+    except LiteralTooLarge as failure:
         return "too large", str(failure)
 
 
@@ -66,7 +69,7 @@ def lark_outcome(text: str):
             sorted(failure.expected),
             sorted(failure.accepts or ()),
         )
-    except parser._LiteralTooLarge as failure:
+    except LiteralTooLarge as failure:
         return "too large", str(failure)
 
 
@@ -85,7 +88,7 @@ def assert_same(text: str) -> str:
 
 
 def test_tables_are_exported_from_this_grammar():
-    assert lalr.tables_match(lalr_tables, parser.grammar_text()), (
+    assert lalr.tables_match(lalr_tables, grammar_text()), (
         "grammars/cnn.lark changed since the tables were exported: run `python -m cnndsl.syntax.export`"
     )
 
@@ -95,7 +98,7 @@ def test_export_is_reproducible():
     if recorded != lark.__version__:
         pytest.skip(f"tables exported with Lark {recorded}, Lark {lark.__version__} is installed")
     written = pathlib.Path(lalr_tables.__file__).read_text(encoding="utf-8")
-    assert export(REFERENCE, parser.grammar_text()) == written
+    assert export(REFERENCE, grammar_text()) == written
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[str(p.relative_to(ROOT)) for p in CORPUS])
@@ -113,7 +116,7 @@ def test_the_library_takes_the_fast_path():
 
 
 @SETTINGS
-@given(from_lark(lark.Lark(parser.grammar_text(), parser="lalr", lexer="basic"), explicit=GRAMMAR_STRATEGIES))
+@given(from_lark(lark.Lark(grammar_text(), parser="lalr", lexer="basic"), explicit=GRAMMAR_STRATEGIES))
 def test_generated_programs_parse_the_same(text):
     assert_same(text)
 
@@ -181,20 +184,40 @@ def test_mutated_specs_parse_the_same(seed):
 
 def test_stale_tables_are_computed_again_by_lark(monkeypatch):
     monkeypatch.setattr(lalr_tables, "GRAMMAR_CRC32", lalr_tables.GRAMMAR_CRC32 ^ 1)
-    parser._runtime.cache_clear()
+    automaton.runtime.cache_clear()
     try:
-        assert parser._runtime().states == lalr_tables.STATES
+        assert automaton.runtime().states == lalr_tables.STATES
         module = parser.parse(Source("t.cnn", "input 3x8x8\nconv 3x3 4 -> relu\n"))
         assert len(module.statements) == 2
     finally:
         monkeypatch.undo()
-        parser._runtime.cache_clear()
+        automaton.runtime.cache_clear()
 
 
 def test_every_terminal_has_a_description_for_diagnostics():
     terminals = {name for name, _ in lalr_tables.TERMINALS} - set(lalr_tables.IGNORE)
     terminals |= {keyword for table in lalr_tables.KEYWORDS.values() for keyword in table.values()}
-    assert terminals | {"$END"} <= set(parser.TOKEN_DESCRIPTIONS)
+    assert terminals | {"$END"} <= set(wording.TOKEN_DESCRIPTIONS)
+
+
+def test_the_wording_tables_name_only_terminals_of_the_grammar():
+    terminals = {name for name, _ in lalr_tables.TERMINALS} - set(lalr_tables.IGNORE)
+    terminals |= {keyword for table in lalr_tables.KEYWORDS.values() for keyword in table.values()}
+    named = set(wording.TOKEN_DESCRIPTIONS) | set(wording.CLOSER_OF.values()) | set(wording.CLOSER_OF)
+    named |= wording.OPERAND_AFTER | wording.STATEMENT_ENDS | wording.MINOR
+    for family in wording.FAMILIES:
+        named |= family.members
+    for row in wording.EXPECTED + wording.TOKEN_HELP:
+        for condition in (
+            row.found,
+            row.accepting,
+            row.accepting_only,
+            row.accepting_exactly,
+            row.after,
+            row.statement,
+        ):
+            named |= condition or set()
+    assert named - {wording.START} <= terminals | {"$END"}
 
 
 def test_checking_a_valid_spec_never_imports_lark():

@@ -1,7 +1,10 @@
-"""The parse pass: a clean AST, line-continuation rules, positions, size and depth."""
+"""The parse pass: a clean AST, line-continuation rules, positions, size and depth, the wording of
+syntax errors, and the shape of the syntax package."""
 
 from __future__ import annotations
 
+import ast as python_ast
+import graphlib
 import pathlib
 
 import pytest
@@ -81,7 +84,7 @@ def assert_clean(module: ast.Module) -> int:
         assert not isinstance(value, (Token, Tree, lalr.Token, lalr.Subtree)), (
             f"a parser object survived at {path}: {value!r}"
         )
-        if isinstance(value, (tuple, list, Source, Span)) or isinstance(value, AST_TYPES):
+        if isinstance(value, (tuple, list, Source, Span, *AST_TYPES)):
             continue
         assert type(value) in ALLOWED_LEAVES and type(value) is not bool, f"{path}: {type(value).__name__}"
     return count
@@ -211,7 +214,7 @@ def test_spans_point_at_what_was_written():
     assert at(conv) == ((3, 1), "conv1: conv 11x11/4 64 pad (1 + 1)")
     assert at(conv.label) == ((3, 1), "conv1")
     assert at(conv.kind) == ((3, 8), "conv")
-    window, channels, pad, value = conv.items
+    window, channels, _pad, value = conv.items
     assert at(window) == ((3, 13), "11x11/4")
     assert at(window.stride) == ((3, 19), "4")
     assert at(channels) == ((3, 21), "64")
@@ -295,3 +298,110 @@ def test_unclosed_deep_nesting_is_a_syntax_error():
     with pytest.raises(CnnError) as failure:
         parse(Source("deep.cnn", "input 1x8\nconv 3x3 " + "(" * 5000 + "\n"))
     assert failure.value.diagnostics[0].code == "E103"
+
+
+# --- the wording of syntax errors -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, code, message, help_line",
+    [
+        # The tables read terminals, not text: '==' is not the '=' that names a tensor.
+        ("input 3x8x8\nconv 3x3 (1 == )\n", "E101", "unexpected ')': expected a value", None),
+        # A parameter's default is a value; only a tensor's '=' is followed by a layer.
+        ("input 3x8x8\nblock b(k=) { relu }\n", "E101", "unexpected ')': expected a value", None),
+        (
+            "input 3x8x8\nx = )\n",
+            "E101",
+            "unexpected ')': expected a layer after '='",
+            "this ')' has no matching opening bracket",
+        ),
+        # The statement, not the line, decides: a ';' before 'output', a statement before 'input'.
+        (";output\n", "E103", "unexpected end of file: expected a tensor name after 'output'", None),
+        (
+            "input 3x8x8\nrelu; input 3x8x8 -> x\n",
+            "E101",
+            "unexpected '->': expected the end of the line",
+            "the input declaration stands alone; start the chain on the next line, without '->'",
+        ),
+        (
+            "input 3x8x8\nconv 3x3 8 ; -> relu",
+            "E101",
+            "unexpected '->': expected a statement: a layer, 'input', 'block', 'use' or 'output'",
+            "a chain starts with a layer; '->' joins two layers",
+        ),
+        (
+            "input 3x8x8\nconv 3x3 8 8 8 +\n",
+            "E101",
+            "unexpected '+': expected an argument, '->' or the end of the line",
+            None,
+        ),
+        ("input 3x8x8\nrelu: \n", "E103", "unexpected end of file: expected a layer after the label", None),
+        (
+            "use 'a.cnn'\n",
+            "E102",
+            'unexpected character "\'"',
+            "file names in 'use' take double quotes: use \"blocks.cnn\"",
+        ),
+        # FOREIGN DIGIT: the digit explains the error best, even after where the parser stopped.
+        (
+            "input 3x8x8\nconv 3x3 8 -> -> relu \u0663\n",
+            "E102",
+            "'\u0663' (arabic-indic digit three, U+0663) is not an ASCII digit",
+            "numbers use the digits 0-9 only: write 3",
+        ),
+    ],
+)
+def test_syntax_error_wording(text, code, message, help_line):
+    with pytest.raises(CnnError) as failure:
+        parse(Source("spec.cnn", text))
+    (diagnostic,) = failure.value.diagnostics
+    assert (diagnostic.code, diagnostic.message, diagnostic.help) == (code, message, help_line)
+
+
+def test_an_unclosed_bracket_is_named_at_the_end_of_the_file():
+    text = "input 3x8x8\nresidual { conv 3x3 (8\n"
+    with pytest.raises(CnnError) as failure:
+        parse(Source("spec.cnn", text))
+    (diagnostic,) = failure.value.diagnostics
+    assert diagnostic.message == "unexpected end of file: expected an operator or ')'"
+    assert diagnostic.primary.span == Span(len(text) - 1, len(text))  # just after the '8'
+    (label,) = diagnostic.secondary
+    assert (text[label.span.start : label.span.end], label.text) == ("(", "this '(' is never closed")
+
+
+# --- the syntax package -----------------------------------------------------------------------
+
+
+def syntax_imports() -> dict[str, set[str]]:
+    """Each module of cnndsl.syntax -> the modules of cnndsl.syntax it imports, anywhere in it
+    (inside functions and under TYPE_CHECKING too)."""
+    folder = ROOT / "cnndsl" / "syntax"
+    graph = {}
+    for path in folder.glob("*.py"):
+        imported = set()
+        for node in python_ast.walk(python_ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, python_ast.ImportFrom) and node.level == 1:
+                imported |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+            elif isinstance(node, (python_ast.Import, python_ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, python_ast.ImportFrom) else [a.name for a in node.names]
+                imported |= {n.split(".")[2] for n in names if n.startswith("cnndsl.syntax.")}
+        graph[path.stem] = imported
+    return graph
+
+
+def test_the_syntax_modules_import_each_other_without_a_cycle():
+    graph = syntax_imports()
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle
+    assert "parser" not in graph["export"]
+    assert "export" not in graph["parser"], "parser reaches export (and Lark) only through automaton"
+    assert {name for name, imported in graph.items() if "export" in imported} == {"automaton"}
+
+
+def test_no_syntax_module_but_the_generated_tables_is_over_400_lines():
+    long = {
+        path.name: lines
+        for path in (ROOT / "cnndsl" / "syntax").glob("*.py")
+        if path.name != "tables.py" and (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert not long

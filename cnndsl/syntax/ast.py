@@ -5,7 +5,7 @@ No Lark object survives into this tree (tests/test_parser.py checks that).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from ..source import Source, Span
 
@@ -71,8 +71,8 @@ class Pair(NamedTuple):
     span: Span
 
 
-Expr = Union[Number, Name, Negate, Binary, Conditional]
-Item = Union[Number, Name, Negate, Binary, Conditional, Dims, Array, Window, Pair]
+Expr = Number | Name | Negate | Binary | Conditional
+Item = Number | Name | Negate | Binary | Conditional | Dims | Array | Window | Pair
 
 
 # --- statements -------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ class BlockDef(NamedTuple):
     span: Span
 
 
-Statement = Union[InputDecl, Use, Output, BlockDef, Chain]
+Statement = InputDecl | Use | Output | BlockDef | Chain
 
 
 class Module(NamedTuple):

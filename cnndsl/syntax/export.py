@@ -1,7 +1,12 @@
 """Export the LALR(1) tables and lexer that Lark builds for grammars/cnn.lark to tables.py.
 
-Run `python -m cnndsl.syntax.export` after changing the grammar; tests/test_lalr.py fails until
-the tables match it (and cnndsl computes them with Lark at every start, about 80 ms, meanwhile).
+Lark is cnndsl's parser generator, not its parser: importing it and building a parser costs about
+80 ms, more than the rest of a `cnndsl check`. So its tables are written once into `tables.py`,
+which `lalr` runs. Run `python -m cnndsl.syntax.export` after changing the grammar;
+tests/test_lalr.py fails until the tables match it (and `automaton` computes them with Lark at
+every start, meanwhile). Lark is imported inside the functions, never when this module is.
+
+The export is reproducible: the same grammar and Lark version write the same file, byte for byte.
 """
 
 from __future__ import annotations
@@ -9,31 +14,40 @@ from __future__ import annotations
 import os
 import types
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+from .builder import TreeBuilder
+from .grammar import grammar_text
+from .lines import LineJoiner
+
+if TYPE_CHECKING:
+    import lark
+
+    from .lalr import ParseTables
 
 
-def lark_parser(grammar: str) -> Any:
+def lark_parser(grammar: str) -> lark.Lark:
     """Lark's LALR parser for the grammar, with cnndsl's post-lexer and inline builder: the
     parser the tables come from, and the reference that tests/test_lalr.py compares with."""
     from lark import Lark
 
-    from .parser import LineJoiner, _Builder
-
     return Lark(
-        grammar, parser="lalr", lexer="basic", maybe_placeholders=False, postlex=LineJoiner(), transformer=_Builder()
+        grammar, parser="lalr", lexer="basic", maybe_placeholders=False, postlex=LineJoiner(), transformer=TreeBuilder()
     )
 
 
-def tables_from_grammar(grammar: str) -> types.SimpleNamespace:
+def tables_from_grammar(grammar: str) -> ParseTables:
     """The tables, computed now by Lark: for a grammar edited since the export."""
     namespace: dict[str, Any] = {}
     exec(compile(export(lark_parser(grammar), grammar), "<lalr tables>", "exec"), namespace)
-    return types.SimpleNamespace(**namespace)
+    # The names are the generated module's, so the namespace holds what `tables.py` would.
+    return cast("ParseTables", types.SimpleNamespace(**namespace))
 
 
-def export(parser: Any, grammar: str) -> str:
-    """The source of `lalr_tables.py` for a Lark LALR parser built with lexer="basic"."""
+def export(parser: lark.Lark, grammar: str) -> str:
+    """The source of `tables.py` for a Lark LALR parser built with lexer="basic"."""
     import lark
+    from lark.grammar import Terminal
     from lark.lexer import PatternStr, UnlessCallback
 
     frontend = parser.parser
@@ -58,7 +72,7 @@ def export(parser: Any, grammar: str) -> str:
     number = {start: 0}
     queue = [start]
     for state in queue:
-        for symbol, (action, argument) in sorted(table.states[state].items()):
+        for _symbol, (action, argument) in sorted(table.states[state].items()):
             if action.name == "Shift" and argument not in number:
                 number[argument] = len(number)
                 queue.append(argument)
@@ -78,7 +92,7 @@ def export(parser: Any, grammar: str) -> str:
         kept = [
             (i, not s.is_term and s.name.startswith("_"))
             for i, s in enumerate(rule.expansion)
-            if rule.options.keep_all_tokens or not (s.is_term and s.filter_out)
+            if rule.options.keep_all_tokens or not (isinstance(s, Terminal) and s.filter_out)
         ]
         include = tuple(kept) if len(kept) < len(rule.expansion) or any(s for _, s in kept) else None
         name = str(rule.alias or rule.options.template_source or rule.origin.name)
@@ -96,20 +110,20 @@ def export(parser: Any, grammar: str) -> str:
         f"END_STATE = {number[end]}",
         "",
         "# (name, regular expression) in the order the lexer tries them",
-        "TERMINALS = (",
+        "TERMINALS: tuple[tuple[str, str], ...] = (",
         *(f"    ({t.name!r}, {t.pattern.to_regexp()!r})," for t in lexer.terminals),
         ")",
-        f"IGNORE = {tuple(sorted(lexer.ignore_types))!r}",
+        f"IGNORE: tuple[str, ...] = {tuple(sorted(lexer.ignore_types))!r}",
         "# terminal -> {text: keyword terminal}",
-        f"KEYWORDS = {keywords!r}",
+        f"KEYWORDS: dict[str, dict[str, str]] = {keywords!r}",
         "",
         "# (origin, length, kept children as (index, splice) or None for all, pass one child through, method)",
-        "RULES = (",
+        "RULES: tuple[tuple[str, int, tuple[tuple[int, bool], ...] | None, bool, str], ...] = (",
         *(f"    {rule!r}," for rule in rules),
         ")",
         "",
         "# per state: symbol -> next state (>= 0) or -1 - the rule to reduce by",
-        "STATES = (",
+        "STATES: tuple[dict[str, int], ...] = (",
         *(f"    {actions!r}," for actions in states),
         ")",
         "",
@@ -119,10 +133,8 @@ def export(parser: Any, grammar: str) -> str:
 
 def main() -> None:
     """Rewrite cnndsl/syntax/tables.py from the grammar."""
-    from . import parser
-
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tables.py")
-    grammar = parser.grammar_text()
+    grammar = grammar_text()
     with open(path, "w", encoding="utf-8") as stored:
         stored.write(export(lark_parser(grammar), grammar))
     print(f"wrote {path}")

@@ -4,7 +4,7 @@ Lark is the parser generator: it reads the grammar and builds the LALR(1) automa
 lexer. Importing Lark and building its parser costs about 80 ms, more than the rest of a
 `cnndsl check`, most of it in code a spec never needs at run time (the grammar compiler, the
 Earley and CYK parsers, the `regex` module when installed). So the tables Lark computes are
-exported once into `lalr_tables.py` (`python -m cnndsl.syntax.export` rewrites it) and this module runs
+exported once into `tables.py` (`python -m cnndsl.syntax.export` rewrites it) and this module runs
 them the way Lark's LALR parser and basic lexer do: same terminal order, same keyword retyping,
 same child filtering, same inline callbacks, and on a syntax error the same facts Lark's
 UnexpectedCharacters and UnexpectedToken carry (`SyntaxFailure`). tests/test_lalr.py holds the two
@@ -15,8 +15,44 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+# One rule of the grammar as exported: (origin, length, the children kept as (index, splice) or None
+# for all of them, whether a single child passes through as in Lark's `?rule`, the builder method).
+Rule = tuple[str, int, tuple[tuple[int, bool], ...] | None, bool, str]
+
+# What a rule's callback makes of its children: a builder method's result, or a `Subtree`.
+Callback = Callable[[list[Any]], Any]
+
+
+class ParseTables(Protocol):
+    """The exported tables: the module `tables.py`, or the same names computed by `export` when the
+    grammar has changed since."""
+
+    @property
+    def GRAMMAR_CRC32(self) -> int: ...
+
+    @property
+    def START_STATE(self) -> int: ...
+
+    @property
+    def END_STATE(self) -> int: ...
+
+    @property
+    def TERMINALS(self) -> tuple[tuple[str, str], ...]: ...
+
+    @property
+    def IGNORE(self) -> tuple[str, ...]: ...
+
+    @property
+    def KEYWORDS(self) -> dict[str, dict[str, str]]: ...
+
+    @property
+    def RULES(self) -> tuple[Rule, ...]: ...
+
+    @property
+    def STATES(self) -> tuple[dict[str, int], ...]: ...
 
 
 class Token(str):
@@ -52,18 +88,18 @@ class SyntaxFailure(Exception):
         self.position, self.token, self.expected, self.accepts = position, token, expected, accepts
 
 
-class Subtree(list):
+class Subtree(list[Any]):
     """The children of an inlined rule (`_name`): the parent splices them into its own."""
 
     @classmethod
-    def of(cls, children: list) -> Subtree:
+    def of(cls, children: list[Any]) -> Subtree:
         return children if isinstance(children, Subtree) else cls(children)
 
 
 class Runtime:
     """The lexer and LALR(1) driver over one set of exported tables."""
 
-    def __init__(self, tables: Any):
+    def __init__(self, tables: ParseTables):
         self.scanner = re.compile("|".join(f"(?P<{name}>{regexp})" for name, regexp in tables.TERMINALS))
         self.ignore = frozenset(tables.IGNORE)
         self.keywords = tables.KEYWORDS
@@ -78,13 +114,15 @@ class Runtime:
             found = match(text, position)
             if found is None:
                 raise SyntaxFailure(position)
-            kind, value = found.lastgroup, found.group()
+            # Every alternative of the scanner is a named group, so a match always names its terminal.
+            kind: str = found.lastgroup  # type: ignore[assignment]
+            value = found.group()
             if kind not in ignore:
                 retype = keywords.get(kind)
                 yield Token(retype.get(value, kind) if retype else kind, value, position)
             position = found.end()
 
-    def parse(self, tokens: Iterator[Token], builder: Any) -> Any:
+    def parse(self, tokens: Iterator[Token], builder: object) -> Any:
         """Run the automaton over `tokens`, building values with `builder`'s rule methods."""
         callbacks = [self._callback(builder, rule) for rule in self.rules]
         state_stack = [self.start_state]
@@ -98,7 +136,9 @@ class Runtime:
         end.end_pos = last.end_pos if last is not None else 0
         return self._feed("$END", end, state_stack, value_stack, callbacks)
 
-    def _feed(self, kind: str, token: Token, state_stack: list[int], value_stack: list[Any], callbacks: list) -> Any:
+    def _feed(
+        self, kind: str, token: Token, state_stack: list[int], value_stack: list[Any], callbacks: list[Callback]
+    ) -> Any:
         states, rules, end_state = self.states, self.rules, self.end_state
         while True:
             action = states[state_stack[-1]].get(kind)
@@ -143,17 +183,17 @@ class Runtime:
                 return True
 
     @staticmethod
-    def _callback(builder: Any, rule: tuple):
+    def _callback(builder: object, rule: Rule) -> Callback:
         """Lark's chain for one rule: filter and splice the children, pass a single child through
         a `?rule`, then call the builder's method named after the alias or the rule."""
         _origin, _size, include, expand_single, name = rule
-        method = getattr(builder, name, None) or (Subtree.of if name.startswith("_") else None)
+        method: Callback | None = getattr(builder, name, None) or (Subtree.of if name.startswith("_") else None)
 
-        def callback(children: list) -> Any:
+        def callback(children: list[Any]) -> Any:
             if include is not None:
                 # A list built by left recursion (`a: a X | X`) grows in place, as in Lark: copying
                 # it at every step would make a chain of n layers cost n squared.
-                kept: list | None = None
+                kept: list[Any] | None = None
                 for index, splice in include:
                     child = children[index]
                     if kept is None:
@@ -172,6 +212,6 @@ class Runtime:
         return callback
 
 
-def tables_match(tables: Any, grammar: str) -> bool:
+def tables_match(tables: ParseTables, grammar: str) -> bool:
     """Whether `tables` were exported from this grammar text."""
     return zlib.crc32(grammar.encode("utf-8")) == tables.GRAMMAR_CRC32

@@ -8,7 +8,7 @@ START_STATE = 0
 END_STATE = 12
 
 # (name, regular expression) in the order the lexer tries them
-TERMINALS = (
+TERMINALS: tuple[tuple[str, str], ...] = (
     ('DIMS', '[0-9]+(x[0-9]+)+'),
     ('FLOAT', '[0-9]+\\.[0-9]*([eE][-+]?[0-9]+)?|\\.[0-9]+([eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+'),
     ('CMP', '(?:==|!=|<=|>=|<|>)'),
@@ -38,12 +38,12 @@ TERMINALS = (
     ('SLASH', '/'),
     ('STAR', '\\*'),
 )
-IGNORE = ('COMMENT', 'WHITESPACE')
+IGNORE: tuple[str, ...] = ('COMMENT', 'WHITESPACE')
 # terminal -> {text: keyword terminal}
-KEYWORDS = {'NAME': {'output': 'OUTPUT', 'block': 'BLOCK', 'input': 'INPUT', 'use': 'USE'}}
+KEYWORDS: dict[str, dict[str, str]] = {'NAME': {'output': 'OUTPUT', 'block': 'BLOCK', 'input': 'INPUT', 'use': 'USE'}}
 
 # (origin, length, kept children as (index, splice) or None for all, pass one child through, method)
-RULES = (
+RULES: tuple[tuple[str, int, tuple[tuple[int, bool], ...] | None, bool, str], ...] = (
     ('start', 2, ((0, True), (1, True)), False, 'start'),
     ('start', 1, ((0, True),), False, 'start'),
     ('start', 0, None, False, 'start'),
@@ -137,7 +137,7 @@ RULES = (
 )
 
 # per state: symbol -> next state (>= 0) or -1 - the rule to reduce by
-STATES = (
+STATES: tuple[dict[str, int], ...] = (
     {'$END': -3, 'BLOCK': 1, 'INPUT': 2, 'NAME': 3, 'OUTPUT': 4, 'USE': 5, '_statement': 6, 'block_def': 7, 'chain': 8, 'element': 9, 'input_decl': 10, 'output_decl': 11, 'start': 12, 'use_decl': 13},
     {'NAME': 14},
     {'DIMS': 15, 'INT': 16},
