@@ -3,9 +3,9 @@
     python -m benchmarks.ort_worker --threads T --batches 1,8 --repeat R NAME=PATH [NAME=PATH ...]
 
 Every model gets the same SessionOptions (intra-op threads T, one inter-op thread, all graph
-optimisations, no spinning of idle pool threads) and the same input. For each batch size: one warm-up run per model, then R rounds
-of A B C ... (rotated each round) each timed on its own; the median per model, and every round's
-times (for ratios paired within a round). The fp32
+optimisations, no spinning of idle pool threads) and the same input. For each batch size: one
+warm-up run per model, then R rounds of A B C ... (rotated each round) each timed on its own; the
+median per model, and every round's times (for ratios paired within a round). The fp32
 matrix-multiply rate of numpy (2048x2048 @ 2048x2048) is measured in the same process, in a block
 of R products after each batch size's rounds (M M M ... between A B C blocks, not inside them: a
 product disturbs the next model's timing), so that it sees the same machine load. Prints JSON.

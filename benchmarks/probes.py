@@ -43,7 +43,7 @@ def _lines(header: str, line: str, count: int) -> str:
 def _doubling_blocks(levels: int) -> str:
     lines = ["input 3x8x8", "block b0() { in }"]
     lines += [f"block b{k}() {{ b{k - 1} -> b{k - 1} }}" for k in range(1, levels + 1)]
-    return "\n".join(lines + [f"b{levels}", ""])
+    return "\n".join([*lines, f"b{levels}", ""])
 
 
 def _nested(opening: str, closing: str, depth: int, inner: str = "relu") -> str:

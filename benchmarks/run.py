@@ -280,10 +280,10 @@ def lint(cfg: Config, results: Results, torch: bool) -> None:
     print("1. lint: cnndsl check vs torchinfo.summary()", flush=True)
     for name in cfg.lint_models:
         spec = str(spec_path(name))
-        variants = {"cnndsl": lambda: run_process(_cnndsl() + ["check", "-q", spec])}
+        variants = {"cnndsl": lambda spec=spec: run_process([*_cnndsl(), "check", "-q", spec])}
         reps = {"cnndsl": cfg.lint_reps[0]}
         if torch:
-            variants["torchinfo"] = lambda: run_process(_module("torch_worker") + ["summary", name])
+            variants["torchinfo"] = lambda name=name: run_process([*_module("torch_worker"), "summary", name])
             reps["torchinfo"] = cfg.lint_reps[1]
         samples = interleaved(variants, reps)
         ours = median(samples["cnndsl"])
@@ -306,7 +306,7 @@ def lint(cfg: Config, results: Results, torch: bool) -> None:
         )
     # What an editor's linter meets while the user types: a syntax error, reported with exit code 1.
     broken = str(ROOT / "tests" / "bad" / "E101_double_arrow.cnn")
-    samples = [run_process(_cnndsl() + ["check", broken], exit_code=1) for _ in range(cfg.lint_reps[0])]
+    samples = [run_process([*_cnndsl(), "check", broken], exit_code=1) for _ in range(cfg.lint_reps[0])]
     results.raw["lint"]["syntax error"] = [s.seconds for s in samples]
     results.add("lint", "check a spec with a syntax error (E101)", _s(median(samples)), "")
 
@@ -317,11 +317,13 @@ def compile_(cfg: Config, results: Results, torch: bool, work: Path) -> None:
     out.mkdir()
     for name in cfg.compile_models:
         spec = str(spec_path(name))
-        variants = {"cnndsl": lambda: run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out)}
+        variants = {
+            "cnndsl": lambda spec=spec: run_process([*_cnndsl(), "compile", spec, "-o", str(out / "m.onnx")], out)
+        }
         if torch:
             for mode in cfg.exporters:
-                variants[mode] = lambda mode=mode: run_process(
-                    _module("torch_worker") + ["export", name, mode, str(out / "m.onnx")], out
+                variants[mode] = lambda name=name, mode=mode: run_process(
+                    [*_module("torch_worker"), "export", name, mode, str(out / "m.onnx")], out
                 )
         samples = interleaved(variants, cfg.compile_reps)
         results.raw.setdefault("compile", {})[name] = {
@@ -362,8 +364,8 @@ def compile_(cfg: Config, results: Results, torch: bool, work: Path) -> None:
         spec = str(spec_path(name))
         samples = interleaved(
             {
-                "cnndsl": lambda: run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out),
-                "floor": lambda: run_process(_module("floor_worker") + [str(PARAMS[name]), str(out / "w.bin")], out),
+                "cnndsl": lambda: run_process([*_cnndsl(), "compile", spec, "-o", str(out / "m.onnx")], out),
+                "floor": lambda: run_process([*_module("floor_worker"), str(PARAMS[name]), str(out / "w.bin")], out),
             },
             cfg.compile_reps,
         )
@@ -397,7 +399,7 @@ def scaling(cfg: Config, results: Results, work: Path) -> None:
             paths[n] = path
         layers = {n: len(cnndsl.check_file(str(p)).layers) for n, p in paths.items()}
         samples = interleaved(
-            {n: (lambda p=p: run_process(_cnndsl() + ["check", "-q", str(p)])) for n, p in paths.items()},
+            {n: (lambda p=p: run_process([*_cnndsl(), "check", "-q", str(p)])) for n, p in paths.items()},
             cfg.scaling_reps,
         )
         times = {n: median(s) for n, s in samples.items()}
@@ -459,19 +461,17 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
     for mode in cfg.inference_exporters if torch else []:
         models[mode] = out / mode / "model.onnx"
         models[mode].parent.mkdir()
-        run_process(
-            _module("torch_worker")
-            + ["export", name, mode, str(models[mode]), "--dynamic-batch"]
-            + ["--trained-like", str(weights)]
-        )
+        export = [*_module("torch_worker"), "export", name, mode, str(models[mode])]
+        run_process([*export, "--dynamic-batch", "--trained-like", str(weights)])
     same_weights = ["--weights", str(weights)] if weights.exists() else []
-    run_process(_cnndsl() + ["compile", str(spec), "-o", str(models["cnndsl"]), *same_weights])
+    run_process([*_cnndsl(), "compile", str(spec), "-o", str(models["cnndsl"]), *same_weights])
     # Where a session was created in the process shifts its latency by up to 1% (the first-made
     # was slower at batch 1 in a probe): the rounds are split over one process per rotation of
     # the creation order, so that every model is made first, second, ... equally often.
     order = list(models)
     rotations = [order[i:] + order[:i] for i in range(len(order))]
-    argv = _module("ort_worker") + [
+    argv = [
+        *_module("ort_worker"),
         "--threads",
         str(threads),
         "--batches",
@@ -569,7 +569,7 @@ def paired_ratio(ours: list[float], theirs: list[float]) -> tuple[float, float |
     confidence interval for that median (order statistics of the binomial), or None for too few
     rounds. Pairing within a round cancels slow drifts of the machine (load, clock) that a ratio
     of two overall medians would keep."""
-    ratios = sorted(a / b for a, b in zip(ours, theirs))
+    ratios = sorted(a / b for a, b in zip(ours, theirs, strict=True))
     n = len(ratios)
     # The largest k with P(Binomial(n, 1/2) < k) <= 2.5%: [ratios[k-1], ratios[n-k]] covers the median.
     k, below = 0, 0.0
@@ -587,7 +587,7 @@ def memory(cfg: Config, results: Results, work: Path) -> None:
     out.mkdir()
     spec = str(spec_path(name))
     samples = [
-        run_process(_cnndsl() + ["compile", spec, "-o", str(out / "m.onnx")], out) for _ in range(cfg.memory_reps)
+        run_process([*_cnndsl(), "compile", spec, "-o", str(out / "m.onnx")], out) for _ in range(cfg.memory_reps)
     ]
     peak = median(samples, "maxrss_bytes")
     weights = 4 * PARAMS[name]
@@ -813,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         compile_bytecode()
         # Warm the page cache once (untimed), as a user's second run would find it.
-        run_process(_cnndsl() + ["check", "-q", str(spec_path(cfg.lint_models[0]))])
+        run_process([*_cnndsl(), "check", "-q", str(spec_path(cfg.lint_models[0]))])
         if torch:
             run_process([sys.executable, "-c", "import torch, torchinfo, onnxscript, torch.onnx"])
         baseline(cfg, results, torch)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -177,7 +178,7 @@ class Inception(nn.Module):
 class GoogLeNet(nn.Module):
     """torchvision's GoogLeNet without the auxiliary classifiers (and without transform_input)."""
 
-    _MODULES = {
+    _MODULES: ClassVar[dict[str, tuple[int, ...]]] = {
         "3a": (192, 64, 96, 128, 16, 32, 32),
         "3b": (256, 128, 128, 192, 32, 96, 64),
         "4a": (480, 192, 96, 208, 16, 48, 64),

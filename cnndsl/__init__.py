@@ -11,13 +11,18 @@ importing cnndsl and checking specs stays fast.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import CnnError, Diagnostic, error
 from .model import CheckedModel, check_file, check_source, check_text
 from .resolve import Limits
+from .version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # imported only by compile_model and create_session, when they are called
+    import onnx
+    import onnxruntime
+
 
 __all__ = [
     "CheckedModel",
@@ -34,13 +39,11 @@ __all__ = [
 ]
 
 
-def check(spec: Any, limits: Limits = Limits()) -> CheckedModel:
+def check(spec: str | os.PathLike[str], limits: Limits = Limits()) -> CheckedModel:
     """Check a spec given as a path (str or PathLike naming an existing file) or as spec text.
 
     A one-line string ending in '.cnn' is always a path: when no such file exists, CnnError E105.
     """
-    import os
-
     if isinstance(spec, bytes):
         raise TypeError("check() takes spec text (str) or a path (str or os.PathLike), not bytes")
     if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and os.path.isfile(spec)):
@@ -63,19 +66,19 @@ def check(spec: Any, limits: Limits = Limits()) -> CheckedModel:
     return check_text(spec, limits=limits)
 
 
-def _looks_like_a_spec_path(spec: Any) -> bool:
+def _looks_like_a_spec_path(spec: str | os.PathLike[str]) -> bool:
     """One line ending in '.cnn' is a path (no statement ends so), never spec text."""
     return isinstance(spec, str) and "\n" not in spec and spec.strip().endswith(".cnn")
 
 
-def compile_model(spec: Any, **options: Any):
+def compile_model(spec: str | os.PathLike[str] | CheckedModel, **options: Any) -> onnx.ModelProto:
     """Check and compile a spec (path, text or CheckedModel) to an onnx.ModelProto."""
-    from .onnx.emit import compile_model as emit
+    from .onnx import compile_model as emit
 
     return emit(spec if isinstance(spec, CheckedModel) else check(spec), **options)
 
 
-def create_session(model: Any, device: str = "auto", **options: Any):
+def create_session(model: Any, device: str = "auto", **options: Any) -> onnxruntime.InferenceSession:
     """An ONNX Runtime session for a spec, a CheckedModel, a ModelProto or an .onnx path."""
     from .runtime import create_session as create
 

@@ -8,13 +8,13 @@ and a test keeps the two in step.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import Enum
-from typing import NamedTuple
+from enum import StrEnum
+from typing import Any, NamedTuple
 
 from .source import Source, Span
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -130,7 +130,15 @@ def warning(
     return _make(code, message, Severity.WARNING, label, secondary, notes, help)
 
 
-def _make(code, message, severity, label, secondary, notes, help) -> Diagnostic:
+def _make(
+    code: str,
+    message: str,
+    severity: Severity,
+    label: Label | None,
+    secondary: Iterable[Label],
+    notes: Iterable[str],
+    help: str | None,
+) -> Diagnostic:
     if code not in CODES:
         raise ValueError(f"unregistered diagnostic code {code}")
     return Diagnostic(
@@ -249,11 +257,11 @@ def _printable(text: str) -> str:
     return "".join(" " if ch == "\t" else (ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}") for ch in text)
 
 
-def to_json(diagnostic: Diagnostic) -> dict:
+def to_json(diagnostic: Diagnostic) -> dict[str, Any]:
     d = diagnostic
     where = d.location()
 
-    def label_json(label: Label) -> dict:
+    def label_json(label: Label) -> dict[str, Any]:
         line, col = label.source.line_col(label.span.start)
         end_line, end_col = label.source.line_col(label.span.end)
         return {
@@ -309,15 +317,8 @@ class DiagnosticSink:
         if count == 0 and diagnostic.is_error:
             self.errors += 1
             if self.errors >= self.max_errors:
-                raise CnnError(
-                    self.items[:-1]
-                    + [
-                        diagnostic._replace(
-                            notes=diagnostic.notes
-                            + (f"cnndsl stops after {self.max_errors} errors; fix these and check again",)
-                        )
-                    ]
-                )
+                last = f"cnndsl stops after {self.max_errors} errors; fix these and check again"
+                raise CnnError([*self.items[:-1], diagnostic._replace(notes=(*diagnostic.notes, last))])
 
     @property
     def items(self) -> list[Diagnostic]:
@@ -325,8 +326,10 @@ class DiagnosticSink:
             diagnostic
             if count == 1
             else diagnostic._replace(
-                notes=diagnostic.notes
-                + (f"the same diagnostic came up {count:,} times (the spec expands this line repeatedly); shown once",)
+                notes=(
+                    *diagnostic.notes,
+                    f"the same diagnostic came up {count:,} times (the spec expands this line repeatedly); shown once",
+                )
             )
             for diagnostic, count in self._counts.items()
         ]

@@ -99,7 +99,7 @@ def file_kind(mode: int) -> str:
     return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
 
 
-def file_problem(path: str | os.PathLike) -> str | None:
+def file_problem(path: str | os.PathLike[str]) -> str | None:
     """None when `path` is a readable regular file; else a short reason for a message such as
     f"cannot read '{path}': {reason}": 'no such file', 'a directory', 'a FIFO', 'permission denied'.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .diagnostics import CODES, Diagnostic
 
@@ -83,6 +83,7 @@ class Selection(NamedTuple):
         )
 
 
+NO_SELECTION = Selection()  # a layer that changes nothing
 DEFAULT_RULES = RuleSet(WARNING_CODES - OPT_IN)
 ALL_RULES = RuleSet(WARNING_CODES)
 
@@ -143,8 +144,13 @@ def _specificity(selector: str) -> int:
 # --- pyproject.toml -----------------------------------------------------------------------------
 
 
+# Each directory looked in: the nearest pyproject.toml with a [tool.cnndsl] table from there up, and
+# its selection (None: there is none).
+ConfigCache = dict[str, tuple[str, Selection] | None]
+
+
 def configured_rules(
-    spec_path: str | os.PathLike, command_line: Selection = Selection(), *, cache: dict | None = None
+    spec_path: str | os.PathLike[str], command_line: Selection = NO_SELECTION, *, cache: ConfigCache | None = None
 ) -> RuleSet:
     """The rules for a spec: the defaults, then [tool.cnndsl] of the nearest pyproject.toml that has
     one (in the spec's directory or above), then `command_line`. Raises RuleError for a bad table.
@@ -154,7 +160,7 @@ def configured_rules(
     return resolve(([found[1]] if found else []) + [command_line])
 
 
-def find_config(directory: str, cache: dict | None = None) -> tuple[str, Selection] | None:
+def find_config(directory: str, cache: ConfigCache | None = None) -> tuple[str, Selection] | None:
     """The nearest pyproject.toml with a [tool.cnndsl] table, from `directory` up, and its selection.
 
     Like ruff, a pyproject.toml without the table is passed over (most belong to other tools)."""
@@ -173,7 +179,7 @@ def find_config(directory: str, cache: dict | None = None) -> tuple[str, Selecti
 MAX_CONFIG_BYTES = 10_000_000  # as for a spec: a pyproject.toml is a few kilobytes
 
 
-def _read_table(path: str) -> dict | None:
+def _read_table(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as file:
             data = file.read(MAX_CONFIG_BYTES + 1)
@@ -202,7 +208,7 @@ def _may_hold_table(text: str) -> bool:
     return "tool.cnndsl" in compact or "[tool]" in compact or "{cnndsl=" in compact
 
 
-def _parse_toml(text: str, path: str) -> dict:
+def _parse_toml(text: str, path: str) -> dict[str, Any]:
     import tomllib  # only a pyproject.toml that may hold [tool.cnndsl] needs it
 
     try:
@@ -213,7 +219,7 @@ def _parse_toml(text: str, path: str) -> dict:
         raise RuleError(f"{path}: not read: its arrays or tables are nested too deeply") from None
 
 
-def _selection_of(table: dict, path: str) -> Selection:
+def _selection_of(table: dict[str, Any], path: str) -> Selection:
     for key in table:
         if key not in CONFIG_KEYS:
             from .diagnostics import did_you_mean
@@ -223,7 +229,7 @@ def _selection_of(table: dict, path: str) -> Selection:
                 f"{path}: [tool.cnndsl] has an unknown key '{key}'"
                 + (f"; {hint}" if hint else f" (known: {', '.join(CONFIG_KEYS)})")
             )
-    values = {}
+    values: dict[str, list[str] | None] = {}
     for key in CONFIG_KEYS:
         value = table.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):

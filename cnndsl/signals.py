@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import ClassVar
 
 # The signals that ask a process to end and that Python does not already turn into an exception.
 TERMINATING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -47,9 +48,9 @@ class _Held:
     """Signals that arrived inside deferred_signals(), to be raised when its outermost block ends,
     and every signal received under the innermost signals_as_interrupts()."""
 
-    depth = 0
-    pending: list[int] = []
-    received: list[int] = []
+    depth: ClassVar[int] = 0
+    pending: ClassVar[list[int]] = []
+    received: ClassVar[list[int]] = []
 
 
 def raise_if_interrupted() -> None:

@@ -53,12 +53,13 @@ def rows(model: CheckedModel, depth: int | None = None) -> list[Row]:
             row.params += stats.params
             row.macs += stats.macs
             continue
+        assert node.layer is not None, "model.layers holds no graph input"
         result.append(Row(node.name, node.kind, shape, stats.params, stats.macs, node.layer.describe()))
     return result
 
 
 def render(model: CheckedModel, depth: int | None = None) -> str:
-    table = [Row("input", "input", shape_text(model.input_shape), 0, 0, "")] + rows(model, depth)
+    table = [Row("input", "input", shape_text(model.input_shape), 0, 0, ""), *rows(model, depth)]
     header = ("Layer", "Kind", "Output shape", "Params", "MACs", "Attributes")
     cells = [header] + [
         (r.name, r.kind, r.shape, f"{r.params:,}" if r.params else "-", f"{r.macs:,}" if r.macs else "-", r.attributes)
@@ -67,9 +68,9 @@ def render(model: CheckedModel, depth: int | None = None) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     right = {3, 4}
 
-    def line(row) -> str:
+    def line(row: tuple[str, ...]) -> str:
         return "  ".join(
-            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ).rstrip()
 
     rule = "=" * len(line(header))
@@ -113,7 +114,7 @@ def _folded_layers(model: CheckedModel, layers: list[dict[str, Any]], depth: int
     of its last layer, the place of its first, and "folded": how many layers it stands for."""
     result: list[dict[str, Any]] = []
     folded: dict[str, dict[str, Any]] = {}
-    for node, layer in zip(model.layers, layers):
+    for node, layer in zip(model.layers, layers, strict=True):
         scope = _fold_into(node, depth)
         if scope is None:
             result.append(layer)

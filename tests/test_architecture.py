@@ -119,3 +119,14 @@ def test_the_stages_match_the_documented_architecture():
     text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
     missing = [name for _, members in STAGES for name in members if not name.startswith("__") and name not in text]
     assert not missing, f"docs/architecture.md does not mention {missing}"
+
+
+def test_the_wheel_lists_every_package():
+    """setuptools is given the package list (grammars/ is mapped in as cnndsl.grammars): a new
+    package missing from it would be left out of the wheel while editable installs still work."""
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    listed = set(config["tool"]["setuptools"]["packages"])
+    on_disk = {module for module in MODULES if is_package(module)}
+    assert listed == on_disk | DATA_PACKAGES

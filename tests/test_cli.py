@@ -59,12 +59,12 @@ def test_exit_0_with_warnings_only(specs, capsys):
 
 
 def test_quiet_hides_warnings(specs, capsys):
-    code, out, err = main(capsys, "check", "-q", str(specs["warns"]))
+    code, _out, err = main(capsys, "check", "-q", str(specs["warns"]))
     assert code == 0 and err == ""
 
 
 def test_exit_1_on_errors(specs, capsys):
-    code, out, err = main(capsys, "check", str(specs["broken"]))
+    code, _out, err = main(capsys, "check", str(specs["broken"]))
     assert code == 1
     assert f"{specs['broken']}:2:15: error[E201]: unknown layer kind 'rleu'" in err
     assert "did you mean 'relu'?" in err
@@ -85,13 +85,13 @@ def test_exit_1_on_errors(specs, capsys):
     ],
 )
 def test_exit_2_on_usage_errors(args, capsys):
-    code, out, err = main(capsys, *args)
+    code, _out, err = main(capsys, *args)
     assert code == 2 and "usage:" in err
 
 
 @pytest.mark.parametrize("args", [["--help"], ["check", "--help"], ["--version"]])
 def test_help_and_version_exit_0(args, capsys):
-    code, out, err = main(capsys, *args)
+    code, out, _err = main(capsys, *args)
     assert code == 0 and ("usage:" in out or "cnndsl" in out)
 
 
@@ -164,7 +164,7 @@ def test_json_output_parses_and_locates(specs, capsys):
 
 
 def test_json_output_of_summary_errors(specs, capsys):
-    code, out, err = main(capsys, "summary", "--format", "json", str(specs["broken"]))
+    code, out, _err = main(capsys, "summary", "--format", "json", str(specs["broken"]))
     assert code == 1
     (error,) = json.loads(out)
     assert (error["code"], error["line"], error["column"]) == ("E201", 2, 15)
@@ -185,7 +185,7 @@ def test_json_through_a_real_process():
 
 def test_every_bad_spec_is_a_clean_failure(capsys):
     for path in sorted(BAD.glob("*.cnn")):
-        code, out, err = main(capsys, "check", "--select", "ALL", str(path))  # W103 is opt-in
+        code, _out, err = main(capsys, "check", "--select", "ALL", str(path))  # W103 is opt-in
         expected = 0 if path.name.startswith("W") else 1
         assert code == expected, (path.name, err)
         assert f"[{path.name[:4]}]" in err
@@ -197,7 +197,7 @@ def test_random_bytes_never_crash(tmp_path, capsys):
     for _ in range(200):
         prefix = b"input 3x32x32\n" if rng.random() < 0.7 else b""
         path.write_bytes(prefix + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 80))))
-        code, out, err = main(capsys, "check", str(path))
+        code, _out, err = main(capsys, "check", str(path))
         assert code in (0, 1), err
         assert "internal error" not in err
 
@@ -231,7 +231,7 @@ def test_mutated_specs_never_crash(tmp_path, capsys):
                 j = rng.randrange(len(mutant))
                 mutant[i], mutant[j] = mutant[j], mutant[i]
         path.write_text("\n".join(mutant))
-        code, out, err = main(capsys, "check", str(path))
+        code, _out, err = main(capsys, "check", str(path))
         assert code in (0, 1), err
 
 
@@ -264,7 +264,7 @@ def test_internal_error_is_short_and_exits_3(specs, capsys, monkeypatch):
         raise RuntimeError("simulated bug in the shape pass")
 
     monkeypatch.setattr(cnndsl.analysis, "infer_shapes", broken)
-    code, out, err = main(capsys, "check", str(specs["clean"]))
+    code, _out, err = main(capsys, "check", str(specs["clean"]))
     assert code == 3
     assert err.startswith("cnndsl: internal error: RuntimeError: simulated bug in the shape pass")
     assert "please report it" in err and len(err.splitlines()) <= 3

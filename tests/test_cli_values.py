@@ -11,6 +11,7 @@ import types
 import pytest
 
 from cnndsl import cli
+from cnndsl.cli import commands, options
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -58,7 +59,7 @@ def warns(tmp_path) -> pathlib.Path:
     ],
 )
 def test_out_of_range_numbers_are_usage_errors(args, capsys):
-    code, out, err = main(capsys, *args, str(SPECS / "lenet5.cnn"))
+    code, _out, err = main(capsys, *args, str(SPECS / "lenet5.cnn"))
     assert code == 2 and f"usage: cnndsl {args[0]}" in err and f"argument {args[1]}" in err
 
 
@@ -67,22 +68,22 @@ def test_out_of_range_numbers_are_usage_errors(args, capsys):
     [("10", 10), ("1_000", 1000), ("1e6", 10**6), ("2.5e3", 2500), ("1.50e1", 15), ("0e5", 0), ("+7", 7), ("007", 7)],
 )
 def test_number_forms(text, value):
-    assert cli._whole_number(0, 10**9)(text) == value
+    assert options.whole_number(0, 10**9)(text) == value
 
 
 @pytest.mark.parametrize("text", ["1.5", "1.25e1", "1e", "e5", "0x10", "1 000", "", "nan", "inf"])
 def test_not_whole_numbers(text):
     with pytest.raises(argparse.ArgumentTypeError, match="whole number"):
-        cli._whole_number(0, 10**9)(text)
+        options.whole_number(0, 10**9)(text)
 
 
 def test_the_help_states_the_number_forms_and_ranges(capsys):
-    code, out, err = main(capsys, "check", "--help")
+    code, out, _err = main(capsys, "check", "--help")
     assert code == 0 and "1_000_000 or 1e6" in out and "at most" in out
 
 
 def test_scientific_limits_work(capsys):
-    code, out, err = main(capsys, "check", "--max-file-bytes", "1e7", "--max-layers", "1e5", str(SPECS / "lenet5.cnn"))
+    code, out, _err = main(capsys, "check", "--max-file-bytes", "1e7", "--max-layers", "1e5", str(SPECS / "lenet5.cnn"))
     assert code == 0 and ": ok" in out
 
 
@@ -98,19 +99,19 @@ def test_scientific_limits_work(capsys):
     ],
 )
 def test_usage_errors_show_the_subcommands_usage(args, command, capsys):
-    code, out, err = main(capsys, *args)
+    code, _out, err = main(capsys, *args)
     assert code == 2 and err.startswith(f"usage: cnndsl {command}") and "unrecognized arguments" in err
 
 
 def test_run_takes_the_compile_options(capsys):
-    code, out, err = main(capsys, "run", "--help")
+    code, out, _err = main(capsys, "run", "--help")
     assert code == 0 and "--weights W.npz" in out and "--opset N" in out
     assert "--max-memory BYTES" in out and "--top-k K" in out
 
 
 def test_every_option_and_file_argument_has_help():
     """--device, run --seed and the FILE positionals had none."""
-    for command, sub in cli._parser().commands.items():
+    for command, sub in options.build_parser().commands.items():
         for action in sub._actions:
             assert action.help, (command, action.dest)
 
@@ -119,9 +120,9 @@ def test_every_option_and_file_argument_has_help():
 
 
 def test_depth_0_folds_into_top_level_rows(capsys):
-    code, out0, err = main(capsys, "summary", "--depth", "0", str(SPECS / "resnet18.cnn"))
+    code, out0, _err = main(capsys, "summary", "--depth", "0", str(SPECS / "resnet18.cnn"))
     assert code == 0
-    code, out1, err = main(capsys, "summary", "--depth", "1", str(SPECS / "resnet18.cnn"))
+    code, out1, _err = main(capsys, "summary", "--depth", "1", str(SPECS / "resnet18.cnn"))
     assert out0 == out1 and "layer3    stage" in out0 and "layer3.0" not in out0
 
 
@@ -153,10 +154,10 @@ def test_summary_json_quiet_has_no_warnings(warns, capsys):
 
 
 def test_compile_result_json(warns, capsys):
-    args = cli._parser().parse_args(["compile", "--format", "json", str(warns)])
-    model = cli._checked(str(warns), args)
+    args = options.build_parser().parse_command_line(["compile", "--format", "json", str(warns)])
+    model = commands.checked(str(warns), args)
     written = types.SimpleNamespace(path="warns.onnx", bytes=1234, opset=21, external_data=None)
-    cli._print_result_json(model, written, args)
+    commands.print_result_json(model, written, args)
     out, err = capsys.readouterr()
     data = json.loads(out)
     assert err == "" and (data["path"], data["bytes"], data["opset"]) == ("warns.onnx", 1234, 21)
@@ -175,7 +176,7 @@ def test_quiet_hides_warnings(command, warns, capsys):
 
 
 def test_quiet_compile_hides_warnings(warns, tmp_path, capsys):
-    code, out, err = main(capsys, "compile", "--quiet", "-o", str(tmp_path / "w.onnx"), str(warns))
+    code, _out, err = main(capsys, "compile", "--quiet", "-o", str(tmp_path / "w.onnx"), str(warns))
     assert code == 0 and "W101" not in err and (tmp_path / "w.onnx").exists()
 
 
@@ -202,7 +203,7 @@ def test_run_json(warns, capsys):
 def test_no_macs_is_not_spelled_twice(tmp_path, capsys):
     path = tmp_path / "nomacs.cnn"
     path.write_text(NO_MACS)
-    code, out, err = main(capsys, "summary", str(path))
+    code, out, _err = main(capsys, "summary", str(path))
     assert code == 0 and "Total MACs: 0\n" in out and "(0 MACs)" not in out
-    code, out, err = main(capsys, "summary", str(SPECS / "alexnet.cnn"))
+    code, out, _err = main(capsys, "summary", str(SPECS / "alexnet.cnn"))
     assert "Total MACs: 714,188,480 (714.19 MMACs)" in out

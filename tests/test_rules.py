@@ -162,9 +162,9 @@ def test_cli_select_and_ignore(three, capsys):
 
 @pytest.mark.parametrize("command", ["summary", "compile", "run"])
 def test_every_command_takes_the_rule_options(command, three, capsys):
-    code, out, err = main(capsys, command, "--select", "W9", str(three))
+    code, _out, err = main(capsys, command, "--select", "W9", str(three))
     assert code == 2 and f"usage: cnndsl {command}" in err and "unknown rule code 'W9'" in err
-    code, out, err = main(capsys, command, "--ignore", "E401", str(three))
+    code, _out, err = main(capsys, command, "--ignore", "E401", str(three))
     assert code == 2 and "errors cannot be ignored" in err
 
 
@@ -174,9 +174,9 @@ def test_summary_selects_warnings(three, capsys):
 
 
 def test_cli_usage_errors_name_the_option(three, capsys):
-    code, out, err = main(capsys, "check", "--ignore", "W101,E401", str(three))
+    code, _out, err = main(capsys, "check", "--ignore", "W101,E401", str(three))
     assert code == 2 and "argument --ignore: 'E401' names errors" in err
-    code, out, err = main(capsys, "check", "--select", "W1O1", str(three))
+    code, _out, err = main(capsys, "check", "--select", "W1O1", str(three))
     assert code == 2 and "did you mean 'W101'?" in err
 
 
@@ -194,7 +194,7 @@ def test_pyproject_in_a_parent_directory(tmp_path, capsys):
     spec = nested / "three.cnn"
     spec.write_text(THREE)
     assert configured_rules(spec).enabled == WARNING_CODES - {"W105"}
-    code, out, err = main(capsys, "check", str(spec))
+    code, _out, err = main(capsys, "check", str(spec))
     assert code == 0 and "[W103]" in err and "[W101]" in err and "[W105]" not in err
 
 
@@ -202,11 +202,11 @@ def test_the_command_line_overrides_pyproject(tmp_path, capsys):
     write_config(tmp_path, 'select = ["W105"]')
     spec = tmp_path / "three.cnn"
     spec.write_text(THREE)
-    code, out, err = main(capsys, "check", str(spec))
+    code, _out, err = main(capsys, "check", str(spec))
     assert "[W105]" in err and err.count("warning[") == 1
-    code, out, err = main(capsys, "check", "--select", "W101", str(spec))
+    code, _out, err = main(capsys, "check", "--select", "W101", str(spec))
     assert "[W101]" in err and err.count("warning[") == 1
-    code, out, err = main(capsys, "check", "--ignore", "W105", str(spec))  # keeps the file's select
+    code, _out, err = main(capsys, "check", "--ignore", "W105", str(spec))  # keeps the file's select
     assert code == 0 and "warning[" not in err
 
 
@@ -236,7 +236,7 @@ def test_a_bad_pyproject_is_a_usage_error(tmp_path, capsys, table, message):
     write_config(tmp_path, table)
     spec = tmp_path / "three.cnn"
     spec.write_text(THREE)
-    code, out, err = main(capsys, "check", str(spec))
+    code, _out, err = main(capsys, "check", str(spec))
     assert code == 2 and "usage: cnndsl check" in err and message in err and "pyproject.toml" in err
 
 
@@ -251,7 +251,7 @@ def test_the_python_api_does_not_read_pyproject(tmp_path):
 
 
 def test_json_carries_the_selected_warnings(three, capsys):
-    code, out, err = main(capsys, "check", "--format", "json", "--select", "W103", str(three))
+    _code, out, err = main(capsys, "check", "--format", "json", "--select", "W103", str(three))
     (entry,) = json.loads(out)
     assert [d["code"] for d in entry["diagnostics"]] == ["W103"] and err == ""
 

@@ -1,0 +1,217 @@
+"""The four commands, check | summary | compile | run: each takes the parsed arguments, prints its
+result (text for people, or JSON with --format json) and returns the exit status.
+
+Only `check` is needed often and fast, so the modules of the others (the summary table, the ONNX
+emitter, ONNX Runtime, JSON) are imported when a command needs them: `check` never imports onnx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..diagnostics import CnnError, Diagnostic, render_json, render_text, to_json
+from ..model import CheckedModel, check_file
+from . import options
+
+if TYPE_CHECKING:  # results of compile and run; their modules (and numpy, onnx) are imported only there
+    from ..onnx import Written
+    from ..runtime import RunReport
+
+# Interrupted: 128 + the signal (signals.exit_status).
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def report(diagnostics: list[Diagnostic], args: argparse.Namespace) -> None:
+    """Print diagnostics: as a JSON array on standard output, or as text on standard error."""
+    if getattr(args, "format", "text") == "json":
+        print(render_json(diagnostics))
+        return
+    for diagnostic in diagnostics:
+        print(render_text(diagnostic) + "\n", file=sys.stderr)
+
+
+def checked(path: str, args: argparse.Namespace) -> CheckedModel:
+    """Check one spec with its rules; print its warnings as text (JSON output carries them in the
+    command's result instead)."""
+    model = check_file(path, options.limits(args), rules=options.rules(args, path))
+    if args.format == "text":
+        report(_shown_warnings(model.warnings, args), args)
+    return model
+
+
+def _shown_warnings(warnings: list[Diagnostic], args: argparse.Namespace) -> list[Diagnostic]:
+    """The warnings a command shows: those the rules selected, none with -q."""
+    return [] if args.quiet else warnings
+
+
+def _print_json(value: object) -> None:
+    import json  # text output, the common case, does without it
+
+    print(json.dumps(value, indent=2))
+
+
+def _check(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    results: list[dict[str, Any]] = []
+    for path in args.files:
+        try:
+            model = check_file(path, options.limits(args), rules=options.rules(args, path))
+        except CnnError as failure:
+            status = EXIT_ERRORS
+            results.append({"path": path, "ok": False, "diagnostics": [to_json(d) for d in failure.diagnostics]})
+            if args.format == "text":
+                report(failure.diagnostics, args)
+            continue
+        shown = _shown_warnings(model.warnings, args)
+        results.append(
+            {
+                "path": path,
+                "ok": True,
+                "total_params": model.total_params,
+                "total_macs": model.total_macs,
+                "diagnostics": [to_json(d) for d in shown],
+            }
+        )
+        if args.format == "text":
+            report(shown, args)
+            count = len(model.warnings)
+            fixed = f" (+{model.non_trainable_params:,} non-trainable)" if model.non_trainable_params else ""
+            print(
+                f"{path}: ok, {model.trainable_params:,} parameters{fixed}, {model.total_macs:,} MACs"
+                + (f", {count} warning{'s' if count != 1 else ''}" if count else "")
+            )
+    if args.format == "json":
+        _print_json(results)
+    return status
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from ..summary import render, summary_dict
+
+    model = checked(args.file, args)
+    if args.format == "json":  # --json too: parsing turned it into --format json
+        _print_json(summary_dict(model, args.depth, _shown_warnings(model.warnings, args)))
+    else:
+        print(render(model, args.depth))
+    return EXIT_OK
+
+
+def print_result_json(model: CheckedModel, written: Written, args: argparse.Namespace) -> None:
+    """`compile --format json`: what was written, and the warnings, as the only output."""
+    result: dict[str, object] = {
+        "path": written.path,
+        "bytes": written.bytes,
+        "opset": written.opset,
+        "total_params": model.total_params,
+    }
+    if written.external_data:
+        result.update(
+            external_data=written.external_data, model_bytes=written.model_bytes, data_bytes=written.data_bytes
+        )
+    result["diagnostics"] = [to_json(d) for d in _shown_warnings(model.warnings, args)]
+    _print_json(result)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    import os
+
+    from ..diagnostics import shorten
+    from ..onnx import compile_file, default_output
+    from ..progress import ProgressLine
+
+    model = checked(args.file, args)
+    label = "writing " + shorten(os.path.basename(args.output or default_output(model)), 40)
+    # A big model takes seconds to write: show progress on a terminal, unless asked to be quiet.
+    progress = None if args.quiet or args.format == "json" else ProgressLine.for_terminal(sys.stderr, label)
+    try:
+        written = compile_file(
+            model,
+            args.output,
+            opset=args.opset,
+            batch=args.batch,
+            seed=args.seed,
+            weights=args.weights,
+            progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.clear()
+    if args.format == "json":
+        print_result_json(model, written, args)
+        return EXIT_OK
+    details = f"{model.total_params:,} parameters, opset {written.opset}"
+    if written.external_data:  # the model is two files: name both
+        print(
+            f"wrote {shorten(written.path)} ({written.model_bytes / 1e6:,.1f} MB) and "
+            f"{shorten(written.external_data)} ({written.data_bytes / 1e6:,.1f} MB), {details}"
+        )
+    else:
+        print(f"wrote {shorten(written.path)} ({written.bytes / 1e6:,.1f} MB, {details})")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..runtime import run_file
+
+    rules = options.rules(args, args.file) if options.spec_paths(args) else None
+    result = run_file(
+        args.file,
+        device=args.device,
+        batch=args.batch,
+        input_path=args.input,
+        repeat=args.repeat,
+        seed=args.seed,
+        limits=options.limits(args),
+        rules=rules,
+        **_run_options(args),
+    )
+    warnings = _shown_warnings(result.warnings, args)
+    if args.format == "json":
+        _print_json(_run_json(result, [to_json(d) for d in warnings]))
+    else:
+        report(warnings, args)
+        print(result.render(context=not args.quiet))  # -q: the outputs and the latency only
+    return EXIT_OK
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given that run_file takes as keywords; one left out keeps run_file's default."""
+    given = {"opset": args.opset, "weights": args.weights, "max_memory": args.max_memory, "top_k": args.top_k}
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _run_json(result: RunReport, diagnostics: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = result.latencies
+    return {
+        "model": result.model,
+        "device": result.device,
+        "providers": list(result.providers),
+        "input": {"name": result.input_name, "shape": list(result.input_shape), "source": result.input_source},
+        "outputs": [
+            {
+                "name": output.name,
+                "shape": list(output.array.shape),
+                "dtype": str(output.array.dtype),
+                "top": [[{"index": int(i), "probability": float(p)} for i, p in sample] for sample in output.top],
+            }
+            for output in result.outputs
+        ],
+        "latency_ms": {
+            "median": result.median * 1e3,
+            "min": min(latencies) * 1e3,
+            "max": max(latencies) * 1e3,
+            "runs": len(latencies),
+        },
+        "diagnostics": diagnostics,
+    }
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check": _check,
+    "summary": _summary,
+    "compile": _compile,
+    "run": _run,
+}
