@@ -12,7 +12,7 @@ class Function(NamedTuple):
     parameter: str | None = None  # name of the optional number (`leakyrelu 0.2`)
     default: float | None = None
     doc: str = ""
-    opset: int = MIN_OPSET  # the first ONNX opset with the operator
+    opset: int = MIN_OPSET  # the oldest ONNX opset it can be emitted at
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -23,6 +23,8 @@ FUNCTIONS: dict[str, Function] = {
     "sigmoid": Function("Sigmoid", doc="1 / (1 + exp(-x))"),
     "tanh": Function("Tanh", doc="tanh(x)"),
     "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form", opset=20),
+    "hardsigmoid": Function("HardSigmoid", doc="relu6(x + 3) / 6, PyTorch's (ONNX's default slope is 0.2)"),
+    "hardswish": Function("HardSwish", doc="x * relu6(x + 3) / 6 (MobileNetV3)"),
     "softmax": Function("Softmax", doc="normalised exponentials over the channel axis"),
     "identity": Function("Identity", doc="x"),
 }
@@ -77,10 +79,25 @@ def emit_function(tape: Emitter, function: str, value: float | None, name: str, 
         return tape.op("Clip", [x, low, high], output)
     if function == "softmax":
         return tape.op("Softmax", [x], output, axis=1)
+    if function == "hardsigmoid":
+        return _hard_sigmoid(tape, x, output)
+    if function == "hardswish":
+        if tape.opset >= HARD_SWISH_OPSET:
+            return tape.op("HardSwish", [x], output)
+        # Before the operator existed: x * hardsigmoid(x), the operator's own definition.
+        return tape.op("Mul", [x, _hard_sigmoid(tape, x, f"{name}.hardsigmoid")], output)
     if spec.parameter is not None:
         assert value is not None, "checked_value gives every parameterised function its number"
         return tape.op(spec.onnx_op, [x], output, alpha=float(value))
     return tape.op(spec.onnx_op, [x], output)
+
+
+HARD_SWISH_OPSET = 14  # ONNX's HardSwish operator
+
+
+def _hard_sigmoid(tape: Emitter, x: str, output: str) -> str:
+    """PyTorch's hardsigmoid, relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1), as ONNX's HardSigmoid."""
+    return tape.op("HardSigmoid", [x], output, alpha=1 / 6, beta=0.5)
 
 
 @register
