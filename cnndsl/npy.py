@@ -19,9 +19,10 @@ import stat
 import struct
 import zipfile
 import zlib
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .diagnostics import first_line
 from .reader import file_kind, file_problem
@@ -47,7 +48,7 @@ class NpyError(Exception):
 class Header(NamedTuple):
     shape: tuple[int, ...]
     fortran_order: bool
-    dtype: np.dtype
+    dtype: np.dtype[Any]
 
     @property
     def size(self) -> int:
@@ -68,14 +69,14 @@ def shape_text(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) if shape else "()"
 
 
-def dtype_text(dtype: np.dtype) -> str:
+def dtype_text(dtype: np.dtype[Any]) -> str:
     return "object (Python objects)" if dtype.hasobject else str(dtype)
 
 
 # --- files ------------------------------------------------------------------------------------
 
 
-def open_regular(path: str) -> IO[bytes]:
+def open_regular(path: str) -> io.BufferedReader:
     """Open `path` for reading if it is a regular file; else NpyError with the reason.
 
     A FIFO would block the open (or the read) forever and a device may never end, so the path is
@@ -84,7 +85,7 @@ def open_regular(path: str) -> IO[bytes]:
     if problem is not None:
         raise NpyError(problem)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    handle = open(fd, "rb")
+    handle = open(fd, "rb")  # noqa: SIM115 (returned open: the caller closes it)
     try:
         _refuse_unless_regular(os.fstat(fd).st_mode)
     except NpyError:
@@ -148,13 +149,13 @@ def _parse_header(data: bytes, version_1: bool) -> Header:
     return Header(tuple(shape), fortran_order, dtype)
 
 
-def read_data(stream: IO[bytes], header: Header) -> np.ndarray:
+def read_data(stream: io.BufferedIOBase, header: Header) -> NDArray[Any]:
     """Read the array `header` describes: exactly header.nbytes bytes, in pieces. The caller has
     checked the header (a real dtype, the shape it needs), so the size is what it asked for."""
     if not header.is_real:
         raise NpyError(f"it holds {dtype_text(header.dtype)} values, not numbers")
     array = np.empty(header.size, dtype=header.dtype)
-    view = memoryview(array).cast("B")
+    view = array.data.cast("B")
     filled = 0
     while filled < len(view):
         count = stream.readinto(view[filled : filled + _PIECE_BYTES])
@@ -195,12 +196,13 @@ class Archive:
         with self._zip.open(self.keys[key]) as member:
             return read_header(member)
 
-    def read(self, key: str, header: Header) -> np.ndarray:
+    def read(self, key: str, header: Header) -> NDArray[Any]:
         """The array of member `key`, whose header the caller has read and accepted."""
         with self._zip.open(self.keys[key]) as member:
             if read_header(member) != header:  # the same member, read again: cannot differ
                 raise NpyError("its header changed while it was read")
-            return read_data(member, header)
+            # typeshed types a member as IO[bytes]; one opened for reading is a ZipExtFile, with readinto
+            return read_data(cast(zipfile.ZipExtFile, member), header)
 
     def close(self) -> None:
         self._zip.close()
@@ -209,5 +211,5 @@ class Archive:
     def __enter__(self) -> Archive:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

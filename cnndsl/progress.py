@@ -13,7 +13,7 @@ from typing import TextIO
 
 
 class ProgressLine:
-    """A `progress(done, total)` callback for cnndsl.onnx.emit.compile_file that draws on `stream`."""
+    """A `progress(done, total)` callback for cnndsl.onnx.compile_file that draws on `stream`."""
 
     DELAY = 1.0  # seconds of silence first: most compiles finish sooner and need no progress
 

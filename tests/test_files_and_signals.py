@@ -19,8 +19,9 @@ import pytest
 
 import cnndsl
 from cnndsl import files
+from cnndsl import onnx as cnndsl_onnx
 from cnndsl.diagnostics import CnnError, shorten
-from cnndsl.onnx import emit as onnx_emit
+from cnndsl.onnx import protobuf
 from cnndsl.progress import ProgressLine
 from cnndsl.reader import file_problem
 from cnndsl.signals import Interrupted, deferred_signals, exit_status, signals_as_interrupts
@@ -30,7 +31,8 @@ SMALL = "input 3x16x16\nconv1: conv 3x3 8 pad 1 relu -> pool 2 -> flatten -> fc1
 BIG = "input 4096\nbig1: fc 16384 -> big2: fc 4096\n"
 # Run the command line with some module constants changed (argv[1] is a Python statement).
 PATCHED_CLI = (
-    "import sys; from cnndsl import cli, progress; from cnndsl.onnx import emit as onnx_emit; exec(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))"
+    "import sys; from cnndsl import cli, progress; from cnndsl.onnx import protobuf; "
+    "exec(sys.argv[1]); sys.exit(cli.main(sys.argv[2:]))"
 )
 
 
@@ -90,7 +92,7 @@ def test_a_signal_during_compile_exits_128_plus_n_and_leaves_nothing(
     big_spec, tmp_path, signum, status, said, external
 ):
     output = tmp_path / "big.onnx"
-    process = start_compile(big_spec, output, "onnx_emit.PROTOBUF_LIMIT = 1000" if external else "")
+    process = start_compile(big_spec, output, "protobuf.PROTOBUF_LIMIT = 1000" if external else "")
     wait_for_temporary(process, tmp_path)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=30)
@@ -107,7 +109,7 @@ def test_sigkill_leaves_a_temporary_that_the_next_compile_removes(big_spec, smal
     process.wait(timeout=30)
     (stale,) = leftovers(tmp_path)
     assert re.fullmatch(rf"\.big\.onnx\.{process.pid}\.[a-z0-9_]+\.tmp", stale)
-    onnx_emit.compile_file(small, output)
+    cnndsl_onnx.compile_file(small, output)
     assert leftovers(tmp_path) == [] and output.exists()
 
 
@@ -127,7 +129,7 @@ def test_temporaries_of_live_processes_and_of_other_outputs_are_kept(small, tmp_
             (tmp_path / name).write_bytes(b"partial")
         (tmp_path / stale[1]).mkdir()  # an external-data compile's temporary directory
         (tmp_path / stale[1] / "out.onnx.data").write_bytes(b"partial")
-        onnx_emit.compile_file(small, tmp_path / "out.onnx")
+        cnndsl_onnx.compile_file(small, tmp_path / "out.onnx")
         assert leftovers(tmp_path) == sorted(kept)
     finally:
         alive.kill()
@@ -212,7 +214,7 @@ def test_an_ignored_sighup_stays_ignored_under_nohup():
 def test_the_library_leaves_signal_handlers_alone(small, tmp_path):
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
     seen = []
-    onnx_emit.compile_file(
+    cnndsl_onnx.compile_file(
         small,
         tmp_path / "x.onnx",
         progress=lambda done, total: seen.append({signum: signal.getsignal(signum) for signum in before}),
@@ -232,7 +234,7 @@ def test_a_fifo_or_a_device_as_output_is_refused_and_left_alone(small, tmp_path)
         if not output.exists():
             continue
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_file(small, output)
+            cnndsl_onnx.compile_file(small, output)
         assert codes(failure) == ["E503"]
         assert failure.value.diagnostics[0].message == f"the output '{output}' is {kind}, not a regular file"
     assert stat.S_ISFIFO(fifo.stat().st_mode) and link.is_symlink()
@@ -248,7 +250,7 @@ def test_a_symbolic_link_output_is_replaced_not_written_through(small, tmp_path)
     dangling = tmp_path / "dangling.onnx"
     dangling.symlink_to(tmp_path / "nowhere.onnx")
     for output in (link, dangling):
-        onnx_emit.compile_file(small, output)
+        cnndsl_onnx.compile_file(small, output)
         assert not output.is_symlink() and output.stat().st_size > 1000
     assert target.read_bytes() == b"keep me" and not (tmp_path / "nowhere.onnx").exists()
 
@@ -261,24 +263,24 @@ def test_the_external_data_file_never_overwrites_an_input(tmp_path):
     spec.write_text(SMALL)
     model = cnndsl.check_file(spec)
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_file(model, tmp_path / "m.onnx", external_data=True)
+        cnndsl_onnx.compile_file(model, tmp_path / "m.onnx", external_data=True)
     assert codes(failure) == ["E503"]
     assert failure.value.diagnostics[0].message == (
         f"refusing to overwrite the input '{spec}' with the model's external data"
     )
     assert spec.read_text() == SMALL and not (tmp_path / "m.onnx").exists() and leftovers(tmp_path) == []
-    onnx_emit.compile_file(model, tmp_path / "m.onnx")  # written inline, the data file is no concern
+    cnndsl_onnx.compile_file(model, tmp_path / "m.onnx")  # written inline, the data file is no concern
     assert spec.read_text() == SMALL
 
 
 def test_the_external_data_file_never_overwrites_the_weights(small, tmp_path):
-    arrays = {t.name: np.zeros(t.shape, np.float32) for t in onnx_emit.plan(small).weights}
+    arrays = {t.name: np.zeros(t.shape, np.float32) for t in cnndsl_onnx.plan(small).weights}
     weights = tmp_path / "w.onnx.data"
     with open(weights, "wb") as out:
         np.savez(out, **arrays)
     saved = weights.read_bytes()
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_file(small, tmp_path / "w.onnx", weights=weights, external_data=True)
+        cnndsl_onnx.compile_file(small, tmp_path / "w.onnx", weights=weights, external_data=True)
     assert codes(failure) == ["E503"] and "'w.onnx.data'" not in failure.value.diagnostics[0].message
     assert weights.read_bytes() == saved and not (tmp_path / "w.onnx").exists()
 
@@ -288,7 +290,7 @@ def test_an_external_data_path_that_is_a_directory_or_fifo_is_refused(small, tmp
     os.mkfifo(tmp_path / "f.onnx.data")
     for name, said in (("d.onnx", "is a directory"), ("f.onnx", "is a FIFO, not a regular file")):
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_file(small, tmp_path / name, external_data=True)
+            cnndsl_onnx.compile_file(small, tmp_path / name, external_data=True)
         assert codes(failure) == ["E503"] and said in failure.value.diagnostics[0].message
         assert not (tmp_path / name).exists()
     assert stat.S_ISFIFO(os.stat(tmp_path / "f.onnx.data").st_mode) and leftovers(tmp_path) == []
@@ -339,7 +341,7 @@ def test_file_problem_names_what_is_wrong_without_opening(tmp_path):
 @pytest.mark.parametrize("external", [False, True])
 def test_an_output_name_of_250_characters_is_written(small, tmp_path, external):
     output = tmp_path / ("n" * 245 + ".onnx")
-    written = onnx_emit.compile_file(small, output, external_data=external)
+    written = cnndsl_onnx.compile_file(small, output, external_data=external)
     assert output.exists() and os.path.getsize(output) == written.model_bytes
     assert (os.path.getsize(written.external_data) == written.data_bytes) if external else not written.data_bytes
     assert leftovers(tmp_path) == []
@@ -353,7 +355,7 @@ def test_stale_temporaries_of_a_long_name_are_removed(small, tmp_path):
     assert len(stem) < 80
     (tmp_path / f"{stem}{dead.pid}.abcdefgh.tmp").write_bytes(b"partial")
     (tmp_path / f"{files._temporary_stem('m' * 245 + '.onnx')}{dead.pid}.abcdefgh.tmp").write_bytes(b"other")
-    onnx_emit.compile_file(small, tmp_path / name)
+    cnndsl_onnx.compile_file(small, tmp_path / name)
     assert len(leftovers(tmp_path)) == 1 and leftovers(tmp_path)[0].startswith(".mmm")
 
 
@@ -363,7 +365,7 @@ def test_stale_temporaries_of_a_long_name_are_removed(small, tmp_path):
 @pytest.mark.parametrize("external", [False, True])
 def test_progress_is_called_with_growing_byte_counts(small, tmp_path, external):
     calls = []
-    written = onnx_emit.compile_file(
+    written = cnndsl_onnx.compile_file(
         small, tmp_path / "p.onnx", external_data=external, progress=lambda done, total: calls.append((done, total))
     )
     done = [d for d, _ in calls]
@@ -426,7 +428,7 @@ def test_the_message_names_the_model_and_its_external_data(tmp_path):
     spec = tmp_path / "small.cnn"
     spec.write_text(SMALL)
     output = tmp_path / "m.onnx"
-    process = cli_compile(spec, output, "onnx_emit.PROTOBUF_LIMIT = 1000", subprocess.PIPE)
+    process = cli_compile(spec, output, "protobuf.PROTOBUF_LIMIT = 1000", subprocess.PIPE)
     stdout, stderr = (text.decode() for text in process.communicate(timeout=60))
     assert process.returncode == 0, stderr
     assert re.fullmatch(
@@ -440,11 +442,11 @@ def test_the_message_names_the_model_and_its_external_data(tmp_path):
 
 
 def test_a_graph_over_the_protobuf_limit_without_weights_is_e509(small, tmp_path, monkeypatch):
-    monkeypatch.setattr(onnx_emit, "PROTOBUF_LIMIT", 1000)  # so the model goes external
-    monkeypatch.setattr(onnx_emit, "PROTOBUF_MAX_BYTES", 1000)  # and its graph alone is too big
+    monkeypatch.setattr(protobuf, "PROTOBUF_LIMIT", 1000)  # so the model goes external
+    monkeypatch.setattr(protobuf, "PROTOBUF_MAX_BYTES", 1000)  # and its graph alone is too big
     for external in (None, True):
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_file(small, tmp_path / "g.onnx", external_data=external)
+            cnndsl_onnx.compile_file(small, tmp_path / "g.onnx", external_data=external)
         assert codes(failure) == ["E509"]
         (diagnostic,) = failure.value.diagnostics
         assert diagnostic.message == (
@@ -453,15 +455,15 @@ def test_a_graph_over_the_protobuf_limit_without_weights_is_e509(small, tmp_path
         assert "1,000" in diagnostic.notes[0] and diagnostic.help
     assert list(tmp_path.iterdir()) == [tmp_path / "small.cnn"]
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_model(small)
+        cnndsl_onnx.compile_model(small)
     assert codes(failure) == ["E509"]
     with pytest.raises(CnnError):
-        onnx_emit.check_graph_size(onnx_emit.plan(small))
+        cnndsl_onnx.check_graph_size(cnndsl_onnx.plan(small))
 
 
 def test_external_size_is_the_model_file_written(small, tmp_path):
-    written = onnx_emit.compile_file(small, tmp_path / "e.onnx", external_data=True)
-    assert os.path.getsize(written.path) == onnx_emit.plan(small).external_size("e.onnx") == written.model_bytes
+    written = cnndsl_onnx.compile_file(small, tmp_path / "e.onnx", external_data=True)
+    assert os.path.getsize(written.path) == cnndsl_onnx.plan(small).external_size("e.onnx") == written.model_bytes
 
 
 # --- 8. long names in messages --------------------------------------------------------------------
@@ -483,7 +485,7 @@ def test_a_huge_output_path_gives_a_short_message(small, tmp_path):
         str(tmp_path / "a\0b.onnx"),
     ):
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_file(small, output)
+            cnndsl_onnx.compile_file(small, output)
         (diagnostic,) = failure.value.diagnostics
         assert diagnostic.code == "E503" and len(diagnostic.message) < 300, diagnostic.message[:300]
     assert leftovers(tmp_path) == []

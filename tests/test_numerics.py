@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cnndsl
-from cnndsl.onnx import emit as onnx_emit
+from cnndsl import onnx as cnndsl_onnx
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -17,7 +17,7 @@ ort = pytest.importorskip("onnxruntime")
 def run(spec: str, x, *, weights=None) -> np.ndarray:
     """Compile `spec`, run it on CPU for one sample `x` (no batch axis) and return sample 0's output."""
     model = cnndsl.check_text(spec)
-    proto = onnx_emit.compile_model(model, weights=weights)
+    proto = cnndsl_onnx.compile_model(model, weights=weights)
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -39,10 +39,10 @@ def kernel_text(array: np.ndarray) -> str:
 
 def correlate(padded: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Valid cross-correlation (what ONNX Conv computes) of one channel, 1-D or 2-D."""
-    out_shape = tuple(n - k + 1 for n, k in zip(padded.shape, kernel.shape))
+    out_shape = tuple(n - k + 1 for n, k in zip(padded.shape, kernel.shape, strict=True))
     out = np.zeros(out_shape)
     for index in np.ndindex(*out_shape):
-        window = padded[tuple(slice(i, i + k) for i, k in zip(index, kernel.shape))]
+        window = padded[tuple(slice(i, i + k) for i, k in zip(index, kernel.shape, strict=True))]
         out[index] = (window * kernel).sum()
     return out
 
@@ -213,7 +213,7 @@ def test_concat_and_residual_add():
         "output c, d\n"
     )
     model = cnndsl.check_text(spec)
-    proto = onnx_emit.compile_model(model)
+    proto = cnndsl_onnx.compile_model(model)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     c, d = session.run(None, {"input": x[np.newaxis]})
     exact(c[0], np.concatenate([x, 2 * x]))

@@ -15,8 +15,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import cnndsl
+from cnndsl import onnx as cnndsl_onnx
 from cnndsl.diagnostics import CnnError
-from cnndsl.onnx import emit as onnx_emit
+from cnndsl.onnx import protobuf
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -68,10 +69,10 @@ SPEC_PARAMS = spec_params()
 def test_spec_structure_and_shape_inference(spec):
     """Without drawing weights: a valid model whose declared and inferred shapes are the checker's."""
     model = cnndsl.check_file(spec)
-    plan = onnx_emit.plan(model)
+    plan = cnndsl_onnx.plan(model)
     proto = plan.model
-    assert proto.ir_version == onnx_emit.IR_VERSION
-    assert [(o.domain, o.version) for o in proto.opset_import] == [("", onnx_emit.default_opset())]
+    assert proto.ir_version == cnndsl_onnx.IR_VERSION
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", cnndsl_onnx.default_opset())]
     assert sum(w.size for w in plan.weights) == model.total_params
     assert plan.serialized_size() > plan.weight_bytes == model.param_bytes
     assert [i.name for i in proto.graph.input] == ["input"]
@@ -107,7 +108,7 @@ def test_spec_file_runs_with_the_checkers_shapes(spec, tmp_path):
     """The written file passes the full checker, and ONNX Runtime produces every tensor (not just
     the outputs) in the checker's shape, for batch 1 and 3."""
     model = cnndsl.check_file(spec)
-    path = onnx_emit.compile_file(model, tmp_path / (spec.stem + ".onnx")).path
+    path = cnndsl_onnx.compile_file(model, tmp_path / (spec.stem + ".onnx")).path
     onnx.checker.check_model(path, full_check=True)
     proto = onnx.load(path)
     os.unlink(path)
@@ -125,7 +126,7 @@ def test_spec_file_runs_with_the_checkers_shapes(spec, tmp_path):
     names = [o.name for o in runner.get_outputs()]
     for batch in (1, 3):
         x = np.random.default_rng(batch).standard_normal((batch, *model.input_shape), dtype=np.float32)
-        results = dict(zip(names, runner.run(names, {"input": x})))
+        results = dict(zip(names, runner.run(names, {"input": x}), strict=True))
         for name, shape in expected.items():
             assert results[name].shape == (batch, *shape), name
         for name, shape in declared_shapes.items():  # internal tensors too (conv1.conv, conv1.padded)
@@ -150,7 +151,7 @@ conv1: conv 3x3 8 pad 1 relu -> bn1: bn -> pool1: pool 2
 
 def test_names_locations_and_metadata():
     model = cnndsl.check_text(SMALL, path="small.cnn")
-    proto = onnx_emit.compile_model(model, seed=7)
+    proto = cnndsl_onnx.compile_model(model, seed=7)
     names = {t.name for t in proto.graph.initializer}
     assert names == {
         "conv1.weight",
@@ -189,7 +190,7 @@ def test_named_outputs_get_identities_and_dropout_outputs_work():
     model = cnndsl.check_text(
         "input 3x8x8\na = conv 3x3 4 pad 1 -> dropout 0.5\nb = conv 3x3 4 pad 1\noutput a, b, in\n"
     )
-    proto = onnx_emit.compile_model(model)
+    proto = cnndsl_onnx.compile_model(model)
     assert [o.name for o in proto.graph.output] == ["a", "b", "in"]
     onnx.checker.check_model(proto, full_check=True)
     x = np.random.default_rng(0).standard_normal((2, 3, 8, 8), dtype=np.float32)
@@ -212,7 +213,7 @@ def test_named_outputs_get_identities_and_dropout_outputs_work():
 @pytest.mark.parametrize("size", ["5x5", "5x6", "7x4"])
 def test_ceil_mode_pooling_agrees_with_onnx_shape_inference(pool, size):
     model = cnndsl.check_text(f"input 2x{size}\n{pool}\n")
-    proto = onnx_emit.compile_model(model)
+    proto = cnndsl_onnx.compile_model(model)
     onnx.checker.check_model(proto, full_check=True)  # strict inference meets our value info
     x = np.ones((1, *model.input_shape), np.float32)
     y = session(proto.SerializeToString()).run(None, {"input": x})[0]
@@ -221,7 +222,7 @@ def test_ceil_mode_pooling_agrees_with_onnx_shape_inference(pool, size):
 
 def test_fixed_batch():
     model = cnndsl.check_text(SMALL)
-    proto = onnx_emit.compile_model(model, batch=3)
+    proto = cnndsl_onnx.compile_model(model, batch=3)
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in dims] == [3, 3, 16, 16]
     assert all(v.type.tensor_type.shape.dim[0].dim_value == 3 for v in activations(proto))
@@ -232,20 +233,20 @@ def test_fixed_batch():
 
 def test_opset_choice_and_limits():
     gelu = cnndsl.check_text("input 2x8\nconv 3 2 gelu\n", path="g.cnn")
-    assert onnx_emit.compile_model(gelu, opset=20).opset_import[0].version == 20
+    assert cnndsl_onnx.compile_model(gelu, opset=20).opset_import[0].version == 20
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_model(gelu, opset=19)
+        cnndsl_onnx.compile_model(gelu, opset=19)
     assert codes(failure) == ["E504"] and failure.value.diagnostics[0].location() == ("g.cnn", 2, 1)
     wrap = cnndsl.check_text("input 2x8\nconv 3 2 pad 1 mode circular\n")
-    onnx_emit.compile_model(wrap, opset=19)
+    cnndsl_onnx.compile_model(wrap, opset=19)
     with pytest.raises(CnnError):
-        onnx_emit.compile_model(wrap, opset=18)
+        cnndsl_onnx.compile_model(wrap, opset=18)
     for bad in (12, 10_000):
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_model(gelu, opset=bad)
+            cnndsl_onnx.compile_model(gelu, opset=bad)
         assert codes(failure) == ["E504"]
     plain = cnndsl.check_text(SMALL)
-    proto = onnx_emit.compile_model(plain, opset=13)
+    proto = cnndsl_onnx.compile_model(plain, opset=13)
     onnx.checker.check_model(proto, full_check=True)
     session(proto.SerializeToString())
 
@@ -264,9 +265,9 @@ def canonical(data: bytes) -> onnx.ModelProto:
 def test_spec_bytes_are_onnx_serialization(spec):
     """cnndsl encodes the protobuf itself: the bytes are those onnx writes for the same model."""
     model = cnndsl.check_file(spec)
-    proto = canonical(onnx_emit.compile_bytes(model, batch=2, seed=3))
+    proto = canonical(cnndsl_onnx.compile_bytes(model, batch=2, seed=3))
     assert sum(int(np.prod(t.dims)) for t in proto.graph.initializer) == model.total_params
-    plan = onnx_emit.plan(model)
+    plan = cnndsl_onnx.plan(model)
     assert plan.model.SerializeToString() == canonical(plan.model.SerializeToString()).SerializeToString()
 
 
@@ -290,7 +291,7 @@ def test_unusual_models_are_canonical_valid_and_run(name, tmp_path):
     bytes are onnx's serialization, pass the full checker, and every tensor has its declared shape
     in ONNX Runtime; with external data too."""
     model = cnndsl.check_text(EXTRA_SPECS[name], path=name + ".cnn")
-    data = onnx_emit.compile_bytes(model, seed=1)
+    data = cnndsl_onnx.compile_bytes(model, seed=1)
     proto = canonical(data)
     onnx.checker.check_model(proto, full_check=True)
     for info in activations(proto):
@@ -300,38 +301,38 @@ def test_unusual_models_are_canonical_valid_and_run(name, tmp_path):
     x = np.random.default_rng(0).standard_normal((2, *model.input_shape), dtype=np.float32)
     outputs = runner.get_outputs()
     results = runner.run(None, {"input": x})
-    for output, result in zip(outputs, results):
+    for output, result in zip(outputs, results, strict=True):
         assert list(result.shape) == [2, *declared[output.name]], output.name
         assert np.isfinite(result).all()
 
-    external = onnx_emit.compile_file(model, tmp_path / "ext.onnx", seed=1, external_data=True)
+    external = cnndsl_onnx.compile_file(model, tmp_path / "ext.onnx", seed=1, external_data=True)
     canonical((tmp_path / "ext.onnx").read_bytes())
     onnx.checker.check_model(external.path, full_check=True)
     want = session(data).run(None, {"input": x})
     got = session(external.path).run(None, {"input": x})
-    for a, b in zip(want, got):
+    for a, b in zip(want, got, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_opsets_beyond_the_runtimes_are_encoded():
     model = cnndsl.check_text("input 2x8\nconv 3 2 gelu\n")
     newest = onnx.defs.onnx_opset_version()
-    proto = canonical(onnx_emit.compile_bytes(model, opset=newest))
+    proto = canonical(cnndsl_onnx.compile_bytes(model, opset=newest))
     assert [(o.domain, o.version) for o in proto.opset_import] == [("", newest)]
-    assert onnx_emit.default_opset() == min(onnx_emit.NEWEST_RUNTIME_OPSET, newest)
+    assert cnndsl_onnx.default_opset() == min(cnndsl_onnx.NEWEST_RUNTIME_OPSET, newest)
 
 
 NO_ONNX_PROBE = """
 import sys
 import cnndsl
 from cnndsl import cli
-from cnndsl.onnx import emit as onnx_emit
-assert "onnx" not in sys.modules, "importing cnndsl.onnx.emit imported onnx"
+from cnndsl import onnx as cnndsl_onnx
+assert "onnx" not in sys.modules, "importing cnndsl.onnx imported onnx"
 model = cnndsl.check_file(sys.argv[1])
-onnx_emit.default_opset()
-onnx_emit.compile_file(model, sys.argv[2] + ".api.onnx", opset=20, batch=2)
-onnx_emit.compile_file(model, sys.argv[2] + ".ext.onnx", external_data=True)
-onnx_emit.compile_bytes(model)
+cnndsl_onnx.default_opset()
+cnndsl_onnx.compile_file(model, sys.argv[2] + ".api.onnx", opset=20, batch=2)
+cnndsl_onnx.compile_file(model, sys.argv[2] + ".ext.onnx", external_data=True)
+cnndsl_onnx.compile_bytes(model)
 assert cli.main(["compile", sys.argv[1], "-o", sys.argv[2]]) == 0
 print(sorted(m for m in sys.modules if m == "onnx" or m.startswith(("onnx.", "google.protobuf"))))
 """
@@ -346,7 +347,7 @@ def test_writing_files_does_not_import_onnx(small_spec, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
     model = cnndsl.check_file(small_spec)
-    assert output.read_bytes() == onnx_emit.compile_model(model).SerializeToString()
+    assert output.read_bytes() == cnndsl_onnx.compile_model(model).SerializeToString()
     canonical(output.read_bytes())
     canonical((tmp_path / "small.onnx.ext.onnx").read_bytes())
 
@@ -367,21 +368,21 @@ def leftovers(directory: pathlib.Path) -> list[str]:
 
 def test_same_spec_and_seed_give_identical_bytes(small_spec, tmp_path):
     model = cnndsl.check_file(small_spec)
-    first = onnx_emit.compile_file(model, tmp_path / "a.onnx", seed=3)
-    second = onnx_emit.compile_file(cnndsl.check_file(small_spec), tmp_path / "b.onnx", seed=3)
+    first = cnndsl_onnx.compile_file(model, tmp_path / "a.onnx", seed=3)
+    second = cnndsl_onnx.compile_file(cnndsl.check_file(small_spec), tmp_path / "b.onnx", seed=3)
     data = (tmp_path / "a.onnx").read_bytes()
     assert data == (tmp_path / "b.onnx").read_bytes()
     assert first.bytes == second.bytes == len(data)
     # the streamed file is exactly the in-memory model's serialization
-    assert data == onnx_emit.compile_model(model, seed=3).SerializeToString()
-    onnx_emit.compile_file(model, tmp_path / "c.onnx", seed=4)
+    assert data == cnndsl_onnx.compile_model(model, seed=3).SerializeToString()
+    cnndsl_onnx.compile_file(model, tmp_path / "c.onnx", seed=4)
     assert (tmp_path / "c.onnx").read_bytes() != data
 
 
 def test_default_output_is_next_to_the_spec(small_spec):
-    written = onnx_emit.compile_file(cnndsl.check_file(small_spec), None)
+    written = cnndsl_onnx.compile_file(cnndsl.check_file(small_spec), None)
     assert written.path == str(small_spec.with_suffix(".onnx")) and small_spec.with_suffix(".onnx").exists()
-    assert written.opset == onnx_emit.default_opset()
+    assert written.opset == cnndsl_onnx.default_opset()
 
 
 def test_refuses_bad_outputs_and_writes_nothing(small_spec, tmp_path):
@@ -389,16 +390,16 @@ def test_refuses_bad_outputs_and_writes_nothing(small_spec, tmp_path):
     text = small_spec.read_text()
     for output in (small_spec, tmp_path, str(tmp_path) + "/", tmp_path / "missing" / "x.onnx"):
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_file(model, output)
+            cnndsl_onnx.compile_file(model, output)
         assert codes(failure) == ["E503"]
     link = tmp_path / "link.onnx"
     os.link(small_spec, link)  # the spec under another name
     with pytest.raises(CnnError):
-        onnx_emit.compile_file(model, link)
+        cnndsl_onnx.compile_file(model, link)
     assert small_spec.read_text() == text
     assert leftovers(tmp_path) == []
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_file(cnndsl.check_text(SMALL), None)  # text has no file to be next to
+        cnndsl_onnx.compile_file(cnndsl.check_text(SMALL), None)  # text has no file to be next to
     assert codes(failure) == ["E503"]
 
 
@@ -407,7 +408,7 @@ def test_failing_compile_leaves_existing_output_and_no_temporary_files(small_spe
     model = cnndsl.check_file(small_spec)
     output = tmp_path / "out.onnx"
     output.write_bytes(b"previous")
-    real = onnx_emit.Plan.streams
+    real = cnndsl_onnx.Plan.streams
 
     def failing(self):
         for index, item in enumerate(real(self)):
@@ -415,10 +416,10 @@ def test_failing_compile_leaves_existing_output_and_no_temporary_files(small_spe
                 raise interrupt("interrupted while writing")
             yield item
 
-    monkeypatch.setattr(onnx_emit.Plan, "streams", failing)
+    monkeypatch.setattr(cnndsl_onnx.Plan, "streams", failing)
     for external in (False, True):
         with pytest.raises(interrupt):
-            onnx_emit.compile_file(model, output, external_data=external)
+            cnndsl_onnx.compile_file(model, output, external_data=external)
         assert output.read_bytes() == b"previous"
         assert leftovers(tmp_path) == [] and not (tmp_path / "out.onnx.data").exists()
 
@@ -431,7 +432,7 @@ def test_unwritable_directory_is_a_diagnostic(small_spec, tmp_path):
     locked.chmod(0o500)
     try:
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_file(cnndsl.check_file(small_spec), locked / "x.onnx")
+            cnndsl_onnx.compile_file(cnndsl.check_file(small_spec), locked / "x.onnx")
         assert codes(failure) == ["E503"]
     finally:
         locked.chmod(0o700)
@@ -439,8 +440,8 @@ def test_unwritable_directory_is_a_diagnostic(small_spec, tmp_path):
 
 def test_external_data_round_trip(small_spec, tmp_path):
     model = cnndsl.check_file(small_spec)
-    inline = onnx_emit.compile_file(model, tmp_path / "inline.onnx")
-    external = onnx_emit.compile_file(model, tmp_path / "ext.onnx", external_data=True)
+    inline = cnndsl_onnx.compile_file(model, tmp_path / "inline.onnx")
+    external = cnndsl_onnx.compile_file(model, tmp_path / "ext.onnx", external_data=True)
     assert external.external_data == str(tmp_path / "ext.onnx.data")
     assert os.path.getsize(tmp_path / "ext.onnx") < 10_000
     onnx.checker.check_model(str(tmp_path / "ext.onnx"), full_check=True)
@@ -450,14 +451,14 @@ def test_external_data_round_trip(small_spec, tmp_path):
     np.testing.assert_array_equal(got, want)
     # writing again replaces the data file instead of appending to it
     size = os.path.getsize(tmp_path / "ext.onnx.data")
-    onnx_emit.compile_file(model, tmp_path / "ext.onnx", external_data=True)
+    cnndsl_onnx.compile_file(model, tmp_path / "ext.onnx", external_data=True)
     assert os.path.getsize(tmp_path / "ext.onnx.data") == size
     assert leftovers(tmp_path) == []
 
 
 def test_models_over_the_protobuf_limit_go_external(small_spec, tmp_path, monkeypatch):
-    monkeypatch.setattr(onnx_emit, "PROTOBUF_LIMIT", 1000)
-    written = onnx_emit.compile_file(cnndsl.check_file(small_spec), tmp_path / "big.onnx")
+    monkeypatch.setattr(protobuf, "PROTOBUF_LIMIT", 1000)
+    written = cnndsl_onnx.compile_file(cnndsl.check_file(small_spec), tmp_path / "big.onnx")
     assert written.external_data and os.path.exists(written.external_data)
     session(written.path)
 
@@ -473,9 +474,9 @@ def export_npz(proto: onnx.ModelProto, path: pathlib.Path) -> dict[str, np.ndarr
 
 def test_npz_round_trip(small_spec, tmp_path):
     model = cnndsl.check_file(small_spec)
-    original = onnx_emit.compile_model(model, seed=11)
+    original = cnndsl_onnx.compile_model(model, seed=11)
     arrays = export_npz(original, tmp_path / "w.npz")
-    loaded = onnx_emit.compile_model(model, seed=0, weights=tmp_path / "w.npz")
+    loaded = cnndsl_onnx.compile_model(model, seed=0, weights=tmp_path / "w.npz")
     for tensor in loaded.graph.initializer:
         np.testing.assert_array_equal(numpy_helper.to_array(tensor), arrays[tensor.name])
     x = np.random.default_rng(1).standard_normal((2, 3, 16, 16), dtype=np.float32)
@@ -485,25 +486,25 @@ def test_npz_round_trip(small_spec, tmp_path):
     )
     # float64 arrays are accepted and rounded to float32
     np.savez(tmp_path / "w64.npz", **{k: v.astype(np.float64) for k, v in arrays.items()})
-    onnx_emit.compile_model(model, weights=tmp_path / "w64.npz")
+    cnndsl_onnx.compile_model(model, weights=tmp_path / "w64.npz")
 
 
 def test_literal_kernels_need_not_be_in_the_archive(tmp_path):
     model = cnndsl.check_text("input 1x9\nsmooth: conv 3 1 weights [1 1 1] / 3 -> fc: flatten -> fc 2\n")
-    arrays = export_npz(onnx_emit.compile_model(model), tmp_path / "all.npz")
-    onnx_emit.compile_model(model, weights=tmp_path / "all.npz")
+    arrays = export_npz(cnndsl_onnx.compile_model(model), tmp_path / "all.npz")
+    cnndsl_onnx.compile_model(model, weights=tmp_path / "all.npz")
     np.savez(tmp_path / "trained.npz", **{k: v for k, v in arrays.items() if not k.startswith("smooth")})
-    onnx_emit.compile_model(model, weights=tmp_path / "trained.npz")
+    cnndsl_onnx.compile_model(model, weights=tmp_path / "trained.npz")
     arrays["smooth.weight"] = arrays["smooth.weight"] * 2
     np.savez(tmp_path / "changed.npz", **arrays)
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_model(model, weights=tmp_path / "changed.npz")
+        cnndsl_onnx.compile_model(model, weights=tmp_path / "changed.npz")
     assert codes(failure) == ["E502"]
 
 
 def test_bad_weights_are_located_diagnostics_and_nothing_is_written(small_spec, tmp_path):
     model = cnndsl.check_file(small_spec)
-    arrays = {t.name: numpy_helper.to_array(t) for t in onnx_emit.compile_model(model).graph.initializer}
+    arrays = {t.name: numpy_helper.to_array(t) for t in cnndsl_onnx.compile_model(model).graph.initializer}
     output = tmp_path / "out.onnx"
     broken = dict(arrays)
     del broken["conv1.bias"]  # missing
@@ -511,7 +512,7 @@ def test_bad_weights_are_located_diagnostics_and_nothing_is_written(small_spec, 
     broken["fc2.weight"] = np.zeros(3, np.float32)  # extra
     np.savez(tmp_path / "bad.npz", **broken)
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_file(model, output, weights=tmp_path / "bad.npz")
+        cnndsl_onnx.compile_file(model, output, weights=tmp_path / "bad.npz")
     found = failure.value.diagnostics
     assert [d.code for d in found] == ["E502"] * 3
     messages = " | ".join(d.message for d in found)
@@ -522,14 +523,14 @@ def test_bad_weights_are_located_diagnostics_and_nothing_is_written(small_spec, 
     nan = dict(arrays, **{"fc1.bias": np.full(10, np.nan, np.float32)})
     np.savez(tmp_path / "nan.npz", **nan)
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_file(model, output, weights=tmp_path / "nan.npz")
+        cnndsl_onnx.compile_file(model, output, weights=tmp_path / "nan.npz")
     assert codes(failure) == ["E502"]
 
     (tmp_path / "junk.npz").write_bytes(b"not an archive")
     np.save(tmp_path / "single.npy", np.zeros(3))
     for path in (tmp_path / "junk.npz", tmp_path / "single.npy", tmp_path / "absent.npz", tmp_path):
         with pytest.raises(CnnError) as failure:
-            onnx_emit.compile_file(model, output, weights=path)
+            cnndsl_onnx.compile_file(model, output, weights=path)
         assert codes(failure) == ["E501"], path
     assert not output.exists()
 
@@ -569,10 +570,10 @@ def test_cli_compile(small_spec, tmp_path):
 MEMORY_PROBE = """
 import resource, sys
 import cnndsl
-from cnndsl.onnx import emit as onnx_emit
+from cnndsl import onnx as cnndsl_onnx
 model = cnndsl.check_file(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-onnx_emit.compile_file(model, sys.argv[2], **({"weights": sys.argv[3]} if len(sys.argv) > 3 else {}))
+cnndsl_onnx.compile_file(model, sys.argv[2], **({"weights": sys.argv[3]} if len(sys.argv) > 3 else {}))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print((after - before) / model.param_bytes)
 """
@@ -604,7 +605,7 @@ def test_vgg19_compiles_within_one_and_a_half_times_its_weights(tmp_path):
 def test_a_model_over_2_gib_is_written_with_external_data(tmp_path):
     model = cnndsl.check_text("input 4\nbig1: fc 24000 -> big2: fc 23000 -> out: fc 3\n", path="big.cnn")
     assert model.param_bytes > 2**31
-    written = onnx_emit.compile_file(model, tmp_path / "big.onnx")
+    written = cnndsl_onnx.compile_file(model, tmp_path / "big.onnx")
     assert written.external_data == str(tmp_path / "big.onnx.data")
     assert os.path.getsize(written.path) < 100_000
     assert os.path.getsize(written.external_data) >= model.param_bytes

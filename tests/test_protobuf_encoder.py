@@ -1,5 +1,5 @@
-"""Unit tests of cnndsl's own protobuf encoder (cnndsl/onnx/emit.py, `_varint` .. `_Encoder`, `Tape`,
-`Plan.write`): every field type it writes is compared with the onnx package's encoding of the same
+"""Unit tests of cnndsl's own protobuf encoder (cnndsl/onnx/protobuf.py, with the `Tape` and
+`Plan.write` that use it): every field type it writes is compared with the onnx package's encoding of the same
 message (onnx.helper / numpy_helper, serialized by python protobuf) and with protobuf's own parse of
 cnndsl's bytes. The encoder claims to be canonical (fields in field-number order, as python protobuf
 writes them), so most comparisons are byte-for-byte."""
@@ -18,8 +18,19 @@ from hypothesis import strategies as st
 from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 import cnndsl
-from cnndsl.onnx import emit as onnx_emit
-from cnndsl.onnx.emit import _Encoder, _entry_size, _float, _int, _key, _message, _string, _tag, _Tensor, _varint
+from cnndsl import onnx as cnndsl_onnx
+from cnndsl.onnx import protobuf
+from cnndsl.onnx.protobuf import (
+    SerializedTensor,
+    field_key,
+    float_field,
+    int_field,
+    length_delimited_key,
+    length_delimited_size,
+    message_field,
+    string_field,
+    varint,
+)
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -32,7 +43,7 @@ FAST = settings(max_examples=50, deadline=None, suppress_health_check=[HealthChe
 
 
 def attribute(name, value) -> bytes:
-    return _Encoder.attribute(name, value)
+    return protobuf.attribute(name, value)
 
 
 def parsed_attribute(name, value) -> AttributeProto:
@@ -69,13 +80,13 @@ def float_bits(value: float) -> int:
     ],
 )
 def test_varint_known_encodings(value, encoded):
-    assert _varint(value).hex() == encoded
+    assert varint(value).hex() == encoded
 
 
 @given(int64s)
 @FAST
 def test_varint_length_and_protobuf_decoding(value):
-    encoded = _varint(value)
+    encoded = varint(value)
     assert len(encoded) == (10 if value < 0 else max(1, math.ceil(value.bit_length() / 7)))
     assert all(b & 0x80 for b in encoded[:-1]) and not encoded[-1] & 0x80
     # AttributeProto.i (field 3, int64) decoded by protobuf itself
@@ -95,27 +106,27 @@ def test_varint_length_and_protobuf_decoding(value):
     ],
 )
 def test_keys(field, wire, encoded):
-    assert _key(field, wire).hex() == encoded
+    assert field_key(field, wire).hex() == encoded
 
 
 def test_tag_is_length_delimited_key():
     for field in (1, 5, 7, 9, 13, 14, 20):
-        assert _tag(field) == _key(field, 2)
+        assert length_delimited_key(field) == field_key(field, 2)
 
 
 @pytest.mark.parametrize("length", [0, 1, 127, 128, 300, 16383, 16384, 2**21])
 def test_message_framing_and_entry_size(length):
     payload = b"x" * length
-    framed = _message(5, payload)
-    assert framed == _tag(5) + _varint(length) + payload
-    assert _entry_size(length) == len(framed)
-    assert len(_message(14, payload)) == _entry_size(length)  # every field number cnndsl frames is < 16
+    framed = message_field(5, payload)
+    assert framed == length_delimited_key(5) + varint(length) + payload
+    assert length_delimited_size(length) == len(framed)
+    assert len(message_field(14, payload)) == length_delimited_size(length)  # every field number cnndsl frames is < 16
 
 
 @pytest.mark.parametrize("value", [INT64_MAX + 1, INT64_MIN - 1, 2**64, -(2**64)])
 def test_int_out_of_int64_range_is_refused_like_protobuf(value):
     with pytest.raises(ValueError):
-        _int(3, value)
+        int_field(3, value)
     with pytest.raises(ValueError):
         helper.make_attribute("a", value)
     with pytest.raises(ValueError):
@@ -123,20 +134,20 @@ def test_int_out_of_int64_range_is_refused_like_protobuf(value):
 
 
 def test_float_rounds_to_float32_and_overflows_to_infinity():
-    assert _float(2, 0.1) == b"\x15" + struct.pack("<f", 0.1)
-    assert _float(2, 1e39) == b"\x15" + struct.pack("<f", math.inf)
-    assert _float(2, -1e300) == b"\x15" + struct.pack("<f", -math.inf)
+    assert float_field(2, 0.1) == b"\x15" + struct.pack("<f", 0.1)
+    assert float_field(2, 1e39) == b"\x15" + struct.pack("<f", math.inf)
+    assert float_field(2, -1e300) == b"\x15" + struct.pack("<f", -math.inf)
     # just over float32's max but rounding down to it is no overflow
-    assert _float(2, FLOAT32_MAX * (1 + 2**-26)) == b"\x15" + struct.pack("<f", FLOAT32_MAX)
+    assert float_field(2, FLOAT32_MAX * (1 + 2**-26)) == b"\x15" + struct.pack("<f", FLOAT32_MAX)
 
 
 def test_strings_are_utf8_and_bytes_are_verbatim():
-    assert _string(4, "") == b"\x22\x00"
-    assert _string(4, "é") == b"\x22\x02\xc3\xa9"
-    assert _string(4, b"\xff\x00") == b"\x22\x02\xff\x00"
-    assert _string(4, bytearray(b"ab")) == b"\x22\x02ab"
+    assert string_field(4, "") == b"\x22\x00"
+    assert string_field(4, "é") == b"\x22\x02\xc3\xa9"
+    assert string_field(4, b"\xff\x00") == b"\x22\x02\xff\x00"
+    assert string_field(4, bytearray(b"ab")) == b"\x22\x02ab"
     with pytest.raises(UnicodeEncodeError):  # a lone surrogate has no UTF-8 (protobuf refuses it too)
-        _string(4, "\ud800")
+        string_field(4, "\ud800")
 
 
 # --- AttributeProto ---------------------------------------------------------------------------
@@ -144,7 +155,7 @@ def test_strings_are_utf8_and_bytes_are_verbatim():
 INTS = [0, 1, 127, 128, 255, 256, 2**31 - 1, 2**31, 2**32, INT64_MAX, -1, -2, -128, -(2**31), INT64_MIN]
 
 
-@pytest.mark.parametrize("value", INTS + [True, False, np.int64(-5), np.int32(7), np.uint8(200), np.uint64(INT64_MAX)])
+@pytest.mark.parametrize("value", [*INTS, True, False, np.int64(-5), np.int32(7), np.uint8(200), np.uint64(INT64_MAX)])
 def test_int_attribute(value):
     ours = attribute("axis", value)
     assert ours == helper.make_attribute("axis", value).SerializeToString()
@@ -175,7 +186,7 @@ FLOATS = [
 ]
 
 
-@pytest.mark.parametrize("value", FLOATS + [np.float32(0.25), np.float64(1e-3), np.float16(65504)])
+@pytest.mark.parametrize("value", [*FLOATS, np.float32(0.25), np.float64(1e-3), np.float16(65504)])
 def test_float_attribute(value):
     ours = attribute("alpha", value)
     assert ours == helper.make_attribute("alpha", value).SerializeToString()
@@ -336,7 +347,7 @@ def test_any_strings_attribute_matches_protobuf(values, name):
     ],
 )
 def test_tensor_attribute(array):
-    ours = attribute("value", _Tensor(_Encoder.tensor("c", array)))
+    ours = attribute("value", SerializedTensor(protobuf.tensor("c", array)))
     assert ours == helper.make_attribute("value", numpy_helper.from_array(array, "c")).SerializeToString()
     parsed = AttributeProto.FromString(ours)
     assert parsed.type == AttributeProto.TENSOR and parsed.t.name == "c"
@@ -378,7 +389,7 @@ def test_tensor(dtype, shape):
         array = rng.standard_normal(shape).astype(np.float32)
     else:
         array = rng.integers(INT64_MIN, INT64_MAX, size=shape, dtype=np.int64, endpoint=True)
-    ours = _Encoder.tensor("w", array)
+    ours = protobuf.tensor("w", array)
     assert ours == numpy_helper.from_array(array, "w").SerializeToString()
     parsed = TensorProto.FromString(ours)
     assert list(parsed.dims) == list(shape) and parsed.name == "w"
@@ -391,13 +402,13 @@ def test_tensor(dtype, shape):
 
 def test_tensor_special_float_values_round_trip_bitwise():
     array = np.array([0.0, -0.0, 1e-45, 3.4e38, np.inf, -np.inf, np.nan, FLOAT32_MAX], dtype=np.float32)
-    parsed = TensorProto.FromString(_Encoder.tensor("special", array))
+    parsed = TensorProto.FromString(protobuf.tensor("special", array))
     assert numpy_helper.to_array(parsed).tobytes() == array.astype("<f4").tobytes()
 
 
 def test_tensor_int64_extremes():
     array = np.array([0, 1, -1, INT64_MIN, INT64_MAX], dtype=np.int64)
-    ours = _Encoder.tensor("ints", array)
+    ours = protobuf.tensor("ints", array)
     assert ours == numpy_helper.from_array(array, "ints").SerializeToString()
     np.testing.assert_array_equal(numpy_helper.to_array(TensorProto.FromString(ours)), array)
 
@@ -414,16 +425,16 @@ def test_tensor_int64_extremes():
 )
 def test_tensor_of_non_contiguous_arrays_is_row_major(make):
     array = make(np.arange(24, dtype=np.float32).reshape(4, 6))
-    parsed = TensorProto.FromString(_Encoder.tensor("t", array))
+    parsed = TensorProto.FromString(protobuf.tensor("t", array))
     assert list(parsed.dims) == list(array.shape)
     np.testing.assert_array_equal(numpy_helper.to_array(parsed), array)
-    assert _Encoder.tensor("t", array) == numpy_helper.from_array(np.ascontiguousarray(array), "t").SerializeToString()
+    assert protobuf.tensor("t", array) == numpy_helper.from_array(np.ascontiguousarray(array), "t").SerializeToString()
 
 
 @pytest.mark.parametrize("name", ["", "é", "汉字🎉", "layer3.0.conv1.weight"])
 def test_tensor_names(name):
     array = np.ones((2,), dtype=np.float32)
-    ours = _Encoder.tensor(name, array)
+    ours = protobuf.tensor(name, array)
     assert ours == numpy_helper.from_array(array, name).SerializeToString()
     parsed = TensorProto.FromString(ours)
     assert parsed.name == name and parsed.HasField("name") == bool(name)  # an empty name is left out
@@ -432,7 +443,7 @@ def test_tensor_names(name):
 @pytest.mark.parametrize("dtype", [np.float64, np.int32, np.float16, np.bool_, ">f4"])
 def test_tensor_of_other_types_is_refused(dtype):
     with pytest.raises(TypeError, match="float32 and int64"):
-        _Encoder.tensor("c", np.zeros(2, dtype=dtype))
+        protobuf.tensor("c", np.zeros(2, dtype=dtype))
 
 
 @given(st.lists(st.integers(0, 3), max_size=4), st.sampled_from([np.float32, np.int64]), st.data())
@@ -444,7 +455,7 @@ def test_any_tensor_round_trips(shape, dtype, data):
     else:
         values = data.draw(st.lists(int64s, min_size=size, max_size=size))
     array = np.array(values, dtype=dtype).reshape(shape)
-    ours = _Encoder.tensor("t", array)
+    ours = protobuf.tensor("t", array)
     assert ours == numpy_helper.from_array(array, "t").SerializeToString()
     assert numpy_helper.to_array(TensorProto.FromString(ours)).tobytes() == array.tobytes()
 
@@ -475,9 +486,11 @@ NODE_CASES = [
     "op_type, inputs, outputs, name, doc, attributes", NODE_CASES, ids=[c[0] + str(i) for i, c in enumerate(NODE_CASES)]
 )
 def test_node(op_type, inputs, outputs, name, doc, attributes):
-    ours_attrs = {k: _Tensor(_Encoder.tensor(k, v)) if isinstance(v, np.ndarray) else v for k, v in attributes.items()}
+    ours_attrs = {
+        k: SerializedTensor(protobuf.tensor(k, v)) if isinstance(v, np.ndarray) else v for k, v in attributes.items()
+    }
     onnx_attrs = {k: numpy_helper.from_array(v, k) if isinstance(v, np.ndarray) else v for k, v in attributes.items()}
-    ours = _Encoder.node(op_type, inputs, outputs, name, doc, ours_attrs)
+    ours = protobuf.node(op_type, inputs, outputs, name, doc, ours_attrs)
     expected = helper.make_node(op_type, inputs, outputs, name=name, doc_string=doc, **onnx_attrs)
     assert ours == expected.SerializeToString()
     parsed = onnx.NodeProto.FromString(ours)
@@ -490,8 +503,8 @@ def test_node(op_type, inputs, outputs, name, doc, attributes):
 
 
 def test_node_attributes_are_sorted_whatever_the_dict_order():
-    a = _Encoder.node("Op", ["x"], ["y"], "n", "", {"b": 1, "a": 2})
-    b = _Encoder.node("Op", ["x"], ["y"], "n", "", {"a": 2, "b": 1})
+    a = protobuf.node("Op", ["x"], ["y"], "n", "", {"b": 1, "a": 2})
+    b = protobuf.node("Op", ["x"], ["y"], "n", "", {"a": 2, "b": 1})
     assert a == b
     assert [x.name for x in onnx.NodeProto.FromString(a).attribute] == ["a", "b"]
 
@@ -515,19 +528,19 @@ def test_node_attributes_are_sorted_whatever_the_dict_order():
 )
 @FAST
 def test_any_node_matches_make_node(inputs, outputs, name, doc, attributes):
-    ours = _Encoder.node("Op", inputs, outputs, name, doc, attributes)
+    ours = protobuf.node("Op", inputs, outputs, name, doc, attributes)
     assert ours == helper.make_node("Op", inputs, outputs, name=name, doc_string=doc, **attributes).SerializeToString()
 
 
 # --- ValueInfoProto and StringStringEntryProto ------------------------------------------------
 
 
-@pytest.mark.parametrize("elem_type", [onnx_emit.FLOAT, onnx_emit.INT64])
+@pytest.mark.parametrize("elem_type", [protobuf.FLOAT, protobuf.INT64])
 @pytest.mark.parametrize(
     "shape", [[], [0], [3], ["N", 3, 224, 224], [1, "batch", "é"], [INT64_MAX, 2**31], ["", 1]], ids=str
 )
 def test_value_info(elem_type, shape):
-    ours = _Encoder.value_info("x", elem_type, shape)
+    ours = protobuf.value_info("x", elem_type, shape)
     expected = helper.make_tensor_value_info("x", elem_type, shape)
     assert ours == expected.SerializeToString()
     parsed = onnx.ValueInfoProto.FromString(ours)
@@ -539,7 +552,7 @@ def test_value_info(elem_type, shape):
 
 
 def test_value_info_with_numpy_dims_and_tuple_shape():
-    ours = _Encoder.value_info("汉字", onnx_emit.FLOAT, (np.int64(2), 3))
+    ours = protobuf.value_info("汉字", protobuf.FLOAT, (np.int64(2), 3))
     assert ours == helper.make_tensor_value_info("汉字", TensorProto.FLOAT, [2, 3]).SerializeToString()
 
 
@@ -547,7 +560,7 @@ def test_value_info_with_numpy_dims_and_tuple_shape():
     "key, value", [("", ""), ("cnndsl.seed", "0"), ("é", "汉字🎉"), ("cnndsl.spec", "input 3x32x32\n" * 100)]
 )
 def test_string_string_entry(key, value):
-    ours = _Encoder.entry(key, value)
+    ours = protobuf.string_entry(key, value)
     expected = onnx.StringStringEntryProto(key=key, value=value)
     assert ours == expected.SerializeToString()
     parsed = onnx.StringStringEntryProto.FromString(ours)
@@ -557,7 +570,7 @@ def test_string_string_entry(key, value):
 @given(texts, st.text(max_size=300))
 @FAST
 def test_any_entry_matches_protobuf(key, value):
-    assert _Encoder.entry(key, value) == onnx.StringStringEntryProto(key=key, value=value).SerializeToString()
+    assert protobuf.string_entry(key, value) == onnx.StringStringEntryProto(key=key, value=value).SerializeToString()
 
 
 # --- the tape ---------------------------------------------------------------------------------
@@ -568,7 +581,7 @@ TAPE_SPEC = "input 3x8x8\nconv1: conv 3x3 4 pad 1\n"
 def test_tape_nodes_are_make_node_with_the_layer_as_doc_string():
     model = cnndsl.check_text(TAPE_SPEC)
     layer = model.graph.nodes[1]
-    tape = onnx_emit.Tape(onnx_emit.default_opset())
+    tape = cnndsl_onnx.Tape(cnndsl_onnx.default_opset())
     tape.begin(layer)
     tape.op("Pad", ["input", "pads"], "conv1.padded", shape=(3, 10, 10), mode="reflect")
     tape.op(
@@ -629,21 +642,21 @@ stem: conv 3x3 8 pad 1 mode reflect nobias -> bn eps 1e-3 -> leakyrelu 0.2
 
 def test_plan_write_is_canonical_and_sized_exactly():
     model = cnndsl.check_text(PLAN_SPEC)
-    plan = onnx_emit.plan(model, seed=3)
+    plan = cnndsl_onnx.plan(model, seed=3)
     buffer = io.BytesIO()
     written = plan.write(buffer)
     data = buffer.getvalue()
     assert written == len(data) == plan.serialized_size()
     proto = onnx.load_from_string(data)
     assert proto.SerializeToString() == data
-    assert onnx_emit.compile_bytes(model, seed=3) == data
+    assert cnndsl_onnx.compile_bytes(model, seed=3) == data
     # the plan's model is the same message without its initializers
     without = onnx.ModelProto()
     without.CopyFrom(proto)
     del without.graph.initializer[:]
-    assert onnx_emit.plan(model, seed=3).model == without
+    assert cnndsl_onnx.plan(model, seed=3).model == without
     assert [i.name for i in proto.graph.initializer] == [w.name for w in plan.weights]
-    for init, spec in zip(proto.graph.initializer, plan.weights):
+    for init, spec in zip(proto.graph.initializer, plan.weights, strict=True):
         assert tuple(init.dims) == spec.shape and init.data_type == TensorProto.FLOAT
     # the metadata entries are sorted by key and the opset import keeps its (empty) domain
     keys = [p.key for p in proto.metadata_props]
@@ -653,8 +666,8 @@ def test_plan_write_is_canonical_and_sized_exactly():
 
 def test_plan_write_external_matches_the_inline_model(tmp_path):
     model = cnndsl.check_text(PLAN_SPEC)
-    inline = onnx.load_from_string(onnx_emit.compile_bytes(model, seed=5))
-    plan = onnx_emit.plan(model, seed=5)
+    inline = onnx.load_from_string(cnndsl_onnx.compile_bytes(model, seed=5))
+    plan = cnndsl_onnx.plan(model, seed=5)
     total = plan.write_external(str(tmp_path), "m.onnx")
     text = (tmp_path / "m.onnx").read_bytes()
     data_size = (tmp_path / "m.onnx.data").stat().st_size
@@ -668,7 +681,7 @@ def test_plan_write_external_matches_the_inline_model(tmp_path):
         assert [e.key for e in init.external_data] == ["location", "offset", "length"]
         assert entries["location"] == "m.onnx.data" and int(entries["offset"]) % 4096 == 0
     loaded = onnx.load(str(tmp_path / "m.onnx"))  # reads the external data
-    for a, b in zip(loaded.graph.initializer, inline.graph.initializer):
+    for a, b in zip(loaded.graph.initializer, inline.graph.initializer, strict=True):
         np.testing.assert_array_equal(numpy_helper.to_array(a), numpy_helper.to_array(b))
 
 
@@ -682,7 +695,7 @@ def spec_texts(draw):
     """A small valid spec (tracking channels x height x width so that every layer fits), an opset
     that has every operator it uses, a batch size and a seed."""
     c, h, w = draw(st.integers(1, 4)), draw(st.integers(4, 9)), draw(st.integers(4, 9))
-    opset = draw(st.sampled_from([13, 17, 20, onnx_emit.default_opset()]))
+    opset = draw(st.sampled_from([13, 17, 20, cnndsl_onnx.default_opset()]))
     acts = [a for a in ACTIVATIONS if opset >= 20 or a != "gelu"]  # Gelu needs opset 20
     header = f"input {c}x{h}x{w}\n"
     layers: list[str] = []
@@ -737,12 +750,12 @@ def spec_texts(draw):
 def test_random_small_models_are_valid_canonical_onnx(case):
     text, opset, batch, seed = case
     model = cnndsl.check_text(text)
-    data = onnx_emit.compile_bytes(model, opset=opset, batch=batch, seed=seed)
+    data = cnndsl_onnx.compile_bytes(model, opset=opset, batch=batch, seed=seed)
     proto = onnx.load_from_string(data)
     onnx.checker.check_model(proto, full_check=True)
     assert proto.SerializeToString() == data  # cnndsl's encoding is protobuf's canonical one
     assert [(o.domain, o.version) for o in proto.opset_import] == [("", opset)]
-    assert proto.ir_version == onnx_emit.IR_VERSION
+    assert proto.ir_version == cnndsl_onnx.IR_VERSION
     first = proto.graph.input[0].type.tensor_type.shape.dim[0]
     assert (first.dim_param == "N") if batch is None else (first.dim_value == batch)
     # every node is what onnx.helper.make_node would have built from the node's own fields

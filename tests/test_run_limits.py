@@ -17,8 +17,10 @@ import pytest
 
 import cnndsl
 from cnndsl import npy, runtime
+from cnndsl import onnx as cnndsl_onnx
 from cnndsl.diagnostics import CnnError, byte_size, render_text
-from cnndsl.onnx import emit as onnx_emit
+from cnndsl.onnx.versions import newest_onnx_opset
+from cnndsl.runtime.memory import peak_activation_values
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -202,7 +204,7 @@ def test_live_activations_are_counted_until_their_last_use(tmp_path):
     assert "over the limit of 1 bytes" in found.message
     # a residual keeps its input alive across the branch
     model = cnndsl.check_text("input 4x8x8\na = conv 1x1 4 -> relu\nb = a -> conv 1x1 4 -> conv 1x1 4\nadd b a\n")
-    peak, _ = runtime._peak_activation_values(model)
+    peak, _ = peak_activation_values(model)
     assert peak == 3 * 4 * 64  # a, and the two convolutions of b while the second one runs
 
 
@@ -256,15 +258,15 @@ def test_top_k_for_onnx_models_whose_outputs_are_probabilities(tmp_path):
 
 
 def test_e504_note_names_the_installed_runtime(monkeypatch):
-    newest = onnx_emit.newest_runtime_opset()
-    assert newest >= onnx_emit.NEWEST_RUNTIME_OPSET
+    newest = cnndsl_onnx.newest_runtime_opset()
+    assert newest >= cnndsl_onnx.NEWEST_RUNTIME_OPSET
     model = cnndsl.check_text("input 4\nfc 2\n")
     with pytest.raises(CnnError) as failure:
-        onnx_emit.compile_model(model, opset=3)
+        cnndsl_onnx.compile_model(model, opset=3)
     assert failure.value.diagnostics[0].notes == (f"onnxruntime runs opsets up to {newest}",)
-    if newest <= onnx_emit._newest_opset():  # the number is true: ONNX Runtime loads such a model
-        proto = onnx_emit.compile_model(model, opset=newest)
+    if newest <= newest_onnx_opset():  # the number is true: ONNX Runtime loads such a model
+        proto = cnndsl_onnx.compile_model(model, opset=newest)
         ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     for name in ("onnxruntime", "onnxruntime.capi", "onnxruntime.capi._pybind_state"):
         monkeypatch.setitem(sys.modules, name, None)
-    assert onnx_emit.newest_runtime_opset() == onnx_emit.NEWEST_RUNTIME_OPSET
+    assert cnndsl_onnx.newest_runtime_opset() == cnndsl_onnx.NEWEST_RUNTIME_OPSET

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import cnndsl
+from cnndsl import onnx as cnndsl_onnx
 from cnndsl import runtime
 from cnndsl.diagnostics import CnnError
-from cnndsl.onnx import emit as onnx_emit
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -46,8 +46,8 @@ def codes(failure) -> list[str]:
 
 def test_sessions_from_every_kind_of_model(spec, tmp_path):
     model = cnndsl.check_file(spec)
-    onnx_path = onnx_emit.compile_file(model, tmp_path / "tiny.onnx").path
-    proto = onnx_emit.compile_model(model)
+    onnx_path = cnndsl_onnx.compile_file(model, tmp_path / "tiny.onnx").path
+    proto = cnndsl_onnx.compile_model(model)
     x = np.random.default_rng(0).standard_normal((2, 3, 12, 12), dtype=np.float32)
     results = []
     for source in (str(spec), spec, SPEC, model, proto, proto.SerializeToString(), onnx_path, pathlib.Path(onnx_path)):
@@ -108,7 +108,7 @@ def test_corrupt_or_missing_onnx_files_are_diagnostics(tmp_path):
 @needs_cuda
 def test_cuda_session_matches_cpu():
     model = cnndsl.check_file(ALEXNET)
-    proto = onnx_emit.compile_model(model)
+    proto = cnndsl_onnx.compile_model(model)
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224), dtype=np.float32)
     gpu = cnndsl.create_session(proto, device="cuda")
     assert gpu.get_providers()[0] == "CUDAExecutionProvider"
@@ -192,7 +192,7 @@ def test_input_arrays(spec, tmp_path):
 
 
 def test_fixed_batch_models(spec, tmp_path):
-    path = onnx_emit.compile_file(cnndsl.check_file(spec), tmp_path / "b4.onnx", batch=4).path
+    path = cnndsl_onnx.compile_file(cnndsl.check_file(spec), tmp_path / "b4.onnx", batch=4).path
     assert runtime.run_file(path, device="cpu", repeat=1).input_shape == (4, 3, 12, 12)
     with pytest.raises(CnnError) as failure:
         runtime.run_file(path, device="cpu", batch=2, repeat=1)
@@ -222,7 +222,7 @@ def test_cli_run_prints_only_its_report(spec, tmp_path):
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines and all(line.startswith(OUR_PREFIXES) for line in lines), done.stdout
-    assert lines[0] == f"model:   {spec} (compiled in memory, opset {onnx_emit.default_opset()})"
+    assert lines[0] == f"model:   {spec} (compiled in memory, opset {cnndsl_onnx.default_opset()})"
     assert done.stderr == ""
 
     onnx_path = tmp_path / "tiny.onnx"

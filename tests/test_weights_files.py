@@ -20,8 +20,8 @@ import pytest
 
 import cnndsl
 from cnndsl import npy
+from cnndsl import onnx as cnndsl_onnx
 from cnndsl.diagnostics import CnnError
-from cnndsl.onnx import emit as onnx_emit
 
 onnx = pytest.importorskip("onnx")
 from onnx import numpy_helper  # noqa: E402  (after the skip)
@@ -41,12 +41,12 @@ def spec(tmp_path) -> pathlib.Path:
 
 @pytest.fixture
 def arrays(spec) -> dict[str, np.ndarray]:
-    proto = onnx_emit.compile_model(cnndsl.check_file(spec), seed=3)
+    proto = cnndsl_onnx.compile_model(cnndsl.check_file(spec), seed=3)
     return {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
 
 
 def compile_with(spec: pathlib.Path, weights: pathlib.Path):
-    return onnx_emit.compile_model(cnndsl.check_file(spec), weights=weights)
+    return cnndsl_onnx.compile_model(cnndsl.check_file(spec), weights=weights)
 
 
 def failure_of(spec: pathlib.Path, weights: pathlib.Path) -> list:
@@ -108,7 +108,7 @@ def test_header_versions_byte_orders_and_fortran_order(spec, arrays, tmp_path):
 
 def test_load_npz_reads_every_array(arrays, tmp_path):
     np.savez(tmp_path / "all.npz", **arrays)
-    loaded = onnx_emit.load_npz(tmp_path / "all.npz")
+    loaded = cnndsl_onnx.load_npz(tmp_path / "all.npz")
     assert sorted(loaded) == sorted(arrays)
     np.testing.assert_array_equal(loaded["conv2.weight"], arrays["conv2.weight"])
 
@@ -169,11 +169,11 @@ def test_unexpected_members_are_never_read(spec, arrays, tmp_path):
     assert path.stat().st_size < 2**20
     probe = (
         "import resource, sys, cnndsl\n"
-        "from cnndsl.onnx import emit as onnx_emit\n"
+        "from cnndsl import onnx as cnndsl_onnx\n"
         "model = cnndsl.check_file(sys.argv[1])\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n"
-        "    onnx_emit.plan(model, weights=sys.argv[2])\n"
+        "    cnndsl_onnx.plan(model, weights=sys.argv[2])\n"
         "except cnndsl.CnnError as failure:\n"
         "    print([d.message for d in failure.diagnostics])\n"
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)\n"
