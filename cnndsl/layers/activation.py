@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
-from .base import MIN_OPSET, Arg, ArgIssue, Emitter, Layer, Shape, real, register
+from .base import MIN_OPSET, Arg, ArgIssue, Layer, Shape, real, register
+from .emission import Emitter
 
 
 class Function(NamedTuple):

@@ -16,19 +16,17 @@ A layer kind is one class in one file. It declares
   one- and three-layer models: a registered kind is tested without a test written for it.
 
 Registering it (`@register`) makes it known to the resolver, the docs and the tests. Layers import
-nothing from the passes that use them: emission goes through the `Emitter` protocol below, which
-cnndsl/onnx implements.
+nothing from the passes that use them: emission goes through the `Emitter` protocol, defined beside
+this contract (layers/emission.py) and implemented by cnndsl/onnx.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple
 
-from .initializers import Init
-
-Shape = tuple[int, ...]  # (channels, *spatial) or (features,); the batch axis is implicit
+from .emission import Emitter, Shape, Weight
 
 # Any single extent above this is treated as a mistake rather than a tensor (E303).
 MAX_EXTENT = 2**31 - 1
@@ -251,51 +249,6 @@ def broadcast(values: tuple[int, ...], rank: int, what: str) -> tuple[int, ...]:
 
 def shape_text(shape: Shape) -> str:
     return "x".join(str(v) for v in shape)
-
-
-# --- what emission offers a layer -------------------------------------------------------------
-
-
-class Weight(NamedTuple):
-    """One parameter tensor of a layer ('weight', 'bias', 'running_mean', ...). Emitted as the
-    initializer '<layer name>.<name>' and read under that name from a --weights .npz file."""
-
-    name: str
-    shape: tuple[int, ...]
-    init: Init
-
-    @property
-    def trainable(self) -> bool:
-        return self.init.trainable
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-
-class Emitter(Protocol):
-    """What a layer's `emit` writes to; cnndsl/onnx's Tape implements it. The layer names every
-    tensor it makes after itself ('conv1.padded'), which keeps the names unique in the graph."""
-
-    @property
-    def opset(self) -> int:
-        """The opset being emitted: a layer may emit differently per opset range."""
-        ...
-
-    def op(
-        self, op_type: str, inputs: Sequence[str], output: str, *, shape: Shape | None = None, **attributes: Any
-    ) -> str:
-        """An ONNX node producing `output`. `shape` (without the batch axis) declares an
-        intermediate tensor whose shape differs from the layer's output, such as a padded input."""
-        ...
-
-    def weights(self, layer: str, declared: Sequence[Weight]) -> list[str]:
-        """The initializers of the layer's declared weights, in order: their tensor names."""
-        ...
-
-    def constant(self, name: str, value: Any, integer: bool = False) -> str:
-        """A Constant node (not an initializer: initializers are exactly the counted parameters)."""
-        ...
 
 
 # --- layer kinds ------------------------------------------------------------------------------

@@ -10,11 +10,9 @@ from .base import (
     MIN_OPSET,
     Arg,
     ArgIssue,
-    Emitter,
     Layer,
     Shape,
     ShapeIssue,
-    Weight,
     WindowValue,
     choice,
     extents,
@@ -23,6 +21,7 @@ from .base import (
     shape_text,
     window,
 )
+from .emission import Emitter, Weight
 from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 from .initializers import Literal, Uniform
 

@@ -6,7 +6,8 @@ import math
 from typing import Any, ClassVar
 
 from .activation import checked_value, emit_function, function_opset, suffix_args, suffix_text
-from .base import Arg, Emitter, Layer, Shape, ShapeIssue, Weight, integer, real, register, shape_text
+from .base import Arg, Layer, Shape, ShapeIssue, integer, real, register, shape_text
+from .emission import Emitter, Weight
 from .initializers import Uniform
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import Emitter, Layer, Shape, ShapeIssue, register, shape_text
+from .base import Layer, Shape, ShapeIssue, register, shape_text
+from .emission import Emitter
 
 
 @register

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .base import Arg, ArgIssue, Emitter, Layer, Shape, Weight, integer, real, register
+from .base import Arg, ArgIssue, Layer, Shape, integer, real, register
+from .emission import Emitter, Weight
 from .initializers import Constant
 
 

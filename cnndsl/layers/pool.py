@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Arg, ArgIssue, Emitter, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
+from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
+from .emission import Emitter
 from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
 
 

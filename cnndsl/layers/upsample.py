@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import Arg, Emitter, Layer, Shape, ShapeIssue, broadcast, extents, register, shape_text
+from .base import Arg, Layer, Shape, ShapeIssue, broadcast, extents, register, shape_text
+from .emission import Emitter
 
 
 @register

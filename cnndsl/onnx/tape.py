@@ -20,7 +20,8 @@ from numpy.typing import NDArray
 
 from ..diagnostics import DiagnosticSink, Label, error
 from ..ir import Node
-from ..layers.base import Layer, Shape, Weight
+from ..layers.base import Layer, Shape
+from ..layers.emission import Weight
 from ..layers.initializers import Init
 from . import protobuf
 from .versions import default_opset
