@@ -26,7 +26,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
-from .emission import Emitter, Shape, Weight
+from .emission import Emitter, Weight
+from .emission import Shape as Shape  # the contract's word for a shape, re-exported
 
 # Any single extent above this is treated as a mistake rather than a tensor (E303).
 MAX_EXTENT = 2**31 - 1
