@@ -55,7 +55,7 @@ def test_benchmark_specs_match_the_reference_parameter_counts(name):
 
 def test_floor_worker_writes_four_bytes_per_parameter(tmp_path):
     out = tmp_path / "w.bin"
-    sample = bench.run_process(bench._module("floor_worker") + ["1000", str(out)], tmp_path)
+    sample = bench.run_process([*bench._module("floor_worker"), "1000", str(out)], tmp_path)
     assert sample.bytes_written == 4000 and sample.maxrss_bytes > 0 and not out.exists()
 
 
@@ -132,7 +132,7 @@ def test_torch_reference_models_match_torchvision_parameter_counts():
     reason="the bench extra (torch, torchinfo, onnxscript) is not installed",
 )
 def test_tiny_run_with_torch(tmp_path):
-    stdout, report, raw = _run_tiny(tmp_path)
+    _, report, raw = _run_tiny(tmp_path)
     assert raw["torch"] is True
     assert set(raw["compile"]["tiny"]) == {"cnndsl", "dynamo", "legacy"}
     assert "torchinfo" in raw["lint"]["tiny"]

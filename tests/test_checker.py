@@ -542,7 +542,10 @@ def test_checker_applies_the_formula(values, ceil, pooling):
     assert last(f"input 1x{n}\n{text}") == (1 if pooling else 2, expected)
     assert (
         last(
-            f"input 1x{n}x3\n{text.replace(f'{k}/{s}', f'{k}x1/{s}x1').replace(f'pad {pb},{pe}', f'pad {pb}x0,{pe}x0').replace(f'dilation {d}', f'dilation {d}x1')}"
+            f"input 1x{n}x3\n"
+            + text.replace(f"{k}/{s}", f"{k}x1/{s}x1")
+            .replace(f"pad {pb},{pe}", f"pad {pb}x0,{pe}x0")
+            .replace(f"dilation {d}", f"dilation {d}x1")
         )[1]
         == expected
     )

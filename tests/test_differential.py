@@ -32,7 +32,8 @@ def test_random_architectures_agree_with_onnx_runtime(seed):
         "input 2x3x4x5\nlrn 5\n",
         # two concats (and two residuals with shortcuts) in one scope used to share tensor names
         "input 2x8x8\nconcat {\n conv 1 2\n conv 1 3\n} -> concat {\n conv 1 2\n conv 1 3\n}\n",
-        "input 4x8x8\nresidual { conv 3 4 pad 1 } shortcut { conv 1 4 } -> residual { conv 3 4 pad 1 } shortcut { conv 1 4 }\n",
+        "input 4x8x8\nresidual { conv 3 4 pad 1 } shortcut { conv 1 4 }"
+        " -> residual { conv 3 4 pad 1 } shortcut { conv 1 4 }\n",
         # a word may precede the window: `pool avg 2/2`
         "input 1x5x5\npool avg 2/2 pad 1 ceil exclude_pad\n",
         # the last ceil-mode window would start in the end padding: ONNX Runtime drops it (3x3, not 4x4)

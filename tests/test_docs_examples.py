@@ -57,7 +57,7 @@ def examples() -> list[Example]:
     text = DOCS.read_text(encoding="utf-8")
     found = []
     headings = list(SECTION.finditer(text))
-    for heading, following in zip(headings, headings[1:] + [None]):
+    for heading, following in zip(headings, [*headings[1:], None], strict=True):
         section = text[heading.end() : following.start() if following else len(text)]
         found.append(_example(heading.group(1), text.count("\n", 0, heading.start()) + 1, section))
     return found
