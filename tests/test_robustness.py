@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pathlib
 import random
+import sys
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,7 +21,7 @@ import cnndsl
 from cnndsl.diagnostics import CnnError
 from cnndsl.layers import REGISTRY
 from cnndsl.reader import source_from_bytes
-from cnndsl.syntax.parser import grammar_text
+from cnndsl.syntax.grammar import grammar_text
 
 SPECS = sorted((pathlib.Path(__file__).resolve().parent.parent / "specs").glob("*.cnn"))
 # Small limits keep generated monsters cheap; the property is the same.
@@ -262,6 +264,95 @@ def test_deep_brackets(opener, closer, inside):
         cnndsl.check_text(text)
     except CnnError as failure:  # a 10,000-axis kernel is refused, cleanly
         assert [d.code for d in failure.diagnostics] == ["E403"]
+
+
+# Expansion keeps its own work stack (cnndsl.resolve.work): deep nesting needs no deep Python
+# stack, no thread and no change of the interpreter's recursion limit.
+NESTED_DEPTH = 9_000
+
+
+def _nested_blocks(levels_per_block: int = 14) -> str:
+    """Blocks that call each other, NESTED_DEPTH levels deep in all: each nests five ifs, a
+    residual, a repeat (or an if-else), five ifs, a concat (or an if) and the next block's call."""
+    count = NESTED_DEPTH // levels_per_block
+    lines = ["input 1x8"]
+    for i in range(count):
+        inner = f"b{i + 1}" if i + 1 < count else "relu"
+        repeat = "repeat 1 {" if i % 5 == 0 else "if (0) { relu } else {"
+        concat = f"concat {{ {inner} ; relu }} -> conv 1 1" if i % 10 == 0 else f"if (1) {{ {inner} }}"
+        ifs, ends = "if (1) { " * 5, " }" * 5
+        lines.append(f"block b{i}() {{ {ifs}residual {{ {repeat} {ifs}{concat}{ends} }} }} -> relu{ends} }}")
+    return "\n".join([*lines, "b0"]) + "\n"
+
+
+def _scopes_of_nested_blocks(levels_per_block: int = 14) -> int:
+    """A block instance's scope per block, a repeat's and its iteration's, a concat's branch."""
+    return sum(1 + 2 * (i % 5 == 0) + (i % 10 == 0) for i in range(NESTED_DEPTH // levels_per_block))
+
+
+@pytest.fixture
+def default_recursion_limit():
+    """Python's default recursion limit during the test (whatever pytest runs with)."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000)
+    yield
+    sys.setrecursionlimit(previous)
+
+
+@pytest.mark.parametrize(
+    "text, layers",
+    [
+        ("input 1x8\n" + "if (1) {\n" * NESTED_DEPTH + "relu\n" + "}\n" * NESTED_DEPTH, 1),
+        (
+            "input 1x8\n" + "residual { " * NESTED_DEPTH + "relu" + " } -> relu" * NESTED_DEPTH + "\n",
+            2 * NESTED_DEPTH + 1,
+        ),
+        (
+            "input 1x8\n" + "residual { if (1) { " * (NESTED_DEPTH // 2) + "relu" + " } }" * (NESTED_DEPTH // 2) + "\n",
+            NESTED_DEPTH // 2 + 1,
+        ),
+        (_nested_blocks(), None),
+        ("input 1x10000\nconv " + "(1 + " * NESTED_DEPTH + "1" + ")" * NESTED_DEPTH + " 4\n", 1),
+        ("input 1x8\nconv " + "(" * NESTED_DEPTH + "3" + ")" * NESTED_DEPTH + " 4\n", 1),
+        (
+            "input 1x8\nblock b(k = "
+            + "(1 + " * NESTED_DEPTH
+            + "1"
+            + ")" * NESTED_DEPTH
+            + ") { conv 1 (k - 9000) }\nb -> b\n",
+            2,
+        ),
+        ("input 1x8\nconv 1 1 weights " + "[" * NESTED_DEPTH + "1" + "]" * NESTED_DEPTH + "\n", None),
+    ],
+    ids=[
+        "ifs",
+        "residuals",
+        "residuals-and-ifs",
+        "blocks-repeats-concats",
+        "arithmetic",
+        "parentheses",
+        "block-default",
+        "arrays",
+    ],
+)
+def test_deep_nesting_needs_no_deep_stack(text, layers, default_recursion_limit):
+    assert threading.current_thread() is threading.main_thread()
+    threads = threading.active_count()
+    try:
+        model = cnndsl.check_text(text)
+    except CnnError as failure:  # a kernel of 9,000 axes is refused, cleanly
+        assert layers is None and [d.code for d in failure.diagnostics] == ["E403"]
+    else:
+        assert layers is None or len(model.layers) == layers
+    assert sys.getrecursionlimit() == 1_000
+    assert threading.active_count() == threads
+
+
+def test_deeply_nested_blocks_are_named_level_by_level(default_recursion_limit):
+    model = cnndsl.check_text(_nested_blocks())
+    deepest = max(model.layers, key=lambda node: len(node.scopes))
+    assert deepest.name.startswith("b01.repeat1.0.concat1.branch1.b11.b21.b31.b41.b51.repeat1.0.b61.")
+    assert len(deepest.scopes) == _scopes_of_nested_blocks()
 
 
 def test_long_chain_is_linear_enough():

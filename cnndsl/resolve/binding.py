@@ -1,0 +1,219 @@
+"""Binding: an element's arguments to a layer's (or a block's) signature, each evaluated.
+
+Leading positionals, then keywords (`pad 1`) and words (`avg`, `ceil`) in any order; each
+mistake is a located diagnostic, with the fix for the ones new users make.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ..diagnostics import Diagnostic, DiagnosticSink, Label, did_you_mean, error
+from ..layers.base import Arg, ArgIssue, WindowValue
+from ..source import Source, Span
+from ..syntax import ast
+from .evaluation import FAILED, EvalError, Evaluator
+from .frames import Env
+
+Bound = tuple[dict[str, Any], dict[str, Span]]  # values and where each was written, by argument
+
+
+class Binder:
+    def __init__(self, sink: DiagnosticSink):
+        self.sink = sink
+
+    def bind(
+        self,
+        signature: tuple[Arg, ...],
+        element: ast.Element,
+        source: Source,
+        env: Env,
+        owner: str,
+        *,
+        evaluate_defaults: bool = False,
+    ) -> Bound | None:
+        """Bind an element's items; None after reporting why they do not fit. `owner` names what
+        is bound in messages; `evaluate_defaults`: the defaults are expressions (a block's)."""
+        by_word, by_name, positionals = _signature_index(signature)
+        values: dict[str, Any] = {}
+        spans: dict[str, Span] = {}
+        items = element.items
+        next_positional = 0
+        keyword_seen = False
+        index = 0
+        failures: list[Diagnostic] = []
+
+        def fail(code: str, message: str, span: Span, help: str | None = None) -> None:
+            failures.append(error(code, message, Label(source, span), help=help))
+            self.sink.add(failures[-1])
+
+        def store(arg: Arg, value: Any, span: Span) -> bool:
+            if arg.name in values:
+                fail("E205", f"{owner} is given '{arg.name.rstrip('_')}' twice", span)
+                return False
+            try:
+                values[arg.name] = arg.convert(value, arg.name.rstrip("_")) if arg.convert else value
+            except ArgIssue as issue:
+                written = source.text[span.start : span.end]
+                # `c/2` reads as a window (extent c, stride 2) wherever a window may stand.
+                division = (
+                    issue.code == "E301"
+                    and isinstance(value, WindowValue)
+                    and not isinstance(value.extent, list)
+                    and not written.startswith("(")
+                )
+                fail(
+                    issue.code,
+                    issue.message,
+                    span,
+                    issue.help or (f"to divide, parenthesise the expression: '({written})'" if division else None),
+                )
+                values.setdefault(arg.name, None)  # reported once: not "missing" as well
+                return False
+            spans[arg.name] = span
+            return True
+
+        while index < len(items):
+            item = items[index]
+            name = item.id if isinstance(item, ast.Name) else None
+            is_variable = name is not None and name in env
+            positional_open = next_positional < len(positionals) and not keyword_seen
+            if name is not None and name in by_word:
+                arg = by_word[name]
+                store(arg, name, item.span)  # a word may come before the positionals: `pool avg 2/2`
+                index += 1
+                if arg.value_after_word and index < len(items) and _is_numeric(items[index]):
+                    value = self.evaluate(items[index], source, env)
+                    if value is FAILED:
+                        return None
+                    store(next(a for a in signature if a.name == arg.value_after_word), value, items[index].span)
+                    index += 1
+                continue
+            # A variable that is also the name of a positional argument reads as a value while
+            # positionals are open (`conv 3x3 channels` inside a block with a 'channels' parameter).
+            if (
+                name is not None
+                and name in by_name
+                and not (is_variable and positional_open and by_name[name].positional)
+            ):
+                arg = by_name[name]
+                if index + 1 >= len(items):
+                    fail("E203", f"'{name}' needs a value", item.span)
+                    return None
+                value = self.evaluate(items[index + 1], source, env, words_allowed=True)
+                if value is FAILED:
+                    return None
+                store(arg, value, item.span.cover(items[index + 1].span))
+                keyword_seen = True
+                index += 2
+                continue
+            if name is not None and not is_variable:
+                hidden = {arg.value_after_word for arg in signature if arg.value_after_word}
+                known = [*by_word, *(n for n in by_name if n not in hidden)]
+                # A misspelt block parameter or repeat counter reads as an unknown attribute too.
+                fail(
+                    "E202",
+                    f"unknown attribute '{name}' for {owner}",
+                    item.span,
+                    _stride_help(name, items, index, spans.get("window"), source)
+                    or did_you_mean(name, [*known, *env])
+                    or (f"{owner} accepts: {', '.join(sorted(known))}" if known else f"{owner} takes no arguments"),
+                )
+                return None
+            if not positional_open:
+                why = (
+                    "positional arguments must come first"
+                    if keyword_seen
+                    else f"{owner} takes {len(positionals)} positional argument{'s' if len(positionals) != 1 else ''}"
+                )
+                fail(
+                    "E204",
+                    f"unexpected argument for {owner}: {why}",
+                    item.span,
+                    _subtraction_help(items, index, source),
+                )
+                return None
+            arg = positionals[next_positional]
+            next_positional += 1
+            value = self.evaluate(item, source, env)
+            if value is FAILED:
+                return None
+            store(arg, value, item.span)
+            index += 1
+
+        for arg in signature:
+            if arg.name in values:
+                continue
+            if arg.required:
+                fail(
+                    "E203",
+                    f"{owner} needs its {arg.name.rstrip('_')}",
+                    element.head_span,
+                    help=f"{arg.name.rstrip('_')}: {arg.doc}" if arg.doc else None,
+                )
+                return None
+            default = arg.default
+            if evaluate_defaults and default is not None:
+                default = self.evaluate(default, source, {})
+                if default is FAILED:
+                    return None
+            values[arg.name] = default
+        return None if failures else (values, spans)
+
+    def evaluate(self, item: ast.Item, source: Source, env: Env, *, words_allowed: bool = False) -> Any:
+        """The item's value, or FAILED after reporting why it has none."""
+        try:
+            return Evaluator(env, words_allowed).value(item)
+        except EvalError as failure:
+            self.sink.add(error(failure.code, failure.message, Label(source, failure.span), help=failure.help))
+            return FAILED
+
+    def evaluate_int(self, item: ast.Item, source: Source, env: Env, what: str, minimum: int | None) -> int | None:
+        value = self.evaluate(item, source, env)
+        if value is FAILED:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or (minimum is not None and value < minimum):
+            self.sink.add(
+                error(
+                    "E301" if not isinstance(value, int) else "E302",
+                    f"{what} must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}",
+                    Label(source, item.span),
+                )
+            )
+            return None
+        return value
+
+
+@functools.cache
+def _signature_index(signature: tuple[Arg, ...]) -> tuple[dict[str, Arg], dict[str, Arg], list[Arg]]:
+    """An argument list looked up by word, by keyword, and the positionals in order."""
+    by_word = {word: arg for arg in signature for word in arg.words}
+    by_name = {arg.name.rstrip("_"): arg for arg in signature if not arg.words}
+    return by_word, by_name, [arg for arg in signature if arg.positional]
+
+
+def _stride_help(name: str, items: tuple[ast.Item, ...], index: int, window: Span | None, source: Source) -> str | None:
+    """`conv 3x3 64 stride 2`: the language writes the stride in the window, as papers do."""
+    if name not in ("stride", "strides") or window is None:
+        return None
+    stride = source.text[items[index + 1].span.start : items[index + 1].span.end] if index + 1 < len(items) else "2"
+    return f"write the stride in the window: '{source.text[window.start : window.end]}/{stride}'"
+
+
+def _subtraction_help(items: tuple[ast.Item, ...], index: int, source: Source) -> str | None:
+    """`conv 3x3 c - 2` is two arguments, `c` and `-2`: arithmetic needs parentheses."""
+    item = items[index]
+    if index == 0 or not isinstance(item, ast.Negate):
+        return None
+    before = items[index - 1]
+    if not (_is_numeric(before) or isinstance(before, ast.Name)):
+        return None
+    written = source.text[before.span.start : item.span.end]
+    return f"to subtract, parenthesise the expression: '({written})'"
+
+
+def _is_numeric(item: ast.Item) -> bool:
+    return isinstance(item, (ast.Number, ast.Negate, ast.Binary, ast.Conditional))

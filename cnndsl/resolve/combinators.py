@@ -1,0 +1,260 @@
+"""The combinators: `repeat`, `residual { } shortcut { }`, `concat { }` and `if { } else { }`.
+
+Each nests bodies or chains; it asks its expander for them as Steps and, where one is an
+Expansion, yields it to the work stack (cnndsl.resolve.work) rather than recursing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..diagnostics import DiagnosticSink, Label, error, warning
+from ..ir import Node
+from ..layers import REGISTRY
+from ..syntax import ast
+from .binding import Binder
+from .budget import Budget
+from .frames import COMBINATORS, BlockInfo, Frame, Stop
+from .limits import Limits
+from .naming import Namer
+from .work import Expansion, Step
+
+
+class Expands(Protocol):
+    """What combinators need from the expander (cnndsl.resolve.expansion.Expander)."""
+
+    def body(self, chains: Sequence[ast.Chain], frame: Frame, x: Node) -> Step: ...
+
+    def scoped_body(self, chains: Sequence[ast.Chain], frame: Frame, x: Node) -> Step: ...
+
+    def chain(self, chain: ast.Chain, frame: Frame, incoming: Node) -> Step: ...
+
+    def call_block(self, element: ast.Element, frame: Frame, x: Node, *, prefix: str | None = None) -> Step: ...
+
+
+class Combinators:
+    def __init__(
+        self,
+        expander: Expands,
+        blocks: dict[str, BlockInfo],
+        limits: Limits,
+        sink: DiagnosticSink,
+        budget: Budget,
+        binder: Binder,
+        namer: Namer,
+    ):
+        self.expander = expander
+        self.blocks = blocks
+        self.limits = limits
+        self.sink = sink
+        self.budget = budget
+        self.binder = binder
+        self.namer = namer
+        self.mentions: dict[tuple[int, str], bool] = {}  # see _mentions
+
+    def expand(self, element: ast.Element, frame: Frame, x: Node) -> Step:
+        """A combinator element: its follow-up parts checked, then expanded by its kind."""
+        word = element.kind.id
+        allowed = COMBINATORS[word]
+        seen: dict[str, ast.Followup] = {}
+        for followup in element.followups:
+            keyword = followup.keyword.id
+            if keyword not in allowed:
+                expected = f"'{allowed[0]}'" if allowed else "nothing"
+                self.sink.add(
+                    error(
+                        "E215",
+                        f"'{word}' can be followed by {expected}, not '{keyword}'",
+                        Label(frame.source, followup.keyword.span),
+                    )
+                )
+            elif keyword in seen:
+                self.sink.add(
+                    error(
+                        "E215",
+                        f"'{word}' takes one '{keyword}' part, not two",
+                        Label(frame.source, followup.keyword.span),
+                        secondary=[Label(frame.source, seen[keyword].keyword.span, "the first")],
+                    )
+                )
+            seen.setdefault(keyword, followup)
+        body = element.body
+        if body is None:
+            self.sink.add(
+                error("E203", f"'{word}' needs a braced body: {word} {{ ... }}", Label(frame.source, element.head_span))
+            )
+            return x
+        if word == "repeat":
+            return self.repeat(element, body, frame, x)
+        if word == "residual":
+            return self.residual(element, body, frame, x)
+        if word == "concat":
+            return self.concat(element, body, frame, x)
+        return self.if_(element, body, frame, x)
+
+    def repeat(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node, direct: bool = False) -> Step:
+        """`repeat N [as i] { ... }`; `direct`: the block instance is the repetition's scope."""
+        items = element.items
+        counter = None
+        if (
+            len(items) == 3
+            and isinstance(items[1], ast.Name)
+            and items[1].id == "as"
+            and isinstance(items[2], ast.Name)
+        ):
+            counter = items[2].id
+            items = items[:1]
+        if len(items) != 1:
+            self.sink.add(
+                error(
+                    "E301",
+                    "repeat takes a count and optionally 'as NAME': repeat 3 as i { ... }",
+                    Label(frame.source, element.head_span),
+                )
+            )
+            return x
+        count = self.binder.evaluate_int(items[0], frame.source, frame.env, "repeat count", 0)
+        if count is None:
+            return x
+        if count > self.limits.max_repeat:
+            self.sink.add(
+                error(
+                    "E303",
+                    f"repeat count {count:,} is over the limit of {self.limits.max_repeat:,}",
+                    Label(frame.source, items[0].span),
+                    help="raise it with --max-repeat if intended",
+                )
+            )
+            raise Stop
+        repetition: tuple[tuple[str, str], ...] = ()
+        if direct:
+            base = frame.prefix  # layer2.0.conv1, not layer2.repeat1.0.conv1
+        else:
+            local = self.namer.local_name(frame, element.label, "repeat", element.head_span)
+            base = self.budget.name(frame.source, f"{frame.prefix}{local}.", element.span)
+            repetition = ((base[:-1], "repeat"),)
+        return self._iterations(element, body, items[0], count, counter, base, repetition, frame, x)
+
+    def _iterations(
+        self,
+        element: ast.Element,
+        body: ast.Body,
+        count_item: ast.Item,
+        count: int,
+        counter: str | None,
+        base: str,
+        repetition: tuple[tuple[str, str], ...],
+        frame: Frame,
+        x: Node,
+    ) -> Expansion:
+        chains = body.chains
+        sole = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
+        # `layer1: repeat 3 { bottleneck 64 }` names layer1.0.conv1, as torchvision does.
+        sole_call = sole is not None and sole.label is None and sole.kind.id in self.blocks and sole.body is None
+        budget, source, start = self.budget, frame.source, x
+        # Iterations that cannot see the counter cost the same, so after the first one the whole
+        # repetition's cost is known: charge it at once rather than layer by layer, so that
+        # `repeat 1000 { repeat 1000 { ... } }` stops after 1,000 layers, not 100,000. An iteration
+        # that made nothing (no layer, no diagnostic) is not expanded again, only charged.
+        uniform = counter is None or not _mentions(body, counter, self.mentions)
+        before = budget.cost()
+        for iteration in range(count):
+            if iteration == 1 and uniform:
+                cost = budget.cost().since(before)
+                budget.repetition(source, element, count_item, count, cost, f"{base}0.")
+                if cost.is_empty and x is start:
+                    budget.step(source, element.span, (count - 1) * cost.steps)
+                    break
+            before = budget.cost()
+            budget.step(source, element.span)
+            prefix = budget.name(source, f"{base}{iteration}.", element.span)
+            env = {**frame.env, counter: iteration} if counter else frame.env
+            if sole_call:
+                assert sole is not None
+                step = self.expander.call_block(sole, frame.child(env=env, scopes=repetition), x, prefix=prefix)
+            else:
+                inner = frame.child(prefix=prefix, scopes=(*repetition, (prefix[:-1], "iteration")), env=env)
+                step = self.expander.scoped_body(chains, inner, x)
+            x = step if isinstance(step, Node) else (yield step)
+        return x
+
+    def residual(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node) -> Expansion:
+        y = yield self.expander.body(body.chains, frame.child(), x)
+        shortcut = _followup(element, "shortcut")
+        s = x
+        if shortcut is not None:
+            path = self.budget.name(frame.source, frame.prefix + frame.unique("shortcut"), shortcut.span)
+            inner = frame.child(prefix=path + ".", scopes=((path, "shortcut"),))
+            s = yield self.expander.body(shortcut.chains, inner, x)
+        if y is x:
+            self.sink.add(
+                warning(
+                    "W106",
+                    "the residual body is empty: this adds the input to itself",
+                    Label(frame.source, body.span),
+                )
+            )
+        return self.namer.add_node(frame, element, REGISTRY["add"](), (y, s), span=element.kind.span)
+
+    def concat(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node, direct: bool = False) -> Expansion:
+        """Branches are named under the concat (concat1.branch2.conv1), or directly under the block
+        instance when the concat is the block's whole body (inception3a.branch2.conv1)."""
+        local = self.namer.local_name(frame, element.label, "concat", element.head_span)
+        base = frame.prefix if direct else self.budget.name(frame.source, f"{frame.prefix}{local}.", element.span)
+        branches: list[Node] = []
+        for index, chain in enumerate(body.chains, start=1):
+            prefix = self.budget.name(frame.source, f"{base}branch{index}.", chain.span)
+            inner = frame.child(prefix=prefix, scopes=((prefix[:-1], "branch"),))
+            branches.append((yield self.expander.chain(chain, inner, x)))
+        if len(branches) < 2:
+            self.sink.add(
+                error("E203", "concat needs at least two branches, one per line", Label(frame.source, body.span))
+            )
+            return x
+        return self.namer.add_node(
+            frame, element, REGISTRY["concat"](), tuple(branches), span=element.kind.span, local=local
+        )
+
+    def if_(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node) -> Step:
+        if len(element.items) != 1:
+            self.sink.add(
+                error(
+                    "E301",
+                    "if takes one condition: if (i == 0) { ... } else { ... }",
+                    Label(frame.source, element.head_span),
+                )
+            )
+            return x
+        condition = self.binder.evaluate_int(element.items[0], frame.source, frame.env, "condition", None)
+        if condition is None:
+            return x
+        chosen = body if condition else _followup(element, "else")
+        if chosen is None:
+            return x
+        return self._branch(chosen, frame, x)
+
+    def _branch(self, chosen: ast.Body, frame: Frame, x: Node) -> Expansion:
+        # A generator, not a call: what nests is expanded on the work stack, never by recursion.
+        return (yield self.expander.body(chosen.chains, frame.child(), x))
+
+
+def _followup(element: ast.Element, keyword: str) -> ast.Body | None:
+    return next((f.body for f in element.followups if f.keyword.id == keyword), None)
+
+
+def _mentions(body: ast.Body, name: str, cache: dict[tuple[int, str], bool]) -> bool:
+    """Whether `name` occurs anywhere in a body (as an argument, a tensor, a layer or a label).
+    `cache` lives as long as the syntax trees (one resolver), so ids stay valid."""
+    found = cache.get((id(body), name))
+    if found is None:
+        found = False
+        pending: list[object] = [body]
+        while pending and not found:
+            node = pending.pop()
+            if isinstance(node, ast.Name):
+                found = node.id == name
+            elif isinstance(node, (tuple, list)):  # syntax nodes are named tuples
+                pending.extend(node)
+        cache[(id(body), name)] = found
+    return found
