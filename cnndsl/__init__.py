@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import CnnError, Diagnostic, error
-from .model import CheckedModel, check_file, check_source, check_text
+from .diagnostics import CnnError, Diagnostic
+from .model import CheckedModel, check, check_file, check_source, check_text
 from .resolve import Limits
 from .version import __version__
 
@@ -37,38 +37,6 @@ __all__ = [
     "compile_model",
     "create_session",
 ]
-
-
-def check(spec: str | os.PathLike[str], limits: Limits = Limits()) -> CheckedModel:
-    """Check a spec given as a path (str or PathLike naming an existing file) or as spec text.
-
-    A one-line string ending in '.cnn' is always a path: when no such file exists, CnnError E105.
-    """
-    if isinstance(spec, bytes):
-        raise TypeError("check() takes spec text (str) or a path (str or os.PathLike), not bytes")
-    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and os.path.isfile(spec)):
-        return check_file(spec, limits)
-    if _looks_like_a_spec_path(spec):
-        # Checked as text it would be E102 on its '.': report the path instead.
-        if os.path.exists(spec):
-            return check_file(spec, limits)  # a directory or a device: the reader says which
-        raise CnnError(
-            [
-                error(
-                    "E105",
-                    f"cannot read '{spec}': no such file",
-                    None,
-                    help="check() takes spec text or the path of an existing spec file; "
-                    "relative paths start from the current directory",
-                )
-            ]
-        )
-    return check_text(spec, limits=limits)
-
-
-def _looks_like_a_spec_path(spec: str | os.PathLike[str]) -> bool:
-    """One line ending in '.cnn' is a path (no statement ends so), never spec text."""
-    return isinstance(spec, str) and "\n" not in spec and spec.strip().endswith(".cnn")
 
 
 def compile_model(spec: str | os.PathLike[str] | CheckedModel, **options: Any) -> onnx.ModelProto:

@@ -138,27 +138,45 @@ def check_text(
     return check_source(reader.source_from_text(path, text), limits, rules=rules)
 
 
-def _check(source: Source, limits: Limits, rules: RuleSet | None) -> CheckedModel:
-    """The passes, in order; each raises CnnError with located diagnostics when it fails."""
-    try:
-        module = parser.parse(source, limits.max_depth, _max_elements(limits))
-        graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
-        shapes = analysis.infer_shapes(graph)
-        stats = analysis.count(graph, shapes, limits.max_params)
-        lint_warnings = analysis.lint(graph, shapes, stats)
-    except RecursionError:
-        # No pass recurses per level of nesting (the parser and the resolver keep explicit
-        # stacks), so this is a last resort: a bug in a pass is a diagnostic, never a crash.
+def check(spec: str | os.PathLike[str], limits: Limits = Limits()) -> CheckedModel:
+    """Check a spec given as a path (str or PathLike naming an existing file) or as spec text.
+
+    A one-line string ending in '.cnn' is always a path: when no such file exists, CnnError E105.
+    """
+    if isinstance(spec, bytes):
+        raise TypeError("check() takes spec text (str) or a path (str or os.PathLike), not bytes")
+    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and os.path.isfile(spec)):
+        return check_file(spec, limits)
+    if _looks_like_a_spec_path(spec):
+        # Checked as text it would be E102 on its '.': report the path instead.
+        if os.path.exists(spec):
+            return check_file(spec, limits)  # a directory or a device: the reader says which
         raise CnnError(
             [
                 error(
-                    "E216",
-                    "the spec nests too deeply to check",
+                    "E105",
+                    f"cannot read '{spec}': no such file",
                     None,
-                    help="nest fewer levels of repeat, if, residual, concat and block calls",
+                    help="check() takes spec text or the path of an existing spec file; "
+                    "relative paths start from the current directory",
                 )
             ]
-        ) from None
+        )
+    return check_text(spec, limits=limits)
+
+
+def _looks_like_a_spec_path(spec: str | os.PathLike[str]) -> bool:
+    """One line ending in '.cnn' is a path (no statement ends so), never spec text."""
+    return isinstance(spec, str) and "\n" not in spec and spec.strip().endswith(".cnn")
+
+
+def _check(source: Source, limits: Limits, rules: RuleSet | None) -> CheckedModel:
+    """The passes, in order; each raises CnnError with located diagnostics when it fails."""
+    module = parser.parse(source, limits.max_depth, _max_elements(limits))
+    graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
+    shapes = analysis.infer_shapes(graph)
+    stats = analysis.count(graph, shapes, limits.max_params)
+    lint_warnings = analysis.lint(graph, shapes, stats)
     warnings = reported(DEFAULT_RULES if rules is None else rules, resolve_warnings + lint_warnings)
     return CheckedModel(graph, shapes, stats, warnings)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import npy
 from ..diagnostics import first_line
-from ..model import CheckedModel
+from ..model import CheckedModel, check
 from ..resolve import Limits
 from .failure import fail
 
@@ -61,8 +61,6 @@ def model_source(model: Any, *, limits: Limits = Limits(), **compile_options: An
         serialized: bytes = model.SerializeToString()
         return serialized, "ModelProto"
     if not isinstance(model, CheckedModel):
-        from .. import check
-
         model = check(model, limits)
     from ..onnx import check_graph_size, plan, protobuf
 
