@@ -22,7 +22,7 @@ from .base import (
     window,
 )
 from .emission import Emitter, Weight
-from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
+from .geometry import AxisGeometry, Padding, axes, describe_window, dropped_rows, output_sizes, padding, pads_for_onnx
 from .initializers import Literal, Uniform
 
 # The seeds call the padding modes constant, nearest, mirror and wrap; PyTorch says zeros,
@@ -186,7 +186,7 @@ class Conv(Layer):
         return (self.channels, *output_sizes(geometry, "kernel"))
 
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
-        return [(a.unused(), a.formula()) for a in self._geometry(in_shape)]
+        return dropped_rows(self._geometry(in_shape))
 
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         in_shape = inputs[0]

@@ -153,6 +153,16 @@ def output_sizes(geometry: list[AxisGeometry], what: str) -> tuple[int, ...]:
     return sizes
 
 
+def dropped_rows(geometry: list[AxisGeometry]) -> list[tuple[int, str]]:
+    """Per axis: the real input rows the windows never read, and the formula when there are any
+    (W101; the text is made only for the axes it is shown for)."""
+    result = []
+    for axis in geometry:
+        unused = axis.unused()
+        result.append((unused, axis.formula() if unused else ""))
+    return result
+
+
 def describe_window(window: WindowValue, pad: Padding) -> list[str]:
     """Summary text shared by convolution and pooling: ['3x3/2', 'pad 1']."""
     text = "x".join(map(str, window.extent))

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
 from .emission import Emitter
-from .geometry import AxisGeometry, Padding, axes, describe_window, output_sizes, padding, pads_for_onnx
+from .geometry import AxisGeometry, Padding, axes, describe_window, dropped_rows, output_sizes, padding, pads_for_onnx
 
 
 @register
@@ -115,7 +115,7 @@ class Pool(Layer):
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
         if self.global_ or self.adaptive:
             return []
-        return [(a.unused(), a.formula()) for a in self._geometry(in_shape)]
+        return dropped_rows(self._geometry(in_shape))
 
     @property
     def display_kind(self) -> str:

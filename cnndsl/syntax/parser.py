@@ -17,7 +17,6 @@ from ..source import Source, Span
 from . import ast, lalr
 from .automaton import runtime, statement_tokens
 from .builder import LiteralTooLarge, TooManyElements, TreeBuilder, token_span
-from .wording import syntax_diagnostic
 
 # The default nesting limit for (), [] and {}; every pass is built to handle this depth.
 MAX_NESTING = 10_000
@@ -37,6 +36,8 @@ def parse(source: Source, max_depth: int = MAX_NESTING, max_elements: int | None
     try:
         statements = runtime().parse(statement_tokens(source.text), TreeBuilder(max_elements))
     except lalr.SyntaxFailure as failure:
+        from .wording import syntax_diagnostic  # its tables are built only for a spec with an error
+
         raise CnnError([syntax_diagnostic(source, failure)]) from None
     except TooManyElements as stop:
         raise CnnError(
