@@ -14,6 +14,7 @@ from .base import (
     Shape,
     ShapeIssue,
     WindowValue,
+    broadcast,
     choice,
     extents,
     integer,
@@ -153,7 +154,8 @@ class Conv(Layer):
         return axes(in_shape[1:], self.window.extent, self.window.stride, self.dilation, self.pad)
 
     def kernel_shape(self, in_shape: Shape) -> tuple[int, ...]:
-        return tuple(a.kernel for a in self._geometry(in_shape))
+        """The kernel's extent per spatial axis (no padding or output sizes needed for that)."""
+        return broadcast(self.window.extent, len(in_shape) - 1, "kernel")
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (in_shape,) = inputs

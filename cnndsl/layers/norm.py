@@ -9,6 +9,10 @@ from .base import Arg, ArgIssue, Layer, Shape, integer, real, register
 from .emission import Emitter, Weight
 from .initializers import Constant
 
+# PyTorch's initial values: scale 1 and shift 0 are learnt, the running statistics are not.
+_SCALE, _SHIFT = Constant(1.0), Constant(0.0)
+_MEAN, _VARIANCE = Constant(0.0, trainable=False), Constant(1.0, trainable=False)
+
 
 @register
 class BatchNorm(Layer):
@@ -33,10 +37,10 @@ class BatchNorm(Layer):
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         channels = (inputs[0][0],)
         return (
-            Weight("weight", channels, Constant(1.0)),
-            Weight("bias", channels, Constant(0.0)),
-            Weight("running_mean", channels, Constant(0.0, trainable=False)),
-            Weight("running_var", channels, Constant(1.0, trainable=False)),
+            Weight("weight", channels, _SCALE),
+            Weight("bias", channels, _SHIFT),
+            Weight("running_mean", channels, _MEAN),
+            Weight("running_var", channels, _VARIANCE),
         )
 
     def describe(self) -> str:
