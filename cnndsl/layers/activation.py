@@ -26,6 +26,9 @@ FUNCTIONS: dict[str, Function] = {
     "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form", opset=20),
     "hardsigmoid": Function("HardSigmoid", doc="relu6(x + 3) / 6, PyTorch's (ONNX's default slope is 0.2)"),
     "hardswish": Function("HardSwish", doc="x * relu6(x + 3) / 6 (MobileNetV3)"),
+    "silu": Function("Mul", doc="x * sigmoid(x), also called swish (EfficientNet)"),
+    "softplus": Function("Softplus", doc="log(1 + exp(x))"),
+    "mish": Function("Mish", doc="x * tanh(softplus(x))"),
     "softmax": Function("Softmax", doc="normalised exponentials over the channel axis"),
     "identity": Function("Identity", doc="x"),
 }
@@ -87,6 +90,12 @@ def emit_function(tape: Emitter, function: str, value: float | None, name: str, 
             return tape.op("HardSwish", [x], output)
         # Before the operator existed: x * hardsigmoid(x), the operator's own definition.
         return tape.op("Mul", [x, _hard_sigmoid(tape, x, f"{name}.hardsigmoid")], output)
+    if function == "silu":
+        return tape.op("Mul", [x, tape.op("Sigmoid", [x], f"{name}.sigmoid")], output)
+    if function == "mish" and tape.opset < MISH_OPSET:
+        # Before the operator existed: its definition, x * tanh(softplus(x)).
+        softplus = tape.op("Softplus", [x], f"{name}.softplus")
+        return tape.op("Mul", [x, tape.op("Tanh", [softplus], f"{name}.tanh")], output)
     if spec.parameter is not None:
         assert value is not None, "checked_value gives every parameterised function its number"
         return tape.op(spec.onnx_op, [x], output, alpha=float(value))
@@ -94,6 +103,7 @@ def emit_function(tape: Emitter, function: str, value: float | None, name: str, 
 
 
 HARD_SWISH_OPSET = 14  # ONNX's HardSwish operator
+MISH_OPSET = 18  # ONNX's Mish operator
 
 
 def _hard_sigmoid(tape: Emitter, x: str, output: str) -> str:
