@@ -58,6 +58,7 @@ CODES: dict[str, str] = {
     "E406": "added tensors have different shapes",
     "E407": "adaptive pooling is not an exact pooling for this input",
     "E408": "the network exceeds the parameter or size budget",
+    "E409": "multiplied tensors cannot be broadcast to one shape",
     # ONNX code generation and execution
     "E501": "the weights file cannot be read or is not an .npz archive",
     "E502": "a weights array is missing, unexpected, misshapen or invalid",

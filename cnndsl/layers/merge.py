@@ -1,4 +1,4 @@
-"""Layers with several inputs: channel concatenation and element-wise addition."""
+"""Layers with several inputs: channel concatenation, element-wise addition and multiplication."""
 
 from __future__ import annotations
 
@@ -53,8 +53,54 @@ class Add(Layer):
         return first
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
-        result = inputs[0]
-        for index, other in enumerate(inputs[1:], start=1):
-            output = name if index == len(inputs) - 1 else f"{name}.partial{index}"
-            result = tape.op("Add", [result, other], output)
-        return result
+        return fold(tape, "Add", name, inputs)
+
+
+@register
+class Mul(Layer):
+    kind: ClassVar[str] = "mul"
+    summary: ClassVar[str] = (
+        "element-wise product; an extent of 1 is broadcast, so a Cx1x1 gate scales a CxHxW map (squeeze-and-excitation)"
+    )
+    arity: ClassVar[int | None] = None
+    examples: ClassVar[tuple[str, ...]] = ("mul",)
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        first = inputs[0]
+        result = list(first)
+        for index, shape in enumerate(inputs[1:], start=1):
+            if len(shape) != len(first):
+                reason = "their ranks differ"
+            else:
+                clashes = [
+                    axis for axis, (a, b) in enumerate(zip(result, shape, strict=True)) if a != b and 1 not in (a, b)
+                ]
+                if not clashes:
+                    result = [max(a, b) for a, b in zip(result, shape, strict=True)]
+                    continue
+                axis = clashes[0]
+                where = "the channels" if axis == 0 else f"spatial axis {axis}"
+                reason = f"{where} differ ({result[axis]} and {shape[axis]}) and neither is 1"
+            raise ShapeIssue(
+                "E409",
+                f"cannot multiply {shape_text(tuple(result))} and {shape_text(shape)}: {reason}",
+                notes=[f"input {i + 1} is {shape_text(s)}" for i, s in enumerate(inputs)],
+                help="each axis must be equal, or 1 in one of the tensors (a gate made by 'pool avg global' "
+                "is Cx1x1 and scales every position of a CxHxW map)",
+                input_index=index,
+            )
+        return tuple(result)
+
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        # Shapes without the batch axis have equal ranks, so ONNX's trailing-axis broadcasting
+        # lines up channels with channels.
+        return fold(tape, "Mul", name, inputs)
+
+
+def fold(tape: Emitter, op: str, name: str, inputs: list[str]) -> str:
+    """A binary ONNX operator applied left to right over the inputs; the last node is the layer's."""
+    result = inputs[0]
+    for index, other in enumerate(inputs[1:], start=1):
+        output = name if index == len(inputs) - 1 else f"{name}.partial{index}"
+        result = tape.op(op, [result, other], output)
+    return result
