@@ -46,6 +46,7 @@ FEATURES = {
     "named add": r"add t",
     "fc": r"\bfc\b",
     "upsample": r"upsample",
+    "layernorm": r"layernorm",
 }
 
 ACTIVATIONS = ["relu", "relu6", "leakyrelu 0.1", "elu", "sigmoid", "tanh", "gelu", "identity"]
