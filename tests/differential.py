@@ -47,6 +47,7 @@ FEATURES = {
     "fc": r"\bfc\b",
     "upsample": r"upsample",
     "layernorm": r"layernorm",
+    "convtranspose": r"convtranspose|upconv",
 }
 
 ACTIVATIONS = ["relu", "relu6", "leakyrelu 0.1", "elu", "sigmoid", "tanh", "gelu", "identity"]

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from .base import ArgIssue, PairValue, ShapeIssue, WindowValue, broadcast, extents
 
-_axis_names = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
 class Padding(NamedTuple):
@@ -139,7 +139,7 @@ def output_sizes(geometry: list[AxisGeometry], what: str) -> tuple[int, ...]:
     sizes = tuple(axis.output() for axis in geometry)
     for i, (axis, size) in enumerate(zip(geometry, sizes, strict=True)):
         if size <= 0:
-            names = _axis_names.get(len(geometry), tuple(f"axis {j}" for j in range(len(geometry))))
+            names = AXIS_NAMES.get(len(geometry), tuple(f"axis {j}" for j in range(len(geometry))))
             needed = axis.span - axis.pad_begin - axis.pad_end
             raise ShapeIssue(
                 "E401",
