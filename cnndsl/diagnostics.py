@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "E407": "adaptive pooling is not an exact pooling for this input",
     "E408": "the network exceeds the parameter or size budget",
     "E409": "multiplied tensors cannot be broadcast to one shape",
+    "E410": "a crop to a size larger than its input, or between tensors of other ranks",
     # ONNX code generation and execution
     "E501": "the weights file cannot be read or is not an .npz archive",
     "E502": "a weights array is missing, unexpected, misshapen or invalid",

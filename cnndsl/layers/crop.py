@@ -1,0 +1,63 @@
+"""Center crop to another tensor's spatial size: U-Net's skip connections, where the encoder's map
+is larger than the decoder's after valid convolutions. `crop a b` (or `a -> crop b`) keeps the middle
+of `a` at the size of `b`; an odd difference drops its extra row at the end.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .base import Layer, Shape, ShapeIssue, register, shape_text
+from .emission import Emitter
+
+
+@register
+class Crop(Layer):
+    kind: ClassVar[str] = "crop"
+    summary: ClassVar[str] = "center crop of the first tensor to the spatial size of the second (U-Net's skips)"
+    arity: ClassVar[int | None] = None
+    examples: ClassVar[tuple[str, ...]] = ("crop",)
+    ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        if len(inputs) != 2:
+            raise ShapeIssue(
+                "E410",
+                f"crop takes two tensors, the one to crop and the one whose size it takes; got {len(inputs)}",
+            )
+        source, target = inputs
+        if len(source) != len(target) or len(source) < 2:
+            raise ShapeIssue(
+                "E410",
+                f"cannot crop {shape_text(source)} to the size of {shape_text(target)}: "
+                + ("a crop needs spatial axes" if len(source) < 2 else "their ranks differ"),
+                input_index=1,
+            )
+        larger = [axis for axis, (n, t) in enumerate(zip(source[1:], target[1:], strict=True), 1) if t > n]
+        if larger:
+            axis = larger[0]
+            raise ShapeIssue(
+                "E410",
+                f"cannot crop {shape_text(source)} to {shape_text(target[1:])}: spatial axis {axis} would grow "
+                f"from {source[axis]} to {target[axis]}",
+                notes=[f"input 1 is {shape_text(source)}", f"input 2 is {shape_text(target)}"],
+                help="a crop only removes rows: crop the larger tensor to the smaller (swap the two)",
+                input_index=1,
+            )
+        return (source[0], *target[1:])
+
+    def describe(self) -> str:
+        return "center"
+
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        source = in_shapes[0]
+        starts = [(n - t) // 2 for n, t in zip(source[1:], out_shape[1:], strict=True)]
+        ends = [start + t for start, t in zip(starts, out_shape[1:], strict=True)]
+        axes = list(range(2, len(source) + 1))
+        operands = [
+            inputs[0],
+            tape.constant(f"{name}.starts", starts, integer=True),
+            tape.constant(f"{name}.ends", ends, integer=True),
+            tape.constant(f"{name}.axes", axes, integer=True),
+        ]
+        return tape.op("Slice", operands, name)
