@@ -226,7 +226,7 @@ def run_case(text: str, batch: int = 2, seed: int = 0) -> Outcome:
     proto = cnndsl.compile_model(model, seed=seed)
     expected: dict[str, tuple[int, ...]] = {}
     for node in model.layers:
-        if node.layer is not None and not node.layer.is_dropout:  # dropout emits nothing: its tensor is its input's
+        if node.layer is not None and not node.layer.training_only:  # dropout emits nothing: its tensor is its input's
             expected[node.name] = model.shapes[node]
     present = {o.name for o in proto.graph.output}
     for name in expected:

@@ -61,11 +61,11 @@ def declared_weights(model: cnndsl.CheckedModel) -> dict[str, Any]:
 
 
 def run_every_tensor(proto: Any, model: cnndsl.CheckedModel) -> dict[str, tuple[int, ...]]:
-    """Shapes ONNX Runtime gives every layer's tensor (dropout makes none of its own)."""
+    """Shapes ONNX Runtime gives every layer's tensor (a training-only layer makes none of its own)."""
     expose = [
         node.name
         for node in model.layers
-        if node.layer is not None and not node.layer.is_dropout
+        if node.layer is not None and not node.layer.training_only
         if node.name not in {o.name for o in proto.graph.output}
     ]
     for name in expose:
@@ -124,7 +124,7 @@ def test_kind_checks_compiles_and_runs(kind: type[Layer], example: str, rank: in
         assert sum(math.prod(dims) for dims in initializers.values()) == model.total_params
         produced = run_every_tensor(proto, model)
         for node in built:
-            if not node.layer.is_dropout:
+            if not node.layer.training_only:
                 assert produced[node.name] == (BATCH, *model.shapes[node]), f"{node.name} at opset {opset}"
         for name, node in model.graph.outputs:
             assert produced[name] == (BATCH, *model.shapes[node])

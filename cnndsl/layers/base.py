@@ -10,7 +10,8 @@ A layer kind is one class in one file. It declares
 - the lowest ONNX opset it can be emitted at (`opset_needed`), and how it is emitted (`emit`,
   which may branch on `tape.opset`),
 - the traits lint rules ask about (`dropped_input`, `output_function`, `ends_with_bias`,
-  `normalises_batch`, `is_dropout`, `is_convolution`, `ends_feature_maps`, `is_classifier`),
+  `normalises_batch`, `training_only`, `is_dropout`, `is_convolution`, `ends_feature_maps`,
+  `is_classifier`),
 - example arguments (`examples`) and the input ranks it takes (`ranks`), from which the
   registry-wide conformance test (tests/test_layer_contract.py) builds, checks, compiles and runs
   one- and three-layer models: a registered kind is tested without a test written for it.
@@ -271,7 +272,8 @@ class Layer(Record):
     ranks: ClassVar[tuple[int, ...]] = (0, 1, 2, 3)
 
     # Traits the lint rules ask about, instead of testing classes.
-    is_dropout: ClassVar[bool] = False  # an identity at inference (W102; makes no tensor)
+    training_only: ClassVar[bool] = False  # an identity at inference: emitted as nothing, makes no tensor
+    is_dropout: ClassVar[bool] = False  # drops whole activations while training (W102)
     is_convolution: ClassVar[bool] = False  # a sliding weighted window over feature maps (W102)
     ends_feature_maps: ClassVar[bool] = False  # after it there are no feature maps (flatten, fc)
     is_classifier: ClassVar[bool] = False  # a fully connected layer, the classic head (W103)

@@ -102,6 +102,7 @@ class Dropout(Layer):
     )
 
     examples: ClassVar[tuple[str, ...]] = ("dropout", "dropout 0.2")
+    training_only: ClassVar[bool] = True
     is_dropout: ClassVar[bool] = True
 
     p: float = 0.5

@@ -143,7 +143,7 @@ def peak_activation_values(model: CheckedModel) -> tuple[int, Node | None]:
 
 
 def _values_of(model: CheckedModel, node: Node) -> int:
-    if node.layer is not None and node.layer.is_dropout:  # an identity at inference: no tensor of its own
+    if node.layer is not None and node.layer.training_only:  # an identity at inference: no tensor of its own
         return 0
     return math.prod(model.shapes[node])
 

@@ -93,7 +93,7 @@ def softmax_outputs(model: CheckedModel) -> set[str]:
     """The outputs a softmax produces (dropout after it changes nothing at inference)."""
     names = set()
     for name, node in model.graph.outputs:
-        while node.layer is not None and node.layer.is_dropout and node.inputs:
+        while node.layer is not None and node.layer.training_only and node.inputs:
             node = node.inputs[0]
         if node.layer is not None and node.layer.output_function() == "softmax":
             names.add(name)

@@ -1,0 +1,38 @@
+"""Layer scale (ConvNeXt, CaiT): a learnt factor per channel, started small so that a residual
+branch begins close to the identity. torchvision keeps it as a (C, 1, 1) tensor on feature maps,
+and so does cnndsl: (C,) on a flat vector, C followed by a 1 per spatial axis on a map.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .base import Arg, Layer, Shape, real, register
+from .emission import Emitter, Weight
+from .initializers import Constant
+
+
+@register
+class LayerScale(Layer):
+    kind: ClassVar[str] = "layerscale"
+    summary: ClassVar[str] = "a learnt factor per channel (ConvNeXt), initially the given value"
+    signature: ClassVar[tuple[Arg, ...]] = (
+        Arg("value", real(), 1e-6, positional=True, doc="the initial factor (1e-6, ConvNeXt's)"),
+    )
+    examples: ClassVar[tuple[str, ...]] = ("layerscale", "layerscale 0.5")
+
+    value: float = 1e-6
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        return inputs[0]
+
+    def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
+        channels, *spatial = inputs[0]
+        return (Weight("weight", (channels, *(1 for _ in spatial)), Constant(self.value)),)
+
+    def describe(self) -> str:
+        return f"{self.value:g}"
+
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        (factor,) = tape.weights(name, self.parameters(in_shapes))
+        return tape.op("Mul", [inputs[0], factor], name)
