@@ -1,0 +1,57 @@
+"""Instance normalisation (PyTorch's InstanceNorm1d/2d/3d): each sample's channel is normalised over
+its own positions, with no running statistics. PyTorch's default has no learnt scale and shift;
+`affine` adds them (weight and bias of C values each).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .base import Arg, Layer, Shape, ShapeIssue, real, register, shape_text
+from .emission import Emitter, Weight
+from .initializers import Constant
+
+_SCALE, _SHIFT = Constant(1.0), Constant(0.0)  # PyTorch's initial values
+
+
+@register
+class InstanceNorm(Layer):
+    kind: ClassVar[str] = "instancenorm"
+    summary: ClassVar[str] = "instance normalisation: each sample's channel over its own positions (style transfer)"
+    signature: ClassVar[tuple[Arg, ...]] = (
+        Arg("eps", real(0.0, exclusive_min=True), 1e-5, doc="epsilon added to the variance (1e-5)"),
+        Arg("affine", words=("affine",), doc="learn a scale and shift per channel (PyTorch's affine=True)"),
+    )
+    examples: ClassVar[tuple[str, ...]] = ("instancenorm", "instancenorm affine eps 1e-3")
+    ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
+
+    eps: float = 1e-5
+    affine: str | None = None
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        (in_shape,) = inputs
+        if len(in_shape) < 2:
+            raise ShapeIssue(
+                "E403",
+                f"instance normalisation needs spatial positions, but got the flat vector {shape_text(in_shape)}",
+                help="normalise before the flatten, or use layernorm on vectors",
+            )
+        return in_shape
+
+    def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
+        if not self.affine:
+            return ()
+        channels = (inputs[0][0],)
+        return Weight("weight", channels, _SCALE), Weight("bias", channels, _SHIFT)
+
+    def describe(self) -> str:
+        return ", ".join(part for part in (self.affine or "", "" if self.eps == 1e-5 else f"eps {self.eps:g}") if part)
+
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        channels = in_shapes[0][0]
+        if self.affine:
+            scale, shift = tape.weights(name, self.parameters(in_shapes))
+        else:  # ONNX requires both: the identity's
+            scale = tape.constant(f"{name}.scale", [1.0] * channels)
+            shift = tape.constant(f"{name}.shift", [0.0] * channels)
+        return tape.op("InstanceNormalization", [inputs[0], scale, shift], name, epsilon=self.eps)
