@@ -613,3 +613,14 @@ def test_a_model_over_2_gib_is_written_with_external_data(tmp_path):
     y = session(written.path).run(None, {"input": np.ones((2, 4), np.float32)})[0]
     assert y.shape == (2, 3) and np.isfinite(y).all()
     assert leftovers(tmp_path) == []
+
+
+def test_e504_is_reported_once_per_line_of_the_spec():
+    """A line that expands to many layers needing a newer opset is one error, with the count."""
+    model = cnndsl.check_text("input 4x8x8\nrepeat 5 { conv 3 4 pad 1 gelu }\nfc_in: flatten -> fc 10 gelu\n")
+    with pytest.raises(cnndsl.CnnError) as failure:
+        cnndsl.compile_model(model, opset=13)
+    repeated, single = failure.value.diagnostics
+    assert repeated.code == single.code == "E504"
+    assert repeated.notes == ("this line expands to 5 layers that need it; shown for the first",)
+    assert not single.notes

@@ -61,7 +61,7 @@ def plan(
         output = layer.emit(tape, node.name, [tensor_of[p] for p in node.inputs], in_shapes, shapes[node])
         tape.end(output, shapes[node])
         tensor_of[node] = output
-    tape.sink.raise_if_errors()
+    tape.raise_opset_errors()
 
     batch_dim: int | str = "N" if batch is None else batch
     outputs = []
