@@ -57,6 +57,7 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "mobilenet_v3_small": (2_542_856, 56_510_400),  # torchvision: 2,542,856 params, 0.06 GFLOPS
     "efficientnet_b0": (5_288_548, 385_814_752),  # torchvision
     "convnext_tiny": (28_589_128, 4_455_531_264),  # torchvision
+    "unet": (31_030_658, 150_428_424_448),  # the paper's U-Net with biases (MACs derived)
     "inception_v3": (23_834_568, 5_713_216_096),  # torchvision at 299x299, without the aux head
     "nin": (966_986, 222_486_528),  # NIN CIFAR-10 (Caffe model zoo), derived in the header
     "localization": (4_183, 233_200),  # the seeds' two-head localizer, derived in the header
