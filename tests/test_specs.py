@@ -53,6 +53,7 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "googlenet": (6_624_904, 1_498_376_192),  # torchvision, without the aux classifiers
     "squeezenet1_0": (1_248_424, 818_924_576),  # torchvision: 1,248,424 params, 0.82 GFLOPS
     "squeezenet1_1": (1_235_496, 349_151_936),  # torchvision: 1,235,496 params, 0.35 GFLOPS
+    "mobilenet_v2": (3_504_872, 300_774_272),  # torchvision: 3,504,872 params, 0.30 GFLOPS
     "mobilenet_v3_large": (5_483_032, 216_589_760),  # torchvision
     "mobilenet_v3_small": (2_542_856, 56_510_400),  # torchvision: 2,542,856 params, 0.06 GFLOPS
     "efficientnet_b0": (5_288_548, 385_814_752),  # torchvision
