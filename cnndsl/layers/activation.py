@@ -102,6 +102,30 @@ def emit_function(tape: Emitter, function: str, value: float | None, name: str, 
     return tape.op(spec.onnx_op, [x], output)
 
 
+class ActivationSuffix:
+    """What the layers that take an activation suffix (`conv 3x3 64 relu`, `fc 10 softmax`) share:
+    the function's traits, the opset it needs, and its node after the layer's own."""
+
+    activation: str | None
+    activation_value: float | None
+
+    def output_function(self) -> str | None:
+        return self.activation
+
+    def with_function_opset(self, own: tuple[int, str]) -> tuple[int, str]:
+        """The layer's own opset need, or the function's where that is newer."""
+        return max(own, function_opset(self.activation))
+
+    def own_output(self, name: str, node: str) -> str:
+        """The tensor the layer's own node writes: the layer's, unless a function follows it."""
+        return f"{name}.{node}" if self.activation else name
+
+    def emit_function_after(self, tape: Emitter, name: str, y: str) -> str:
+        if self.activation is None:
+            return y
+        return emit_function(tape, self.activation, self.activation_value, name, y, name)
+
+
 HARD_SWISH_OPSET = 14  # ONNX's HardSwish operator
 MISH_OPSET = 18  # ONNX's Mish operator
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, NamedTuple
 
-from .activation import checked_value, emit_function, function_opset, suffix_args, suffix_text
+from .activation import ActivationSuffix, checked_value, suffix_args, suffix_text
 from .base import (
     MIN_OPSET,
     Arg,
@@ -35,6 +35,24 @@ PAD_MODE_SYNONYMS = {"constant": "zeros", "nearest": "replicate", "mirror": "ref
 def pad_mode(value: Any, name: str) -> str:
     value = PAD_MODE_SYNONYMS.get(value, value)
     return choice(*PAD_MODES)(value, name)
+
+
+def check_output_groups(channels: int, groups: int) -> None:
+    """E302 unless the groups divide the output channels (at binding: both are known)."""
+    if channels % groups:
+        raise ArgIssue(
+            "E302",
+            f"groups must divide the output channels: {channels} channels cannot be split into {groups} groups",
+            arg="groups",
+        )
+
+
+def check_input_groups(channels: int, groups: int) -> None:
+    """E404 unless the groups divide the input channels (known with the shapes only)."""
+    if channels % groups:
+        raise ShapeIssue(
+            "E404", f"groups must divide the input channels: {channels} channels cannot be split into {groups} groups"
+        )
 
 
 class KernelLiteral(NamedTuple):
@@ -89,7 +107,7 @@ def _flatten(value: list[Any], name: str) -> tuple[tuple[int, ...], list[float]]
 
 
 @register
-class Conv(Layer):
+class Conv(ActivationSuffix, Layer):
     kind: ClassVar[str] = "conv"
     summary: ClassVar[str] = "convolution; 1D, 2D or 3D following the input"
     signature: ClassVar[tuple[Arg, ...]] = (
@@ -136,13 +154,7 @@ class Conv(Layer):
 
     @classmethod
     def from_args(cls, args: dict[str, Any], word: str) -> Conv:
-        if args["channels"] % args["groups"]:
-            raise ArgIssue(
-                "E302",
-                f"groups must divide the output channels: {args['channels']} "
-                f"channels cannot be split into {args['groups']} groups",
-                arg="groups",
-            )
+        check_output_groups(args["channels"], args["groups"])
         args["activation_value"] = checked_value(args["activation"], args["activation_value"])
         return cls(**args)
 
@@ -160,11 +172,7 @@ class Conv(Layer):
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (in_shape,) = inputs
         channels = in_shape[0]
-        if channels % self.groups:
-            raise ShapeIssue(
-                "E404",
-                f"groups must divide the input channels: {channels} channels cannot be split into {self.groups} groups",
-            )
+        check_input_groups(channels, self.groups)
         geometry = self._geometry(in_shape)
         if self.mode in ("reflect", "circular"):
             for axis in geometry:
@@ -208,10 +216,7 @@ class Conv(Layer):
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         # ONNX's Pad has mode 'wrap' from opset 19; without padding no Pad node is emitted.
         wraps = self.mode == "circular" and any(pads_for_onnx(self._geometry(inputs[0])))
-        return max((19, "Pad (mode wrap)") if wraps else (MIN_OPSET, "Conv"), function_opset(self.activation))
-
-    def output_function(self) -> str | None:
-        return self.activation
+        return self.with_function_opset((19, "Pad (mode wrap)") if wraps else (MIN_OPSET, "Conv"))
 
     @property
     def ends_with_bias(self) -> bool:
@@ -251,17 +256,14 @@ class Conv(Layer):
             )
             pads = [0] * len(pads)
         operands = [x, *tape.weights(name, self.parameters(in_shapes))]
-        conv_out = f"{name}.conv" if self.activation else name
         y = tape.op(
             "Conv",
             operands,
-            conv_out,
+            self.own_output(name, "conv"),
             kernel_shape=[a.kernel for a in geometry],
             strides=[a.stride for a in geometry],
             pads=pads,
             dilations=[a.dilation for a in geometry],
             group=self.groups,
         )
-        if self.activation:
-            y = emit_function(tape, self.activation, self.activation_value, name, y, name)
-        return y
+        return self.emit_function_after(tape, name, y)

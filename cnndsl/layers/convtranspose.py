@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .activation import checked_value, emit_function, function_opset, suffix_args, suffix_text
+from .activation import ActivationSuffix, checked_value, suffix_args, suffix_text
 from .base import (
     MIN_OPSET,
     Arg,
@@ -27,13 +27,14 @@ from .base import (
     register,
     window,
 )
+from .conv import check_input_groups, check_output_groups
 from .emission import Emitter, Weight
 from .geometry import AXIS_NAMES, Padding, describe_window, padding
 from .initializers import Uniform
 
 
 @register
-class ConvTranspose(Layer):
+class ConvTranspose(ActivationSuffix, Layer):
     kind: ClassVar[str] = "convtranspose"
     aliases: ClassVar[tuple[str, ...]] = ("upconv",)
     summary: ClassVar[str] = "transposed convolution (upsampling); 1D, 2D or 3D following the input"
@@ -80,13 +81,7 @@ class ConvTranspose(Layer):
                 arg="pad",
                 help="give the rows to remove, such as pad 1 for a 3x3/2 kernel (with output_padding 1 to double)",
             )
-        if args["channels"] % args["groups"]:
-            raise ArgIssue(
-                "E302",
-                f"groups must divide the output channels: {args['channels']} "
-                f"channels cannot be split into {args['groups']} groups",
-                arg="groups",
-            )
+        check_output_groups(args["channels"], args["groups"])
         args["activation_value"] = checked_value(args["activation"], args["activation_value"])
         return cls(**args)
 
@@ -108,12 +103,7 @@ class ConvTranspose(Layer):
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         (in_shape,) = inputs
-        if in_shape[0] % self.groups:
-            raise ShapeIssue(
-                "E404",
-                f"groups must divide the input channels: {in_shape[0]} channels cannot be split into "
-                f"{self.groups} groups",
-            )
+        check_input_groups(in_shape[0], self.groups)
         sizes = []
         axes = self._axes(in_shape)  # E403 for a flat input
         for name, (n, k, s, d, begin, end, extra) in zip(AXIS_NAMES[len(axes)], axes, strict=True):
@@ -149,10 +139,7 @@ class ConvTranspose(Layer):
         return math.prod(in_shape) * self.channels // self.groups * math.prod(kernel)
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
-        return max((MIN_OPSET, "ConvTranspose"), function_opset(self.activation))
-
-    def output_function(self) -> str | None:
-        return self.activation
+        return self.with_function_opset((MIN_OPSET, "ConvTranspose"))
 
     @property
     def ends_with_bias(self) -> bool:
@@ -175,11 +162,10 @@ class ConvTranspose(Layer):
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         axes = self._axes(in_shapes[0])
         operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]
-        output = f"{name}.convtranspose" if self.activation else name
         y = tape.op(
             "ConvTranspose",
             operands,
-            output,
+            self.own_output(name, "convtranspose"),
             kernel_shape=[a[1] for a in axes],
             strides=[a[2] for a in axes],
             dilations=[a[3] for a in axes],
@@ -187,6 +173,4 @@ class ConvTranspose(Layer):
             output_padding=[a[6] for a in axes],
             group=self.groups,
         )
-        if self.activation:
-            y = emit_function(tape, self.activation, self.activation_value, name, y, name)
-        return y
+        return self.emit_function_after(tape, name, y)

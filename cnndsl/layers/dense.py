@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .activation import checked_value, emit_function, function_opset, suffix_args, suffix_text
-from .base import Arg, Layer, Shape, ShapeIssue, integer, real, register, shape_text
+from .activation import ActivationSuffix, checked_value, suffix_args, suffix_text
+from .base import MIN_OPSET, Arg, Layer, Shape, ShapeIssue, integer, real, register, shape_text
 from .emission import Emitter, Weight
 from .initializers import Uniform
 
 
 @register
-class Dense(Layer):
+class Dense(ActivationSuffix, Layer):
     kind: ClassVar[str] = "fc"
     aliases: ClassVar[tuple[str, ...]] = ("dense", "linear")
     summary: ClassVar[str] = "fully connected layer over a flat vector (flatten first)"
@@ -56,10 +56,7 @@ class Dense(Layer):
         return inputs[0][0] * self.features
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
-        return max((13, "Gemm"), function_opset(self.activation))
-
-    def output_function(self) -> str | None:
-        return self.activation
+        return self.with_function_opset((MIN_OPSET, "Gemm"))
 
     @property
     def ends_with_bias(self) -> bool:
@@ -72,11 +69,8 @@ class Dense(Layer):
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]
-        gemm_out = f"{name}.gemm" if self.activation else name
-        y = tape.op("Gemm", operands, gemm_out, transB=1)
-        if self.activation:
-            y = emit_function(tape, self.activation, self.activation_value, name, y, name)
-        return y
+        y = tape.op("Gemm", operands, self.own_output(name, "gemm"), transB=1)
+        return self.emit_function_after(tape, name, y)
 
 
 @register

@@ -1,33 +1,25 @@
 """Stochastic depth (torchvision's StochasticDepth, "drop path"): while training, a residual
 branch's whole output is dropped for a sample with probability p. At inference it is the identity,
-so it is not emitted; it stays in the spec for the frameworks that train it.
+as dropout is, so it is not emitted; it stays in the spec for the frameworks that train it. Unlike
+dropout it belongs between convolutions (no W102).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import Arg, Layer, Shape, real, register
-from .emission import Emitter
+from .base import Arg, real, register
+from .dense import Dropout
 
 
 @register
-class DropPath(Layer):
+class DropPath(Dropout):
     kind: ClassVar[str] = "droppath"
     summary: ClassVar[str] = "stochastic depth: drops a residual branch per sample while training; not emitted"
     signature: ClassVar[tuple[Arg, ...]] = (
         Arg("p", real(0.0, 1.0, open_max=True), 0.1, positional=True, doc="drop probability in [0, 1)"),
     )
     examples: ClassVar[tuple[str, ...]] = ("droppath", "droppath 0.2")
-    training_only: ClassVar[bool] = True
+    is_dropout: ClassVar[bool] = False
 
     p: float = 0.1
-
-    def output_shape(self, inputs: list[Shape]) -> Shape:
-        return inputs[0]
-
-    def describe(self) -> str:
-        return f"p={self.p:g}"
-
-    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
-        return inputs[0]
