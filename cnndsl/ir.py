@@ -6,6 +6,7 @@ passes keep their results (shapes, counts) in tables keyed by node.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from .layers.base import Layer, Shape
@@ -73,6 +74,13 @@ class Graph:
     @property
     def input(self) -> Node:
         return self.nodes[0]
+
+    def layer_nodes(self) -> Iterator[tuple[Node, Layer]]:
+        """Every node after the input, in order, with its layer (the input alone has none)."""
+        for node in self.nodes[1:]:
+            layer = node.layer
+            assert layer is not None, "only the graph input has no layer"
+            yield node, layer
 
     def consumers(self) -> dict[Node, list[Node]]:
         users: dict[Node, list[Node]] = {node: [] for node in self.nodes}

@@ -22,11 +22,10 @@ class LayerStats(NamedTuple):
 def count(graph: Graph, shapes: dict[Node, Shape], max_params: int) -> dict[Node, LayerStats]:
     """Parameters and MACs of every layer; E408 when the total exceeds the budget."""
     stats: dict[Node, LayerStats] = {}
-    for node in graph.nodes[1:]:
+    for node, layer in graph.layer_nodes():
         in_shapes = [shapes[p] for p in node.inputs]
-        assert node.layer is not None, "only the graph input has no layer"
-        trainable, fixed = node.layer.params(in_shapes)
-        stats[node] = LayerStats(trainable, fixed, node.layer.macs(in_shapes, shapes[node]))
+        trainable, fixed = layer.params(in_shapes)
+        stats[node] = LayerStats(trainable, fixed, layer.macs(in_shapes, shapes[node]))
     total = sum(s.params for s in stats.values())
     if total > max_params:
         largest = max(stats, key=lambda n: stats[n].params)

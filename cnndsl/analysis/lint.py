@@ -41,8 +41,7 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
     # W103 targets the classic bulk of a fully connected layer over a flattened feature map (AlexNet's
     # and VGG's fc6). The widest conv of a channel-doubling pyramid holds most parameters by design, and
     # under W103_MIN_PARAMS (4 MB of float32; LeNet-5, the MNIST models) a dominant layer costs nothing.
-    for node in graph.nodes[1:]:
-        layer = _layer(node)
+    for node, layer in graph.layer_nodes():
         in_shape = shapes[node.inputs[0]]
         found += _dropped_pixels(node, in_shape, layer.dropped_input(in_shape))
         if layer.is_dropout and _is_feature_map(in_shape) and _feeds_conv(node, consumers):

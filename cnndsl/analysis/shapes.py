@@ -17,13 +17,12 @@ def infer_shapes(graph: Graph) -> dict[Node, Shape]:
     shapes: dict[Node, Shape] = {graph.input: graph.input_shape}
     sink = DiagnosticSink()
     layout_note = _channels_last_note(graph.input_shape)
-    for node in graph.nodes[1:]:
+    for node, layer in graph.layer_nodes():
         if any(producer not in shapes for producer in node.inputs):
             continue  # an earlier error already explains this one
         in_shapes = [shapes[producer] for producer in node.inputs]
-        assert node.layer is not None, "only the graph input has no layer"
         try:
-            shape = node.layer.output_shape(in_shapes)
+            shape = layer.output_shape(in_shapes)
         except ShapeIssue as issue:
             sink.add(_diagnostic(node, in_shapes, issue, layout_note))
             continue

@@ -52,9 +52,7 @@ def plan(
     tape = Tape(opset)
     tensor_of: dict[Node, str] = {graph.input: INPUT_NAME}
     tape.shapes[INPUT_NAME] = tuple(model.input_shape)
-    for node in graph.nodes[1:]:
-        layer = node.layer
-        assert layer is not None  # only the graph's input, nodes[0], has no layer
+    for node, layer in graph.layer_nodes():
         in_shapes = [shapes[p] for p in node.inputs]
         tape.check_opset(node, layer, in_shapes)
         tape.begin(node)

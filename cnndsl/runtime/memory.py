@@ -131,9 +131,7 @@ def peak_activation_values(model: CheckedModel) -> tuple[int, Node | None]:
         freed_after.setdefault(index, []).append(node)
     live = peak = 0
     at = None
-    for index, node in enumerate(nodes[1:], start=1):
-        layer = node.layer
-        assert layer is not None  # only the graph's input, nodes[0], has no layer
+    for index, (node, layer) in enumerate(model.graph.layer_nodes(), start=1):
         live += _values_of(model, node)
         running = live + layer.scratch_values([model.shapes[p] for p in node.inputs])
         if running > peak:
