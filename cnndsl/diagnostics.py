@@ -360,3 +360,21 @@ def byte_size(count: int) -> str:
 
 
 _BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def first_per_line(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """One diagnostic per code and place in the spec: a line that expands to many layers (in a
+    repetition, or a block called many times) is reported for the first, with the count in a note."""
+    grouped: dict[tuple[str, str | None, Span | None], list[Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        label = diagnostic.primary
+        key = (diagnostic.code, label and label.source.path, label and label.span)
+        grouped.setdefault(key, []).append(diagnostic)
+    result = []
+    for first, *rest in grouped.values():
+        if rest:
+            first = first._replace(
+                notes=(*first.notes, f"this line expands to {1 + len(rest)} layers; shown for the first")
+            )
+        result.append(first)
+    return result

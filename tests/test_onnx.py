@@ -622,5 +622,5 @@ def test_e504_is_reported_once_per_line_of_the_spec():
         cnndsl.compile_model(model, opset=13)
     repeated, single = failure.value.diagnostics
     assert repeated.code == single.code == "E504"
-    assert repeated.notes == ("this line expands to 5 layers that need it; shown for the first",)
+    assert repeated.notes == ("this line expands to 5 layers; shown for the first",)
     assert not single.notes

@@ -6,10 +6,9 @@ layer kind takes part in them by declaring its traits.
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic, Label, warning
+from ..diagnostics import Diagnostic, Label, first_per_line, warning
 from ..ir import Graph, Node
 from ..layers.base import Layer, Shape, shape_text
-from ..source import Span
 from .counts import LayerStats
 
 W103_MIN_PARAMS = 1_000_000
@@ -17,20 +16,7 @@ W103_MIN_PARAMS = 1_000_000
 
 def lint(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats]) -> list[Diagnostic]:
     """Warnings, one per source location: a line expanded many times is reported once."""
-    grouped: dict[tuple[str, str, Span], list[Diagnostic]] = {}
-    for diagnostic in _lint_nodes(graph, shapes, stats):
-        assert diagnostic.primary is not None, "every warning points at its layer"
-        key = (diagnostic.code, diagnostic.primary.source.path, diagnostic.primary.span)
-        grouped.setdefault(key, []).append(diagnostic)
-    result = []
-    for instances in grouped.values():
-        first = instances[0]
-        if len(instances) > 1:
-            first = first._replace(
-                notes=(*first.notes, f"this line expands to {len(instances)} layers; shown for the first")
-            )
-        result.append(first)
-    return result
+    return first_per_line(_lint_nodes(graph, shapes, stats))
 
 
 def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, LayerStats]) -> list[Diagnostic]:

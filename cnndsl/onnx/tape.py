@@ -18,12 +18,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..diagnostics import CnnError, Diagnostic, Label, error
+from ..diagnostics import CnnError, Diagnostic, Label, error, first_per_line
 from ..ir import Node
 from ..layers.base import Layer, Shape
 from ..layers.emission import Weight
 from ..layers.initializers import Init
-from ..source import Span
 from . import protobuf
 from .versions import default_opset
 
@@ -59,8 +58,7 @@ class Tape:
         self.shapes: dict[str, Shape] = {}  # activation tensors, without the batch axis
         self.constants: dict[str, NDArray[Any]] = {}  # Constant node outputs and their values
         self.order: list[str] = []  # tensors in the order they were produced
-        self._opset_errors: dict[tuple[str, Span], Diagnostic] = {}  # the first E504 of each spec line
-        self._opset_repeats: dict[tuple[str, Span], int] = {}
+        self._too_new: list[Diagnostic] = []  # E504s: layers that need a newer opset
         self._names: set[str] = {INPUT_NAME}
         self._node: Node | None = None
         self._doc = ""
@@ -101,31 +99,23 @@ class Tape:
     # bookkeeping for the emitter
 
     def check_opset(self, node: Node, layer: Layer, in_shapes: list[Shape]) -> None:
-        """E504 when the layer needs a newer opset than the one being emitted; once per line of
-        the spec, which may expand to many such layers."""
+        """E504 when the layer needs a newer opset than the one being emitted."""
         needed, what = layer.opset_needed(in_shapes)
-        if needed <= self.opset:
-            return
-        line = (node.source.path, node.span)
-        self._opset_repeats[line] = self._opset_repeats.get(line, 0) + 1
-        if line not in self._opset_errors:
-            self._opset_errors[line] = error(
-                "E504",
-                f"'{node.name}' needs ONNX opset {needed} or newer for {what}, but opset {self.opset} was requested",
-                Label(node.source, node.span),
-                help=f"use --opset {needed} or newer (the default is {default_opset()})",
+        if needed > self.opset:
+            self._too_new.append(
+                error(
+                    "E504",
+                    f"'{node.name}' needs ONNX opset {needed} or newer for {what}, "
+                    f"but opset {self.opset} was requested",
+                    Label(node.source, node.span),
+                    help=f"use --opset {needed} or newer (the default is {default_opset()})",
+                )
             )
 
     def raise_opset_errors(self) -> None:
-        """CnnError with every E504 found, if any."""
-        if not self._opset_errors:
-            return
-        found = []
-        for line, diagnostic in self._opset_errors.items():
-            layers = self._opset_repeats[line]
-            note = f"this line expands to {layers:,} layers that need it; shown for the first"
-            found.append(diagnostic if layers == 1 else diagnostic._replace(notes=(*diagnostic.notes, note)))
-        raise CnnError(found)
+        """CnnError with every E504 found, once per line of the spec, if any."""
+        if self._too_new:
+            raise CnnError(first_per_line(self._too_new))
 
     def begin(self, node: Node) -> None:
         """Start the nodes of `node`'s layer: they are documented with its place in the spec."""
