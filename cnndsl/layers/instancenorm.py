@@ -9,9 +9,7 @@ from typing import ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, real, register, shape_text
 from .emission import Emitter, Weight
-from .initializers import Constant
-
-_SCALE, _SHIFT = Constant(1.0), Constant(0.0)  # PyTorch's initial values
+from .norm import scale_and_shift
 
 
 @register
@@ -41,8 +39,7 @@ class InstanceNorm(Layer):
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         if not self.affine:
             return ()
-        channels = (inputs[0][0],)
-        return Weight("weight", channels, _SCALE), Weight("bias", channels, _SHIFT)
+        return scale_and_shift(inputs[0][0])
 
     def describe(self) -> str:
         return ", ".join(part for part in (self.affine or "", "" if self.eps == 1e-5 else f"eps {self.eps:g}") if part)

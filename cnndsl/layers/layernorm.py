@@ -12,10 +12,9 @@ from typing import ClassVar
 
 from .base import Arg, Layer, Shape, real, register
 from .emission import Emitter, Weight
-from .initializers import Constant
+from .norm import scale_and_shift
 
 LAYER_NORMALIZATION_OPSET = 17  # ONNX's LayerNormalization operator
-_SCALE, _SHIFT = Constant(1.0), Constant(0.0)  # PyTorch's initial values, both learnt
 
 
 @register
@@ -36,8 +35,7 @@ class LayerNorm(Layer):
         return inputs[0]
 
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
-        channels = (inputs[0][0],)
-        return Weight("weight", channels, _SCALE), Weight("bias", channels, _SHIFT)
+        return scale_and_shift(inputs[0][0])
 
     def describe(self) -> str:
         return "" if self.eps == 1e-5 else f"eps {self.eps:g}"

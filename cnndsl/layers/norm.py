@@ -14,6 +14,11 @@ _SCALE, _SHIFT = Constant(1.0), Constant(0.0)
 _MEAN, _VARIANCE = Constant(0.0, trainable=False), Constant(1.0, trainable=False)
 
 
+def scale_and_shift(channels: int) -> tuple[Weight, Weight]:
+    """A normalisation's learnt scale and shift per channel, 'weight' and 'bias' as in PyTorch."""
+    return Weight("weight", (channels,), _SCALE), Weight("bias", (channels,), _SHIFT)
+
+
 @register
 class BatchNorm(Layer):
     kind: ClassVar[str] = "bn"
@@ -37,8 +42,7 @@ class BatchNorm(Layer):
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         channels = (inputs[0][0],)
         return (
-            Weight("weight", channels, _SCALE),
-            Weight("bias", channels, _SHIFT),
+            *scale_and_shift(inputs[0][0]),
             Weight("running_mean", channels, _MEAN),
             Weight("running_var", channels, _VARIANCE),
         )
