@@ -17,7 +17,7 @@ from . import analysis, reader, resolve
 from .analysis import LayerStats
 from .diagnostics import CnnError, Diagnostic, error
 from .ir import Graph, Node
-from .layers.base import Shape
+from .layers.base import MIN_OPSET, Shape
 from .resolve import Limits
 from .rules import DEFAULT_RULES, RuleSet, reported
 from .source import Source
@@ -78,6 +78,14 @@ class CheckedModel:
     @property
     def input_shape(self) -> Shape:
         return self.graph.input_shape
+
+    @property
+    def lowest_opset(self) -> int:
+        """The oldest ONNX opset every layer can be emitted at."""
+        return max(
+            [MIN_OPSET]
+            + [layer.opset_needed([self.shapes[p] for p in node.inputs])[0] for node, layer in self.graph.layer_nodes()]
+        )
 
     @property
     def outputs(self) -> list[tuple[str, Shape]]:

@@ -43,13 +43,6 @@ def spec(kind: type[Layer], example: str, rank: int, layers: int) -> str:
     return f"input {shape}\n{body}\n"
 
 
-def lowest_opset(model: cnndsl.CheckedModel) -> int:
-    return max(
-        [MIN_OPSET]
-        + [node.layer.opset_needed([model.shapes[p] for p in node.inputs])[0] for node in model.layers if node.layer]
-    )
-
-
 def declared_weights(model: cnndsl.CheckedModel) -> dict[str, Any]:
     """Initializer name -> the declared Weight, for every layer."""
     declared = {}
@@ -114,7 +107,7 @@ def test_kind_checks_compiles_and_runs(kind: type[Layer], example: str, rank: in
 
     default_proto = cnndsl.compile_model(model)
     default = default_proto.opset_import[0].version
-    lowest = lowest_opset(model)
+    lowest = model.lowest_opset
     assert lowest <= default
     for opset in sorted({lowest, default}):
         proto = default_proto if opset == default else cnndsl.compile_model(model, opset=opset)
