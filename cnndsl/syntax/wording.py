@@ -133,7 +133,12 @@ class Wording(NamedTuple):
 EXPECTED: tuple[Wording, ...] = (
     Wording("expected a layer after '->'", accepting=terms("NAME"), after=terms("ARROW")),
     # Only a layer may follow a tensor's '=' ('x = conv ...'); a parameter's default is a value.
-    Wording("expected a layer after '='", accepting_exactly=terms("NAME"), after=terms("EQUALS")),
+    Wording(
+        "expected a layer after '='",
+        accepting=terms("NAME"),
+        accepting_only=terms("NAME", "INT"),
+        after=terms("EQUALS"),
+    ),
     Wording("expected a layer after '{'", accepting=terms("NAME"), after=terms("LBRACE")),
     Wording("expected a layer after the label", accepting_exactly=terms("NAME"), after=terms("COLON")),
     Wording("expected the block's name after 'block'", accepting_exactly=terms("NAME"), after=terms("BLOCK")),
