@@ -112,6 +112,10 @@ class ActivationSuffix:
     def output_function(self) -> str | None:
         return self.activation
 
+    @property
+    def sequence_positions(self) -> int:
+        return 2 if self.activation else 1
+
     def with_function_opset(self, own: tuple[int, str]) -> tuple[int, str]:
         """The layer's own opset need, or the function's where that is newer."""
         return max(own, function_opset(self.activation))

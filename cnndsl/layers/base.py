@@ -349,6 +349,12 @@ class Layer(Record):
         """The last thing this layer does is add a trainable bias (W105)."""
         return False
 
+    @property
+    def sequence_positions(self) -> int:
+        """The positions the layer takes in a `seq`, which numbers layers as PyTorch's nn.Sequential
+        numbers modules: one, or two for a layer with an activation suffix (its own module there)."""
+        return 1
+
 
 REGISTRY: dict[str, type[Layer]] = {}
 
