@@ -285,3 +285,80 @@ def test_headers_parse_what_numpy_writes():
         assert header == npy.Header((2, 3), False, np.dtype(">i2")) and header.nbytes == 12
     text = header_bytes((3,))
     assert ast.literal_eval(text[10:].decode())["shape"] == (3,)
+
+
+# --- a PyTorch state_dict, saved unchanged -----------------------------------------------------------
+
+TORCH_SPEC = """\
+input 3x4x4
+conv1: conv 1x1 4 -> bn1: bn -> scale: layerscale 1e-6 -> flatten -> fc1: fc 5
+"""
+
+
+@pytest.fixture
+def torch_spec(tmp_path) -> pathlib.Path:
+    path = tmp_path / "torch_names.cnn"
+    path.write_text(TORCH_SPEC)
+    return path
+
+
+@pytest.fixture
+def state_dict(torch_spec) -> dict[str, np.ndarray]:
+    """What `{k: v.numpy() for k, v in model.state_dict().items()}` gives for the same network in
+    PyTorch: the 1x1 convolution a Linear ([out, in]), the layer scale a bare nn.Parameter shaped
+    (C,), and the batch norm's training-batch counter beside its statistics."""
+    rng = np.random.default_rng(7)
+    arrays = {
+        name: rng.standard_normal(array.shape).astype(np.float32)
+        for name, array in initializers(cnndsl_onnx.compile_model(cnndsl.check_file(torch_spec), seed=1)).items()
+    }
+    arrays["conv1.weight"] = arrays["conv1.weight"].reshape(4, 3)
+    arrays["scale"] = arrays.pop("scale.weight").reshape(4)
+    arrays["bn1.running_var"] = np.abs(arrays["bn1.running_var"])
+    arrays["bn1.num_batches_tracked"] = np.array(12345, dtype=np.int64)
+    return arrays
+
+
+def test_a_state_dict_loads_unchanged(torch_spec, state_dict, tmp_path):
+    np.savez(tmp_path / "torch.npz", **state_dict)
+    loaded = initializers(compile_with(torch_spec, tmp_path / "torch.npz"))
+    assert sorted(loaded) == sorted({*state_dict, "scale.weight"} - {"scale", "bn1.num_batches_tracked"})
+    np.testing.assert_array_equal(loaded["conv1.weight"], state_dict["conv1.weight"].reshape(4, 3, 1, 1))
+    np.testing.assert_array_equal(loaded["scale.weight"], state_dict["scale"].reshape(4, 1, 1))
+    np.testing.assert_array_equal(loaded["bn1.running_mean"], state_dict["bn1.running_mean"])
+
+
+def test_only_shapes_that_differ_by_unit_axes_are_reshaped(torch_spec, state_dict, tmp_path):
+    state_dict["conv1.weight"] = state_dict["conv1.weight"].T  # [in, out]: the same size, transposed
+    state_dict["fc1.weight"] = state_dict["fc1.weight"].reshape(5, 4, 16)
+    np.savez(tmp_path / "reshaped.npz", **state_dict)
+    found = failure_of(torch_spec, tmp_path / "reshaped.npz")
+    assert [(d.code, d.location()[1]) for d in found] == [("E502", 2)] * 2
+    assert "'conv1.weight' in" in found[0].message and "has shape 3x4, but 'conv1' needs 4x3x1x1" in found[0].message
+    assert "has shape 5x4x16, but 'fc1' needs 5x64" in found[1].message
+
+
+def test_num_batches_tracked_is_ignored_only_beside_a_batch_norm(torch_spec, state_dict, tmp_path):
+    state_dict["conv1.num_batches_tracked"] = np.array(1)  # conv1 keeps no running statistics
+    state_dict["bn2.num_batches_tracked"] = np.array(1)  # no such layer
+    np.savez(tmp_path / "counters.npz", **state_dict)
+    found = failure_of(torch_spec, tmp_path / "counters.npz")
+    assert [d.message.split("'")[3] for d in found] == ["conv1.num_batches_tracked", "bn2.num_batches_tracked"]
+    assert all(d.code == "E502" and "not a parameter of this model" in d.message for d in found)
+    assert [d.help for d in found] == [None, None]  # nothing is missing: nothing to suggest
+
+
+def test_only_a_layers_sole_parameter_may_be_stored_under_the_layers_name(torch_spec, state_dict, tmp_path):
+    state_dict["fc1"] = state_dict.pop("fc1.bias")  # fc1 has a weight and a bias: ambiguous
+    np.savez(tmp_path / "bare.npz", **state_dict)
+    missing, unexpected = failure_of(torch_spec, tmp_path / "bare.npz")
+    assert "has no array 'fc1.bias'" in missing.message
+    assert "'fc1' that is not a parameter" in unexpected.message
+
+
+def test_a_sole_parameter_stored_under_both_names_is_an_error(torch_spec, state_dict, tmp_path):
+    state_dict["scale.weight"] = state_dict["scale"].reshape(4, 1, 1)
+    np.savez(tmp_path / "twice.npz", **state_dict)
+    (found,) = failure_of(torch_spec, tmp_path / "twice.npz")
+    assert found.code == "E502" and "'scale' that is not a parameter" in found.message
+    assert found.help == "'scale.weight' holds the same parameter: keep one of the two"
