@@ -82,8 +82,8 @@ def test_resnet50_is_v1_5_with_torchvision_names():
         assert strides(nodes[f"{first}.conv1"]) == {1}
         assert strides(nodes[f"{first}.conv2"]) == {stride}
         assert strides(nodes[f"{first}.conv3"]) == {1}
-        assert f"{first}.shortcut.conv1" in nodes  # every stage's first unit projects
-        assert f"{stage}.1.shortcut.conv1" not in nodes
+        assert f"{first}.downsample.0" in nodes  # every stage's first unit projects
+        assert f"{stage}.1.downsample.0" not in nodes
     assert [n for n in nodes if n.startswith("layer3.") and n.endswith(".conv3")] == [
         f"layer3.{i}.conv3" for i in range(6)
     ]
@@ -94,8 +94,8 @@ def test_resnet50_is_v1_5_with_torchvision_names():
 
 def test_resnet18_first_stage_has_identity_shortcuts():
     nodes = layers("resnet18")
-    assert not [n for n in nodes if n.startswith("layer1.") and ".shortcut." in n]
-    assert "layer2.0.shortcut.conv1" in nodes and "layer2.1.shortcut.conv1" not in nodes
+    assert not [n for n in nodes if n.startswith("layer1.") and ".downsample." in n]
+    assert "layer2.0.downsample.0" in nodes and "layer2.1.downsample.0" not in nodes
     assert len([n for n in nodes if n.endswith(".add1")]) == 8
 
 

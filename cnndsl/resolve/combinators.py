@@ -1,4 +1,5 @@
-"""The combinators: `repeat`, `residual { } shortcut { }`, `concat { }` and `if { } else { }`.
+"""The combinators: `repeat`, `residual { } shortcut { }`, `concat { }`, `if { } else { }` and
+`seq { }`.
 
 Each nests bodies or chains; it asks its expander for them as Steps and, where one is an
 Expansion, yields it to the work stack (cnndsl.resolve.work) rather than recursing.
@@ -91,6 +92,8 @@ class Combinators:
             return self.residual(element, body, frame, x)
         if word == "concat":
             return self.concat(element, body, frame, x)
+        if word == "seq":
+            return self.seq(element, body, frame, x)
         return self.if_(element, body, frame, x)
 
     def repeat(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node, direct: bool = False) -> Step:
@@ -128,6 +131,9 @@ class Combinators:
             )
             raise Stop
         repetition: tuple[tuple[str, str], ...] = ()
+        if element.label is None and frame.positions is not None and not direct:
+            # In a seq, iterations continue its numbering: nn.Sequential(*[Block() for ...]).
+            return self._numbered_iterations(element, body, items[0], count, counter, frame, x)
         if direct:
             base = frame.prefix  # layer2.0.conv1, not layer2.repeat1.0.conv1
         else:
@@ -179,14 +185,43 @@ class Combinators:
             x = step if isinstance(step, Node) else (yield step)
         return x
 
+    def _numbered_iterations(
+        self,
+        element: ast.Element,
+        body: ast.Body,
+        count_item: ast.Item,
+        count: int,
+        counter: str | None,
+        frame: Frame,
+        x: Node,
+    ) -> Expansion:
+        """An unlabelled repeat inside a seq: no prefix of its own; every iteration's layers and
+        block instances take the seq's next positions."""
+        budget, source = self.budget, frame.source
+        for iteration in range(count):
+            budget.step(source, element.span)
+            env = {**frame.env, counter: iteration} if counter else frame.env
+            path = f"{frame.prefix}{frame.positions[0] if frame.positions else 0}"
+            inner = frame.child(env=env, scopes=((path, "iteration"),))
+            x = yield self.expander.scoped_body(body.chains, inner, x)
+        return x
+
     def residual(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node) -> Expansion:
+        """`residual [when (COND)] { body } [shortcut { body }]`: the body's output plus the input
+        (or the shortcut's). With `when`, a false condition leaves the body alone, without the sum
+        (MobileNet's inverted residual adds the input only where the stride is 1 and the width kept)."""
+        applies = self._residual_condition(element, frame)
+        if applies is None:
+            return x
         y = yield self.expander.body(body.chains, frame.child(), x)
+        if not applies:
+            return y
         shortcut = _followup(element, "shortcut")
         s = x
         if shortcut is not None:
-            path = self.budget.name(frame.source, frame.prefix + frame.unique("shortcut"), shortcut.span)
-            inner = frame.child(prefix=path + ".", scopes=((path, "shortcut"),))
-            s = yield self.expander.body(shortcut.chains, inner, x)
+            # The shortcut's layers are named beside the body's (torchvision's `downsample`).
+            path = frame.prefix + "shortcut"
+            s = yield self.expander.body(shortcut.chains, frame.child(scopes=((path, "shortcut"),)), x)
         if y is x:
             self.sink.add(
                 warning(
@@ -196,6 +231,40 @@ class Combinators:
                 )
             )
         return self.namer.add_node(frame, element, REGISTRY["add"](), (y, s), span=element.kind.span)
+
+    def _residual_condition(self, element: ast.Element, frame: Frame) -> bool | None:
+        """Whether the residual adds its input: no arguments, or `when (COND)`; None after an error."""
+        items = element.items
+        if not items:
+            return True
+        if len(items) != 2 or not isinstance(items[0], ast.Name) or items[0].id != "when":
+            self.sink.add(
+                error(
+                    "E301",
+                    "residual takes no arguments but an optional condition: residual when (stride == 1) { ... }",
+                    Label(frame.source, element.head_span),
+                )
+            )
+            return None
+        condition = self.binder.evaluate_int(items[1], frame.source, frame.env, "condition", None)
+        return None if condition is None else bool(condition)
+
+    def seq(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node) -> Expansion:
+        """`seq { ... }` numbers its layers and block instances 0, 1, 2... as PyTorch's
+        nn.Sequential numbers its modules. Labelled (`features: seq`), or inside another seq, it
+        is a prefix (`features.0`); otherwise its positions are names in the enclosing scope
+        (a block whose body is `seq { conv -> bn -> relu }` names `stem.0`, `stem.1`)."""
+        if element.items:
+            self.sink.add(error("E301", "seq takes no arguments", Label(frame.source, element.items[0].span)))
+            return x
+        if element.label is None and frame.positions is None:
+            inner = frame.child()
+        else:
+            local = self.namer.local_name(frame, element.label, "seq", element.head_span)
+            prefix = self.budget.name(frame.source, f"{frame.prefix}{local}.", element.span)
+            inner = frame.child(prefix=prefix, scopes=((prefix[:-1], "seq"),))
+        inner.positions = [0]
+        return (yield self.expander.scoped_body(body.chains, inner, x))
 
     def concat(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node, direct: bool = False) -> Expansion:
         """Branches are named under the concat (concat1.branch2.conv1), or directly under the block

@@ -11,7 +11,13 @@ from ..source import Source, Span
 from ..syntax import ast
 
 # The combinators and the follow-up parts each takes (`residual { } shortcut { }`).
-COMBINATORS: dict[str, tuple[str, ...]] = {"repeat": (), "residual": ("shortcut",), "concat": (), "if": ("else",)}
+COMBINATORS: dict[str, tuple[str, ...]] = {
+    "repeat": (),
+    "residual": ("shortcut",),
+    "concat": (),
+    "if": ("else",),
+    "seq": (),
+}
 
 Env = dict[str, Any]  # block parameters and repeat counters in scope: name -> value
 
@@ -60,6 +66,9 @@ class Frame:
         self.counters: dict[str, int] = {}
         self.taken: dict[str, Span] = {}
         self.block_stack = block_stack
+        # Inside a `seq`: the next position, shared by the bodies that continue its numbering
+        # (`if`, `residual`, an unlabelled `repeat`); None where layers are named by kind.
+        self.positions: list[int] | None = None
 
     def child(
         self, *, prefix: str | None = None, scopes: tuple[tuple[str, str], ...] = (), env: Env | None = None
@@ -78,7 +87,7 @@ class Frame:
             block_stack=self.block_stack,
         )
         if prefix is None:
-            frame.counters, frame.taken = self.counters, self.taken
+            frame.counters, frame.taken, frame.positions = self.counters, self.taken, self.positions
         return frame
 
     def lookup(self, name: str) -> Binding | None:
@@ -104,18 +113,12 @@ class Frame:
             frame = frame.enclosing
         return names
 
-    def unique(self, base: str) -> str:
-        """`base`, or `base2`, `base3`... when taken; reserves the name."""
-        key = base + "#unique"  # its own counter: `base` may also be a layer kind's automatic name
-        number = self.counters.get(key, 0)
-        while True:
-            number += 1
-            name = base if number == 1 else f"{base}{number}"
-            if name not in self.taken:
-                break
-        self.counters[key] = number
-        self.taken[name] = Span(0, 0)
-        return name
+    def next_position(self) -> str:
+        """Inside a `seq`: the next position's name (`0`, `1`...), reserved."""
+        assert self.positions is not None
+        position = self.positions[0]
+        self.positions[0] = position + 1
+        return str(position)
 
     def auto_name(self, base: str) -> str:
         while True:

@@ -31,6 +31,8 @@ class Namer:
     ) -> Node:
         if local is None:
             local = self.local_name(frame, element.label, layer.display_kind, element.head_span)
+            if frame.positions is not None:  # `conv 3x3 64 relu`: the relu is a module of its own
+                frame.positions[0] += layer.sequence_positions - 1
         budget = self.budget
         budget.layer(frame.source, element.span)
         name = budget.name(frame.source, frame.prefix + local, element.span)
@@ -41,11 +43,14 @@ class Namer:
     def local_name(self, frame: Frame, label: ast.Name | None, base: str, span: Span | None = None) -> str:
         """The node's name within its prefix: its label, or the next free automatic name (conv3).
         `span` locates an unlabelled element, for the second diagnostic of a clash."""
-        if label is None:
+        if label is None and frame.positions is None:
             name = frame.auto_name(base)
         else:
-            name = label.id
+            name = frame.next_position() if label is None else label.id
+            if label is not None and frame.positions is not None and name.isdigit():
+                frame.positions[0] = int(name) + 1  # `3: conv` inside a seq: the next is 4
             if name == "in":
+                assert label is not None
                 self.sink.add(
                     error(
                         "E210",
@@ -61,7 +66,7 @@ class Namer:
                     error(
                         "E210",
                         f"the name '{name}' is used twice",
-                        Label(frame.source, label.span),
+                        Label(frame.source, label.span if label else (span or Span(0, 0))),
                         secondary=[
                             Label(
                                 frame.source,
