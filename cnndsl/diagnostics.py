@@ -60,6 +60,8 @@ CODES: dict[str, str] = {
     "E408": "the network exceeds the parameter or size budget",
     "E409": "multiplied tensors cannot be broadcast to one shape",
     "E410": "a crop to a size larger than its input, or between tensors of other ranks",
+    "E411": "channel split sizes that do not add up to the input's channels",
+    "E412": "a resize to the size of a tensor of another rank",
     # ONNX code generation and execution
     "E501": "the weights file cannot be read or is not an .npz archive",
     "E502": "a weights array is missing, unexpected, misshapen or invalid",

@@ -1,6 +1,8 @@
-"""Upsampling by an integer factor per spatial axis, as PyTorch's nn.Upsample (U-Net's decoder).
+"""Upsampling, as PyTorch's nn.Upsample and F.interpolate: by an integer factor per spatial axis
+(`upsample 2`, U-Net's decoder), or to the spatial size of another tensor (`resize_linear a b`,
+DeepLab's and FCN's final F.interpolate(size=input's size), a decoder matching a skip tensor).
 
-nearest: out[i] = in[floor(i / factor)] (ONNX Resize, asymmetric coordinates, floor).
+nearest: out[i] = in[floor(i * in_size / out_size)] (ONNX Resize, asymmetric coordinates, floor).
 linear: linear, bilinear or trilinear interpolation following the input's rank, with PyTorch's
 align_corners=False sampling (ONNX's half_pixel coordinates): the corners of the input and output
 pixels line up, not their centres.
@@ -8,10 +10,26 @@ pixels line up, not their centres.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, broadcast, extents, register, shape_text
 from .emission import Emitter
+
+# Resize's `axes` attribute (opset 18) lets `sizes` name the spatial axes alone; before it, sizes
+# named every axis, the batch included, which a model with a free batch size cannot write down.
+RESIZE_AXES_OPSET = 18
+
+
+def resize(tape: Emitter, name: str, x: str, mode: str, *, scales: str = "", sizes: str = "", rank: int = 0) -> str:
+    """ONNX Resize with PyTorch's sampling for `mode`; `sizes` gives the `rank` spatial extents."""
+    sampling: dict[str, Any]
+    if mode == "linear":
+        sampling = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    else:
+        sampling = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    if sizes:
+        sampling["axes"] = list(range(2, rank + 2))
+    return tape.op("Resize", [x, "", scales, sizes] if sizes else [x, "", scales], name, **sampling)
 
 
 @register
@@ -46,15 +64,66 @@ class Upsample(Layer):
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         factors = broadcast(self.factor, len(in_shapes[0]) - 1, "the upsampling factor")
         scales = tape.constant(f"{name}.scales", [1.0, 1.0, *map(float, factors)])
-        if self.mode == "linear":
-            return tape.op(
-                "Resize", [inputs[0], "", scales], name, mode="linear", coordinate_transformation_mode="half_pixel"
+        return resize(tape, name, inputs[0], self.mode or "nearest", scales=scales)
+
+
+class ResizeTo(Layer):
+    """`resize_MODE a b`: `a` resized to the spatial size of `b`, as F.interpolate(a, size=b's size).
+    A layer that takes tensors takes no attributes (the resolver binds its words as tensor names),
+    so each sampling mode is a kind of its own."""
+
+    arity: ClassVar[int | None] = None
+    ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    mode: ClassVar[str]
+
+    def output_shape(self, inputs: list[Shape]) -> Shape:
+        if len(inputs) != 2:
+            raise ShapeIssue(
+                "E412",
+                f"{self.kind} takes two tensors, the one to resize and the one whose size it takes; got {len(inputs)}",
             )
-        return tape.op(
-            "Resize",
-            [inputs[0], "", scales],
-            name,
-            mode="nearest",
-            coordinate_transformation_mode="asymmetric",
-            nearest_mode="floor",
-        )
+        source, target = inputs
+        if len(source) != len(target) or len(source) < 2:
+            raise ShapeIssue(
+                "E412",
+                f"cannot resize {shape_text(source)} to the size of {shape_text(target)}: "
+                + ("their ranks differ" if len(source) != len(target) else "a resize needs spatial axes"),
+                notes=[f"input 1 is {shape_text(source)}", f"input 2 is {shape_text(target)}"],
+                help="resize to a tensor with as many spatial axes, taken before any flatten or global pooling",
+                input_index=1,
+            )
+        return (source[0], *target[1:])
+
+    def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
+        return RESIZE_AXES_OPSET, "Resize to sizes of the spatial axes"
+
+    def describe(self) -> str:
+        return self.mode
+
+    def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
+        # `sizes`, not scales: ONNX Runtime then samples at out/in exactly as PyTorch does for a
+        # given size, and the output has that size even where out/in has no exact float.
+        sizes = tape.constant(f"{name}.sizes", list(out_shape[1:]), integer=True)
+        return resize(tape, name, inputs[0], self.mode, sizes=sizes, rank=len(out_shape) - 1)
+
+
+@register
+class ResizeNearest(ResizeTo):
+    kind: ClassVar[str] = "resize_nearest"
+    summary: ClassVar[str] = (
+        "the first tensor resized to the spatial size of the second, nearest neighbour "
+        "(F.interpolate(size=...), mode 'nearest')"
+    )
+    examples: ClassVar[tuple[str, ...]] = ("resize_nearest",)
+    mode: ClassVar[str] = "nearest"
+
+
+@register
+class ResizeLinear(ResizeTo):
+    kind: ClassVar[str] = "resize_linear"
+    summary: ClassVar[str] = (
+        "the first tensor resized to the spatial size of the second, linear, bilinear or trilinear "
+        "(F.interpolate(size=..., align_corners=False); DeepLab's and FCN's output)"
+    )
+    examples: ClassVar[tuple[str, ...]] = ("resize_linear",)
+    mode: ClassVar[str] = "linear"
