@@ -45,10 +45,12 @@ CODES: dict[str, str] = {
     "E216": "nesting is too deep",
     "E217": "the layers' hierarchical names exceed the size budget",
     "E218": "the network has no layers",
+    "E219": "unknown function, or a function given the wrong number of arguments",
     # values
     "E301": "an argument has the wrong type",
     "E302": "an argument is out of range",
     "E303": "a number is too large",
+    "E304": "a tensor's shape is read with an attribute or axis it does not have",
     # shapes
     "E401": "a spatial size becomes zero or negative",
     "E402": "fully connected layer after a spatial tensor without flatten",
@@ -62,6 +64,7 @@ CODES: dict[str, str] = {
     "E410": "a crop to a size larger than its input, or between tensors of other ranks",
     "E411": "channel split sizes that do not add up to the input's channels",
     "E412": "a resize to the size of a tensor of another rank",
+    "E413": "the shape of a tensor read in an expression cannot be computed",
     # ONNX code generation and execution
     "E501": "the weights file cannot be read or is not an .npz archive",
     "E502": "a weights array is missing, unexpected, misshapen or invalid",

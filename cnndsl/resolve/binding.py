@@ -10,18 +10,26 @@ import functools
 from typing import Any
 
 from ..diagnostics import Diagnostic, DiagnosticSink, Label, did_you_mean, error
-from ..layers.base import Arg, ArgIssue, WindowValue
+from ..ir import Node
+from ..layers.base import Arg, ArgIssue, Shape, WindowValue
 from ..source import Source, Span
 from ..syntax import ast
 from .evaluation import FAILED, EvalError, Evaluator
-from .frames import Env
+from .frames import Binding, Env, Frame
+from .tensor_shapes import ShapeUnknown, TensorShapes
 
 Bound = tuple[dict[str, Any], dict[str, Span]]  # values and where each was written, by argument
 
 
 class Binder:
-    def __init__(self, sink: DiagnosticSink):
+    """Binds and evaluates arguments. Expressions read tensor shapes (`in.c`) from the tensors of
+    `frame`, which the expander sets to the frame of the element it expands before binding its
+    arguments or evaluating a combinator's count or condition."""
+
+    def __init__(self, sink: DiagnosticSink, shapes: TensorShapes):
         self.sink = sink
+        self.shapes = shapes
+        self.frame: Frame | None = None
 
     def bind(
         self,
@@ -31,10 +39,11 @@ class Binder:
         env: Env,
         owner: str,
         *,
-        evaluate_defaults: bool = False,
+        block_input: Node | None = None,
     ) -> Bound | None:
         """Bind an element's items; None after reporting why they do not fit. `owner` names what
-        is bound in messages; `evaluate_defaults`: the defaults are expressions (a block's)."""
+        is bound in messages. `block_input`: the signature is a block's, whose defaults are
+        expressions, evaluated where `in` is the block's input (`block t(c = in.c / 2)`)."""
         by_word, by_name, positionals = _signature_index(signature)
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
@@ -67,7 +76,9 @@ class Binder:
                     issue.code,
                     issue.message,
                     span,
-                    issue.help or (f"to divide, parenthesise the expression: '({written})'" if division else None),
+                    issue.help
+                    or (f"to divide, parenthesise the expression: '({written})'" if division else None)
+                    or _rounding_help(issue.code, value, written),
                 )
                 values.setdefault(arg.name, None)  # reported once: not "missing" as well
                 return False
@@ -154,20 +165,55 @@ class Binder:
                 )
                 return None
             default = arg.default
-            if evaluate_defaults and default is not None:
-                default = self.evaluate(default, source, {})
+            if block_input is not None and default is not None:
+                default = self._default(default, source, block_input, element.span)
                 if default is FAILED:
                     return None
             values[arg.name] = default
         return None if failures else (values, spans)
 
+    def _default(self, default: ast.Item, source: Source, block_input: Node, call: Span) -> Any:
+        """A block parameter's default: it sees no parameter, and `in` is the block's input."""
+        caller, self.frame = self.frame, Frame(source, {}, "", None)
+        self.frame.tensors["in"] = Binding(block_input, call, used=True)
+        try:
+            return self.evaluate(default, source, {})
+        finally:
+            self.frame = caller
+
     def evaluate(self, item: ast.Item, source: Source, env: Env, *, words_allowed: bool = False) -> Any:
         """The item's value, or FAILED after reporting why it has none."""
         try:
-            return Evaluator(env, words_allowed).value(item)
+            return Evaluator(env, words_allowed, self).value(item)
         except EvalError as failure:
-            self.sink.add(error(failure.code, failure.message, Label(source, failure.span), help=failure.help))
+            self.sink.add(
+                error(
+                    failure.code,
+                    failure.message,
+                    Label(source, failure.span),
+                    secondary=list(failure.secondary),
+                    help=failure.help,
+                )
+            )
             return FAILED
+
+    def tensor_shape(self, name: ast.Name, use: Span) -> Shape:
+        """The shape of the tensor `name` (in `frame`), read by the expression at `use` (`in.c`)."""
+        binding = self.frame.lookup(name.id) if self.frame is not None else None
+        if binding is None:
+            visible = self.frame.visible_tensors() if self.frame is not None else set()
+            raise EvalError("E208", f"undefined tensor '{name.id}'", name.span, help=did_you_mean(name.id, visible))
+        try:
+            return self.shapes.of(binding.node)
+        except ShapeUnknown as unknown:
+            failing = unknown.failing
+            raise EvalError(
+                "E413",
+                f"the shape of '{name.id}' is unknown: '{failing.name}' fails its shape check",
+                use,
+                help="fix that layer first; its error is shown here because the shape check runs after this one",
+                secondary=(Label(failing.source, failing.span, f"error[{unknown.code}]: {unknown.message}"),),
+            ) from None
 
     def evaluate_int(self, item: ast.Item, source: Source, env: Env, what: str, minimum: int | None) -> int | None:
         value = self.evaluate(item, source, env)
@@ -176,11 +222,13 @@ class Binder:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if not isinstance(value, int) or (minimum is not None and value < minimum):
+            code = "E301" if not isinstance(value, int) else "E302"
             self.sink.add(
                 error(
-                    "E301" if not isinstance(value, int) else "E302",
+                    code,
                     f"{what} must be an integer{'' if minimum is None else f' >= {minimum}'}, got {value!r}",
                     Label(source, item.span),
+                    help=_rounding_help(code, value, source.text[item.span.start : item.span.end]),
                 )
             )
             return None
@@ -215,5 +263,17 @@ def _subtraction_help(items: tuple[ast.Item, ...], index: int, source: Source) -
     return f"to subtract, parenthesise the expression: '({written})'"
 
 
+def _rounding_help(code: str, value: Any, written: str) -> str | None:
+    """A fraction where an integer is needed (`(c * 0.75)` is 37.5): the functions that round it."""
+    parts = [value.extent, value.stride] if isinstance(value, WindowValue) else [value]
+    numbers = [n for part in parts for n in (part if isinstance(part, tuple) else (part,))]
+    if code != "E301" or not any(isinstance(n, float) and not n.is_integer() for n in numbers):
+        return None
+    if len(numbers) > 1 or not (written.startswith("(") and written.endswith(")")):
+        return "round it with ceil(x), floor(x), round(x) or divisible(x, 8), inside parentheses"
+    inner = written[1:-1]
+    return f"round it: (ceil({inner})), (floor({inner})), (round({inner})) or (divisible({inner}, 8))"
+
+
 def _is_numeric(item: ast.Item) -> bool:
-    return isinstance(item, (ast.Number, ast.Negate, ast.Binary, ast.Conditional))
+    return isinstance(item, ast.EXPRESSIONS) and not isinstance(item, ast.Name)

@@ -22,6 +22,7 @@ from .frames import COMBINATORS, Binding, BlockInfo, Env, Frame, Stop
 from .limits import Limits
 from .naming import Namer
 from .ordering import continues, statement_order
+from .tensor_shapes import TensorShapes
 from .work import Expansion, Step
 
 
@@ -31,7 +32,7 @@ class Expander:
         self.limits = limits
         self.sink = sink
         self.budget = Budget(limits, sink)
-        self.binder = Binder(sink)
+        self.binder = Binder(sink, TensorShapes(graph))
         self.namer = Namer(sink, self.budget, graph)
         self.combinators = Combinators(self, blocks, limits, sink, self.budget, self.binder, self.namer)
         self.signatures: dict[str, tuple[Arg, ...]] = {}  # block name -> its parameters as a signature
@@ -151,6 +152,7 @@ class Expander:
 
     def element(self, element: ast.Element, frame: Frame, x: Node, *, chain_start: bool) -> Step:
         self.budget.step(frame.source, element.span)
+        self.binder.frame = frame  # the tensors its arguments, count or condition may read (`in.c`)
         word = element.kind.id
         kind = REGISTRY.get(word)
         merge = kind is not None and kind.arity is None
@@ -169,7 +171,7 @@ class Expander:
             self.sink.add(
                 error(
                     "E215",
-                    f"'{word}' takes no braced body; only repeat, residual, concat and if do",
+                    f"'{word}' takes no braced body; only repeat, residual, concat, if and seq do",
                     Label(frame.source, element.body.span),
                 )
             )
@@ -281,7 +283,8 @@ class Expander:
                 Arg(p.name.id, None, p.default, positional=p.default is None, required=p.default is None)
                 for p in info.definition.params
             )
-        bound = self.binder.bind(signature, element, frame.source, frame.env, f"block '{name}'", evaluate_defaults=True)
+        self.binder.frame = frame  # also when a repetition calls the block directly
+        bound = self.binder.bind(signature, element, frame.source, frame.env, f"block '{name}'", block_input=x)
         if bound is None:
             return x
         env, _ = bound
@@ -325,6 +328,7 @@ class Expander:
         if only is not None and only.label is None and only.body is not None:
             if only.kind.id == "repeat":
                 # A block that is one repetition names its iterations directly: layer2.0.conv1.
+                self.binder.frame = inner  # its count may read the block's input (`in.c`)
                 return self.combinators.repeat(only, only.body, inner, x, direct=True)
             if only.kind.id == "concat":
                 # A block that is one concat names its branches directly: inception3a.branch2.conv1.

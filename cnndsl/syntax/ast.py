@@ -34,6 +34,13 @@ class Negate(NamedTuple):
     span: Span
 
 
+class Not(NamedTuple):
+    """`!x`: 1 where x is 0, else 0."""
+
+    operand: Expr
+    span: Span
+
+
 class Binary(NamedTuple):
     op: str
     left: Expr
@@ -45,6 +52,30 @@ class Conditional(NamedTuple):
     test: Expr
     then: Expr
     otherwise: Expr
+    span: Span
+
+
+class Call(NamedTuple):
+    """`min(a, b)`, `divisible(c * w, 8)`: a function of the expression language (inside parentheses)."""
+
+    function: Name
+    arguments: tuple[Expr, ...]
+    span: Span
+
+
+class Attribute(NamedTuple):
+    """`in.c`, `x.h`, `in.shape[i]`: a number read from a named tensor's shape."""
+
+    tensor: Name
+    attribute: Name
+    axis: Expr | None  # the i of `shape[i]`
+    span: Span
+
+
+class ComputedDims(NamedTuple):
+    """`(k)x1`, `1x(2*k+1)`: an extent per axis, some of them computed."""
+
+    extents: tuple[Expr, ...]
     span: Span
 
 
@@ -71,8 +102,10 @@ class Pair(NamedTuple):
     span: Span
 
 
-Expr = Number | Name | Negate | Binary | Conditional
-Item = Number | Name | Negate | Binary | Conditional | Dims | Array | Window | Pair
+Expr = Number | Name | Negate | Not | Binary | Conditional | Call | Attribute
+Item = Expr | Dims | ComputedDims | Array | Window | Pair
+# The items that are one number (an expression), for the checks that ask "is this a value?".
+EXPRESSIONS = (Number, Name, Negate, Not, Binary, Conditional, Call, Attribute)
 
 
 # --- statements -------------------------------------------------------------------------------

@@ -124,6 +124,47 @@ class TreeBuilder:
         minus, operand = children
         return ast.Negate(operand, covering_span(minus, operand))
 
+    def logical_not(self, children: Children) -> ast.Not:
+        bang, operand = children
+        return ast.Not(operand, covering_span(bang, operand))
+
+    def call(self, children: Children) -> ast.Call:
+        function, _open, *arguments, close = children
+        return ast.Call(
+            ast.Name(str(function), token_span(function)),
+            tuple(a for a in arguments if not is_token(a)),
+            covering_span(function, close),
+        )
+
+    def attribute(self, children: Children) -> ast.Attribute:
+        tensor, _dot, attribute, *axis = children  # axis: '[' expression ']' or nothing
+        return ast.Attribute(
+            ast.Name(str(tensor), token_span(tensor)),
+            ast.Name(str(attribute), token_span(attribute)),
+            axis[1] if axis else None,
+            covering_span(tensor, attribute, *axis),
+        )
+
+    def shape(self, children: Children) -> ast.ComputedDims:
+        """`(k)x1x(2*k+1)`: CROSS-joined integers, DIMS and parenthesised expressions."""
+        extents: list[ast.Expr] = []
+        opened: Token | None = None
+        for child in children:
+            if not is_token(child):
+                extents.append(child)
+            elif child.type == "LPAR":
+                opened = child
+            elif child.type == "RPAR":
+                extents[-1] = extents[-1]._replace(span=covering_span(opened, child))
+            elif child.type == "INT":
+                extents.append(self.int([child]))
+            elif child.type == "DIMS":
+                start = child.start_pos
+                for part in child.split("x"):
+                    extents.append(ast.Number(_int(child, part), Span(start, start + len(part))))
+                    start += len(part) + 1
+        return ast.ComputedDims(tuple(extents), covering_span(children[0], children[-1]))
+
     def paren(self, children: Children) -> ast.Expr:
         open_, inner, close = children
         expression: ast.Expr = inner

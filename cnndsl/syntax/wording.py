@@ -10,7 +10,7 @@ a specific row comes before a general one:
   file). What no row phrases is listed from the accepted terminals instead (`FAMILIES`,
   `TOKEN_DESCRIPTIONS`), as "expected a value, ')' or the end of the line".
 - `TOKEN_HELP`: the help line of E101.
-- `CHARACTER_HELP`: the help line of E102, where no terminal matches a character.
+- `characters.CHARACTER_HELP`: the help line of E102, where no terminal matches a character.
 
 Terminal names (NAME, ARROW, _NL) never reach the user; `TOKEN_DESCRIPTIONS` phrases each one.
 
@@ -27,9 +27,6 @@ Two cases need more than the parser's facts, and are named for it:
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Callable
 from typing import NamedTuple
 
 from ..diagnostics import Diagnostic, Label, error
@@ -37,6 +34,7 @@ from ..source import Source, Span
 from . import lalr
 from .automaton import runtime
 from .builder import token_span
+from .characters import fill, foreign_digit, unexpected_character
 from .lines import LineJoiner
 
 
@@ -64,6 +62,11 @@ TOKEN_DESCRIPTIONS = {
     "PLUS": "'+'",
     "MINUS": "'-'",
     "QUESTION": "'?'",
+    "AND": "'&&'",
+    "OR": "'||'",
+    "NOT": "'!'",
+    "DOT": "'.'",
+    "CROSS": "'x'",
     "CMP": "a comparison",
     "LPAR": "'('",
     "RPAR": "')'",
@@ -167,7 +170,8 @@ TOKEN_HELP: tuple[Wording, ...] = (
     Wording("this '$token' has no matching opening bracket", stray_closer=True),
     Wording(
         "a layer is expected here, such as 'conv 3x3 64' or 'relu'",
-        accepting_exactly=terms("NAME"),
+        accepting=terms("NAME"),
+        accepting_only=terms("NAME", "INT"),  # a layer, or a position label (`0: conv`)
         after=terms("ARROW", "EQUALS", "LBRACE"),
     ),
 )
@@ -186,55 +190,28 @@ class Family(NamedTuple):
 # Listing what the parser accepts, where no row of EXPECTED applies: families first, then single
 # terminals (sorted by phrase), then the end of the statement. Each terminal is named at most once.
 FAMILIES = (
-    Family(terms("INT", "FLOAT", "DIMS", "NAME", "LPAR", "MINUS", "LSQB"), "a value", "an argument"),
-    Family(terms("STAR", "PLUS", "MINUS", "SLASH", "CMP", "QUESTION"), "an operator"),
+    Family(terms("INT", "FLOAT", "DIMS", "NAME", "LPAR", "MINUS", "NOT", "LSQB"), "a value", "an argument"),
+    Family(terms("STAR", "PLUS", "MINUS", "SLASH", "CMP", "QUESTION", "AND", "OR"), "an operator"),
 )
 FAMILY_AT_LEAST = 3
 # After these, a NAME is an operand (a value), not the start of an attribute.
-OPERAND_AFTER = terms("PLUS", "MINUS", "STAR", "SLASH", "LPAR", "QUESTION", "COLON", "CMP", "EQUALS", "ARROW")
+OPERAND_AFTER = terms(
+    "PLUS", "MINUS", "STAR", "SLASH", "LPAR", "QUESTION", "COLON", "CMP", "AND", "OR", "NOT", "CROSS", "EQUALS", "ARROW"
+)
 STATEMENT_ENDS = terms("_NL", "$END")  # named last, as one phrase ("the end of the line" first)
 # Left out of a list of more than MOST_PHRASES alternatives: they would only bury the likely ones.
 MOST_PHRASES = 4
-MINOR = terms("COMMA", "SLASH", "STAR", "LBRACE", "QUESTION", "CMP", "COLON", "EQUALS")
+MINOR = terms("COMMA", "SLASH", "STAR", "LBRACE", "QUESTION", "CMP", "AND", "OR", "COLON", "EQUALS", "DOT", "CROSS")
 
 # How the token met is named in "unexpected ...": by its text, but a line break by its kind.
 LINE_BREAK_WORDS = {";": "';'"}
 LINE_BREAK_DEFAULT = "end of line"
 
 
-class CharacterHelp(NamedTuple):
-    """One row of CHARACTER_HELP: `text` helps where `matches` the character no terminal matches."""
-
-    matches: Callable[[str], bool]
-    text: str
-
-
-BIDIRECTIONAL_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-
-
-def is_non_ascii(char: str) -> bool:
-    return not char.isascii()
-
-
-# The help line of E102: the first row that matches.
-CHARACTER_HELP: tuple[CharacterHelp, ...] = (
-    # A digit of another script that FOREIGN DIGIT did not reach (it skips from a '#' on, even in a string).
-    CharacterHelp(str.isdigit, "only the ASCII digits 0-9 are allowed in numbers"),
-    CharacterHelp(
-        BIDIRECTIONAL_CONTROLS.__contains__,
-        "bidirectional control characters can make code display differently from how it reads; remove it",
-    ),
-    CharacterHelp("'".__eq__, "file names in 'use' take double quotes: use \"blocks.cnn\""),
-    CharacterHelp(is_non_ascii, "names and numbers are ASCII; non-ASCII text is allowed in comments only"),
-)
-
 # The messages, by code.
 UNEXPECTED_TOKEN = "unexpected $found: $expected"  # E101
 UNEXPECTED_END = "unexpected end of file: $expected"  # E103
 NEVER_CLOSED = "this '$bracket' is never closed"  # E103, at the bracket
-UNEXPECTED_CHARACTER = "unexpected character $shown"  # E102
-FOREIGN_DIGIT = "'$digit' ($name, $codepoint) is not an ASCII digit"  # E102
-FOREIGN_DIGIT_HELP = "numbers use the digits 0-9 only: write $value"
 
 
 def syntax_diagnostic(source: Source, failure: lalr.SyntaxFailure) -> Diagnostic:
@@ -251,14 +228,14 @@ def syntax_diagnostic(source: Source, failure: lalr.SyntaxFailure) -> Diagnostic
         # The caret goes just after the last character, where the missing text belongs.
         span = Span(situation.code_end, situation.code_end + 1)
         opened = situation.open_bracket
-        secondary = [Label(source, token_span(opened), _fill(NEVER_CLOSED, bracket=opened))] if opened else []
-        return error("E103", _fill(UNEXPECTED_END, expected=expected), Label(source, span), secondary=secondary)
+        secondary = [Label(source, token_span(opened), fill(NEVER_CLOSED, bracket=opened))] if opened else []
+        return error("E103", fill(UNEXPECTED_END, expected=expected), Label(source, span), secondary=secondary)
     found = (
         LINE_BREAK_WORDS.get(situation.text, LINE_BREAK_DEFAULT) if situation.found == "_NL" else repr(situation.text)
     )
     return error(
         "E101",
-        _fill(UNEXPECTED_TOKEN, found=found, expected=expected),
+        fill(UNEXPECTED_TOKEN, found=found, expected=expected),
         Label(source, token_span(failure.token)),
         help=first_wording(TOKEN_HELP, situation),
     )
@@ -299,7 +276,7 @@ def first_wording(table: tuple[Wording, ...], situation: Situation) -> str | Non
     """The text of the first row that applies, or None."""
     for row in table:
         if row.applies(situation):
-            return _fill(row.text, token=situation.text)
+            return fill(row.text, token=situation.text)
     return None
 
 
@@ -341,54 +318,3 @@ def one_of(options: list[str]) -> str:
     if len(options) == 1:
         return options[0]
     return ", ".join(options[:-1]) + " or " + options[-1]
-
-
-def unexpected_character(source: Source, position: int) -> Diagnostic:
-    """E102 where no terminal matches the character at `position`."""
-    char = source.text[position] if position < len(source.text) else ""
-    shown = repr(char) if char.isprintable() and char.isascii() else f"{char!r} (U+{ord(char):04X})"
-    help_line = next((row.text for row in CHARACTER_HELP if row.matches(char)), None)
-    return error(
-        "E102", _fill(UNEXPECTED_CHARACTER, shown=shown), Label(source, Span(position, position + 1)), help=help_line
-    )
-
-
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def foreign_digit(source: Source, position: int) -> Diagnostic | None:
-    """FOREIGN DIGIT: E102 at the first non-ASCII digit in code (not in a comment) from the start
-    of the file to the end of the line where the parser stopped, if there is one."""
-    text = source.text
-    line_end = text.find("\n", position)
-    line_end = len(text) if line_end < 0 else line_end
-    start = 0
-    while start < line_end:
-        stop = text.find("\n", start)
-        stop = line_end if stop < 0 or stop > line_end else stop
-        code = text[start:stop].split("#", 1)[0]
-        for found in _NON_ASCII.finditer(code):
-            char = found.group()
-            value = unicodedata.digit(char, None)
-            if value is not None:
-                codepoint = f"U+{ord(char):04X}"
-                column = start + found.start()
-                return error(
-                    "E102",
-                    _fill(
-                        FOREIGN_DIGIT, digit=char, name=unicodedata.name(char, codepoint).lower(), codepoint=codepoint
-                    ),
-                    Label(source, Span(column, column + 1)),
-                    help=_fill(FOREIGN_DIGIT_HELP, value=value),
-                )
-        start = stop + 1
-    return None
-
-
-def _fill(template: str, **values: object) -> str:
-    """A message template with its `$names` filled in (string.Template would cost a module import
-    more than every message takes to word)."""
-    return _PLACEHOLDER.sub(lambda found: str(values[found.group(1)]), template)
-
-
-_PLACEHOLDER = re.compile(r"\$(\w+)")
