@@ -6,7 +6,6 @@ cnndsl specs is between the same architectures. Importing this module imports to
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -274,33 +273,9 @@ def _by_module(table: dict[str, str]) -> Callable[[str], str]:
     return rename
 
 
-def _resnet_name(key: str) -> str:
-    return re.sub(r"downsample\.0", "shortcut.conv1", re.sub(r"downsample\.1", "shortcut.bn1", key))
-
-
-def _googlenet_name(key: str) -> str:
-    """torchvision: inception3a.branch2.1.conv.weight; cnndsl: inception3a.branch2.basic2.conv.weight."""
-    key = re.sub(r"branch1\.", "branch1.basic1.", key)
-    key = re.sub(r"branch4\.1\.", "branch4.basic1.", key)
-    return re.sub(r"branch([23])\.(\d)\.", lambda m: f"branch{m[1]}.basic{int(m[2]) + 1}.", key)
-
-
+# The specs in specs/ carry torchvision's names and load a state_dict unchanged; only the benchmark's
+# own small network (benchmarks/specs/tiny.cnn) names its layers otherwise.
 CNNDSL_NAMES: dict[str, Callable[[str], str]] = {
-    "alexnet": _by_module(
-        {
-            "features.0": "conv1",
-            "features.3": "conv2",
-            "features.6": "conv3",
-            "features.8": "conv4",
-            "features.10": "conv5",
-            "classifier.1": "fc6",
-            "classifier.4": "fc7",
-            "classifier.6": "fc8",
-        }
-    ),
-    "resnet50": _resnet_name,
-    "resnet152": _resnet_name,
-    "googlenet": _googlenet_name,
     "tiny": _by_module(
         {
             "stem.0": "conv1",
@@ -329,10 +304,6 @@ def randomise_batch_norm(model: nn.Module, seed: int = 0) -> None:
 
 
 def cnndsl_weights(model: nn.Module, name: str) -> dict[str, np.ndarray]:
-    """The model's parameters and running statistics under cnndsl's names, for `--weights`."""
-    rename = CNNDSL_NAMES[name]
-    return {
-        rename(key): value.detach().numpy()
-        for key, value in model.state_dict().items()
-        if not key.endswith("num_batches_tracked")
-    }
+    """The model's state_dict for `--weights`, under cnndsl's names where they differ from torchvision's."""
+    rename = CNNDSL_NAMES.get(name, str)
+    return {rename(key): value.detach().numpy() for key, value in model.state_dict().items()}
