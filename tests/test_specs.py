@@ -50,6 +50,11 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "resnet50": (25_557_032, 4_089_184_256),  # torchvision (v1.5)
     "resnet101": (44_549_160, 7_801_405_440),  # torchvision (v1.5)
     "resnet152": (60_192_808, 11_513_626_624),  # torchvision (v1.5)
+    "resnext50_32x4d": (25_028_904, 4_230_479_872),  # torchvision: 25,028,904 params, 4.23 GFLOPS
+    "resnext101_32x8d": (88_791_336, 16_414_015_488),  # torchvision: 88,791,336 params, 16.41 GFLOPS
+    "resnext101_64x4d": (83_455_272, 15_460_270_080),  # torchvision: 83,455,272 params, 15.46 GFLOPS
+    "wide_resnet50_2": (68_883_240, 11_398_021_120),  # torchvision: 68,883,240 params, 11.4 GFLOPS
+    "wide_resnet101_2": (126_886_696, 22_753_050_624),  # torchvision: 126,886,696 params, 22.75 GFLOPS
     "googlenet": (6_624_904, 1_498_376_192),  # torchvision, without the aux classifiers
     "squeezenet1_0": (1_248_424, 818_924_576),  # torchvision: 1,248,424 params, 0.82 GFLOPS
     "squeezenet1_1": (1_235_496, 349_151_936),  # torchvision: 1,235,496 params, 0.35 GFLOPS
