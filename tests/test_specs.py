@@ -56,6 +56,10 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "wide_resnet50_2": (68_883_240, 11_398_021_120),  # torchvision: 68,883,240 params, 11.4 GFLOPS
     "wide_resnet101_2": (126_886_696, 22_753_050_624),  # torchvision: 126,886,696 params, 22.75 GFLOPS
     "googlenet": (6_624_904, 1_498_376_192),  # torchvision, without the aux classifiers
+    "densenet121": (7_978_856, 2_834_161_664),  # torchvision: 7,978,856 params, 2.83 GFLOPS
+    "densenet161": (28_681_000, 7_727_907_072),  # torchvision: 28,681,000 params, 7.73 GFLOPS
+    "densenet169": (14_149_480, 3_359_843_328),  # torchvision: 14,149,480 params, 3.36 GFLOPS
+    "densenet201": (20_013_928, 4_291_365_888),  # torchvision: 20,013,928 params, 4.29 GFLOPS
     "squeezenet1_0": (1_248_424, 818_924_576),  # torchvision: 1,248,424 params, 0.82 GFLOPS
     "squeezenet1_1": (1_235_496, 349_151_936),  # torchvision: 1,235,496 params, 0.35 GFLOPS
     "mobilenet_v2": (3_504_872, 300_774_272),  # torchvision: 3,504,872 params, 0.30 GFLOPS
