@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, NamedTuple
 
 from .base import MIN_OPSET, Arg, ArgIssue, Layer, Shape, real, register
@@ -23,7 +24,8 @@ FUNCTIONS: dict[str, Function] = {
     "elu": Function("Elu", "alpha", 1.0, "x if x > 0 else alpha*(exp(x)-1) (alpha 1.0)"),
     "sigmoid": Function("Sigmoid", doc="1 / (1 + exp(-x))"),
     "tanh": Function("Tanh", doc="tanh(x)"),
-    "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form", opset=20),
+    # ONNX's Gelu operator from opset 20, its expression before (see _gelu): every opset.
+    "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form; `gelu tanh`: the tanh approximation"),
     "hardsigmoid": Function("HardSigmoid", doc="relu6(x + 3) / 6, PyTorch's (ONNX's default slope is 0.2)"),
     "hardswish": Function("HardSwish", doc="x * relu6(x + 3) / 6 (MobileNetV3)"),
     "silu": Function("Mul", doc="x * sigmoid(x), also called swish (EfficientNet)"),
@@ -75,8 +77,12 @@ def suffix_text(function: str | None, value: float | None) -> str:
     return function if value is None or value == spec.default else f"{function} {value:g}"
 
 
-def emit_function(tape: Emitter, function: str, value: float | None, name: str, x: str, output: str) -> str:
+def emit_function(
+    tape: Emitter, function: str, value: float | None, name: str, x: str, output: str, approximate: str | None = None
+) -> str:
     spec = FUNCTIONS[function]
+    if function == "gelu":
+        return _gelu(tape, name, x, output, approximate)
     if function == "relu6":
         low = tape.constant(f"{name}.min", 0.0)
         high = tape.constant(f"{name}.max", 6.0)
@@ -132,6 +138,29 @@ class ActivationSuffix:
 
 HARD_SWISH_OPSET = 14  # ONNX's HardSwish operator
 MISH_OPSET = 18  # ONNX's Mish operator
+GELU_OPSET = 20  # ONNX's Gelu operator, both forms (its `approximate` attribute)
+
+
+def _gelu(tape: Emitter, name: str, x: str, output: str, approximate: str | None) -> str:
+    """PyTorch's GELU, 0.5 * x * (1 + g(x)): g = erf(x / sqrt(2)) exactly, or with approximate='tanh'
+    g = tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)). The Gelu operator from opset 20; before it, that
+    expression (as torch.onnx exports it)."""
+    if tape.opset >= GELU_OPSET:
+        # The exact form is the operator's default, written as before this attribute was used.
+        form: dict[str, Any] = {"approximate": approximate} if approximate else {}
+        return tape.op("Gelu", [x], output, **form)
+    if approximate == "tanh":
+        cube = tape.op("Mul", [tape.op("Mul", [x, x], f"{name}.gelu_square"), x], f"{name}.gelu_cube")
+        cubic = tape.op("Mul", [cube, tape.constant(f"{name}.gelu_coefficient", 0.044715)], f"{name}.gelu_cubic")
+        inner = tape.op("Add", [x, cubic], f"{name}.gelu_inner")
+        scale = tape.constant(f"{name}.gelu_scale", math.sqrt(2 / math.pi))
+        g = tape.op("Tanh", [tape.op("Mul", [inner, scale], f"{name}.gelu_scaled")], f"{name}.gelu_tanh")
+    else:
+        scaled = tape.op("Mul", [x, tape.constant(f"{name}.gelu_scale", 1 / math.sqrt(2))], f"{name}.gelu_scaled")
+        g = tape.op("Erf", [scaled], f"{name}.gelu_erf")
+    one_plus = tape.op("Add", [g, tape.constant(f"{name}.gelu_one", 1.0)], f"{name}.gelu_one_plus")
+    half_x = tape.op("Mul", [x, tape.constant(f"{name}.gelu_half", 0.5)], f"{name}.gelu_half_x")
+    return tape.op("Mul", [half_x, one_plus], output)
 
 
 def _hard_sigmoid(tape: Emitter, x: str, output: str) -> str:
@@ -146,14 +175,17 @@ class Activation(Layer):
     summary: ClassVar[str] = "element-wise activation; the layer's word names the function"
     signature: ClassVar[tuple[Arg, ...]] = (
         Arg("value", real(), positional=True, doc="leakyrelu's slope or elu's alpha"),
+        Arg("approximate", words=("tanh",), doc="gelu's tanh approximation (PyTorch's approximate='tanh')"),
     )
 
-    examples: ClassVar[tuple[str, ...]] = tuple(
-        f"{word} {spec.default:g}" if spec.parameter else word for word, spec in FUNCTIONS.items()
+    examples: ClassVar[tuple[str, ...]] = (
+        *(f"{word} {spec.default:g}" if spec.parameter else word for word, spec in FUNCTIONS.items()),
+        "gelu tanh",
     )
 
     function: str
     value: float | None = None
+    approximate: str | None = None  # gelu's form: None (exact) or "tanh"
 
     @classmethod
     def spellings(cls) -> tuple[str, ...]:
@@ -161,8 +193,10 @@ class Activation(Layer):
 
     @classmethod
     def from_args(cls, args: dict[str, Any], word: str) -> Activation:
+        if args["approximate"] and word != "gelu":
+            raise ArgIssue("E202", f"{word} has no {args['approximate']} form; only gelu does", arg="approximate")
         try:
-            return cls(word, checked_value(word, args["value"]))
+            return cls(word, checked_value(word, args["value"]), args["approximate"])
         except ArgIssue as issue:
             raise ArgIssue(issue.code, issue.message, arg="value") from None
 
@@ -181,7 +215,9 @@ class Activation(Layer):
 
     def describe(self) -> str:
         spec = FUNCTIONS[self.function]
-        return "" if spec.parameter is None else f"{spec.parameter} {self.value:g}"
+        if spec.parameter is None:
+            return self.approximate or ""
+        return f"{spec.parameter} {self.value:g}"
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
-        return emit_function(tape, self.function, self.value, name, inputs[0], name)
+        return emit_function(tape, self.function, self.value, name, inputs[0], name, self.approximate)
