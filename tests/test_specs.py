@@ -65,6 +65,10 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "mobilenet_v2": (3_504_872, 300_774_272),  # torchvision: 3,504,872 params, 0.30 GFLOPS
     "mobilenet_v3_large": (5_483_032, 216_589_760),  # torchvision
     "mobilenet_v3_small": (2_542_856, 56_510_400),  # torchvision: 2,542,856 params, 0.06 GFLOPS
+    "shufflenet_v2_x0_5": (1_366_792, 40_476_448),  # torchvision: 1,366,792 params, 0.04 GFLOPS
+    "shufflenet_v2_x1_0": (2_278_604, 144_907_992),  # torchvision: 2,278,604 params, 0.14 GFLOPS
+    "shufflenet_v2_x1_5": (3_503_624, 295_759_392),  # torchvision: 3,503,624 params, 0.30 GFLOPS
+    "shufflenet_v2_x2_0": (7_393_996, 583_253_464),  # torchvision: 7,393,996 params, 0.58 GFLOPS
     "efficientnet_b0": (5_288_548, 385_814_752),  # torchvision
     "convnext_tiny": (28_589_128, 4_455_531_264),  # torchvision
     "unet": (31_030_658, 150_428_424_448),  # the paper's U-Net with biases (MACs derived)
