@@ -73,6 +73,10 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "convnext_tiny": (28_589_128, 4_455_531_264),  # torchvision
     "unet": (31_030_658, 150_428_424_448),  # the paper's U-Net with biases (MACs derived)
     "inception_v3": (23_834_568, 5_713_216_096),  # torchvision at 299x299, without the aux head
+    "deeplabv3_resnet50": (39_638_869, 31_310_548_992),  # torchvision without the aux head (42,004,074 with)
+    "deeplabv3_resnet101": (58_630_997, 46_159_433_728),  # torchvision without the aux head (60,996,202 with)
+    "fcn_resnet50": (32_957_013, 26_484_498_432),  # torchvision without the aux head (35,322,218 with)
+    "fcn_resnet101": (51_949_141, 41_333_383_168),  # torchvision without the aux head (54,314,346 with)
     "nin": (966_986, 222_486_528),  # NIN CIFAR-10 (Caffe model zoo), derived in the header
     "localization": (4_183, 233_200),  # the seeds' two-head localizer, derived in the header
 }
