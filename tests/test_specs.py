@@ -70,7 +70,17 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "shufflenet_v2_x1_5": (3_503_624, 295_759_392),  # torchvision: 3,503,624 params, 0.30 GFLOPS
     "shufflenet_v2_x2_0": (7_393_996, 583_253_464),  # torchvision: 7,393,996 params, 0.58 GFLOPS
     "efficientnet_b0": (5_288_548, 385_814_752),  # torchvision
+    "efficientnet_b1": (7_794_184, 686_802_832),  # torchvision at 240x240
+    "efficientnet_b2": (9_109_994, 993_561_872),  # torchvision at 260x260
+    "efficientnet_b3": (12_233_232, 1_827_141_392),  # torchvision at 300x300
+    "efficientnet_b4": (19_341_616, 4_393_771_024),  # torchvision at 380x380
+    "efficientnet_b5": (30_389_784, 10_266_384_752),  # torchvision at 456x456
+    "efficientnet_b6": (43_040_704, 19_067_593_536),  # torchvision at 528x528
+    "efficientnet_b7": (66_347_960, 37_745_884_192),  # torchvision at 600x600
     "convnext_tiny": (28_589_128, 4_455_531_264),  # torchvision
+    "convnext_small": (50_223_688, 8_683_712_256),  # torchvision
+    "convnext_base": (88_591_464, 15_354_729_472),  # torchvision
+    "convnext_large": (197_767_336, 34_361_433_600),  # torchvision
     "unet": (31_030_658, 150_428_424_448),  # the paper's U-Net with biases (MACs derived)
     "inception_v3": (23_834_568, 5_713_216_096),  # torchvision at 299x299, without the aux head
     "deeplabv3_resnet50": (39_638_869, 31_310_548_992),  # torchvision without the aux head (42,004,074 with)
