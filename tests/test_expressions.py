@@ -34,11 +34,11 @@ def evaluate(expression: str, **env: int | float) -> int | float:
 
 
 def errors(text: str) -> list[tuple[str, int, int, str]]:
-    """(code, line, column, help) of each error the spec reports."""
+    """(code, line, column, help) of each error the spec reports (warnings left out)."""
     with pytest.raises(CnnError) as failure:
         cnndsl.check_text(text, "t.cnn")
     found = []
-    for diagnostic in failure.value.diagnostics:
+    for diagnostic in (d for d in failure.value.diagnostics if d.is_error):
         assert diagnostic.primary is not None
         line, column = diagnostic.primary.source.line_col(diagnostic.primary.span.start)
         found.append((diagnostic.code, line, column, diagnostic.help or ""))
@@ -91,6 +91,19 @@ def test_a_lone_bitwise_operator_suggests_the_logical_one(operator, spelling):
     ((code, line, column, help_line),) = errors(f"input 3x8x8\nconv 3x3 (1 {operator} 1)\n")
     assert (code, line, column) == ("E102", 2, 13)
     assert f"'{spelling}'" in help_line
+
+
+@pytest.mark.parametrize(
+    ("argument", "help_line"),
+    [
+        ("4 pad 1 && 2", "operators other than '*' work inside parentheses: (a && b)"),
+        ("!1", "operators other than '*' work inside parentheses: (a && b)"),
+        ("(-!1)", "a minus takes '!' in parentheses: -(!x)"),
+    ],
+)
+def test_logical_operators_out_of_place_are_explained(argument, help_line):
+    ((code, _, _, found),) = errors(f"input 3x8x8\nconv 3x3 {argument}\n")
+    assert (code, found) == ("E101", help_line)
 
 
 # --- functions and real arithmetic ------------------------------------------------------------
@@ -275,6 +288,13 @@ def test_tensor_shapes_steer_repeat_counts_if_conditions_and_defaults():
 def test_attributes_a_tensor_lacks(read, code, column):
     ((found, line, at, _),) = errors(f"input 3x8x8\nconv 3x3 {read}\n")
     assert (found, line, at) == (code, 2, column)
+
+
+def test_an_undefined_tensor_names_the_ones_in_scope():
+    ((_, _, _, help_line),) = errors("input 3x8x8\nskip = relu\nconv 3x3 (y.c)\n")
+    assert help_line == "the tensors here are in, skip"
+    ((_, _, _, help_line),) = errors("input 3x8x8\nskip = relu\nconv 3x3 (skp.c)\n")
+    assert help_line == "did you mean 'skip'?"
 
 
 def test_each_read_of_an_unknown_shape_is_one_diagnostic_showing_the_failing_layer():

@@ -202,7 +202,12 @@ class Binder:
         binding = self.frame.lookup(name.id) if self.frame is not None else None
         if binding is None:
             visible = self.frame.visible_tensors() if self.frame is not None else set()
-            raise EvalError("E208", f"undefined tensor '{name.id}'", name.span, help=did_you_mean(name.id, visible))
+            raise EvalError(
+                "E208",
+                f"undefined tensor '{name.id}'",
+                name.span,
+                help=did_you_mean(name.id, visible) or f"the tensors here are {', '.join(sorted(visible))}",
+            )
         try:
             return self.shapes.of(binding.node)
         except ShapeUnknown as unknown:

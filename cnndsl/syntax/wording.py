@@ -168,6 +168,8 @@ TOKEN_HELP: tuple[Wording, ...] = (
         statement=terms("INPUT"),
     ),
     Wording("this '$token' has no matching opening bracket", stray_closer=True),
+    Wording("a minus takes '!' in parentheses: -(!x)", found=terms("NOT"), after=terms("MINUS")),
+    Wording("operators other than '*' work inside parentheses: (a && b)", found=terms("AND", "OR", "NOT")),
     Wording(
         "a layer is expected here, such as 'conv 3x3 64' or 'relu'",
         accepting=terms("NAME"),
