@@ -103,3 +103,11 @@ unit 8 -> unit 16 stride 2
 @pytest.mark.parametrize("items", ["when", "if (1)", "when (1) (2)", "(1)"])
 def test_residual_with_other_arguments_is_e301(items):
     assert codes(f"input 8x8x8\nresidual {items} {{ relu }}") == ["E301"]
+
+
+def test_block_may_label_a_layer_as_torchvision_names_its_modules():
+    text = """input 3x8x8
+block inverted(c) { block: seq { conv 1 c nobias -> bn } }
+features: seq { inverted 8 }
+"""
+    assert names(text) == ["features.0.block.0", "features.0.block.1"]

@@ -139,12 +139,17 @@ EXPECTED: tuple[Wording, ...] = (
     Wording(
         "expected a layer after '='",
         accepting=terms("NAME"),
-        accepting_only=terms("NAME", "INT"),
+        accepting_only=terms("NAME", "INT", "BLOCK"),
         after=terms("EQUALS"),
     ),
     Wording("expected a layer after '{'", accepting=terms("NAME"), after=terms("LBRACE")),
     Wording("expected a layer after the label", accepting_exactly=terms("NAME"), after=terms("COLON")),
-    Wording("expected the block's name after 'block'", accepting_exactly=terms("NAME"), after=terms("BLOCK")),
+    Wording(
+        "expected the block's name after 'block'",
+        accepting=terms("NAME"),
+        accepting_only=terms("NAME", "COLON"),  # `block:` labels a layer
+        after=terms("BLOCK"),
+    ),
     Wording("expected a tensor name after 'output'", accepting_exactly=terms("NAME"), statement=terms("OUTPUT")),
     Wording(
         "expected the input shape after 'input', such as 3x224x224",
@@ -173,7 +178,7 @@ TOKEN_HELP: tuple[Wording, ...] = (
     Wording(
         "a layer is expected here, such as 'conv 3x3 64' or 'relu'",
         accepting=terms("NAME"),
-        accepting_only=terms("NAME", "INT"),  # a layer, or a position label (`0: conv`)
+        accepting_only=terms("NAME", "INT", "BLOCK"),  # a layer, or a label (`0: conv`, `block: seq`)
         after=terms("ARROW", "EQUALS", "LBRACE"),
     ),
 )
