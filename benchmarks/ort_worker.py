@@ -8,7 +8,10 @@ warm-up run per model, then R rounds of A B C ... (rotated each round) each time
 median per model, and every round's times (for ratios paired within a round). The fp32
 matrix-multiply rate of numpy (2048x2048 @ 2048x2048) is measured in the same process, in a block
 of R products after each batch size's rounds (M M M ... between A B C blocks, not inside them: a
-product disturbs the next model's timing), so that it sees the same machine load. Prints JSON.
+product disturbs the next model's timing), so that it sees the same machine load; --matmul-size 0
+leaves it out. The warm-up's outputs are compared: `max_rel_diff` is each model's largest absolute
+difference from the first model's output, over the largest magnitude of that output (the models
+are meant to be the same network with the same weights). Prints JSON.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import statistics
 import sys
 import time
+from typing import Any
 
 _BLAS_SETTLE_S = 0.2
 
@@ -74,7 +78,7 @@ def main(argv: list[str]) -> int:
     import numpy as np
     import onnxruntime as ort
 
-    matmul = Matmul(args.matmul_size)
+    matmul = Matmul(args.matmul_size) if args.matmul_size else None
     rates: list[float] = []
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
@@ -88,13 +92,17 @@ def main(argv: list[str]) -> int:
         name, _, path = item.partition("=")
         sessions[name] = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
-    results: dict = {"threads": args.threads, "latency_s": {}}
+    results: dict[str, Any] = {"threads": args.threads, "latency_s": {}}
     rng = np.random.default_rng(0)
     for batch in (int(b) for b in args.batches.split(",")):
         x = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
         feeds = {name: {s.get_inputs()[0].name: x} for name, s in sessions.items()}
-        for name, session in sessions.items():  # warm-up
-            session.run(None, feeds[name])
+        outputs = {name: session.run(None, feeds[name])[0] for name, session in sessions.items()}  # warm-up
+        first = next(iter(outputs.values()))
+        scale = float(np.abs(first).max()) or 1.0
+        results.setdefault("max_rel_diff", {})[str(batch)] = {
+            name: float(np.abs(out - first).max()) / scale for name, out in outputs.items()
+        }
         times: dict[str, list[float]] = {name: [] for name in sessions}
         order = list(sessions)
         for round_ in range(args.repeat):
@@ -105,13 +113,14 @@ def main(argv: list[str]) -> int:
                 times[name].append(time.perf_counter() - start)
         # The yardstick in its own block: AVX-512 products lower the clock and BLAS threads keep
         # spinning afterwards, which would slow whichever model ran right after a product.
-        rates += [matmul() for _ in range(args.repeat)]
-        time.sleep(_BLAS_SETTLE_S)
+        if matmul is not None:
+            rates += [matmul() for _ in range(args.repeat)]
+            time.sleep(_BLAS_SETTLE_S)
         results["latency_s"][str(batch)] = {name: statistics.median(t) for name, t in times.items()}
         results.setdefault("rounds_s", {})[str(batch)] = times
     results["matmul_gflops"] = {
-        "median": statistics.median(rates),
-        "max": max(rates),
+        "median": statistics.median(rates) if rates else None,
+        "max": max(rates, default=None),
         "samples": rates,
         "kernel": _blas_kernel(),
     }

@@ -1,8 +1,9 @@
 """cnndsl against torchinfo and torch.onnx.export, side by side, in one run.
 
     pip install -e '.[bench]'                  # torch, torchinfo, onnxscript (optional)
-    python -m benchmarks.run                   # full run, about 7-10 minutes on 2 cores
-    python -m benchmarks.run --quick           # about a minute: one model per section, fewer runs
+    python -m benchmarks.run                   # full run, about 25-30 minutes on 2 cores
+    python -m benchmarks.run --quick           # about 10 minutes: one model per section, fewer runs
+    python -m benchmarks.run --quick --sections inference,modern   # ONNX Runtime latency only
     python -m benchmarks.run --tiny            # seconds: a tiny network, for the smoke test
     python -m benchmarks.run --markdown docs/performance.md --json results.json
 
@@ -11,7 +12,9 @@ writing the file), started with subprocess; the variants run interleaved (A B C 
 median of the runs is reported. Peak memory is the child's own ru_maxrss (os.wait4). Without torch
 installed (or with --no-torch) only the cnndsl parts run and the ratios to PyTorch are left out.
 
-Sections: 1 lint, 2 compile, 3 scaling, 4 inference, 5 memory. See docs/performance.md.
+Sections: 1 lint, 2 compile, 3 scaling, 4 inference, 5 memory, 6 modern (ONNX Runtime latency of
+MobileNetV3-Large, EfficientNet-B0, ConvNeXt-Tiny and ResNet-50 with torchvision's weights against
+torchvision's models exported: benchmarks/modern.py). See docs/performance.md.
 """
 
 from __future__ import annotations
@@ -773,8 +776,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-torch", action="store_true", help="only the cnndsl parts, even if torch is installed")
     parser.add_argument(
         "--sections",
-        default="lint,compile,scaling,inference,memory",
-        help="comma-separated subset of lint,compile,scaling,inference,memory",
+        default="lint,compile,scaling,inference,memory,modern",
+        help="comma-separated subset of lint,compile,scaling,inference,memory,modern",
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ONNX Runtime intra-op threads")
     parser.add_argument("--json", metavar="FILE", help="write the raw samples as JSON")
@@ -827,6 +830,10 @@ def main(argv: list[str] | None = None) -> int:
             inference(cfg, results, torch, work, args.threads, checked[cfg.inference_model].total_macs)
         if "memory" in sections:
             memory(cfg, results, work)
+        if "modern" in sections:
+            from .modern import modern
+
+            modern(cfg.mode, results, torch, work, args.threads)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results.raw["elapsed_s"] = time.perf_counter() - started
