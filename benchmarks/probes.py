@@ -3,6 +3,11 @@
     python -m benchmarks.probes                  # every probe, a table of time, peak memory, outcome
     python -m benchmarks.probes --only repeats   # probes whose name contains 'repeats'
     python -m benchmarks.probes --markdown out.md
+    python -m benchmarks.probes --emission [--only gelu] [--rounds N]   # the emission probes instead
+
+The emission probes (benchmarks/emission.py) time on ONNX Runtime the ways a layer kind can be
+written in ONNX (layer norm over channels, hard-swish, GELU); their figures are in
+docs/performance.md. The probes below are about checking, not inference.
 
 Each probe is a spec that once took minutes or gigabytes to check (issue "Robustness, second
 pass"): empty nested expansions, the same diagnostic 10^8 times, tens of thousands of statements
@@ -144,6 +149,11 @@ def _summarise(stdout: bytes, stderr_lines: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    rest = sys.argv[1:] if argv is None else argv
+    if "--emission" in rest:
+        from . import emission
+
+        return emission.main([a for a in rest if a != "--emission"])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="run the probes whose name contains this text")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per probe (default 120)")
