@@ -461,7 +461,10 @@ SPEC_WARNINGS = {
     "vgg16": ["W103"],
     "vgg19": ["W103"],
     # torchvision keeps conv biases before batch norm (and counts them)
+    "vgg11_bn": ["W103", "W105"],
+    "vgg13_bn": ["W103", "W105"],
     "vgg16_bn": ["W103", "W105"],
+    "vgg19_bn": ["W103", "W105"],
     # torchaudio's M5: biases before batch norm, and two poolings that drop the last samples
     "audio1d": ["W101", "W105"],
     # Network in Network puts dropout between mlpconv layers, as the paper does

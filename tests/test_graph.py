@@ -69,7 +69,8 @@ def test_resnet_family_shares_one_block_definition():
         assert "block " not in text, f"{stem} defines its own blocks"
     assert len((SPECS / "resnet152.cnn").read_text().splitlines()) < 40
     lib = (SPECS / "lib" / "resnet.cnn").read_text()
-    assert lib.count("block ") == 2  # the residual unit (basic or bottleneck) and the stage
+    definitions = [line for line in lib.splitlines() if line.startswith("block ")]
+    assert len(definitions) == 2  # the residual unit (basic or bottleneck) and the stage
 
 
 def test_resnet50_is_v1_5_with_torchvision_names():
@@ -102,7 +103,7 @@ def test_resnet18_first_stage_has_identity_shortcuts():
 def test_googlenet_follows_torchvision():
     nodes = layers("googlenet")
     shapes = model("googlenet").shapes
-    assert "inception3a.branch2.basic2.conv" in nodes
+    assert "inception3a.branch2.1.conv" in nodes  # torchvision: branch2 = Sequential(BasicConv2d, BasicConv2d)
     assert [n.split(".")[1] for n in nodes if n.startswith("inception3a.branch") and n.endswith(".conv")] == [
         "branch1",
         "branch2",
@@ -112,7 +113,7 @@ def test_googlenet_follows_torchvision():
         "branch4",
     ]
     # branch3 uses a 3x3 convolution (the paper's 5x5 is not what torchvision builds)
-    assert nodes["inception4e.branch3.basic2.conv"].layer.window.extent in (3, (3,), (3, 3))
+    assert nodes["inception4e.branch3.1.conv"].layer.window.extent in (3, (3,), (3, 3))
     # BasicConv2d: no bias, batch norm with eps 0.001
     convs = [n for n in nodes.values() if n.kind == "conv"]
     bns = [n for n in nodes.values() if n.kind == "bn"]
@@ -130,16 +131,27 @@ def test_googlenet_follows_torchvision():
 def test_inception_v3_factorised_kernels():
     nodes = layers("inception_v3")
     shapes = model("inception_v3").shapes
-    seven = nodes["Mixed_6b.branch2.basic2.conv"].layer
+    seven = nodes["Mixed_6b.branch7x7_2.conv"].layer
     assert seven.window.extent == (1, 7) and (seven.pad.begin, seven.pad.end) == ((0, 3), (0, 3))
-    assert nodes["Mixed_6b.branch2.basic3.conv"].layer.window.extent == (7, 1)
+    assert nodes["Mixed_6b.branch7x7_3.conv"].layer.window.extent == (7, 1)
     assert shapes[nodes["Mixed_5d.concat1"]] == (288, 35, 35)
     assert shapes[nodes["Mixed_6e.concat1"]] == (768, 17, 17)
     assert shapes[nodes["Mixed_7c.concat1"]] == (2048, 8, 8)
-    # the nested concat of InceptionE: 384 + 384 from 1x3 and 3x1
-    assert shapes[nodes["Mixed_7b.branch2.concat1"]] == (768, 8, 8)
+    # InceptionE: 1x3 and 3x1 side by side on each 3x3 branch, 320 + 768 + 768 + 192 channels
+    assert shapes[nodes["Mixed_7b.branch3x3_2a.conv"]] == shapes[nodes["Mixed_7b.branch3x3_2b.conv"]] == (384, 8, 8)
+    assert [n.split(".")[1] for n in nodes if n.startswith("Mixed_7b.branch") and n.endswith(".conv")] == [
+        "branch1x1",
+        "branch3x3_1",
+        "branch3x3_2a",
+        "branch3x3_2b",
+        "branch3x3dbl_1",
+        "branch3x3dbl_2",
+        "branch3x3dbl_3a",
+        "branch3x3dbl_3b",
+        "branch_pool",
+    ]
     # average-pool branches count the padding (torchvision's count_include_pad=True)
-    avg = [n for n in nodes.values() if n.kind == "avgpool" and "branch" in n.name]
+    avg = [n for n in nodes.values() if n.kind == "avgpool" and n.name.startswith("Mixed_")]
     assert len(avg) == 9 and not any(p.layer.exclude_pad for p in avg)
     assert all(b.layer.eps == 0.001 for b in nodes.values() if b.kind == "bn")
 

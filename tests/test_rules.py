@@ -272,3 +272,12 @@ def test_check_imports_no_toml_parser_without_a_table():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_w103_spares_a_classifier_after_global_pooling():
+    # ShuffleNetV2 0.5x's fc holds 74% of its parameters, over 1024 pooled features, not a map.
+    head = "input 3x32x32\nconv 3x3 1024 -> pool avg global -> flatten -> dropout -> fc 1000"
+    pooled = cnndsl.check_text(head, rules=ALL_RULES)
+    assert pooled.trainable_params > 1_000_000 and not pooled.warnings
+    mapped = cnndsl.check_text(head.replace("pool avg global", "pool 2"), rules=ALL_RULES)
+    assert [w.code for w in mapped.warnings] == ["W103"]

@@ -39,7 +39,13 @@ def _lint_nodes(graph: Graph, shapes: dict[Node, Shape], stats: dict[Node, Layer
                     help="use dropout in the fully connected layers; batch normalisation suits convolutions better",
                 )
             )
-        if layer.is_classifier and len(holders) > 1 and total >= W103_MIN_PARAMS and stats[node].params * 2 > total:
+        if (
+            layer.is_classifier
+            and len(holders) > 1
+            and total >= W103_MIN_PARAMS
+            and stats[node].params * 2 > total
+            and _is_feature_map(_flattened_from(node, shapes))
+        ):
             share = stats[node].params * 100 // total  # rounded down: never "100%" of less than all
             found.append(
                 warning(
@@ -87,6 +93,16 @@ def _dropped_pixels(node: Node, in_shape: Shape, per_axis: list[tuple[int, str]]
             f"so that every row is covered",
         )
     ]
+
+
+def _flattened_from(node: Node, shapes: dict[Node, Shape]) -> Shape:
+    """The last shape with spatial axes before a layer's flat input (through flatten and dropout):
+    a classifier after global pooling reads 1024x1x1, not a map (ShuffleNetV2 0.5x's fc holds 74% of
+    its parameters because its 1000 classes are many for so small a network, which no pooling fixes)."""
+    source = node.inputs[0]
+    while len(shapes[source]) == 1 and source.layer is not None:
+        source = source.inputs[0]
+    return shapes[source]
 
 
 def _is_feature_map(shape: Shape) -> bool:
