@@ -111,3 +111,34 @@ block inverted(c) { block: seq { conv 1 c nobias -> bn } }
 features: seq { inverted 8 }
 """
     assert names(text) == ["features.0.block.0", "features.0.block.1"]
+
+
+def test_repeat_names_its_iterations_from_a_start_after_a_stem():
+    text = """input 8x8x8
+block layer(g) { new = conv 1 g
+  concat in new }
+block denseblock(n) { repeat n as i named denselayer from 1 { layer (4 * i) } }
+denseblock1: denseblock 2 -> stage: repeat 2 from 5 { relu }
+"""
+    model = cnndsl.check_text(text)
+    assert [n.name for n in model.layers] == [
+        "denseblock1.denselayer1.conv1",
+        "denseblock1.denselayer1.concat1",
+        "denseblock1.denselayer2.conv1",  # the counter counts from 1 too: 8 channels here
+        "denseblock1.denselayer2.concat1",
+        "stage.5.relu1",
+        "stage.6.relu1",
+    ]
+    assert model.outputs[0][1] == (8 + 4 + 8, 8, 8)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["repeat 2 named", "repeat 2 from", "repeat 2 as i as j", "repeat 2 named 3", "repeat 2 by 3", "repeat"],
+)
+def test_repeat_with_words_it_does_not_take_is_e301(header):
+    assert codes(f"input 8x8x8\n{header} {{ relu }}") == ["E301"]
+
+
+def test_repeat_start_must_be_a_non_negative_integer():
+    assert codes("input 8x8x8\nrepeat 2 from (0 - 1) { relu }") == ["E302"]

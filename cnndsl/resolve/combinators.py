@@ -8,7 +8,7 @@ Expansion, yields it to the work stack (cnndsl.resolve.work) rather than recursi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..diagnostics import DiagnosticSink, Label, error, warning
 from ..ir import Node
@@ -97,27 +97,21 @@ class Combinators:
         return self.if_(element, body, frame, x)
 
     def repeat(self, element: ast.Element, body: ast.Body, frame: Frame, x: Node, direct: bool = False) -> Step:
-        """`repeat N [as i] { ... }`; `direct`: the block instance is the repetition's scope."""
-        items = element.items
-        counter = None
-        if (
-            len(items) == 3
-            and isinstance(items[1], ast.Name)
-            and items[1].id == "as"
-            and isinstance(items[2], ast.Name)
-        ):
-            counter = items[2].id
-            items = items[:1]
-        if len(items) != 1:
+        """`repeat N [as i] [from K] [named STEM] { ... }`; `direct`: the block instance is the
+        repetition's scope. Iterations are named K, K+1, ... (0 by default), after STEM if given
+        (`named denselayer from 1`: denselayer1, denselayer2, as torchvision's DenseNet)."""
+        header = _repeat_header(element.items)
+        if header is None:
             self.sink.add(
                 error(
                     "E301",
-                    "repeat takes a count and optionally 'as NAME': repeat 3 as i { ... }",
+                    "repeat takes a count, then optionally 'as NAME', 'from N' and 'named NAME': repeat 3 as i { ... }",
                     Label(frame.source, element.head_span),
                 )
             )
             return x
-        count = self.binder.evaluate_int(items[0], frame.source, frame.env, "repeat count", 0)
+        count_item, counter = header.times, header.counter
+        count = self.binder.evaluate_int(count_item, frame.source, frame.env, "repeat count", 0)
         if count is None:
             return x
         if count > self.limits.max_repeat:
@@ -125,35 +119,42 @@ class Combinators:
                 error(
                     "E303",
                     f"repeat count {count:,} is over the limit of {self.limits.max_repeat:,}",
-                    Label(frame.source, items[0].span),
+                    Label(frame.source, count_item.span),
                     help="raise it with --max-repeat if intended",
                 )
             )
             raise Stop
+        first = 0
+        if header.first is not None:
+            start = self.binder.evaluate_int(header.first, frame.source, frame.env, "repeat start", 0)
+            if start is None:
+                return x
+            first = start
         repetition: tuple[tuple[str, str], ...] = ()
-        if element.label is None and frame.positions is not None and not direct:
+        if element.label is None and frame.positions is not None and not direct and not header.stem:
             # In a seq, iterations continue its numbering: nn.Sequential(*[Block() for ...]).
-            return self._numbered_iterations(element, body, items[0], count, counter, frame, x)
+            return self._numbered_iterations(element, body, count, first, counter, frame, x)
         if direct:
             base = frame.prefix  # layer2.0.conv1, not layer2.repeat1.0.conv1
         else:
             local = self.namer.local_name(frame, element.label, "repeat", element.head_span)
             base = self.budget.name(frame.source, f"{frame.prefix}{local}.", element.span)
             repetition = ((base[:-1], "repeat"),)
-        return self._iterations(element, body, items[0], count, counter, base, repetition, frame, x)
+        names = Iterations(count, first, header.stem, counter)
+        return self._iterations(element, body, count_item, names, base, repetition, frame, x)
 
     def _iterations(
         self,
         element: ast.Element,
         body: ast.Body,
         count_item: ast.Item,
-        count: int,
-        counter: str | None,
+        names: Iterations,
         base: str,
         repetition: tuple[tuple[str, str], ...],
         frame: Frame,
         x: Node,
     ) -> Expansion:
+        count, counter = names.times, names.counter
         chains = body.chains
         sole = chains[0].elements[0] if len(chains) == 1 and len(chains[0].elements) == 1 else None
         # `layer1: repeat 3 { bottleneck 64 }` names layer1.0.conv1, as torchvision does.
@@ -168,14 +169,15 @@ class Combinators:
         for iteration in range(count):
             if iteration == 1 and uniform:
                 cost = budget.cost().since(before)
-                budget.repetition(source, element, count_item, count, cost, f"{base}0.")
+                budget.repetition(source, element, count_item, count, cost, f"{base}{names.stem}{names.first}.")
                 if cost.is_empty and x is start:
                     budget.step(source, element.span, (count - 1) * cost.steps)
                     break
             before = budget.cost()
             budget.step(source, element.span)
-            prefix = budget.name(source, f"{base}{iteration}.", element.span)
-            env = {**frame.env, counter: iteration} if counter else frame.env
+            number = names.first + iteration
+            prefix = budget.name(source, f"{base}{names.stem}{number}.", element.span)
+            env = {**frame.env, counter: number} if counter else frame.env
             if sole_call:
                 assert sole is not None
                 step = self.expander.call_block(sole, frame.child(env=env, scopes=repetition), x, prefix=prefix)
@@ -189,8 +191,8 @@ class Combinators:
         self,
         element: ast.Element,
         body: ast.Body,
-        count_item: ast.Item,
         count: int,
+        first: int,
         counter: str | None,
         frame: Frame,
         x: Node,
@@ -200,7 +202,7 @@ class Combinators:
         budget, source = self.budget, frame.source
         for iteration in range(count):
             budget.step(source, element.span)
-            env = {**frame.env, counter: iteration} if counter else frame.env
+            env = {**frame.env, counter: first + iteration} if counter else frame.env
             path = f"{frame.prefix}{frame.positions[0] if frame.positions else 0}"
             inner = frame.child(env=env, scopes=((path, "iteration"),))
             x = yield self.expander.scoped_body(body.chains, inner, x)
@@ -306,6 +308,45 @@ class Combinators:
     def _branch(self, chosen: ast.Body, frame: Frame, x: Node) -> Expansion:
         # A generator, not a call: what nests is expanded on the work stack, never by recursion.
         return (yield self.expander.body(chosen.chains, frame.child(), x))
+
+
+class RepeatHeader(NamedTuple):
+    """`repeat N [as i] [from K] [named STEM]`, its words checked."""
+
+    times: ast.Item
+    counter: str | None
+    first: ast.Item | None
+    stem: str
+
+
+class Iterations(NamedTuple):
+    """How a repetition names its iterations: STEM followed by first, first + 1, ..."""
+
+    times: int
+    first: int
+    stem: str
+    counter: str | None
+
+
+def _repeat_header(items: Sequence[ast.Item]) -> RepeatHeader | None:
+    """The repeat's count and options, or None for words it does not take (E301)."""
+    if not items:
+        return None
+    words: dict[str, str] = {}
+    first: ast.Item | None = None
+    options = items[1:]
+    if len(options) % 2:
+        return None
+    for keyword, value in zip(options[::2], options[1::2], strict=True):
+        if not isinstance(keyword, ast.Name) or keyword.id in words or (keyword.id == "from" and first):
+            return None
+        if keyword.id == "from":
+            first = value
+        elif keyword.id in ("as", "named") and isinstance(value, ast.Name):
+            words[keyword.id] = value.id
+        else:
+            return None
+    return RepeatHeader(items[0], words.get("as"), first, words.get("named", ""))
 
 
 def _followup(element: ast.Element, keyword: str) -> ast.Body | None:
