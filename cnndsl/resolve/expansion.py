@@ -182,7 +182,8 @@ class Expander:
                     "E215",
                     f"the tensor '{word}' can only start a chain",
                     Label(frame.source, element.span),
-                    help=f"start a new line with '{word} -> ...', or merge it with 'add {word}' or 'concat {word}'",
+                    help=f"start a new line with '{word} -> ...', or give it to a layer that takes tensors: "
+                    + ", ".join(f"'{kind} {word}'" for kind in REGISTRY if REGISTRY[kind].arity is None),
                 )
             )
             return x
