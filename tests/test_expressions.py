@@ -273,6 +273,24 @@ def test_tensor_shapes_steer_repeat_counts_if_conditions_and_defaults():
     assert shapes(text) == [(16, 8, 8), (16, 8, 8), (16, 4, 4), (32, 4, 4)]
 
 
+def test_a_default_reads_the_parameters_before_it():
+    text = "input 3x8x8\nblock m(a, stem = divisible(32 * a, 8), b = stem + 1) { conv 1 stem -> conv 1 b }\nm 0.5\n"
+    assert shapes(text) == [(16, 8, 8), (17, 8, 8)]
+
+
+def test_an_error_in_a_default_points_into_the_file_that_defines_the_block(tmp_path):
+    (tmp_path / "lib.cnn").write_text("# a library\nblock m(c = later * 2, later = 1) { conv 1 c }\n")
+    spec = tmp_path / "net.cnn"
+    spec.write_text('use "lib.cnn"\ninput 3x8x8\nm\n')
+    with pytest.raises(CnnError) as failure:
+        cnndsl.check_file(spec)
+    (diagnostic,) = failure.value.diagnostics
+    label = diagnostic.primary
+    assert label is not None
+    assert diagnostic.code == "E209" and label.source.path.endswith("lib.cnn")
+    assert label.source.text[label.span.start : label.span.end] == "later"
+
+
 @pytest.mark.parametrize(
     ("read", "code", "column"),
     [

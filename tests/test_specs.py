@@ -67,7 +67,11 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "squeezenet1_1": (1_235_496, 349_151_936),  # torchvision: 1,235,496 params, 0.35 GFLOPS
     "mobilenet_v2": (3_504_872, 300_774_272),  # torchvision: 3,504,872 params, 0.30 GFLOPS
     "mobilenet_v3_large": (5_483_032, 216_589_760),  # torchvision
-    "mobilenet_v3_small": (2_542_856, 56_510_400),  # torchvision: 2,542,856 params, 0.06 GFLOPS
+    "mobilenet_v3_small": (2_542_856, 56_510_400),
+    "mnasnet0_5": (2_218_512, 104_455_968),  # torchvision
+    "mnasnet0_75": (3_170_208, 215_493_104),  # torchvision
+    "mnasnet1_0": (4_383_312, 314_415_872),  # torchvision
+    "mnasnet1_3": (6_282_256, 526_362_432),  # torchvision  # torchvision: 2,542,856 params, 0.06 GFLOPS
     "shufflenet_v2_x0_5": (1_366_792, 40_476_448),  # torchvision: 1,366,792 params, 0.04 GFLOPS
     "shufflenet_v2_x1_0": (2_278_604, 144_907_992),  # torchvision: 2,278,604 params, 0.14 GFLOPS
     "shufflenet_v2_x1_5": (3_503_624, 295_759_392),  # torchvision: 3,503,624 params, 0.30 GFLOPS

@@ -40,10 +40,12 @@ class Binder:
         owner: str,
         *,
         block_input: Node | None = None,
+        definition: Source | None = None,
     ) -> Bound | None:
         """Bind an element's items; None after reporting why they do not fit. `owner` names what
         is bound in messages. `block_input`: the signature is a block's, whose defaults are
-        expressions, evaluated where `in` is the block's input (`block t(c = in.c / 2)`)."""
+        expressions in its `definition`'s file, evaluated where `in` is the block's input and the
+        parameters before them are known (`block t(c = in.c / 2)`, `block m(a, stem = 32 * a)`)."""
         by_word, by_name, positionals = _signature_index(signature)
         values: dict[str, Any] = {}
         spans: dict[str, Span] = {}
@@ -166,18 +168,20 @@ class Binder:
                 return None
             default = arg.default
             if block_input is not None and default is not None:
-                default = self._default(default, source, block_input, element.span)
+                known = {name: value for name, value in values.items() if value is not None}
+                default = self._default(default, definition or source, known, block_input, element.span)
                 if default is FAILED:
                     return None
             values[arg.name] = default
         return None if failures else (values, spans)
 
-    def _default(self, default: ast.Item, source: Source, block_input: Node, call: Span) -> Any:
-        """A block parameter's default: it sees no parameter, and `in` is the block's input."""
-        caller, self.frame = self.frame, Frame(source, {}, "", None)
+    def _default(self, default: ast.Item, source: Source, known: Env, block_input: Node, call: Span) -> Any:
+        """A block parameter's default: it sees the parameters bound so far (those given, and the
+        defaults before it), and `in` is the block's input."""
+        caller, self.frame = self.frame, Frame(source, known, "", None)
         self.frame.tensors["in"] = Binding(block_input, call, used=True)
         try:
-            return self.evaluate(default, source, {})
+            return self.evaluate(default, source, known)
         finally:
             self.frame = caller
 

@@ -285,7 +285,9 @@ class Expander:
                 for p in info.definition.params
             )
         self.binder.frame = frame  # also when a repetition calls the block directly
-        bound = self.binder.bind(signature, element, frame.source, frame.env, f"block '{name}'", block_input=x)
+        bound = self.binder.bind(
+            signature, element, frame.source, frame.env, f"block '{name}'", block_input=x, definition=info.source
+        )
         if bound is None:
             return x
         env, _ = bound
