@@ -758,6 +758,15 @@ by hand.
     measured in the same process in blocks between the model rounds, with the OpenBLAS kernel that
     numpy picks by itself (this workplace's OPENBLAS_CORETYPE pin is lifted for that child alone).
 - Memory: `ru_maxrss` of the `cnndsl compile` child (os.wait4), against 4 bytes per parameter.
+- Modern CNNs (`benchmarks/modern.py`): torchvision's own MobileNetV3-Large, EfficientNet-B0,
+  ConvNeXt-Tiny and ResNet-50 (`benchmarks/torchvision_models.py`: batch norm statistics, norm
+  scales and shifts and ConvNeXt's layer scales drawn like a trained network's) exported by
+  `torch.onnx.export` with a symbolic batch, and our spec compiled with that model's state_dict
+  saved unchanged (`cnndsl compile specs/NAME.cnn --weights state_dict.npz`); timed as in the
+  inference section (same SessionOptions, one process per creation order, interleaved rounds,
+  paired ratios with a 95% interval), without the matmul yardstick. The section fails unless every
+  pair of models agrees within 1e-4 of the output's magnitude on the warm-up input; the agreement
+  seen is in the table.
 
 ## Results
 
@@ -765,7 +774,15 @@ by hand.
 """
     if results.notes:
         text += "\n## Notes\n\n" + "\n".join(f"- {n}" for n in results.notes) + "\n"
+    # What follows KEPT in the page (analyses and probe figures written by hand) survives regeneration.
+    if path.exists():
+        old = path.read_text()
+        if KEPT in old:
+            text += "\n" + old[old.index(KEPT) :]
     path.write_text(text)
+
+
+KEPT = "<!-- Kept when the page is regenerated: everything below is not written by benchmarks/run.py. -->"
 
 
 def main(argv: list[str] | None = None) -> int:

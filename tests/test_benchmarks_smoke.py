@@ -95,6 +95,46 @@ def test_merge_reports_pools_the_rounds_of_both_session_orders():
     assert merged["matmul_gflops"] == {"median": 20.0, "max": 30.0, "samples": [10.0, 30.0], "kernel": "k"}
 
 
+def test_merge_rounds_pools_the_creation_orders_and_keeps_the_largest_output_difference():
+    from benchmarks import modern
+
+    def report(first, second, diff):
+        return {"rounds_s": {"1": {"cnndsl": first, "legacy": second}}, "max_rel_diff": {"1": diff}}
+
+    merged = modern.merge_rounds(
+        [report([1.0, 2.0], [3.0, 4.0], {"cnndsl": 0.0, "legacy": 1e-7}), report([5.0], [6.0], {"legacy": 0.0})]
+    )
+    assert merged["rounds_s"]["1"] == {"cnndsl": [1.0, 2.0, 5.0], "legacy": [3.0, 4.0, 6.0]}
+    assert merged["latency_s"]["1"] == {"cnndsl": 2.0, "legacy": 4.0}
+    assert merged["max_rel_diff"]["1"] == 1e-7
+
+
+def test_markdown_keeps_the_hand_written_part_after_the_marker(tmp_path):
+    page = tmp_path / "performance.md"
+    page.write_text(f"# old figures\n\n{bench.KEPT}\n\n## Analysis\n\nkept text\n")
+    results = bench.Results()
+    results.raw.update(date="d", mode="tiny", elapsed_s=1.0, load_start="0.5 0.5 0.5", load_end="0.5 0.5 0.5")
+    info = dict.fromkeys(("nproc", "cpu", "python", "platform"), "x") | dict.fromkeys(
+        ("cnndsl", "numpy", "onnx", "onnxruntime", "torch", "torchinfo", "onnxscript"), "v"
+    )
+    bench.write_markdown(page, results, info, "python -m benchmarks.run --tiny")
+    text = page.read_text()
+    assert "# old figures" not in text and text.count(bench.KEPT) == 1 and text.endswith("kept text\n")
+
+
+@pytest.mark.skipif(not HAS_ORT, reason="needs onnxruntime")
+@pytest.mark.parametrize("kind", ["layernorm", "hardswish", "gelu"])
+def test_emission_probe_variants_compute_the_same_function(kind):
+    pytest.importorskip("onnx")
+    import numpy as np
+
+    from benchmarks import emission
+
+    x = np.random.default_rng(0).standard_normal((2, 8, 3, 3), dtype=np.float32)
+    result = emission.measure(emission.PROBES[kind](8), x, emission.reference(kind, x), rounds=1, threads=1)
+    assert len(result) == 2 and all(r["max_abs_error"] < 1e-5 for r in result.values())
+
+
 def _run_tiny(tmp_path, *extra):
     report = tmp_path / "performance.md"
     raw = tmp_path / "results.json"
@@ -117,6 +157,7 @@ def test_tiny_run_without_torch(tmp_path):
     assert {"lint", "compile", "scaling", "inference", "memory"} <= set(raw)
     assert "| section | measure |" in report and "Load average" in report
     assert set(raw["inference"]["latency_s"]["1"]) == {"cnndsl"}
+    assert "modern" not in raw and "torch: not installed" in report
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="the bench extra (torch, torchinfo, onnxscript) is not installed")
@@ -137,4 +178,8 @@ def test_tiny_run_with_torch(tmp_path):
     assert set(raw["compile"]["tiny"]) == {"cnndsl", "dynamo", "legacy"}
     assert "torchinfo" in raw["lint"]["tiny"]
     assert set(raw["inference"]["latency_s"]["2"]) == {"cnndsl", "legacy"}
+    # The modern section's path: torchvision's model exported, our spec with its state_dict.
+    squeezenet = raw["modern"]["squeezenet1_1"]
+    assert set(squeezenet["latency_s"]["2"]) == {"cnndsl", "legacy"}
+    assert max(squeezenet["max_rel_diff"].values()) < 1e-4
     assert "torch.onnx.export" in report
