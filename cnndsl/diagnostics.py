@@ -46,11 +46,13 @@ CODES: dict[str, str] = {
     "E217": "the layers' hierarchical names exceed the size budget",
     "E218": "the network has no layers",
     "E219": "unknown function, or a function given the wrong number of arguments",
+    "E220": "a budget asserts an unknown quantity, or gives it an unknown argument",
     # values
     "E301": "an argument has the wrong type",
     "E302": "an argument is out of range",
     "E303": "a number is too large",
     "E304": "a tensor's shape is read with an attribute or axis it does not have",
+    "E305": "a budget's unit is unknown or does not fit its quantity, or its comparison is not <, <=, > or >=",
     # shapes
     "E401": "a spatial size becomes zero or negative",
     "E402": "fully connected layer after a spatial tensor without flatten",
@@ -65,6 +67,7 @@ CODES: dict[str, str] = {
     "E411": "channel split sizes that do not add up to the input's channels",
     "E412": "a resize to the size of a tensor of another rank",
     "E413": "the shape of a tensor read in an expression cannot be computed",
+    "E414": "the network does not meet a budget (assert, or --budget)",
     # ONNX code generation and execution
     "E501": "the weights file cannot be read or is not an .npz archive",
     "E502": "a weights array is missing, unexpected, misshapen or invalid",

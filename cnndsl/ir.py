@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 from .layers.base import Layer, Shape
 from .source import Source, Span
+from .syntax import ast
 
 
 class Scope(NamedTuple):
@@ -70,6 +71,8 @@ class Graph:
         self.input_shape = input_shape
         self.nodes: list[Node] = []  # topological order; nodes[0] is the input
         self.outputs: list[tuple[str, Node]] = []
+        # The spec's `assert` statements, in order: budgets checked once every analysis has run.
+        self.asserts: list[ast.Assert] = []
 
     @property
     def input(self) -> Node:

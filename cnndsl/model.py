@@ -1,6 +1,6 @@
 """The checking pipeline and the checked model it produces (the Python API's main object).
 
-    read -> parse -> resolve -> infer shapes -> count -> lint -> rules
+    read -> parse -> resolve -> infer shapes -> count -> lint -> rules -> budgets
 
 `_check` runs these passes in this order; none recurses over the spec's nesting, so checking
 runs on the caller's thread with Python's default recursion limit. ONNX emission
@@ -15,6 +15,7 @@ from typing import Any
 
 from . import analysis, reader, resolve
 from .analysis import LayerStats
+from .analysis.budgets import check_spec_budgets
 from .diagnostics import CnnError, Diagnostic, error
 from .ir import Graph, Node
 from .layers.base import MIN_OPSET, Shape
@@ -186,7 +187,9 @@ def _check(source: Source, limits: Limits, rules: RuleSet | None) -> CheckedMode
     stats = analysis.count(graph, shapes, limits.max_params)
     lint_warnings = analysis.lint(graph, shapes, stats)
     warnings = reported(DEFAULT_RULES if rules is None else rules, resolve_warnings + lint_warnings)
-    return CheckedModel(graph, shapes, stats, warnings)
+    model = CheckedModel(graph, shapes, stats, warnings)
+    check_spec_budgets(model)  # last: a budget may read any analysis (E220, E303, E305, E414)
+    return model
 
 
 def _validated(limits: Limits | None) -> Limits:

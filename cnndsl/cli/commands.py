@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.budgets import check_budgets
 from ..diagnostics import CnnError, Diagnostic, render_json, render_text, to_json
 from ..model import CheckedModel, check_file
 from . import options
@@ -37,6 +38,7 @@ def checked(path: str, args: argparse.Namespace) -> CheckedModel:
     """Check one spec with its rules; print its warnings as text (JSON output carries them in the
     command's result instead)."""
     model = check_file(path, options.limits(args), rules=options.rules(args, path))
+    check_budgets(model, getattr(args, "budget", []))
     if args.format == "text":
         report(_shown_warnings(model.warnings, args), args)
     return model
@@ -59,6 +61,7 @@ def _check(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             model = check_file(path, options.limits(args), rules=options.rules(args, path))
+            check_budgets(model, args.budget)
         except CnnError as failure:
             status = EXIT_ERRORS
             results.append({"path": path, "ok": False, "diagnostics": [to_json(d) for d in failure.diagnostics]})

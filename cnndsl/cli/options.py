@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 
+from ..analysis.budgets import Budget, parse_budget_option
 from ..resolve import Limits
 from ..rules import ConfigCache, RuleError, RuleSet, Selection, configured_rules, selectors
 from ..version import __version__
@@ -86,6 +87,14 @@ def _rule_selectors(option: str) -> Callable[[str], tuple[str, ...]]:
     return codes
 
 
+def _budget(text: str) -> Budget:
+    """An argparse type: a budget as an assert states it, `params<=5M`, read by the spec's rules."""
+    try:
+        return parse_budget_option(text)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
 def _directory(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
@@ -133,11 +142,13 @@ def build_parser() -> CommandLine:
         return sub
 
     check = command("check", "parse and check specs: shapes, parameters, lint")
+    _add_budget_option(check)
     check.add_argument("files", nargs="+", metavar="FILE", help="the .cnn specs to check")
 
     summary = command("summary", "print a layer table")
     summary.add_argument("file", metavar="FILE", help="the .cnn spec")
     summary.add_argument("--json", action="store_true", help="the same as --format json")
+    _add_budget_option(summary)
     summary.add_argument(
         "--depth",
         type=whole_number(0, 1_000_000),
@@ -150,6 +161,7 @@ def build_parser() -> CommandLine:
     compile_.add_argument("file", metavar="FILE", help="the .cnn spec")
     compile_.add_argument("-o", "--output", metavar="OUT.onnx", help="default: the spec's name with .onnx")
     _add_compile_options(compile_)
+    _add_budget_option(compile_)
     compile_.add_argument(
         "--batch", type=whole_number(1, _INT32_MAX), metavar="N", help="fixed batch size (default: symbolic 'N')"
     )
@@ -283,6 +295,18 @@ def _output_options() -> argparse.ArgumentParser:
         help="do not report these warnings (errors cannot be ignored)",
     )
     return output
+
+
+def _add_budget_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--budget",
+        type=_budget,
+        action="append",
+        default=[],
+        metavar="BUDGET",
+        help="fail (E414, exit 1) unless the network meets BUDGET, written as a spec's assert: "
+        "'params<=5M', 'macs<600M'; repeat for several. Quote it for the shell",
+    )
 
 
 def _add_compile_options(command: argparse.ArgumentParser, scope: str = "") -> None:

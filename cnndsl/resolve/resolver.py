@@ -34,6 +34,7 @@ class Resolver:
         input_decl = self._input_decl()
         source = self.module.source
         graph = Graph(source, input_decl.dims)
+        graph.asserts = [s for s in self.module.statements if isinstance(s, ast.Assert)]
         frame = Frame(source, {}, "", None)
         input_node = Node("input", None, (), source, input_decl.span)
         graph.nodes.append(input_node)

@@ -175,7 +175,34 @@ class BlockDef(NamedTuple):
     span: Span
 
 
-Statement = InputDecl | Use | Output | BlockDef | Chain
+class BudgetArgument(NamedTuple):
+    """`batch 32`, `train adam`: a word of a budget quantity's arguments, and its value if any."""
+
+    name: Name
+    value: Number | Name | None
+    span: Span
+
+
+class BudgetValue(NamedTuple):
+    """`5M`, `1.5G`, `8GiB`: the number as written (read exactly by the budget pass) and its unit."""
+
+    number: str
+    unit: Name | None
+    span: Span
+
+
+class Assert(NamedTuple):
+    """`assert params <= 5M`, `assert memory(batch 32, train adam) <= 8GiB`: a budget on the network."""
+
+    quantity: Name
+    arguments: tuple[BudgetArgument, ...]
+    op: str
+    op_span: Span
+    value: BudgetValue
+    span: Span
+
+
+Statement = InputDecl | Use | Output | BlockDef | Assert | Chain
 
 
 class Module(NamedTuple):

@@ -212,6 +212,29 @@ class TreeBuilder:
         names = tuple(ast.Name(str(t), token_span(t)) for t in rest if t.type == "NAME")
         return ast.Output(names, covering_span(keyword, *rest))
 
+    def budget_argument(self, children: Children) -> ast.BudgetArgument:
+        word, *rest = children
+        value: ast.Number | ast.Name | None = None
+        if rest:
+            (token,) = rest
+            value = self.int([token]) if token.type == "INT" else self.name([token])
+        return ast.BudgetArgument(self.name([word]), value, covering_span(word, *rest))
+
+    def budget_arguments(self, children: Children) -> tuple[ast.BudgetArgument, ...]:
+        return tuple(c for c in children if isinstance(c, ast.BudgetArgument))
+
+    def budget_value(self, children: Children) -> ast.BudgetValue:
+        number, *unit = children
+        return ast.BudgetValue(str(number), self.name(unit) if unit else None, covering_span(number, *unit))
+
+    def assert_decl(self, children: Children) -> ast.Assert:
+        keyword, quantity, *rest = children
+        arguments: tuple[ast.BudgetArgument, ...] = rest[0] if len(rest) == 3 else ()
+        op, value = rest[-2], rest[-1]
+        return ast.Assert(
+            self.name([quantity]), arguments, str(op), token_span(op), value, covering_span(keyword, value)
+        )
+
     def param(self, children: Children) -> ast.Param:
         name = ast.Name(str(children[0]), token_span(children[0]))
         default = children[2] if len(children) == 3 else None

@@ -53,6 +53,7 @@ TOKEN_DESCRIPTIONS = {
     "USE": "'use'",
     "OUTPUT": "'output'",
     "BLOCK": "'block'",
+    "ASSERT": "'assert'",
     "ARROW": "'->'",
     "COLON": "':'",
     "EQUALS": "'='",
@@ -149,6 +150,16 @@ EXPECTED: tuple[Wording, ...] = (
         accepting=terms("NAME"),
         accepting_only=terms("NAME", "COLON"),  # `block:` labels a layer
         after=terms("BLOCK"),
+    ),
+    Wording(
+        "expected a quantity after 'assert', such as 'params' or 'macs'",
+        accepting_exactly=terms("NAME"),
+        after=terms("ASSERT"),
+    ),
+    Wording(
+        "expected the limit after the comparison, such as 5M or 8GiB",
+        accepting_only=terms("INT", "FLOAT"),
+        statement=terms("ASSERT"),
     ),
     Wording("expected a tensor name after 'output'", accepting_exactly=terms("NAME"), statement=terms("OUTPUT")),
     Wording(
