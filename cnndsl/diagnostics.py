@@ -78,6 +78,8 @@ CODES: dict[str, str] = {
     "E507": "the input array does not fit the model",
     "E508": "running the model needs more memory than the limit",
     "E509": "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally",
+    # profiling
+    "E602": "ONNX Runtime is not installed",
     # lint warnings
     "W101": "the stride leaves input rows or columns unused",
     "W102": "dropout between convolutions",

@@ -1,4 +1,4 @@
-"""The four commands, check | summary | compile | run: each takes the parsed arguments, prints its
+"""The commands, check | summary | compile | run | profile: each takes the parsed arguments, prints its
 result (text for people, or JSON with --format json) and returns the exit status.
 
 Only `check` is needed often and fast, so the modules of the others (the summary table, the ONNX
@@ -212,9 +212,32 @@ def _run_json(result: RunReport, diagnostics: list[dict[str, Any]]) -> dict[str,
     }
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from ..runtime.profile import profile_file
+    from .profile import profile_json, render
+
+    profile = profile_file(
+        args.file,
+        device=args.device,
+        batch=args.batch,
+        repeat=args.repeat,
+        limits=options.limits(args),
+        rules=options.rules(args, args.file),
+    )
+    if args.format == "json":
+        _print_json(
+            profile_json(profile) | {"diagnostics": [to_json(d) for d in _shown_warnings(profile.model.warnings, args)]}
+        )
+    else:
+        report(_shown_warnings(profile.model.warnings, args), args)
+        print(render(profile))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
     "summary": _summary,
     "compile": _compile,
     "run": _run,
+    "profile": _profile,
 }

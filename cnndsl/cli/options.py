@@ -13,10 +13,10 @@ import os
 import re
 from collections.abc import Callable, Sequence
 
-from ..analysis.budgets import Budget, parse_budget_option
 from ..resolve import Limits
 from ..rules import ConfigCache, RuleError, RuleSet, Selection, configured_rules, selectors
 from ..version import __version__
+from .budget_option import add_budget_option
 
 NUMBERS_NOTE = (
     "Numbers are whole and may be written 1000000, 1_000_000 or 1e6; each option accepts "
@@ -87,14 +87,6 @@ def _rule_selectors(option: str) -> Callable[[str], tuple[str, ...]]:
     return codes
 
 
-def _budget(text: str) -> Budget:
-    """An argparse type: a budget as an assert states it, `params<=5M`, read by the spec's rules."""
-    try:
-        return parse_budget_option(text)
-    except ValueError as problem:
-        raise argparse.ArgumentTypeError(str(problem)) from None
-
-
 def _directory(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
@@ -142,13 +134,13 @@ def build_parser() -> CommandLine:
         return sub
 
     check = command("check", "parse and check specs: shapes, parameters, lint")
-    _add_budget_option(check)
+    add_budget_option(check)
     check.add_argument("files", nargs="+", metavar="FILE", help="the .cnn specs to check")
 
     summary = command("summary", "print a layer table")
     summary.add_argument("file", metavar="FILE", help="the .cnn spec")
     summary.add_argument("--json", action="store_true", help="the same as --format json")
-    _add_budget_option(summary)
+    add_budget_option(summary)
     summary.add_argument(
         "--depth",
         type=whole_number(0, 1_000_000),
@@ -161,7 +153,7 @@ def build_parser() -> CommandLine:
     compile_.add_argument("file", metavar="FILE", help="the .cnn spec")
     compile_.add_argument("-o", "--output", metavar="OUT.onnx", help="default: the spec's name with .onnx")
     _add_compile_options(compile_)
-    _add_budget_option(compile_)
+    add_budget_option(compile_)
     compile_.add_argument(
         "--batch", type=whole_number(1, _INT32_MAX), metavar="N", help="fixed batch size (default: symbolic 'N')"
     )
@@ -215,6 +207,25 @@ def build_parser() -> CommandLine:
         type=whole_number(1, 1_000_000),
         metavar="K",
         help="show the K most likely classes of every 2-D output (default: the top 5 of softmax outputs only)",
+    )
+
+    profile = command("profile", "time a spec's layers in ONNX Runtime, mapped to its source lines")
+    profile.add_argument("file", metavar="FILE", help="the .cnn spec")
+    profile.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where to run (default auto: CUDA when ONNX Runtime has it, else CPU)",
+    )
+    profile.add_argument(
+        "--batch", type=whole_number(1, _INT32_MAX), default=1, metavar="N", help="batch size (default 1)"
+    )
+    profile.add_argument(
+        "--repeat",
+        type=whole_number(1, 100_000),
+        default=10,
+        metavar="K",
+        help="profiled runs after one warm-up; times are their mean (default 10)",
     )
     return parser
 
@@ -295,18 +306,6 @@ def _output_options() -> argparse.ArgumentParser:
         help="do not report these warnings (errors cannot be ignored)",
     )
     return output
-
-
-def _add_budget_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--budget",
-        type=_budget,
-        action="append",
-        default=[],
-        metavar="BUDGET",
-        help="fail (E414, exit 1) unless the network meets BUDGET, written as a spec's assert: "
-        "'params<=5M', 'macs<600M'; repeat for several. Quote it for the shell",
-    )
 
 
 def _add_compile_options(command: argparse.ArgumentParser, scope: str = "") -> None:

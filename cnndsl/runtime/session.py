@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import npy
@@ -30,8 +31,16 @@ _LOG_ERRORS_ONLY = 3
 
 
 def _ort() -> Any:
-    """The onnxruntime module (untyped), imported when first needed, logging errors only."""
-    import onnxruntime
+    """The onnxruntime module (untyped), imported when first needed, logging errors only; E602
+    when it is not installed."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise fail(
+            "E602",
+            "ONNX Runtime is not installed",
+            help="install the cpu or the gpu extra: pip install 'cnndsl[cpu]' (or 'cnndsl[gpu]')",
+        ) from None
 
     onnxruntime.set_default_logger_severity(_LOG_ERRORS_ONLY)
     return onnxruntime
@@ -99,8 +108,11 @@ def device_of(session: onnxruntime.InferenceSession) -> str:
     return "cuda" if session.get_providers()[0] == CUDA else "cpu"
 
 
-def open_session(source: bytes | str, device: str, threads: int | None) -> onnxruntime.InferenceSession:
-    """A session for `source` (see model_source) on `device`, with `threads` intra-op threads."""
+def open_session(
+    source: bytes | str, device: str, threads: int | None, *, configure: Callable[[Any], None] | None = None
+) -> onnxruntime.InferenceSession:
+    """A session for `source` (see model_source) on `device`, with `threads` intra-op threads;
+    `configure` may set more of its onnxruntime.SessionOptions (`cnndsl profile` turns the profiler on)."""
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
     available = available_providers()
@@ -115,7 +127,7 @@ def open_session(source: bytes | str, device: str, threads: int | None) -> onnxr
     if device in ("cuda", "auto") and CUDA in available:
         _preload_cuda_libraries()
         try:
-            session = _load(source, [CUDA, CPU], threads)
+            session = _load(source, [CUDA, CPU], threads, configure)
         except Exception as problem:  # a broken CUDA set-up or a bad model: tell which below
             cuda_problem: Exception | None = problem
             session = None
@@ -124,7 +136,7 @@ def open_session(source: bytes | str, device: str, threads: int | None) -> onnxr
         if session is not None and session.get_providers()[0] == CUDA:
             return session
         if device == "cuda":
-            _load_checked(source, threads)  # a model that does not load at all is E506, not a device issue
+            _load_checked(source, threads, configure)  # a model that does not load at all is E506, not a device issue
             raise fail(
                 "E505",
                 "the CUDA execution provider is installed but did not start",
@@ -134,28 +146,34 @@ def open_session(source: bytes | str, device: str, threads: int | None) -> onnxr
             )
         if session is not None:  # auto: ONNX Runtime already fell back to the CPU
             return session
-    return _load_checked(source, threads)
+    return _load_checked(source, threads, configure)
 
 
-def _options(threads: int | None) -> onnxruntime.SessionOptions:
+def _options(threads: int | None, configure: Callable[[Any], None] | None) -> onnxruntime.SessionOptions:
     options = _ort().SessionOptions()
     options.log_severity_level = _LOG_ERRORS_ONLY
     if threads:
         options.intra_op_num_threads = threads
+    if configure is not None:
+        configure(options)
     return options
 
 
-def _load(source: bytes | str, providers: list[str], threads: int | None) -> onnxruntime.InferenceSession:
+def _load(
+    source: bytes | str, providers: list[str], threads: int | None, configure: Callable[[Any], None] | None = None
+) -> onnxruntime.InferenceSession:
     ort = _ort()
     # Provider libraries may print while loading; keep stdout for cnndsl's own output.
     with contextlib.redirect_stdout(sys.stderr):
-        return ort.InferenceSession(source, sess_options=_options(threads), providers=providers)
+        return ort.InferenceSession(source, sess_options=_options(threads, configure), providers=providers)
 
 
-def _load_checked(source: bytes | str, threads: int | None) -> onnxruntime.InferenceSession:
+def _load_checked(
+    source: bytes | str, threads: int | None, configure: Callable[[Any], None] | None = None
+) -> onnxruntime.InferenceSession:
     """A session on the CPU; E506 when ONNX Runtime cannot load the model."""
     try:
-        return _load(source, [CPU], threads)
+        return _load(source, [CPU], threads, configure)
     except Exception as problem:
         where = source if isinstance(source, str) else "the model"
         raise fail(
