@@ -10,8 +10,9 @@ imports onnx or onnxruntime.
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import analysis, reader, resolve
 from .analysis import LayerStats
@@ -22,6 +23,9 @@ from .layers.base import MIN_OPSET, Shape
 from .resolve import Limits
 from .rules import DEFAULT_RULES, RuleSet, reported
 from .source import Source
+
+if TYPE_CHECKING:  # computed on first use: `check` does not import it
+    from .analysis.receptive import ReceptiveField
 from .syntax import parser
 from .syntax.ast import Module
 
@@ -91,6 +95,69 @@ class CheckedModel:
     @property
     def outputs(self) -> list[tuple[str, Shape]]:
         return [(name, self.shapes[node]) for name, node in self.graph.outputs]
+
+    @functools.cached_property
+    def _receptive_fields(self) -> dict[Node, ReceptiveField]:
+        from .analysis.receptive import receptive_fields
+
+        return receptive_fields(self.graph, self.shapes)
+
+    def receptive_field(
+        self, node_or_name: Node | str | None = None, *, at: tuple[int, ...] | None = None
+    ) -> ReceptiveField:
+        """The receptive field of a tensor (docs/analysis.md, "Receptive fields"): a layer's
+        output, by Node or name (a layer's, an output's, or 'input'); None: the model's output
+        (its first, where there are several). Computed on first use, not while checking.
+
+        at: a position of that tensor (one index per spatial axis, as in its shape without the
+        channels): the result's `region` is then the first and last input position, per axis,
+        that this one value depends on, clipped to the input."""
+        from .analysis.receptive import region
+
+        node = self._node(node_or_name)
+        field = self._receptive_fields[node]
+        if at is None:
+            return field
+        extents = self.shapes[node][1:]
+        if (
+            not isinstance(at, tuple)
+            or len(at) != len(extents)
+            or not all(type(i) is int and 0 <= i < n for i, n in zip(at, extents, strict=True))
+        ):
+            raise ValueError(
+                f"at must be a position of {node.name}, one index per spatial axis within {extents}; got {at!r}"
+            )
+        return field._replace(at=at, region=region(self.graph, self.shapes, node, at))
+
+    def last_feature_map(self, output: str | None = None) -> Node | None:
+        """The last tensor on the way to an output (by name; None: the first) with a spatial
+        extent above 1: the map a classifier pools or flattens; the output itself for a dense
+        prediction; None for a model without spatial axes."""
+        node = self._node(output)
+        ancestors = {node}
+        for current in reversed(self.graph.nodes):
+            if current in ancestors:
+                ancestors.update(current.inputs)
+                if any(n > 1 for n in self.shapes[current][1:]):
+                    return current
+        return None
+
+    def _node(self, node_or_name: Node | str | None) -> Node:
+        if node_or_name is None:
+            return self.graph.outputs[0][1]
+        if isinstance(node_or_name, Node):
+            if node_or_name not in self.shapes:
+                raise ValueError(f"{node_or_name!r} is not a node of this model")
+            return node_or_name
+        if not isinstance(node_or_name, str):
+            raise TypeError(f"expected a Node, a layer or output name, or None; got {type(node_or_name).__name__}")
+        for name, node in self.graph.outputs:
+            if name == node_or_name:
+                return node
+        for node in self.graph.nodes:
+            if node.name == node_or_name:
+                return node
+        raise KeyError(f"no layer or output named {node_or_name!r} in {self.name}")
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain data; shapes exclude the batch axis."""

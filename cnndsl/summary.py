@@ -1,10 +1,18 @@
-"""`cnndsl summary`: a torchinfo-style table, optionally folding block instances (--depth)."""
+"""`cnndsl summary`: a torchinfo-style table, optionally folding block instances (--depth).
+
+The table's columns come from a registry (COLUMNS): each Column names itself for `--columns`,
+gives its header, the cell of a row, and the lines it adds under the table (its totals). A new
+figure is one entry: `register_column(Column(...))`. Its `figure` (per row) and `totals` (per
+model) are what `summary --json` carries for it, whether or not the table shows it. A column
+computes what it shows when it is shown: `cnndsl summary` without --columns computes no
+receptive field.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from .diagnostics import Diagnostic, to_json
 from .ir import Node, Scope
@@ -20,6 +28,167 @@ class Row:
     params: int
     macs: int
     attributes: str
+    # The layers the row stands for, in order: one, or every layer of a folded block instance
+    # (its figures are the last one's: output shape, receptive field); the graph input for the
+    # table's first row.
+    nodes: list[Node] = field(default_factory=list)
+
+    @property
+    def node(self) -> Node:
+        """The layer whose output the row shows (a folded row's last)."""
+        return self.nodes[-1]
+
+
+class Table(NamedTuple):
+    """What a column reads besides its row: the model and the summary's options."""
+
+    model: CheckedModel
+    depth: int | None = None
+    batch: int = 1
+
+
+class Column(NamedTuple):
+    """One column of the summary.
+
+    name: the word --columns selects it by. header: its heading. cell: its text for a row.
+    totals: the lines it adds under the table (after the model's totals), or None.
+    right: right-aligned (numbers). figure, totals_figure: what `summary --json` carries for it,
+    per layer (under the key `name`) and for the model (`totals_key`), computed always.
+    """
+
+    name: str
+    header: str
+    cell: Callable[[Row, Table], str]
+    totals: Callable[[Table], list[str]] | None = None
+    right: bool = False
+    figure: Callable[[Row, Table], Any] | None = None
+    totals_figure: Callable[[Table], Any] | None = None
+    totals_key: str = ""
+    doc: str = ""
+
+
+COLUMNS: dict[str, Column] = {}
+DEFAULT_COLUMNS = ("name", "kind", "shape", "params", "macs", "attributes")
+
+
+def register_column(column: Column) -> Column:
+    if column.name in COLUMNS or column.name in ("all", "default"):
+        raise ValueError(f"summary column {column.name!r} registered twice")
+    COLUMNS[column.name] = column
+    return column
+
+
+def _count(value: int) -> str:
+    return f"{value:,}" if value else "-"
+
+
+register_column(Column("name", "Layer", lambda row, table: row.name, doc="layer name (a folded row: the block's)"))
+register_column(Column("kind", "Kind", lambda row, table: row.kind, doc="layer kind (a folded row: the block's)"))
+register_column(Column("shape", "Output shape", lambda row, table: row.shape, doc="output shape, batch axis not shown"))
+register_column(Column("params", "Params", lambda row, table: _count(row.params), right=True, doc="parameters"))
+register_column(Column("macs", "MACs", lambda row, table: _count(row.macs), right=True, doc="multiply-accumulates"))
+register_column(Column("attributes", "Attributes", lambda row, table: row.attributes, doc="attributes as written"))
+
+
+# --- receptive fields ------------------------------------------------------------------------
+
+
+def _field(row: Row, table: Table) -> Any:
+    return table.model.receptive_field(row.node)
+
+
+def _per_axis(values: Iterable[Any]) -> str:
+    """One value when every axis has it ('32'), else one per axis ('4,2'; a size is '195x195')."""
+    texts = [str(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else ",".join(texts)
+
+
+def _jump_cell(row: Row, table: Table) -> str:
+    rf = _field(row, table)
+    if not rf.axes or rf.is_global:
+        return "-"
+    return _per_axis("-" if a.whole else a.jump for a in rf.axes)
+
+
+def _start_cell(row: Row, table: Table) -> str:
+    rf = _field(row, table)
+    if not rf.axes or rf.is_global:
+        return "-"
+    return _per_axis("-" if a.whole else a.start for a in rf.axes)
+
+
+def _field_totals(table: Table) -> list[str]:
+    """The receptive field of each output, and of the last feature map when an output's is global."""
+    model = table.model
+    lines = []
+    for name, node in model.graph.outputs:
+        rf = model.receptive_field(node)
+        line = f"Receptive field of {name}: {_described(rf)}"
+        if rf.whole_from is not None:
+            line += f" (from {rf.whole_from})"
+        lines.append(line)
+        feature_map = model.last_feature_map(name)
+        if feature_map is not None and feature_map is not node:
+            lines.append(f"  last feature map {feature_map.name}: {_described(model.receptive_field(feature_map))}")
+    return lines
+
+
+def _described(rf: Any) -> str:
+    text = rf.text()
+    if rf.axes and not rf.is_global:
+        text += f", jump {_per_axis(a.jump for a in rf.axes)}, start {_per_axis(a.start for a in rf.axes)}"
+        if rf.paths_differ:
+            text += f", narrowest path {'x'.join(map(str, rf.smallest))}"
+    return text
+
+
+def _field_figure(row: Row, table: Table) -> dict[str, Any]:
+    return _field(row, table).to_dict()
+
+
+def _outputs_figure(table: Table) -> dict[str, Any]:
+    model = table.model
+    result = {}
+    for name, node in model.graph.outputs:
+        data = model.receptive_field(node).to_dict()
+        feature_map = model.last_feature_map(name)
+        if feature_map is not None:
+            data["last_feature_map"] = {"name": feature_map.name, **model.receptive_field(feature_map).to_dict()}
+        result[name] = data
+    return result
+
+
+register_column(
+    Column(
+        "rf",
+        "Receptive field",
+        lambda row, table: _field(row, table).text(),
+        totals=_field_totals,
+        figure=_field_figure,
+        totals_figure=_outputs_figure,
+        totals_key="receptive_field",
+        doc="receptive field size per axis, in input positions (docs/analysis.md)",
+    )
+)
+register_column(Column("jump", "Jump", _jump_cell, right=True, doc="input positions between neighbouring fields"))
+register_column(Column("start", "Start", _start_cell, right=True, doc="first input position of the first field"))
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def columns(names: Iterable[str] | None) -> list[Column]:
+    """The columns to show: DEFAULT_COLUMNS for None; 'all' and 'default' stand for those sets.
+    Raises ValueError naming an unknown column."""
+    chosen: list[str] = []
+    for name in DEFAULT_COLUMNS if names is None else names:
+        group = list(COLUMNS) if name == "all" else list(DEFAULT_COLUMNS) if name == "default" else [name]
+        for each in group:
+            if each not in COLUMNS:
+                raise ValueError(f"unknown column '{each}'; the columns are {', '.join(COLUMNS)}, or all, default")
+            if each not in chosen:
+                chosen.append(each)
+    return [COLUMNS[name] for name in chosen]
 
 
 def _fold_into(node: Node, depth: int | None) -> Scope | None:
@@ -52,21 +221,22 @@ def rows(model: CheckedModel, depth: int | None = None) -> list[Row]:
             row.shape = shape
             row.params += stats.params
             row.macs += stats.macs
+            row.nodes.append(node)
             continue
         assert node.layer is not None, "model.layers holds no graph input"
-        result.append(Row(node.name, node.kind, shape, stats.params, stats.macs, node.layer.describe()))
+        result.append(Row(node.name, node.kind, shape, stats.params, stats.macs, node.layer.describe(), [node]))
     return result
 
 
-def render(model: CheckedModel, depth: int | None = None) -> str:
-    table = [Row("input", "input", shape_text(model.input_shape), 0, 0, ""), *rows(model, depth)]
-    header = ("Layer", "Kind", "Output shape", "Params", "MACs", "Attributes")
-    cells = [header] + [
-        (r.name, r.kind, r.shape, f"{r.params:,}" if r.params else "-", f"{r.macs:,}" if r.macs else "-", r.attributes)
-        for r in table
-    ]
+def render(model: CheckedModel, depth: int | None = None, names: Iterable[str] | None = None, batch: int = 1) -> str:
+    """The table; `names`: the columns (default DEFAULT_COLUMNS, as `columns` reads them)."""
+    shown = columns(names)
+    table = Table(model, depth, batch)
+    first = Row("input", "input", shape_text(model.input_shape), 0, 0, "", [model.graph.input])
+    header = tuple(column.header for column in shown)
+    cells = [header] + [tuple(column.cell(row, table) for column in shown) for row in [first, *rows(model, depth)]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    right = {3, 4}
+    right = {i for i, column in enumerate(shown) if column.right}
 
     def line(row: tuple[str, ...]) -> str:
         return "  ".join(
@@ -86,8 +256,11 @@ def render(model: CheckedModel, depth: int | None = None) -> str:
         f"Non-trainable params: {model.non_trainable_params:,}",
         f"Total MACs: {_macs_text(model.total_macs)}",
         f"Params size (float32): {model.param_bytes / 1e6:,.2f} MB",
-        rule,
     ]
+    for column in shown:
+        if column.totals is not None:
+            out += column.totals(table)
+    out.append(rule)
     return "\n".join(out)
 
 
@@ -97,14 +270,25 @@ def _macs_text(macs: int) -> str:
 
 
 def summary_dict(
-    model: CheckedModel, depth: int | None = None, diagnostics: Iterable[Diagnostic] = ()
+    model: CheckedModel, depth: int | None = None, diagnostics: Iterable[Diagnostic] = (), batch: int = 1
 ) -> dict[str, Any]:
-    """`summary --format json`: CheckedModel.to_dict(), its layers folded as `rows` folds them, and
-    the diagnostics shown (the warnings) under "diagnostics"."""
+    """`summary --format json`: CheckedModel.to_dict(), its layers folded as `rows` folds them, every
+    registered column's figures per layer and in total, and the diagnostics shown (the warnings)
+    under "diagnostics"."""
     data = model.to_dict()
     if depth is not None:
         data["depth"] = depth
         data["layers"] = _folded_layers(model, data["layers"], depth)
+    table = Table(model, depth, batch)
+    data["batch"] = batch
+    figures = [column for column in COLUMNS.values() if column.figure is not None]
+    for row, layer in zip(rows(model, depth), data["layers"], strict=True):
+        for column in figures:
+            assert column.figure is not None
+            layer[column.name] = column.figure(row, table)
+    for column in COLUMNS.values():
+        if column.totals_figure is not None:
+            data[column.totals_key or column.name] = column.totals_figure(table)
     data["diagnostics"] = [to_json(d) for d in diagnostics]
     return data
 
@@ -134,8 +318,9 @@ def _folded_layers(model: CheckedModel, layers: list[dict[str, Any]], depth: int
             result.append(row)
         row["output_shape"] = layer["output_shape"]
         row["folded"] += 1
-        for key in ("params", "trainable_params", "macs"):
-            row[key] += layer[key]
+        for key in ("params", "trainable_params", "macs", "flops"):
+            if key in layer:
+                row[key] = row.get(key, 0) + layer[key]
     return result
 
 

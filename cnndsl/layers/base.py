@@ -7,6 +7,8 @@ A layer kind is one class in one file. It declares
 - its weights, once (`parameters`: name, shape, initialiser, trainable); parameter counts, the
   summary, the .npz loader and ONNX emission all derive from that declaration,
 - its multiply-accumulates (`macs`) and the scratch memory ONNX Runtime needs (`scratch_values`),
+- what each output position reads of its inputs along the spatial axes (`reach`, by default the
+  same position; receptive fields follow it),
 - the lowest ONNX opset it can be emitted at (`opset_needed`), and how it is emitted (`emit`,
   which may branch on `tape.opset`),
 - the traits lint rules ask about (`dropped_input`, `output_function`, `ends_with_bias`,
@@ -29,6 +31,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .emission import Emitter, Weight
 from .emission import Shape as Shape  # the contract's word for a shape, re-exported
+from .reach import same_position
 
 # Any single extent above this is treated as a mistake rather than a tensor (E303).
 MAX_EXTENT = 2**31 - 1
@@ -320,6 +323,14 @@ class Layer(Record):
         """Values per sample ONNX Runtime allocates while running this layer, besides its output
         (`run` counts them in the memory it needs)."""
         return 0
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        """Per input, what each output position reads of it along the spatial axes (receptive
+        fields, docs/analysis.md): a tuple of per-axis declarations from layers/reach.py (a Window,
+        a Scatter, a Resample), reach.WHOLE where every output value depends on the whole input,
+        or None where only its shape is used. By default every input is read at the output's own
+        position: activations, normalisations over the channels, channel splits, add, concat."""
+        return tuple(same_position(len(output) - 1) for _ in inputs)
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         """The lowest ONNX opset this layer, with these attributes and inputs, can be emitted at,

@@ -23,7 +23,17 @@ from .base import (
     window,
 )
 from .emission import Emitter, Weight
-from .geometry import AxisGeometry, Padding, axes, describe_window, dropped_rows, output_sizes, padding, pads_for_onnx
+from .geometry import (
+    AxisGeometry,
+    Padding,
+    axes,
+    describe_window,
+    dropped_rows,
+    output_sizes,
+    padding,
+    pads_for_onnx,
+    window_reach,
+)
 from .initializers import Literal, Uniform
 
 # The seeds call the padding modes constant, nearest, mirror and wrap; PyTorch says zeros,
@@ -197,6 +207,9 @@ class Conv(ActivationSuffix, Layer):
 
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
         return dropped_rows(self._geometry(in_shape))
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        return (window_reach(self._geometry(inputs[0]), self.mode),)
 
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         in_shape = inputs[0]

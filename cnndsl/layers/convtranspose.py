@@ -31,6 +31,7 @@ from .conv import check_input_groups, check_output_groups
 from .emission import Emitter, Weight
 from .geometry import AXIS_NAMES, Padding, describe_window, padding
 from .initializers import Uniform
+from .reach import Scatter
 
 
 @register
@@ -123,6 +124,9 @@ class ConvTranspose(ActivationSuffix, Layer):
                 )
             sizes.append(size)
         return (self.channels, *sizes)
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        return (tuple(Scatter(k, s, begin, d) for _, k, s, d, begin, _, _ in self._axes(inputs[0])),)
 
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         in_shape = inputs[0]

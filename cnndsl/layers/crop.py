@@ -5,10 +5,11 @@ of `a` at the size of `b`; an odd difference drops its extra row at the end.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Layer, Shape, ShapeIssue, register, shape_text
 from .emission import Emitter
+from .reach import Window
 
 
 @register
@@ -45,6 +46,11 @@ class Crop(Layer):
                 input_index=1,
             )
         return (source[0], *target[1:])
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        """The first tensor at an offset (the rows cropped at the start); the second gives a size only."""
+        source = inputs[0]
+        return (tuple(Window(pad=-((n - t) // 2)) for n, t in zip(source[1:], output[1:], strict=True)), None)
 
     def describe(self) -> str:
         return "center"

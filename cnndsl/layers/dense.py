@@ -9,6 +9,7 @@ from .activation import ActivationSuffix, checked_value, suffix_args, suffix_tex
 from .base import MIN_OPSET, Arg, Layer, Shape, ShapeIssue, integer, real, register, shape_text
 from .emission import Emitter, Weight
 from .initializers import Uniform
+from .reach import WHOLE
 
 
 @register
@@ -82,6 +83,9 @@ class Flatten(Layer):
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return (math.prod(inputs[0]),)
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        return (WHOLE if len(inputs[0]) > 1 else (),)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Flatten", inputs, name, axis=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .base import ArgIssue, PairValue, ShapeIssue, WindowValue, broadcast, extents
+from .reach import Window
 
 AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
@@ -169,6 +170,11 @@ def describe_window(window: WindowValue, pad: Padding) -> list[str]:
     if window.stride:
         text += "/" + "x".join(map(str, window.stride))
     return [text] + ([] if pad.is_zero else [f"pad {pad.text()}"])
+
+
+def window_reach(geometry: list[AxisGeometry], mode: str = "zeros") -> tuple[Any, ...]:
+    """The receptive-field declaration of a sliding window (layers/reach.py), one per axis."""
+    return tuple(Window(a.kernel, a.stride, a.pad_begin, a.dilation, mode) for a in geometry)
 
 
 def pads_for_onnx(geometry: list[AxisGeometry]) -> list[int]:

@@ -12,11 +12,12 @@ per-channel scale and shift applied with the channels moved last, where a (C,) w
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, integer, real, register
 from .emission import Emitter, Weight
 from .norm import scale_and_shift
+from .reach import WHOLE
 
 GROUP_NORMALIZATION_OPSET = 21  # ONNX's GroupNormalization with per-channel scale and bias
 
@@ -54,6 +55,10 @@ class GroupNorm(Layer):
 
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         return () if self.noaffine else scale_and_shift(inputs[0][0])
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        # The statistics are taken over the spatial axes: each value depends on the whole map.
+        return (WHOLE if len(output) > 1 else (),)
 
     def describe(self) -> str:
         parts = (f"{self.groups} groups", self.noaffine or "", "" if self.eps == 1e-5 else f"eps {self.eps:g}")

@@ -5,11 +5,12 @@ its own positions, with no running statistics. PyTorch's default has no learnt s
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, real, register, shape_text
 from .emission import Emitter, Weight
 from .norm import scale_and_shift
+from .reach import WHOLE
 
 
 @register
@@ -40,6 +41,10 @@ class InstanceNorm(Layer):
         if not self.affine:
             return ()
         return scale_and_shift(inputs[0][0])
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        # The statistics are taken over the spatial axes: each value depends on the whole map.
+        return (WHOLE if len(output) > 1 else (),)
 
     def describe(self) -> str:
         return ", ".join(part for part in (self.affine or "", "" if self.eps == 1e-5 else f"eps {self.eps:g}") if part)

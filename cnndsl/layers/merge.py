@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .base import Layer, Shape, ShapeIssue, register, shape_text
 from .emission import Emitter
+from .reach import IDENTITY, Window
 
 
 @register
@@ -90,6 +91,14 @@ class Mul(Layer):
                 input_index=index,
             )
         return tuple(result)
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        """An input with extent 1 on an axis the output is longer on is read at its one position
+        (a gate from global pooling scales every position)."""
+        return tuple(
+            tuple(IDENTITY if n == out else Window(stride=0) for n, out in zip(shape[1:], output[1:], strict=True))
+            for shape in inputs
+        )
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         # Shapes without the batch axis have equal ranks, so ONNX's trailing-axis broadcasting

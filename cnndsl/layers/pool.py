@@ -6,7 +6,18 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
 from .emission import Emitter
-from .geometry import AxisGeometry, Padding, axes, describe_window, dropped_rows, output_sizes, padding, pads_for_onnx
+from .geometry import (
+    AxisGeometry,
+    Padding,
+    axes,
+    describe_window,
+    dropped_rows,
+    output_sizes,
+    padding,
+    pads_for_onnx,
+    window_reach,
+)
+from .reach import WHOLE, Window
 
 
 @register
@@ -111,6 +122,13 @@ class Pool(Layer):
                     help=f"a window would then cover nothing but padding; pad at most {axis.kernel // 2}",
                 )
         return (in_shape[0], *output_sizes(geometry, "window"))
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        if self.global_:
+            return (WHOLE,)
+        if self.adaptive:  # exact windows only: n / out wide, as far apart
+            return (tuple(Window(n // out, n // out) for n, out in zip(inputs[0][1:], output[1:], strict=True)),)
+        return (window_reach(self._geometry(inputs[0])),)
 
     def dropped_input(self, in_shape: Shape) -> list[tuple[int, str]]:
         if self.global_ or self.adaptive:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, broadcast, extents, register, shape_text
 from .emission import Emitter
+from .reach import Resample
 
 # Resize's `axes` attribute (opset 18) lets `sizes` name the spatial axes alone; before it, sizes
 # named every axis, the batch included, which a model with a free batch size cannot write down.
@@ -58,6 +59,10 @@ class Upsample(Layer):
         factors = broadcast(self.factor, len(spatial), "the upsampling factor")
         return (in_shape[0], *(n * f for n, f in zip(spatial, factors, strict=True)))
 
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        mode = self.mode or "nearest"
+        return (tuple(Resample(n, out, mode) for n, out in zip(inputs[0][1:], output[1:], strict=True)),)
+
     def describe(self) -> str:
         return "x".join(map(str, self.factor)) + (f", {self.mode}" if self.mode else "")
 
@@ -96,6 +101,10 @@ class ResizeTo(Layer):
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         return RESIZE_AXES_OPSET, "Resize to sizes of the spatial axes"
+
+    def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
+        """The first tensor resampled; the second gives a size only."""
+        return (tuple(Resample(n, out, self.mode) for n, out in zip(inputs[0][1:], output[1:], strict=True)), None)
 
     def describe(self) -> str:
         return self.mode

@@ -1,0 +1,348 @@
+"""Receptive fields: which input positions each value of each tensor depends on (docs/analysis.md,
+"Receptive fields"). Computed when asked for (the summary's rf column, the JSON, the Python API),
+never while checking.
+
+Every layer declares, per input and per spatial axis, what each of its output positions reads
+(`Layer.reach`, layers/reach.py). Two passes follow those declarations:
+
+- forward, over the whole graph: per tensor and per axis of the graph's input, the field of
+  every position as if the input went on for ever (padding counted as input): its size, the
+  jump between neighbouring positions' fields, and where the first position's field starts.
+  The first and last input index a position reads are periodic in the position (after an
+  upsampling by 2 two neighbours share a field), so each axis is kept as a period of positions,
+  the input indices it advances by, and the fields of the positions in one period. A merge
+  (add, mul, concat) takes, per position, the hull of its inputs' fields: the largest over the
+  paths. The narrowest path is followed too, and a tensor says whether its paths differ.
+- backward, from one position: the exact set of input positions its value depends on, per axis,
+  clipped to each tensor on the way (padding depends on nothing, a reflected row on its mirror),
+  skipping interpolation weights that are exactly 0. Its bounding box is what the gradient of
+  that value with respect to the input is nonzero on (tests/test_receptive_field.py measures it).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import gcd
+from typing import Any, NamedTuple
+
+from ..ir import Graph, Node
+from ..layers.base import Shape
+from ..layers.reach import WHOLE
+
+
+class AxisField(NamedTuple):
+    """One spatial axis of a receptive field, in the graph input's positions along that axis.
+
+    size: the largest number of input positions a value of the tensor spans (counting padding:
+        it may exceed the input); for a whole-input axis, the input's extent.
+    jump: input positions between the fields of neighbouring positions of the tensor (a fraction
+        after upsampling); 0 for a whole-input axis.
+    start, end: the first and last input position of the field of the tensor's first position
+        (start may be negative: the field reaches into the padding); centre is their midpoint.
+    smallest: the size along the narrowest path from the input (equal to size without merges).
+    whole: every value depends on the whole input along this axis (global pooling, flatten,
+        a gate from global pooling, statistics over the spatial axes).
+    """
+
+    size: int
+    jump: Fraction
+    start: int
+    end: int
+    smallest: int
+    whole: bool = False
+
+    @property
+    def centre(self) -> Fraction:
+        return Fraction(self.start + self.end, 2)
+
+
+class ReceptiveField(NamedTuple):
+    """The receptive field of one tensor (`CheckedModel.receptive_field`).
+
+    axes: one AxisField per spatial axis of the graph's input (none for a flat input).
+    paths_differ: some merge on the way joins paths whose fields differ; the sizes are then the
+        largest over the paths, `smallest` the narrowest path's.
+    whole_from: the layer that first made an axis whole-input ('avgpool', 'flatten'), if any.
+    at, region: for a position of the tensor (`receptive_field(node, at=...)`), the first and last
+        real input position its value depends on, per axis (None: it depends on no input position).
+    """
+
+    name: str
+    axes: tuple[AxisField, ...]
+    paths_differ: bool = False
+    whole_from: str | None = None
+    at: tuple[int, ...] | None = None
+    region: tuple[tuple[int, int], ...] | None = None
+
+    @property
+    def size(self) -> tuple[int, ...]:
+        return tuple(axis.size for axis in self.axes)
+
+    @property
+    def jump(self) -> tuple[Fraction, ...]:
+        return tuple(axis.jump for axis in self.axes)
+
+    @property
+    def start(self) -> tuple[int, ...]:
+        return tuple(axis.start for axis in self.axes)
+
+    @property
+    def smallest(self) -> tuple[int, ...]:
+        return tuple(axis.smallest for axis in self.axes)
+
+    @property
+    def is_global(self) -> bool:
+        """Every value depends on the whole input (along every axis)."""
+        return bool(self.axes) and all(axis.whole for axis in self.axes)
+
+    def text(self) -> str:
+        """'195x195', 'global', '35x35 (19x19 narrowest)' ... for a table cell."""
+        if not self.axes:
+            return "-"
+        if self.is_global:
+            narrow = [axis.smallest for axis in self.axes]
+            if self.paths_differ and narrow != [axis.size for axis in self.axes]:
+                return f"global ({_extents(narrow)} narrowest)"
+            return "global"
+        sizes = _extents([axis.size for axis in self.axes])
+        parts = [("global" if a.whole else str(a.size)) for a in self.axes]
+        text = sizes if not any(a.whole for a in self.axes) else "x".join(parts)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "size": [a.size for a in self.axes],
+            "jump": [_number(a.jump) for a in self.axes],
+            "start": [a.start for a in self.axes],
+            "centre": [_number(a.centre) for a in self.axes],
+            "smallest": [a.smallest for a in self.axes],
+            "global": [a.whole for a in self.axes],
+            "paths_differ": self.paths_differ,
+        }
+        if self.whole_from is not None:
+            data["global_from"] = self.whole_from
+        if self.at is not None:
+            data["at"] = list(self.at)
+            data["region"] = None if self.region is None else [list(r) for r in self.region]
+        return data
+
+
+def _extents(values: list[int]) -> str:
+    return "x".join(map(str, values))
+
+
+def _number(value: Fraction) -> int | float:
+    return int(value) if value.denominator == 1 else float(value)
+
+
+# --- the forward pass ------------------------------------------------------------------------
+
+
+class _Axis(NamedTuple):
+    """The unbounded fields of a tensor's positions along one input axis: position o's first and
+    last input position are first[o % period] + (o // period) * advance, and likewise `last`.
+    None in both: that position depends on nothing (a transposed convolution's gap). `whole`:
+    every position depends on the whole input."""
+
+    period: int
+    advance: int
+    first: tuple[int | None, ...]
+    last: tuple[int | None, ...]
+    whole: bool = False
+
+    def at(self, o: int) -> tuple[int | None, int | None]:
+        turns, r = divmod(o, self.period)
+        a, b = self.first[r], self.last[r]
+        if a is None or b is None:
+            return None, None
+        shift = turns * self.advance
+        return a + shift, b + shift
+
+    @property
+    def holes(self) -> bool:
+        return None in self.first
+
+    @property
+    def size(self) -> int:
+        return max(
+            (b - a + 1 for a, b in zip(self.first, self.last, strict=True) if a is not None and b is not None),
+            default=0,
+        )
+
+
+def _whole(extent: int) -> _Axis:
+    return _Axis(1, 0, (0,), (extent - 1,), True)
+
+
+_START = _Axis(1, 1, (0,), (0,))  # the input itself: position o is input position o
+
+
+def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
+    """The field of a layer's output along one axis, given its input's and the declaration."""
+    if field.whole:
+        return field
+    step, advance = reach.period, reach.advance
+    turns = 1 if advance == 0 else field.period // gcd(advance, field.period)
+    period = step * turns
+    new_advance = 0 if advance == 0 else (turns * advance // field.period) * field.advance
+    first: list[int | None] = []
+    last: list[int | None] = []
+    for o in range(period):
+        if field.holes or reach.first(o) is None:
+            spans = [field.at(x) for x in reach.taps(o)]
+            starts = [a for a, _ in spans if a is not None]
+            ends = [b for _, b in spans if b is not None]
+            first.append(min(starts) if starts else None)
+            last.append(max(ends) if ends else None)
+        else:
+            first.append(field.at(reach.first(o))[0])
+            last.append(field.at(reach.last(o))[1])
+    return _Axis(period, new_advance, tuple(first), tuple(last))
+
+
+def _hull(fields: list[_Axis], extent: int) -> tuple[_Axis, bool]:
+    """The per-position hull of several fields of one tensor's axis, and whether it is irregular
+    (their jumps differ: then it is exact for the tensor's own positions only)."""
+    for field in fields:
+        if field.whole:
+            return field, False
+    jumps = {Fraction(f.advance, f.period) for f in fields}
+    if len(jumps) == 1:
+        period = 1
+        for f in fields:
+            period = period * f.period // gcd(period, f.period)
+        advance = int(jumps.pop() * period)
+        irregular = False
+        positions = range(period)
+    else:
+        period, irregular = extent, True
+        advance = max(-(-f.advance * extent // f.period) for f in fields)
+        positions = range(extent)
+    first: list[int | None] = []
+    last: list[int | None] = []
+    for o in positions:
+        spans = [f.at(o) for f in fields]
+        starts = [a for a, _ in spans if a is not None]
+        ends = [b for _, b in spans if b is not None]
+        first.append(min(starts) if starts else None)
+        last.append(max(ends) if ends else None)
+    return _Axis(period, advance, tuple(first), tuple(last)), irregular
+
+
+class _State(NamedTuple):
+    widest: tuple[_Axis, ...]
+    narrowest: tuple[_Axis, ...]
+    differ: bool
+    whole_from: str | None
+
+
+def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> dict[Node, ReceptiveField]:
+    """The receptive field of every tensor of the graph (the input's own included)."""
+    extents = graph.input_shape[1:]
+    states: dict[Node, _State] = {}
+    start = tuple(_START for _ in extents)
+    states[graph.input] = _State(start, start, False, None)
+    for node, layer in graph.layer_nodes():
+        in_shapes = [shapes[p] for p in node.inputs]
+        output = shapes[node]
+        reaches = layer.reach(in_shapes, output)
+        widest: list[list[_Axis]] = [[] for _ in extents]
+        narrowest: list[list[_Axis]] = [[] for _ in extents]
+        differ = False
+        whole_from: str | None = None
+        for producer, reach in zip(node.inputs, reaches, strict=True):
+            if reach is None:
+                continue
+            state = states[producer]
+            differ = differ or state.differ
+            whole_from = whole_from or state.whole_from
+            for axis, extent in enumerate(extents):
+                if reach is WHOLE or not reach:
+                    # WHOLE, or a flat tensor (no axes left): every position of the input.
+                    wide = narrow = _whole(extent)
+                    if not state.widest[axis].whole and whole_from is None:
+                        whole_from = node.name
+                else:
+                    wide = _through(state.widest[axis], reach[axis], extent)
+                    narrow = _through(state.narrowest[axis], reach[axis], extent)
+                widest[axis].append(wide)
+                narrowest[axis].append(narrow)
+        wide_axes: list[_Axis] = []
+        narrow_axes: list[_Axis] = []
+        for axis in range(len(extents)):
+            own = output[axis + 1] if len(output) > axis + 1 else 1
+            fields = widest[axis]
+            if not fields:  # reads no input's values (only shapes): depends on nothing
+                wide_axes.append(_Axis(1, 0, (None,), (None,)))
+                narrow_axes.append(_Axis(1, 0, (None,), (None,)))
+                continue
+            if len(fields) > 1 and len(set(fields)) > 1:
+                differ = True
+            hull, _ = _hull(fields, own)
+            wide_axes.append(hull)
+            narrow_axes.append(min(narrowest[axis], key=lambda f: (f.whole, f.size)))
+        states[node] = _State(tuple(wide_axes), tuple(narrow_axes), differ, whole_from)
+    return {node: _field(node, state, extents) for node, state in states.items()}
+
+
+def _field(node: Node, state: _State, extents: Shape) -> ReceptiveField:
+    axes = []
+    for wide, narrow, extent in zip(state.widest, state.narrowest, extents, strict=True):
+        first, last = wide.at(0)
+        smallest = extent if narrow.whole else narrow.size
+        if wide.whole:
+            axes.append(AxisField(extent, Fraction(0), 0, extent - 1, smallest, True))
+        else:
+            axes.append(
+                AxisField(
+                    wide.size,
+                    Fraction(wide.advance, wide.period),
+                    first if first is not None else 0,
+                    last if last is not None else -1,
+                    smallest,
+                )
+            )
+    return ReceptiveField(node.name, tuple(axes), state.differ, state.whole_from)
+
+
+# --- the backward pass: one position, exactly ------------------------------------------------
+
+
+def region(
+    graph: Graph, shapes: dict[Node, Shape], node: Node, at: tuple[int, ...]
+) -> tuple[tuple[int, int], ...] | None:
+    """The first and last real input position, per axis, that the value of `node` at position
+    `at` depends on; None when it depends on none."""
+    index = {n: i for i, n in enumerate(graph.nodes)}
+    reads: dict[Node, list[set[int]]] = {node: [{p} for p in at]}
+    for current in reversed(graph.nodes[: index[node] + 1]):
+        sets = reads.pop(current, None)
+        if sets is None:
+            continue
+        if any(not s for s in sets):
+            continue  # an empty axis: no position at all
+        if current.layer is None:
+            return tuple((min(s), max(s)) for s in sets)
+        in_shapes = [shapes[p] for p in current.inputs]
+        reaches = current.layer.reach(in_shapes, shapes[current])
+        for producer, reach, shape in zip(current.inputs, reaches, in_shapes, strict=True):
+            if reach is None:
+                continue
+            spatial = shape[1:]
+            if reach is WHOLE or (not reach and spatial):
+                found = [set(range(n)) for n in spatial]
+            else:
+                found = [_read(axis_reach, s, n) for axis_reach, s, n in zip(reach, sets, spatial, strict=True)]
+            if producer in reads:
+                for target, more in zip(reads[producer], found, strict=True):
+                    target |= more
+            else:
+                reads[producer] = found
+    return None
+
+
+def _read(reach: Any, positions: set[int], n: int) -> set[int]:
+    result: set[int] = set()
+    for o in positions:
+        result.update(reach.read(o, n))
+    return result
