@@ -3,7 +3,9 @@
     read -> parse -> resolve -> infer shapes -> count -> lint -> rules -> budgets
 
 `_check` runs these passes in this order; none recurses over the spec's nesting, so checking
-runs on the caller's thread with Python's default recursion limit. ONNX emission
+runs on the caller's thread with Python's default recursion limit. FLOPs (analysis/flops.py),
+memory (analysis/memory.py) and receptive fields (analysis/receptive.py) are computed when asked
+for, not while checking. ONNX emission
 (cnndsl.onnx.emit) and execution (cnndsl.runtime) start from a CheckedModel; nothing here
 imports onnx or onnxruntime.
 """
@@ -16,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from . import analysis, reader, resolve
 from .analysis import LayerStats
+from .analysis import memory as memory_analysis
 from .analysis.budgets import check_spec_budgets
+from .analysis.flops import count_flops
 from .diagnostics import CnnError, Diagnostic, error
 from .ir import Graph, Node
 from .layers.base import MIN_OPSET, Shape
@@ -25,7 +29,7 @@ from .rules import DEFAULT_RULES, RuleSet, reported
 from .source import Source
 
 if TYPE_CHECKING:  # computed on first use: `check` does not import it
-    from .analysis.receptive import ReceptiveField
+    from .analysis.receptive import Fields, ReceptiveField
 from .syntax import parser
 from .syntax.ast import Module
 
@@ -76,6 +80,23 @@ class CheckedModel:
     def total_macs(self) -> int:
         return sum(s.macs for s in self.stats.values())
 
+    @functools.cached_property
+    def layer_flops(self) -> dict[Node, int]:
+        """FLOPs per sample of every layer (docs/analysis.md, "FLOPs"), computed on first use."""
+        return count_flops(self.graph, self.shapes)
+
+    @property
+    def total_flops(self) -> int:
+        return sum(self.layer_flops.values())
+
+    def memory(self, batch: int = 1, training: bool = False, optimizer: str = "adam") -> memory_analysis.Memory:
+        """Bytes the model needs at `batch` (docs/analysis.md, "Memory"): at inference the weights
+        and the most tensors alive at once; while training (`training=True`) the weights, their
+        gradients, the optimizer's state ("sgd", "momentum" or "adam") and the tensors kept for
+        the backward pass. Per layer: output, weight and kept bytes."""
+        batch, training, optimizer = memory_analysis.validated(batch, training, optimizer)
+        return memory_analysis.memory(self.graph, self.shapes, batch, training, optimizer)
+
     @property
     def param_bytes(self) -> int:
         return 4 * self.total_params  # float32
@@ -97,7 +118,7 @@ class CheckedModel:
         return [(name, self.shapes[node]) for name, node in self.graph.outputs]
 
     @functools.cached_property
-    def _receptive_fields(self) -> dict[Node, ReceptiveField]:
+    def _receptive_fields(self) -> Fields:
         from .analysis.receptive import receptive_fields
 
         return receptive_fields(self.graph, self.shapes)
@@ -115,7 +136,7 @@ class CheckedModel:
         from .analysis.receptive import region
 
         node = self._node(node_or_name)
-        field = self._receptive_fields[node]
+        field = self._receptive_fields.fields[node]
         if at is None:
             return field
         extents = self.shapes[node][1:]
@@ -127,7 +148,8 @@ class CheckedModel:
             raise ValueError(
                 f"at must be a position of {node.name}, one index per spatial axis within {extents}; got {at!r}"
             )
-        return field._replace(at=at, region=region(self.graph, self.shapes, node, at))
+        unclipped = self._receptive_fields.unclipped(node, at)
+        return field._replace(at=at, region=region(self.graph, self.shapes, node, at), unclipped=unclipped)
 
     def last_feature_map(self, output: str | None = None) -> Node | None:
         """The last tensor on the way to an output (by name; None: the first) with a spatial
@@ -169,6 +191,7 @@ class CheckedModel:
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
             "total_macs": self.total_macs,
+            "total_flops": self.total_flops,
             "param_bytes": self.param_bytes,
             "layers": [
                 {
@@ -182,6 +205,7 @@ class CheckedModel:
                     "params": self.stats[node].params,
                     "trainable_params": self.stats[node].trainable,
                     "macs": self.stats[node].macs,
+                    "flops": self.layer_flops[node],
                 }
                 for node in self.layers
             ],

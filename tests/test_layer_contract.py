@@ -85,6 +85,32 @@ def test_every_kind_declares_its_contract():
         assert words <= set(kind.spellings()), f"{kind.__name__}: examples use {words - set(kind.spellings())}"
 
 
+@pytest.mark.parametrize(("kind", "example", "rank"), CASES)
+def test_flops_and_kept_tensors_are_declared_consistently(kind: type[Layer], example: str, rank: int):
+    """FLOPs count at least the multiply-accumulates twice; what a layer keeps for backward names
+    real inputs and non-negative sizes; a view is no larger than what it views; the memory
+    analysis runs at inference and while training with every optimizer."""
+    model = cnndsl.check_text(spec(kind, example, rank, 3))
+    for node in model.layers:
+        assert node.layer is not None
+        in_shapes, output = [model.shapes[p] for p in node.inputs], model.shapes[node]
+        flops = node.layer.flops(in_shapes, output)
+        assert isinstance(flops, int) and flops >= 2 * model.stats[node].macs, (node.name, flops)
+        kept = node.layer.kept_for_backward(in_shapes, output)
+        assert all(0 <= i < len(in_shapes) for i in kept.inputs), (node.name, kept)
+        assert min(kept.values, kept.index_values, kept.fixed_values) >= 0, (node.name, kept)
+        if node.layer.views_input:
+            assert math.prod(output) <= math.prod(in_shapes[0]), f"{node.name} views more than its input"
+    assert model.total_flops == sum(layer["flops"] for layer in model.to_dict()["layers"])
+    largest_output = max(math.prod(model.shapes[node]) for node in model.graph.nodes)
+    inference = model.memory(batch=BATCH)
+    assert inference.activations >= 4 * BATCH * largest_output or any(n.layer.training_only for n in model.layers)
+    for optimizer in ("sgd", "momentum", "adam"):
+        training = model.memory(batch=BATCH, training=True, optimizer=optimizer)
+        assert training.weights == 4 * model.total_params and training.gradients == 4 * model.trainable_params
+        assert training.activations == sum(layer.kept_bytes for layer in training.layers) >= 0
+
+
 @pytest.mark.parametrize("layers", [1, 3])
 @pytest.mark.parametrize(("kind", "example", "rank"), CASES)
 def test_kind_checks_compiles_and_runs(kind: type[Layer], example: str, rank: int, layers: int):

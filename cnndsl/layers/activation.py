@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, NamedTuple
 
-from .base import MIN_OPSET, Arg, ArgIssue, Layer, Shape, real, register
+from .base import MIN_OPSET, Arg, ArgIssue, Kept, Layer, Shape, real, register
 from .emission import Emitter
 
 
@@ -15,25 +15,37 @@ class Function(NamedTuple):
     default: float | None = None
     doc: str = ""
     opset: int = MIN_OPSET  # the oldest ONNX opset it can be emitted at
+    # Operations per value: one per comparison, arithmetic operation or elementary function
+    # (exp, log, tanh, erf) in the formula in `doc` (docs/analysis.md, "FLOPs").
+    flops: int = 1
+    # What PyTorch's autograd keeps for its backward pass: the function's "input", its "output",
+    # or None (nothing). For the functions PyTorch also runs in place, what the out-of-place form
+    # keeps; relu keeps its output either way.
+    keeps: str | None = "input"
 
 
 FUNCTIONS: dict[str, Function] = {
-    "relu": Function("Relu", doc="max(0, x)"),
-    "relu6": Function("Clip", doc="min(max(0, x), 6)"),
-    "leakyrelu": Function("LeakyRelu", "slope", 0.01, "x if x > 0 else slope*x (slope 0.01)"),
-    "elu": Function("Elu", "alpha", 1.0, "x if x > 0 else alpha*(exp(x)-1) (alpha 1.0)"),
-    "sigmoid": Function("Sigmoid", doc="1 / (1 + exp(-x))"),
-    "tanh": Function("Tanh", doc="tanh(x)"),
+    "relu": Function("Relu", doc="max(0, x)", keeps="output"),
+    "relu6": Function("Clip", doc="min(max(0, x), 6)", flops=2),
+    "leakyrelu": Function("LeakyRelu", "slope", 0.01, "x if x > 0 else slope*x (slope 0.01)", flops=2),
+    "elu": Function("Elu", "alpha", 1.0, "x if x > 0 else alpha*(exp(x)-1) (alpha 1.0)", flops=4),
+    "sigmoid": Function("Sigmoid", doc="1 / (1 + exp(-x))", flops=4, keeps="output"),
+    "tanh": Function("Tanh", doc="tanh(x)", keeps="output"),
     # ONNX's Gelu operator from opset 20, its expression before (see _gelu): every opset.
-    "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form; `gelu tanh`: the tanh approximation"),
-    "hardsigmoid": Function("HardSigmoid", doc="relu6(x + 3) / 6, PyTorch's (ONNX's default slope is 0.2)"),
-    "hardswish": Function("HardSwish", doc="x * relu6(x + 3) / 6 (MobileNetV3)"),
-    "silu": Function("Mul", doc="x * sigmoid(x), also called swish (EfficientNet)"),
-    "softplus": Function("Softplus", doc="log(1 + exp(x))"),
-    "mish": Function("Mish", doc="x * tanh(softplus(x))"),
-    "softmax": Function("Softmax", doc="normalised exponentials over the channel axis"),
-    "identity": Function("Identity", doc="x"),
+    # 0.5 * x * (1 + erf(x / sqrt(2))): five operations; the tanh form, GELU_TANH_FLOPS.
+    "gelu": Function("Gelu", doc="x * Phi(x), exact (erf) form; `gelu tanh`: the tanh approximation", flops=5),
+    "hardsigmoid": Function("HardSigmoid", doc="relu6(x + 3) / 6, PyTorch's (ONNX's default slope is 0.2)", flops=4),
+    "hardswish": Function("HardSwish", doc="x * relu6(x + 3) / 6 (MobileNetV3)", flops=5),
+    "silu": Function("Mul", doc="x * sigmoid(x), also called swish (EfficientNet)", flops=5),
+    "softplus": Function("Softplus", doc="log(1 + exp(x))", flops=3),
+    "mish": Function("Mish", doc="x * tanh(softplus(x))", flops=5),
+    # An exponential, its share of the sum over the channels, and a division, per value.
+    "softmax": Function("Softmax", doc="normalised exponentials over the channel axis", flops=3, keeps="output"),
+    "identity": Function("Identity", doc="x", flops=0, keeps=None),
 }
+
+# 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))): x^3 is two multiplications.
+GELU_TANH_FLOPS = 9
 
 ACTIVATION_WORDS = tuple(FUNCTIONS)
 
@@ -68,6 +80,13 @@ def function_opset(function: str | None) -> tuple[int, str]:
         return MIN_OPSET, "Identity"
     spec = FUNCTIONS[function]
     return spec.opset, spec.onnx_op
+
+
+def function_flops(function: str | None, approximate: str | None = None) -> int:
+    """Operations per value of an activation (0 for none)."""
+    if function is None:
+        return 0
+    return GELU_TANH_FLOPS if function == "gelu" and approximate == "tanh" else FUNCTIONS[function].flops
 
 
 def suffix_text(function: str | None, value: float | None) -> str:
@@ -121,6 +140,17 @@ class ActivationSuffix:
     @property
     def sequence_positions(self) -> int:
         return 2 if self.activation else 1
+
+    def suffix_flops(self, output: Shape, bias: bool) -> int:
+        """Per sample, besides the weights' multiply-accumulates: an add per output value for the
+        bias, and the activation's operations."""
+        return math.prod(output) * (int(bias) + function_flops(self.activation))
+
+    def kept_with_suffix(self, output: Shape) -> Kept:
+        """The layer keeps its input (its weights' gradient needs it); the activation keeps the
+        values before it, a tensor of the output's size only this layer makes, or its output."""
+        keeps = FUNCTIONS[self.activation].keeps if self.activation else None
+        return Kept(inputs=(0,), output=keeps == "output", values=math.prod(output) if keeps == "input" else 0)
 
     def with_function_opset(self, own: tuple[int, str]) -> tuple[int, str]:
         """The layer's own opset need, or the function's where that is newer."""
@@ -212,6 +242,13 @@ class Activation(Layer):
 
     def output_function(self) -> str | None:
         return self.function
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return function_flops(self.function, self.approximate) * math.prod(output)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        keeps = FUNCTIONS[self.function].keeps
+        return Kept(inputs=(0,) if keeps == "input" else (), output=keeps == "output")
 
     def describe(self) -> str:
         spec = FUNCTIONS[self.function]

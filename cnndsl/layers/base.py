@@ -7,6 +7,8 @@ A layer kind is one class in one file. It declares
 - its weights, once (`parameters`: name, shape, initialiser, trainable); parameter counts, the
   summary, the .npz loader and ONNX emission all derive from that declaration,
 - its multiply-accumulates (`macs`) and the scratch memory ONNX Runtime needs (`scratch_values`),
+- its floating-point operations (`flops`, by default two per multiply-accumulate) and what it keeps
+  for the backward pass while training (`kept_for_backward`, by default nothing; `views_input`),
 - what each output position reads of its inputs along the spatial axes (`reach`, by default the
   same position; receptive fields follow it),
 - the lowest ONNX opset it can be emitted at (`opset_needed`), and how it is emitted (`emit`,
@@ -29,6 +31,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, NamedTuple
 
+from .backward import Kept as Kept  # the contract's word for what a layer keeps, re-exported
 from .emission import Emitter, Weight
 from .emission import Shape as Shape  # the contract's word for a shape, re-exported
 from .reach import same_position
@@ -281,6 +284,9 @@ class Layer(Record):
     ends_feature_maps: ClassVar[bool] = False  # after it there are no feature maps (flatten, fc)
     is_classifier: ClassVar[bool] = False  # a fully connected layer, the classic head (W103)
     normalises_batch: ClassVar[bool] = False  # subtracts a per-channel mean (W105)
+    # Its output is a view of its first input's storage in PyTorch (flatten, a slice): keeping the
+    # output for the backward pass keeps that storage (training memory).
+    views_input: ClassVar[bool] = False
 
     @classmethod
     def from_args(cls, args: dict[str, Any], word: str) -> Layer:
@@ -323,6 +329,18 @@ class Layer(Record):
         """Values per sample ONNX Runtime allocates while running this layer, besides its output
         (`run` counts them in the memory it needs)."""
         return 0
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        """Floating-point operations per sample (docs/analysis.md, "FLOPs"): two per
+        multiply-accumulate (a multiply and an add); a kind that does other arithmetic (a bias, an
+        activation, a normalisation, a window's comparisons, a merge) adds its own."""
+        return 2 * self.macs(inputs, output)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        """What PyTorch's autograd keeps of this layer for the backward pass, while training
+        (docs/analysis.md, "Memory"). By default nothing: a reshape, a concatenation or a sum
+        needs no tensor to pass gradients back."""
+        return Kept()
 
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         """Per input, what each output position reads of it along the spatial axes (receptive

@@ -10,6 +10,7 @@ from .base import (
     MIN_OPSET,
     Arg,
     ArgIssue,
+    Kept,
     Layer,
     Shape,
     ShapeIssue,
@@ -225,6 +226,12 @@ class Conv(ActivationSuffix, Layer):
         in_shape = inputs[0]
         weights = self.channels * (in_shape[0] // self.groups) * math.prod(self.kernel_shape(in_shape))
         return weights * math.prod(output[1:])
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return 2 * self.macs(inputs, output) + self.suffix_flops(output, self.bias)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        return self.kept_with_suffix(output)
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         # ONNX's Pad has mode 'wrap' from opset 19; without padding no Pad node is emitted.

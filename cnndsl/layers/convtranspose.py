@@ -17,6 +17,7 @@ from .base import (
     MIN_OPSET,
     Arg,
     ArgIssue,
+    Kept,
     Layer,
     Shape,
     ShapeIssue,
@@ -141,6 +142,12 @@ class ConvTranspose(ActivationSuffix, Layer):
         in_shape = inputs[0]
         kernel = broadcast(self.window.extent, len(in_shape) - 1, "kernel")
         return math.prod(in_shape) * self.channels // self.groups * math.prod(kernel)
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return 2 * self.macs(inputs, output) + self.suffix_flops(output, not self.nobias)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        return self.kept_with_suffix(output)
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         return self.with_function_opset((MIN_OPSET, "ConvTranspose"))

@@ -19,6 +19,7 @@ class Crop(Layer):
     arity: ClassVar[int | None] = None
     examples: ClassVar[tuple[str, ...]] = ("crop",)
     ranks: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    views_input: ClassVar[bool] = True  # a slice, in PyTorch
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         if len(inputs) != 2:

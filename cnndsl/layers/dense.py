@@ -6,7 +6,7 @@ import math
 from typing import Any, ClassVar
 
 from .activation import ActivationSuffix, checked_value, suffix_args, suffix_text
-from .base import MIN_OPSET, Arg, Layer, Shape, ShapeIssue, integer, real, register, shape_text
+from .base import MIN_OPSET, Arg, Kept, Layer, Shape, ShapeIssue, integer, real, register, shape_text
 from .emission import Emitter, Weight
 from .initializers import Uniform
 from .reach import WHOLE
@@ -56,6 +56,12 @@ class Dense(ActivationSuffix, Layer):
     def macs(self, inputs: list[Shape], output: Shape) -> int:
         return inputs[0][0] * self.features
 
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return 2 * self.macs(inputs, output) + self.suffix_flops(output, not self.nobias)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        return self.kept_with_suffix(output)
+
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         return self.with_function_opset((MIN_OPSET, "Gemm"))
 
@@ -80,6 +86,7 @@ class Flatten(Layer):
     summary: ClassVar[str] = "flatten channels and spatial axes into one vector (the batch axis stays)"
     examples: ClassVar[tuple[str, ...]] = ("flatten",)
     ends_feature_maps: ClassVar[bool] = True
+    views_input: ClassVar[bool] = True
 
     def output_shape(self, inputs: list[Shape]) -> Shape:
         return (math.prod(inputs[0]),)
@@ -110,6 +117,11 @@ class Dropout(Layer):
 
     def describe(self) -> str:
         return f"p={self.p:g}"
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        # The mask, in the values' type as PyTorch's CPU dropout keeps it (its CUDA kernel keeps
+        # one byte a value).
+        return Kept(values=math.prod(output))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return inputs[0]

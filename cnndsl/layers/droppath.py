@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .base import Arg, real, register
+from .base import Arg, Kept, Shape, real, register
 from .dense import Dropout
 
 
@@ -23,3 +23,8 @@ class DropPath(Dropout):
     is_dropout: ClassVar[bool] = False
 
     p: float = 0.1
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        # torchvision's StochasticDepth multiplies by one factor per sample (0 or 1/(1-p)); the
+        # product keeps that factor, not the input, which needs no gradient of its own.
+        return Kept(values=1)

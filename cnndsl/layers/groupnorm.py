@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .base import Arg, Layer, Shape, ShapeIssue, integer, real, register
+from .base import Arg, Kept, Layer, Shape, ShapeIssue, integer, real, register
 from .emission import Emitter, Weight
-from .norm import scale_and_shift
+from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 from .reach import WHOLE
 
 GROUP_NORMALIZATION_OPSET = 21  # ONNX's GroupNormalization with per-channel scale and bias
@@ -55,6 +55,12 @@ class GroupNorm(Layer):
 
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         return () if self.noaffine else scale_and_shift(inputs[0][0])
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return normalisation_flops(math.prod(output), self.groups, affine=not self.noaffine)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        return kept_by_normalisation(self.groups)
 
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         # The statistics are taken over the spatial axes: each value depends on the whole map.

@@ -5,11 +5,12 @@ its own positions, with no running statistics. PyTorch's default has no learnt s
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
-from .base import Arg, Layer, Shape, ShapeIssue, real, register, shape_text
+from .base import Arg, Kept, Layer, Shape, ShapeIssue, real, register, shape_text
 from .emission import Emitter, Weight
-from .norm import scale_and_shift
+from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 from .reach import WHOLE
 
 
@@ -41,6 +42,15 @@ class InstanceNorm(Layer):
         if not self.affine:
             return ()
         return scale_and_shift(inputs[0][0])
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return normalisation_flops(math.prod(output), output[0], affine=bool(self.affine))
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        # PyTorch runs it as a batch norm over (1, N * C, ...): with affine terms it also keeps
+        # the scale repeated for every sample.
+        channels = output[0]
+        return kept_by_normalisation(channels, extra=channels if self.affine else 0)
 
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         # The statistics are taken over the spatial axes: each value depends on the whole map.

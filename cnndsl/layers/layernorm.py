@@ -8,11 +8,12 @@ are moved last and back around it; before opset 17 the layer is emitted as its a
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
-from .base import Arg, Layer, Shape, real, register
+from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
-from .norm import scale_and_shift
+from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 
 LAYER_NORMALIZATION_OPSET = 17  # ONNX's LayerNormalization operator
 
@@ -36,6 +37,12 @@ class LayerNorm(Layer):
 
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         return scale_and_shift(inputs[0][0])
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return normalisation_flops(math.prod(output), _positions(output), affine=True)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        return kept_by_normalisation(_positions(output))
 
     def describe(self) -> str:
         return "" if self.eps == 1e-5 else f"eps {self.eps:g}"
@@ -76,3 +83,8 @@ class LayerNorm(Layer):
         normalised = tape.op("Div", [centred, deviation], f"{name}.standardised", shape=shape)
         scaled = tape.op("Mul", [normalised, scale], f"{name}.scaled", shape=shape)
         return tape.op("Add", [scaled, shift], output, shape=shape)
+
+
+def _positions(shape: Shape) -> int:
+    """The rows layernorm normalises: one per position, over its channels."""
+    return math.prod(shape[1:])

@@ -5,9 +5,10 @@ and so does cnndsl: (C,) on a flat vector, C followed by a 1 per spatial axis on
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
-from .base import Arg, Layer, Shape, real, register
+from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
 from .initializers import Constant
 
@@ -29,6 +30,12 @@ class LayerScale(Layer):
     def parameters(self, inputs: list[Shape]) -> tuple[Weight, ...]:
         channels, *spatial = inputs[0]
         return (Weight("weight", (channels, *(1 for _ in spatial)), Constant(self.value)),)
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return math.prod(output)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        return Kept(inputs=(0,))  # the factor's gradient
 
     def describe(self) -> str:
         return f"{self.value:g}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
-from .base import Layer, Shape, ShapeIssue, register, shape_text
+from .base import Kept, Layer, Shape, ShapeIssue, register, shape_text
 from .emission import Emitter
 from .reach import IDENTITY, Window
 
@@ -53,6 +54,9 @@ class Add(Layer):
                 )
         return first
 
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return pairwise_flops(inputs, output)
+
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return fold(tape, "Add", name, inputs)
 
@@ -92,6 +96,13 @@ class Mul(Layer):
             )
         return tuple(result)
 
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return pairwise_flops(inputs, output)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        # Each factor's gradient is the others' product.
+        return Kept(inputs=tuple(range(len(inputs))))
+
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         """An input with extent 1 on an axis the output is longer on is read at its one position
         (a gate from global pooling scales every position)."""
@@ -104,6 +115,11 @@ class Mul(Layer):
         # Shapes without the batch axis have equal ranks, so ONNX's trailing-axis broadcasting
         # lines up channels with channels.
         return fold(tape, "Mul", name, inputs)
+
+
+def pairwise_flops(inputs: list[Shape], output: Shape) -> int:
+    """An element-wise sum or product of n tensors: n - 1 operations per output value."""
+    return (len(inputs) - 1) * math.prod(output)
 
 
 def fold(tape: Emitter, op: str, name: str, inputs: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from .base import Arg, ArgIssue, Layer, Shape, integer, real, register
+from .base import Arg, ArgIssue, Kept, Layer, Shape, integer, real, register
 from .emission import Emitter, Weight
 from .initializers import Constant
 
@@ -17,6 +17,20 @@ _MEAN, _VARIANCE = Constant(0.0, trainable=False), Constant(1.0, trainable=False
 def scale_and_shift(channels: int) -> tuple[Weight, Weight]:
     """A normalisation's learnt scale and shift per channel, 'weight' and 'bias' as in PyTorch."""
     return Weight("weight", (channels,), _SCALE), Weight("bias", (channels,), _SHIFT)
+
+
+def normalisation_flops(values: int, rows: int, affine: bool) -> int:
+    """A normalisation of `values` in `rows` of equal size, each row over its own statistics: per
+    value, its share of the mean's sum, the subtraction, the square, its share of the variance's
+    sum and the multiplication by the inverse deviation (5), and with a learnt scale and shift 2
+    more; per row, the mean's and the variance's divisions, the epsilon's add and the square root."""
+    return values * (5 + 2 * affine) + 4 * rows
+
+
+def kept_by_normalisation(rows: int, extra: int = 0) -> Kept:
+    """PyTorch's layer, group and instance norms keep their input, and a mean and an inverse
+    deviation per row (per sample: positions, groups or channels); `extra` values per sample besides."""
+    return Kept(inputs=(0,), values=2 * rows + extra)
 
 
 @register
@@ -46,6 +60,14 @@ class BatchNorm(Layer):
             Weight("running_mean", channels, _MEAN),
             Weight("running_var", channels, _VARIANCE),
         )
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        # At inference the statistics and the affine terms fold into one scale and shift per channel.
+        return 2 * math.prod(output)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        # Its input, and the batch's mean and inverse deviation per channel, whatever the batch.
+        return Kept(inputs=(0,), fixed_values=2 * inputs[0][0])
 
     def describe(self) -> str:
         return "" if self.eps == 1e-5 else f"eps {self.eps:g}"
@@ -102,6 +124,17 @@ class LocalResponseNorm(Layer):
         # buffer, not the tensors, is what takes gigabytes.
         channels, *spatial = inputs[0]
         return (channels + self.size - 1) * math.prod(spatial)
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        # Per value: its square, the window's sum (size - 1 adds), alpha/size, k, the power, the division.
+        return (self.size + 4) * math.prod(output)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        # PyTorch's local_response_norm is composed of operators: it keeps the input, the squares
+        # padded by the window (what the average pooling keeps), and the power's input and result.
+        channels, *spatial = inputs[0]
+        positions = math.prod(spatial)
+        return Kept(inputs=(0,), values=(channels + self.size - 1) * positions + 2 * channels * positions)
 
     def describe(self) -> str:
         return f"size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, k {self.k:g}"

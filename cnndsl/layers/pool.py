@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
-from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
+from .base import Arg, ArgIssue, Kept, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
 from .emission import Emitter
 from .geometry import (
     AxisGeometry,
@@ -122,6 +123,26 @@ class Pool(Layer):
                     help=f"a window would then cover nothing but padding; pad at most {axis.kernel // 2}",
                 )
         return (in_shape[0], *output_sizes(geometry, "window"))
+
+    def _window_values(self, in_shape: Shape, output: Shape) -> int:
+        """The values one output value is taken from (padding included)."""
+        if self.global_ or self.adaptive:
+            return math.prod(in_shape[1:]) // math.prod(output[1:])
+        return math.prod(axis.kernel for axis in self._geometry(in_shape))
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        # Per output value: max, window - 1 comparisons; avg, window - 1 adds and a division.
+        window = self._window_values(inputs[0], output)
+        return (window - 1 if self.op == "max" else window) * math.prod(output)
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        if self.op == "max":  # the input, and where each maximum came from
+            return Kept(inputs=(0,), index_values=math.prod(output))
+        # Average pooling to one value per channel is a mean in PyTorch (adaptive_avg_pool2d to
+        # 1x1, torchvision's global pooling), which needs only the input's size; any other keeps
+        # the input.
+        to_one = (self.global_ or self.adaptive) and all(extent == 1 for extent in output[1:])
+        return Kept() if to_one else Kept(inputs=(0,))
 
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         if self.global_:

@@ -9,9 +9,10 @@ keeps the declared weight torch's and every tensor's batch axis.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
-from .base import Arg, Layer, Shape, real, register
+from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
 from .initializers import Constant
 
@@ -37,6 +38,12 @@ class PReLU(Layer):
 
     def output_function(self) -> str | None:
         return self.kind
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return 2 * math.prod(output)  # a comparison and a multiplication, as leakyrelu
+
+    def kept_for_backward(self, inputs: list[Shape], output: Shape) -> Kept:
+        return Kept(inputs=(0,))
 
     def describe(self) -> str:
         return ", ".join(

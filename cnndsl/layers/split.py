@@ -46,6 +46,9 @@ class Split(Layer):
     # Valid three times in a row on 4 channels: only a split into one part keeps them all.
     examples: ClassVar[tuple[str, ...]] = ("split 1 part 0", "split [4] part 0")
 
+    # torch.chunk and torch.split give views: keeping a part keeps the whole input's storage.
+    views_input: ClassVar[bool] = True
+
     parts: int | tuple[int, ...]
     part: int
 

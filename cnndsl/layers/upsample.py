@@ -10,6 +10,7 @@ pixels line up, not their centres.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, broadcast, extents, register, shape_text
@@ -19,6 +20,14 @@ from .reach import Resample
 # Resize's `axes` attribute (opset 18) lets `sizes` name the spatial axes alone; before it, sizes
 # named every axis, the batch included, which a model with a free batch size cannot write down.
 RESIZE_AXES_OPSET = 18
+
+
+def resize_flops(mode: str, output: Shape) -> int:
+    """Nearest sampling copies; linear sampling blends 2^rank neighbours per output value with
+    2^rank - 1 linear interpolations of 3 operations each (a - b, times the weight, plus b)."""
+    if mode != "linear":
+        return 0
+    return 3 * ((1 << (len(output) - 1)) - 1) * math.prod(output)
 
 
 def resize(tape: Emitter, name: str, x: str, mode: str, *, scales: str = "", sizes: str = "", rank: int = 0) -> str:
@@ -58,6 +67,9 @@ class Upsample(Layer):
             )
         factors = broadcast(self.factor, len(spatial), "the upsampling factor")
         return (in_shape[0], *(n * f for n, f in zip(spatial, factors, strict=True)))
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return resize_flops(self.mode or "nearest", output)
 
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         mode = self.mode or "nearest"
@@ -101,6 +113,9 @@ class ResizeTo(Layer):
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         return RESIZE_AXES_OPSET, "Resize to sizes of the spatial axes"
+
+    def flops(self, inputs: list[Shape], output: Shape) -> int:
+        return resize_flops(self.mode, output)
 
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         """The first tensor resampled; the second gives a size only."""

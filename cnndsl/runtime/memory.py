@@ -2,8 +2,9 @@
 
 For a spec the estimate is exact enough to trust, from the checker's shapes: the input, the
 weights twice (the model compiled in memory and ONNX Runtime's copy) and the most activations
-alive at once, walking the layers in order. For an .onnx file only the input and outputs are
-known without running it. The limit is `--max-memory`, by default half the physical memory.
+alive at once, walking the layers in order (the memory analysis's inference peak). For an .onnx
+file only the input and outputs are known without running it. The limit is `--max-memory`, by
+default half the physical memory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..analysis import memory as memory_analysis
 from ..diagnostics import byte_size
 from ..ir import Node
 from ..model import CheckedModel
@@ -116,34 +118,10 @@ def onnx_needs(session: onnxruntime.InferenceSession, spec: InputSpec, planned: 
 
 
 def peak_activation_values(model: CheckedModel) -> tuple[int, Node | None]:
-    """The most activation values (per sample) alive at once, walking the layers in order: a tensor
-    lives from its layer until its last consumer has run (outputs until the end); and the layer
-    after which that peak is reached. The input is counted on its own, and dropout makes no tensor."""
-    nodes = model.graph.nodes
-    last_use = {node: index for index, node in enumerate(nodes)}
-    for index, node in enumerate(nodes):
-        for producer in node.inputs:
-            last_use[producer] = index
-    for _, node in model.graph.outputs:
-        last_use[node] = len(nodes)
-    freed_after: dict[int, list[Node]] = {}
-    for node, index in last_use.items():
-        freed_after.setdefault(index, []).append(node)
-    live = peak = 0
-    at = None
-    for index, (node, layer) in enumerate(model.graph.layer_nodes(), start=1):
-        live += _values_of(model, node)
-        running = live + layer.scratch_values([model.shapes[p] for p in node.inputs])
-        if running > peak:
-            peak, at = running, node
-        live -= sum(_values_of(model, done) for done in freed_after.get(index, ()) if done is not nodes[0])
-    return peak, at
-
-
-def _values_of(model: CheckedModel, node: Node) -> int:
-    if node.layer is not None and node.layer.training_only:  # an identity at inference: no tensor of its own
-        return 0
-    return math.prod(model.shapes[node])
+    """The most activation values (per sample) alive at once and the layer where that peak is
+    reached: the inference peak of the memory analysis (cnndsl.analysis.memory, one definition),
+    without the input, which `run` holds throughout and counts on its own."""
+    return memory_analysis.peak_activation_values(model.graph, model.shapes, count_input=False)
 
 
 def _input_part(planned: PlannedInput) -> tuple[str, int]:
