@@ -93,6 +93,8 @@ PUBLISHED: dict[str, tuple[int, int | None]] = {
     "inception_v4": (42_679_816, 12_253_974_624),  # timm at 299x299
     "inception_resnet_v2": (55_843_464, 13_155_794_016),  # timm at 299x299
     "darknet53": (41_609_928, 9_285_115_904),  # timm at 256x256
+    "inception_bn": (11_194_984, 2_018_851_840),  # Ioffe & Szegedy 2015 Figure 5, by our transcription
+    "yolov3": (61_949_149, 32_932_037_632),  # params: ultralytics yolov3 summary; MACs at 416x416
     "deeplabv3_resnet50": (39_638_869, 31_310_548_992),  # torchvision without the aux head (42,004,074 with)
     "deeplabv3_resnet101": (58_630_997, 46_159_433_728),  # torchvision without the aux head (60,996,202 with)
     "fcn_resnet50": (32_957_013, 26_484_498_432),  # torchvision without the aux head (35,322,218 with)
