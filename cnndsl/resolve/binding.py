@@ -168,8 +168,8 @@ class Binder:
                 return None
             default = arg.default
             if block_input is not None and default is not None:
-                known = {name: value for name, value in values.items() if value is not None}
-                default = self._default(default, definition or source, known, block_input, element.span)
+                bound_so_far = {name: value for name, value in values.items() if value is not None}
+                default = self._default(default, definition or source, bound_so_far, block_input, element.span)
                 if default is FAILED:
                     return None
             values[arg.name] = default
