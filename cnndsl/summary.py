@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .diagnostics import Diagnostic, to_json
+from .analysis.memory import ELEMENT_BYTES, ELEMENT_TYPE, Memory, output_bytes
+from .diagnostics import Diagnostic, byte_size, to_json
 from .ir import Node, Scope
 from .layers.base import shape_text
 from .model import CheckedModel
@@ -45,6 +46,7 @@ class Table(NamedTuple):
     model: CheckedModel
     depth: int | None = None
     batch: int = 1
+    optimizer: str = "adam"  # the training memory's
 
 
 class Column(NamedTuple):
@@ -174,6 +176,82 @@ register_column(Column("jump", "Jump", _jump_cell, right=True, doc="input positi
 register_column(Column("start", "Start", _start_cell, right=True, doc="first input position of the first field"))
 
 
+# --- FLOPs and memory (docs/analysis.md) -----------------------------------------------------
+
+
+def _flops(row: Row, table: Table) -> int:
+    flops = table.model.layer_flops
+    return sum(flops[node] for node in row.nodes if node in flops)  # the input row has none
+
+
+def _flops_totals(table: Table) -> list[str]:
+    flops = table.model.total_flops
+    return [f"Total FLOPs: {flops:,} ({_si(flops)}FLOPs)" if flops >= 1000 else f"Total FLOPs: {flops:,}"]
+
+
+def _output_bytes(row: Row, table: Table) -> int:
+    return output_bytes(table.model.shapes[row.node], table.batch)
+
+
+def _memory(table: Table) -> tuple[Memory, Memory]:
+    """At the table's batch: at inference, and while training with its optimizer."""
+    model = table.model
+    return model.memory(table.batch), model.memory(table.batch, training=True, optimizer=table.optimizer)
+
+
+def _memory_totals(table: Table) -> list[str]:
+    inference, training = _memory(table)
+    at = f" while {inference.peak_layer}" if inference.peak_layer else ""
+    return [
+        f"Inference memory (batch {table.batch}, {ELEMENT_TYPE}): {byte_size(inference.total)} = weights "
+        f"{byte_size(inference.weights)} + the most activations alive at once {byte_size(inference.activations)}{at}",
+        f"Training memory (batch {table.batch}, {table.optimizer}): {byte_size(training.total)} = weights "
+        f"{byte_size(training.weights)} + gradients {byte_size(training.gradients)} + optimizer state "
+        f"{byte_size(training.optimizer_state)} + activations kept for backward {byte_size(training.activations)}",
+    ]
+
+
+def _memory_figure(table: Table) -> dict[str, Any]:
+    inference, training = _memory(table)
+    return {"inference": inference.to_dict(), "training": training.to_dict()}
+
+
+register_column(
+    Column(
+        "flops",
+        "FLOPs",
+        lambda row, table: _count(_flops(row, table)),
+        totals=_flops_totals,
+        right=True,
+        figure=_flops,
+        doc="floating-point operations per sample (docs/analysis.md, FLOPs)",
+    )
+)
+register_column(
+    Column(
+        "out_bytes",
+        "Output bytes",
+        lambda row, table: byte_size(_output_bytes(row, table)),
+        totals=_memory_totals,
+        right=True,
+        figure=_output_bytes,
+        totals_figure=_memory_figure,
+        totals_key="memory",
+        doc="the output tensor at --batch; its totals: inference and training memory (--optimizer)",
+    )
+)
+register_column(
+    Column(
+        "weight_bytes",
+        "Weight bytes",
+        lambda row, table: byte_size(ELEMENT_BYTES * row.params) if row.params else "-",
+        right=True,
+        figure=lambda row, table: ELEMENT_BYTES * row.params,
+        doc="the layer's parameters, trainable or not",
+    )
+)
+
+
 # --- the table -------------------------------------------------------------------------------
 
 
@@ -228,10 +306,16 @@ def rows(model: CheckedModel, depth: int | None = None) -> list[Row]:
     return result
 
 
-def render(model: CheckedModel, depth: int | None = None, names: Iterable[str] | None = None, batch: int = 1) -> str:
+def render(
+    model: CheckedModel,
+    depth: int | None = None,
+    names: Iterable[str] | None = None,
+    batch: int = 1,
+    optimizer: str = "adam",
+) -> str:
     """The table; `names`: the columns (default DEFAULT_COLUMNS, as `columns` reads them)."""
     shown = columns(names)
-    table = Table(model, depth, batch)
+    table = Table(model, depth, batch, optimizer)
     first = Row("input", "input", shape_text(model.input_shape), 0, 0, "", [model.graph.input])
     header = tuple(column.header for column in shown)
     cells = [header] + [tuple(column.cell(row, table) for column in shown) for row in [first, *rows(model, depth)]]
@@ -270,7 +354,11 @@ def _macs_text(macs: int) -> str:
 
 
 def summary_dict(
-    model: CheckedModel, depth: int | None = None, diagnostics: Iterable[Diagnostic] = (), batch: int = 1
+    model: CheckedModel,
+    depth: int | None = None,
+    diagnostics: Iterable[Diagnostic] = (),
+    batch: int = 1,
+    optimizer: str = "adam",
 ) -> dict[str, Any]:
     """`summary --format json`: CheckedModel.to_dict(), its layers folded as `rows` folds them, every
     registered column's figures per layer and in total, and the diagnostics shown (the warnings)
@@ -279,7 +367,7 @@ def summary_dict(
     if depth is not None:
         data["depth"] = depth
         data["layers"] = _folded_layers(model, data["layers"], depth)
-    table = Table(model, depth, batch)
+    table = Table(model, depth, batch, optimizer)
     data["batch"] = batch
     figures = [column for column in COLUMNS.values() if column.figure is not None]
     for row, layer in zip(rows(model, depth), data["layers"], strict=True):

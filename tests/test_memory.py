@@ -4,6 +4,8 @@ kept for the backward pass against PyTorch's autograd on the zoo (benchmarks/sav
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import cnndsl
@@ -124,3 +126,21 @@ def test_kept_tensors_match_pytorch_autograd_on_every_reference():
     for spec in _references():
         if spec not in CHEAP:
             _assert_kept_tensors_match_autograd(spec)
+
+
+def test_summary_columns_and_memory_totals(small):
+    from cnndsl.diagnostics import byte_size
+    from cnndsl.summary import render, summary_dict
+
+    out = render(small, names=["name", "out_bytes", "weight_bytes"], batch=2, optimizer="sgd")
+    training = small.memory(batch=2, training=True, optimizer="sgd")
+    assert "Inference memory (batch 2, float32): 7.0 KiB = weights 3.0 KiB + the most activations alive at once" in out
+    assert f"Training memory (batch 2, sgd): {byte_size(training.total)} = weights" in out
+    data = json.loads(json.dumps(summary_dict(small, batch=2, optimizer="momentum")))
+    assert data["memory"]["training"] == small.memory(batch=2, training=True, optimizer="momentum").to_dict()
+    assert data["memory"]["inference"] == small.memory(batch=2).to_dict()
+    by_name = {layer.name: layer for layer in small.memory(batch=2).layers}
+    for layer in data["layers"]:
+        assert layer["out_bytes"] == by_name[layer["name"]].output_bytes
+        assert layer["weight_bytes"] == by_name[layer["name"]].weight_bytes
+        assert layer["flops"] == small.layer_flops[next(n for n in small.layers if n.name == layer["name"])]
