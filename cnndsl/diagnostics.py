@@ -80,6 +80,8 @@ CODES: dict[str, str] = {
     "E509": "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally",
     # profiling
     "E602": "ONNX Runtime is not installed",
+    # comparing
+    "E603": "the specs compared have no layer or block name in common at the depth compared",
     # lint warnings
     "W101": "the stride leaves input rows or columns unused",
     "W102": "dropout between convolutions",

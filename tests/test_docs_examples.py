@@ -112,6 +112,13 @@ def _specs_directory(directory: pathlib.Path) -> None:
     (directory / "specs").mkdir()
 
 
+def _renamed_spec(directory: pathlib.Path) -> None:
+    """E603's B: the example's network with none of its names."""
+    (directory / "b.cnn").write_text(
+        "input 3x32x32\nfeatures: conv 3x3 8 pad 1 relu -> reduce: pool 2 -> vector: flatten -> classifier: fc 10\n"
+    )
+
+
 def _no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page shows a CPU-only onnxruntime wheel's providers; make any machine answer so."""
     ort = pytest.importorskip("onnxruntime")
@@ -134,6 +141,7 @@ FIXTURES: dict[str, Fixture] = {
     "E506": Fixture(files=_corrupt_model, needs=("onnxruntime",)),
     "E507": Fixture(files=_mnist_sized_input, needs=("numpy", "onnxruntime")),
     "E509": Fixture(needs=("numpy",)),
+    "E603": Fixture(files=_renamed_spec),
 }
 
 # Mismatches that come from work in progress elsewhere, each with its reason; re-check when it lands.

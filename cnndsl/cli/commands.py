@@ -1,4 +1,4 @@
-"""The commands, check | summary | compile | run | profile: each takes the parsed arguments, prints its
+"""The commands, check | summary | compile | run | profile | diff: each takes the parsed arguments, prints its
 result (text for people, or JSON with --format json) and returns the exit status.
 
 Only `check` is needed often and fast, so the modules of the others (the summary table, the ONNX
@@ -234,10 +234,24 @@ def _profile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from .diff import compare, comparison_json, render
+
+    model_a, model_b = (checked(path, args) for path in args.files)  # either failing: its diagnostics, exit 1
+    comparison = compare(model_a, model_b, args.depth, args.columns, batch=args.batch, optimizer=args.optimizer)
+    if args.format == "json":
+        warnings = [to_json(d) for model in (model_a, model_b) for d in _shown_warnings(model.warnings, args)]
+        _print_json(comparison_json(comparison) | {"diagnostics": warnings})
+    else:
+        print(render(comparison))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
     "summary": _summary,
     "compile": _compile,
     "run": _run,
     "profile": _profile,
+    "diff": _diff,
 }

@@ -17,6 +17,7 @@ from ..resolve import Limits
 from ..rules import ConfigCache, RuleError, RuleSet, Selection, configured_rules, selectors
 from ..version import __version__
 from .budget_option import add_budget_option
+from .diff_options import add_diff_command
 
 NUMBERS_NOTE = (
     "Numbers are whole and may be written 1000000, 1_000_000 or 1e6; each option accepts "
@@ -208,7 +209,6 @@ def build_parser() -> CommandLine:
         metavar="K",
         help="show the K most likely classes of every 2-D output (default: the top 5 of softmax outputs only)",
     )
-
     profile = command("profile", "time a spec's layers in ONNX Runtime, mapped to its source lines")
     profile.add_argument("file", metavar="FILE", help="the .cnn spec")
     profile.add_argument(
@@ -258,6 +258,7 @@ def _limit_options() -> argparse.ArgumentParser:
         help="refuse 'use' of any file outside DIR (after symlinks), without reading it; "
         "set it for specs from untrusted users",
     )
+    add_diff_command(command, whole_number(0, 1_000_000), whole_number(1, _INT32_MAX), _column_names)
     return parser
 
 
