@@ -64,7 +64,10 @@ class ReceptiveField(NamedTuple):
         largest over the paths, `smallest` the narrowest path's.
     whole_from: the layer that first made an axis whole-input ('avgpool', 'flatten'), if any.
     at, region: for a position of the tensor (`receptive_field(node, at=...)`), the first and last
-        real input position its value depends on, per axis (None: it depends on no input position).
+        real input position its value depends on, per axis (None: it depends on no input position);
+        unclipped: that position's field as if the input went on for ever (whole-input axes: the
+        input), per axis. region is unclipped cut to the input, except where a dilated window's
+        taps straddle a border, a padding reflects, or an interpolation weight is exactly 0.
     """
 
     name: str
@@ -73,6 +76,7 @@ class ReceptiveField(NamedTuple):
     whole_from: str | None = None
     at: tuple[int, ...] | None = None
     region: tuple[tuple[int, int], ...] | None = None
+    unclipped: tuple[tuple[int, int] | None, ...] | None = None
 
     @property
     def size(self) -> tuple[int, ...]:
@@ -124,6 +128,7 @@ class ReceptiveField(NamedTuple):
         if self.at is not None:
             data["at"] = list(self.at)
             data["region"] = None if self.region is None else [list(r) for r in self.region]
+            data["unclipped"] = None if self.unclipped is None else [r and list(r) for r in self.unclipped]
         return data
 
 
@@ -236,7 +241,24 @@ class _State(NamedTuple):
     whole_from: str | None
 
 
-def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> dict[Node, ReceptiveField]:
+class Fields(NamedTuple):
+    """The forward pass's result: every tensor's ReceptiveField, and its per-axis fields."""
+
+    fields: dict[Node, ReceptiveField]
+    axes: dict[Node, tuple[_Axis, ...]]
+
+    def unclipped(self, node: Node, at: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...]:
+        """The field of `node` at position `at`, per axis, as if the input went on for ever."""
+        result: list[tuple[int, int] | None] = []
+        for axis, o in zip(self.axes[node], at, strict=False):
+            first, last = axis.at(o)
+            result.append(None if first is None or last is None else (first, last))
+        # A flat tensor (no position) depends on the whole input along every axis.
+        result += [axis.at(0) for axis in self.axes[node][len(at) :]]  # type: ignore[misc]
+        return tuple(result)
+
+
+def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> Fields:
     """The receptive field of every tensor of the graph (the input's own included)."""
     extents = graph.input_shape[1:]
     states: dict[Node, _State] = {}
@@ -282,7 +304,10 @@ def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> dict[Node, Rece
             wide_axes.append(hull)
             narrow_axes.append(min(narrowest[axis], key=lambda f: (f.whole, f.size)))
         states[node] = _State(tuple(wide_axes), tuple(narrow_axes), differ, whole_from)
-    return {node: _field(node, state, extents) for node, state in states.items()}
+    return Fields(
+        {node: _field(node, state, extents) for node, state in states.items()},
+        {node: state.widest for node, state in states.items()},
+    )
 
 
 def _field(node: Node, state: _State, extents: Shape) -> ReceptiveField:
