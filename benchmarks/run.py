@@ -865,6 +865,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load {results.raw['load_start']} at the start, {results.raw['load_end']} at the end"
     )
     command = "python -m benchmarks.run" + {"quick": " --quick", "tiny": " --tiny"}.get(cfg.mode, "")
+    if args.sections != parser.get_default("sections"):
+        command += f" --sections {args.sections}"
     if args.json:
         Path(args.json).write_text(json.dumps(results.raw, indent=2, default=str))
     if args.markdown:
