@@ -1,8 +1,8 @@
 """cnndsl against torchinfo and torch.onnx.export, side by side, in one run.
 
     pip install -e '.[bench]'                  # torch, torchinfo, onnxscript (optional)
-    python -m benchmarks.run                   # full run, about 25-30 minutes on 2 cores
-    python -m benchmarks.run --quick           # about 10 minutes: one model per section, fewer runs
+    python -m benchmarks.run                   # full run, about 10-15 minutes on 2 cores
+    python -m benchmarks.run --quick           # about 5 minutes: one model per section, fewer runs
     python -m benchmarks.run --quick --sections inference,modern   # ONNX Runtime latency only
     python -m benchmarks.run --tiny            # seconds: a tiny network, for the smoke test
     python -m benchmarks.run --markdown docs/performance.md --json results.json
