@@ -67,10 +67,10 @@ def compare(spec: str) -> Comparison:
 
 def table(comparisons: list[Comparison]) -> str:
     lines = [
-        f"| Spec | cnndsl (MB, batch {BATCH}) | PyTorch autograd (MB) | Ratio |",
+        f"| Spec | cnndsl (bytes, batch {BATCH}) | PyTorch autograd (bytes) | Ratio |",
         "|---|---:|---:|---:|",
     ]
-    lines += [f"| {c.spec} | {c.ours / 1e6:,.2f} | {c.pytorch / 1e6:,.2f} | {c.ratio:.4f} |" for c in comparisons]
+    lines += [f"| {c.spec} | {c.ours:,} | {c.pytorch:,} | {c.ratio:.6f} |" for c in comparisons]
     return "\n".join(lines)
 
 

@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import analysis, reader, resolve
 from .analysis import LayerStats
-from .analysis import memory as memory_analysis
 from .analysis.budgets import check_spec_budgets
-from .analysis.flops import count_flops
 from .diagnostics import CnnError, Diagnostic, error
 from .ir import Graph, Node
 from .layers.base import MIN_OPSET, Shape
@@ -29,6 +27,7 @@ from .rules import DEFAULT_RULES, RuleSet, reported
 from .source import Source
 
 if TYPE_CHECKING:  # computed on first use: `check` does not import it
+    from .analysis.memory import Memory
     from .analysis.receptive import Fields, ReceptiveField
 from .syntax import parser
 from .syntax.ast import Module
@@ -83,17 +82,21 @@ class CheckedModel:
     @functools.cached_property
     def layer_flops(self) -> dict[Node, int]:
         """FLOPs per sample of every layer (docs/analysis.md, "FLOPs"), computed on first use."""
+        from .analysis.flops import count_flops
+
         return count_flops(self.graph, self.shapes)
 
     @property
     def total_flops(self) -> int:
         return sum(self.layer_flops.values())
 
-    def memory(self, batch: int = 1, training: bool = False, optimizer: str = "adam") -> memory_analysis.Memory:
+    def memory(self, batch: int = 1, training: bool = False, optimizer: str = "adam") -> Memory:
         """Bytes the model needs at `batch` (docs/analysis.md, "Memory"): at inference the weights
         and the most tensors alive at once; while training (`training=True`) the weights, their
         gradients, the optimizer's state ("sgd", "momentum" or "adam") and the tensors kept for
         the backward pass. Per layer: output, weight and kept bytes."""
+        from .analysis import memory as memory_analysis
+
         batch, training, optimizer = memory_analysis.validated(batch, training, optimizer)
         return memory_analysis.memory(self.graph, self.shapes, batch, training, optimizer)
 

@@ -21,6 +21,7 @@ Every layer declares, per input and per spatial axis, what each of its output po
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from math import gcd
 from typing import Any, NamedTuple
@@ -182,14 +183,26 @@ def _whole(extent: int) -> _Axis:
 _START = _Axis(1, 1, (0,), (0,))  # the input itself: position o is input position o
 
 
+def _longest_period(extent: int) -> int:
+    """Periods past this are not kept (resizes between sizes with no common factor, in a chain,
+    multiply theirs): the fields of the tensor's own positions are then listed instead."""
+    return max(64, 4 * extent)
+
+
 def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
-    """The field of a layer's output along one axis, given its input's and the declaration."""
+    """The field of a layer's output along one axis (`extent` positions long), given its input's
+    and the declaration."""
     if field.whole:
         return field
     step, advance = reach.period, reach.advance
     turns = 1 if advance == 0 else field.period // gcd(advance, field.period)
     period = step * turns
     new_advance = 0 if advance == 0 else (turns * advance // field.period) * field.advance
+    if period > _longest_period(extent):
+        # Exact for the tensor's own positions; beyond them (where a later layer's padding reads)
+        # it goes on at the average jump.
+        jump = Fraction(advance, step) * Fraction(field.advance, field.period)
+        period, new_advance = extent, math.ceil(jump * extent)
     first: list[int | None] = []
     last: list[int | None] = []
     for o in range(period):
@@ -205,33 +218,31 @@ def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
     return _Axis(period, new_advance, tuple(first), tuple(last))
 
 
-def _hull(fields: list[_Axis], extent: int) -> tuple[_Axis, bool]:
-    """The per-position hull of several fields of one tensor's axis, and whether it is irregular
-    (their jumps differ: then it is exact for the tensor's own positions only)."""
+def _hull(fields: list[_Axis], extent: int) -> _Axis:
+    """The per-position hull of several fields of one tensor's axis (`extent` positions long)."""
     for field in fields:
         if field.whole:
-            return field, False
+            return field
     jumps = {Fraction(f.advance, f.period) for f in fields}
-    if len(jumps) == 1:
-        period = 1
-        for f in fields:
-            period = period * f.period // gcd(period, f.period)
-        advance = int(jumps.pop() * period)
-        irregular = False
-        positions = range(period)
+    period = 1
+    for f in fields:
+        period = period * f.period // gcd(period, f.period)
+    if len(jumps) == 1 and period <= _longest_period(extent):
+        advance = int(next(iter(jumps)) * period)
     else:
-        period, irregular = extent, True
-        advance = max(-(-f.advance * extent // f.period) for f in fields)
-        positions = range(extent)
+        # Their jumps differ (a crop joined to a strided path), or the period is too long: exact
+        # for the tensor's own positions, beyond them at the largest jump (see _through).
+        period = extent
+        advance = max(math.ceil(jump * extent) for jump in jumps)
     first: list[int | None] = []
     last: list[int | None] = []
-    for o in positions:
+    for o in range(period):
         spans = [f.at(o) for f in fields]
         starts = [a for a, _ in spans if a is not None]
         ends = [b for _, b in spans if b is not None]
         first.append(min(starts) if starts else None)
         last.append(max(ends) if ends else None)
-    return _Axis(period, advance, tuple(first), tuple(last)), irregular
+    return _Axis(period, advance, tuple(first), tuple(last))
 
 
 class _State(NamedTuple):
@@ -285,14 +296,13 @@ def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> Fields:
                     if not state.widest[axis].whole and whole_from is None:
                         whole_from = node.name
                 else:
-                    wide = _through(state.widest[axis], reach[axis], extent)
-                    narrow = _through(state.narrowest[axis], reach[axis], extent)
+                    wide = _through(state.widest[axis], reach[axis], output[axis + 1])
+                    narrow = _through(state.narrowest[axis], reach[axis], output[axis + 1])
                 widest[axis].append(wide)
                 narrowest[axis].append(narrow)
         wide_axes: list[_Axis] = []
         narrow_axes: list[_Axis] = []
         for axis in range(len(extents)):
-            own = output[axis + 1] if len(output) > axis + 1 else 1
             fields = widest[axis]
             if not fields:  # reads no input's values (only shapes): depends on nothing
                 wide_axes.append(_Axis(1, 0, (None,), (None,)))
@@ -300,8 +310,7 @@ def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> Fields:
                 continue
             if len(fields) > 1 and len(set(fields)) > 1:
                 differ = True
-            hull, _ = _hull(fields, own)
-            wide_axes.append(hull)
+            wide_axes.append(_hull(fields, output[axis + 1] if len(output) > axis + 1 else 1))
             narrow_axes.append(min(narrowest[axis], key=lambda f: (f.whole, f.size)))
         states[node] = _State(tuple(wide_axes), tuple(narrow_axes), differ, whole_from)
     return Fields(
