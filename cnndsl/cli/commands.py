@@ -96,9 +96,9 @@ def _summary(args: argparse.Namespace) -> int:
 
     model = checked(args.file, args)
     if args.format == "json":  # --json too: parsing turned it into --format json
-        _print_json(summary_dict(model, args.depth, _shown_warnings(model.warnings, args)))
+        _print_json(summary_dict(model, args.depth, _shown_warnings(model.warnings, args), optimizer=args.optimizer))
     else:
-        print(render(model, args.depth))
+        print(render(model, args.depth, optimizer=args.optimizer))
     return EXIT_OK
 
 

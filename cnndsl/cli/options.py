@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 
+from ..analysis.memory import OPTIMIZER_STATES
 from ..resolve import Limits
 from ..rules import ConfigCache, RuleError, RuleSet, Selection, configured_rules, selectors
 from ..version import __version__
@@ -141,6 +142,12 @@ def build_parser() -> CommandLine:
     summary = command("summary", "print a layer table")
     summary.add_argument("file", metavar="FILE", help="the .cnn spec")
     summary.add_argument("--json", action="store_true", help="the same as --format json")
+    summary.add_argument(
+        "--optimizer",
+        choices=tuple(OPTIMIZER_STATES),
+        default="adam",
+        help="the optimizer whose state the training memory counts (out_bytes column; default adam)",
+    )
     add_budget_option(summary)
     summary.add_argument(
         "--depth",
