@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .analysis.memory import ELEMENT_BYTES, ELEMENT_TYPE, Memory, output_bytes
+from .analysis.receptive import per_axis
 from .diagnostics import Diagnostic, byte_size, to_json
 from .ir import Node, Scope
 from .layers.base import shape_text
@@ -95,57 +96,28 @@ register_column(Column("attributes", "Attributes", lambda row, table: row.attrib
 # --- receptive fields ------------------------------------------------------------------------
 
 
-def _field(row: Row, table: Table) -> Any:
-    return table.model.receptive_field(row.node)
+def _field_cell(figure: str) -> Callable[[Row, Table], str]:
+    """The cell of an AxisField figure ('jump', 'start'): '-' where the field is global."""
 
+    def cell(row: Row, table: Table) -> str:
+        rf = table.model.receptive_field(row.node)
+        return "-" if not rf.axes or rf.is_global else per_axis("-" if a.whole else getattr(a, figure) for a in rf.axes)
 
-def _per_axis(values: Iterable[Any]) -> str:
-    """One value when every axis has it ('32'), else one per axis ('4,2'; a size is '195x195')."""
-    texts = [str(v) for v in values]
-    return texts[0] if len(set(texts)) == 1 else ",".join(texts)
-
-
-def _jump_cell(row: Row, table: Table) -> str:
-    rf = _field(row, table)
-    if not rf.axes or rf.is_global:
-        return "-"
-    return _per_axis("-" if a.whole else a.jump for a in rf.axes)
-
-
-def _start_cell(row: Row, table: Table) -> str:
-    rf = _field(row, table)
-    if not rf.axes or rf.is_global:
-        return "-"
-    return _per_axis("-" if a.whole else a.start for a in rf.axes)
+    return cell
 
 
 def _field_totals(table: Table) -> list[str]:
     """The receptive field of each output, and of the last feature map when an output's is global."""
-    model = table.model
-    lines = []
+    model, lines = table.model, []
     for name, node in model.graph.outputs:
         rf = model.receptive_field(node)
-        line = f"Receptive field of {name}: {_described(rf)}"
-        if rf.whole_from is not None:
-            line += f" (from {rf.whole_from})"
-        lines.append(line)
+        lines.append(
+            f"Receptive field of {name}: {rf.describe()}" + (f" (from {rf.whole_from})" if rf.whole_from else "")
+        )
         feature_map = model.last_feature_map(name)
         if feature_map is not None and feature_map is not node:
-            lines.append(f"  last feature map {feature_map.name}: {_described(model.receptive_field(feature_map))}")
+            lines.append(f"  last feature map {feature_map.name}: {model.receptive_field(feature_map).describe()}")
     return lines
-
-
-def _described(rf: Any) -> str:
-    text = rf.text()
-    if rf.axes and not rf.is_global:
-        text += f", jump {_per_axis(a.jump for a in rf.axes)}, start {_per_axis(a.start for a in rf.axes)}"
-        if rf.paths_differ:
-            text += f", narrowest path {'x'.join(map(str, rf.smallest))}"
-    return text
-
-
-def _field_figure(row: Row, table: Table) -> dict[str, Any]:
-    return _field(row, table).to_dict()
 
 
 def _outputs_figure(table: Table) -> dict[str, Any]:
@@ -164,16 +136,20 @@ register_column(
     Column(
         "rf",
         "Receptive field",
-        lambda row, table: _field(row, table).text(),
+        lambda row, table: table.model.receptive_field(row.node).text(),
         totals=_field_totals,
-        figure=_field_figure,
+        figure=lambda row, table: table.model.receptive_field(row.node).to_dict(),
         totals_figure=_outputs_figure,
         totals_key="receptive_field",
         doc="receptive field size per axis, in input positions (docs/analysis.md)",
     )
 )
-register_column(Column("jump", "Jump", _jump_cell, right=True, doc="input positions between neighbouring fields"))
-register_column(Column("start", "Start", _start_cell, right=True, doc="first input position of the first field"))
+register_column(
+    Column("jump", "Jump", _field_cell("jump"), right=True, doc="input positions between neighbouring fields")
+)
+register_column(
+    Column("start", "Start", _field_cell("start"), right=True, doc="first input position of the first field")
+)
 
 
 # --- FLOPs and memory (docs/analysis.md) -----------------------------------------------------
@@ -393,16 +369,8 @@ def _folded_layers(model: CheckedModel, layers: list[dict[str, Any]], depth: int
             continue
         row = folded.get(scope.path)
         if row is None:
-            row = folded[scope.path] = {
-                "name": scope.path,
-                "kind": scope.kind,
-                "line": layer["line"],
-                "path": layer["path"],
-                "folded": 0,
-                "params": 0,
-                "trainable_params": 0,
-                "macs": 0,
-            }
+            row = folded[scope.path] = {"name": scope.path, "kind": scope.kind, "line": layer["line"]}
+            row.update(path=layer["path"], folded=0, params=0, trainable_params=0, macs=0)
             result.append(row)
         row["output_shape"] = layer["output_shape"]
         row["folded"] += 1

@@ -22,6 +22,7 @@ Every layer declares, per input and per spatial axis, what each of its output po
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from fractions import Fraction
 from math import gcd
 from typing import Any, NamedTuple
@@ -114,6 +115,16 @@ class ReceptiveField(NamedTuple):
         text = sizes if not any(a.whole for a in self.axes) else "x".join(parts)
         return text
 
+    def describe(self) -> str:
+        """text(), then for a local field its jump, start and narrowest path:
+        '427x427, jump 32, start -213, narrowest path 11x11' (one number where every axis has it)."""
+        text = self.text()
+        if self.axes and not self.is_global:
+            text += f", jump {per_axis(a.jump for a in self.axes)}, start {per_axis(a.start for a in self.axes)}"
+            if self.paths_differ:
+                text += f", narrowest path {_extents(list(self.smallest))}"
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "size": [a.size for a in self.axes],
@@ -131,6 +142,12 @@ class ReceptiveField(NamedTuple):
             data["region"] = None if self.region is None else [list(r) for r in self.region]
             data["unclipped"] = None if self.unclipped is None else [r and list(r) for r in self.unclipped]
         return data
+
+
+def per_axis(values: Iterable[Any]) -> str:
+    """One value when every axis has it ('32'), else one per axis ('4,2')."""
+    texts = [str(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else ",".join(texts)
 
 
 def _extents(values: list[int]) -> str:

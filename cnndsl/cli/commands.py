@@ -96,9 +96,13 @@ def _summary(args: argparse.Namespace) -> int:
 
     model = checked(args.file, args)
     if args.format == "json":  # --json too: parsing turned it into --format json
-        _print_json(summary_dict(model, args.depth, _shown_warnings(model.warnings, args), optimizer=args.optimizer))
+        _print_json(
+            summary_dict(
+                model, args.depth, _shown_warnings(model.warnings, args), batch=args.batch, optimizer=args.optimizer
+            )
+        )
     else:
-        print(render(model, args.depth, optimizer=args.optimizer))
+        print(render(model, args.depth, args.columns, batch=args.batch, optimizer=args.optimizer))
     return EXIT_OK
 
 

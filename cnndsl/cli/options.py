@@ -89,6 +89,20 @@ def _rule_selectors(option: str) -> Callable[[str], tuple[str, ...]]:
     return codes
 
 
+def _column_names(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated summary columns, checked against the registry."""
+    from ..summary import columns  # only when --columns is given: `check` does not import the summary
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("no column named")
+    try:
+        columns(names)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+    return names
+
+
 def _directory(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
@@ -155,6 +169,21 @@ def build_parser() -> CommandLine:
         metavar="N",
         help="show N levels of nesting: a block instance deeper than N folds into one row "
         "(0 and 1: top-level rows only); applies to --format json too",
+    )
+    summary.add_argument(
+        "--columns",
+        type=_column_names,
+        metavar="NAMES",
+        help="comma-separated columns of the table, in order: name, kind, shape, params, macs, "
+        "attributes (the default ones), rf, jump, start (receptive fields) and every other registered "
+        "column; 'all' for every column, 'default' for the default ones",
+    )
+    summary.add_argument(
+        "--batch",
+        type=whole_number(1, _INT32_MAX),
+        default=1,
+        metavar="N",
+        help="batch size of the figures that depend on it (default 1)",
     )
 
     compile_ = command("compile", "write an ONNX model")
@@ -234,6 +263,7 @@ def build_parser() -> CommandLine:
         metavar="K",
         help="profiled runs after one warm-up; times are their mean (default 10)",
     )
+    add_diff_command(command, whole_number(0, 1_000_000), whole_number(1, _INT32_MAX), _column_names)
     return parser
 
 
@@ -265,7 +295,6 @@ def _limit_options() -> argparse.ArgumentParser:
         help="refuse 'use' of any file outside DIR (after symlinks), without reading it; "
         "set it for specs from untrusted users",
     )
-    add_diff_command(command, whole_number(0, 1_000_000), whole_number(1, _INT32_MAX), _column_names)
     return parser
 
 
