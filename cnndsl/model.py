@@ -136,12 +136,12 @@ class CheckedModel:
         at: a position of that tensor (one index per spatial axis, as in its shape without the
         channels): the result's `region` is then the first and last input position, per axis,
         that this one value depends on, clipped to the input."""
-        from .analysis.receptive import region
-
         node = self._node(node_or_name)
-        field = self._receptive_fields.fields[node]
+        field = self._receptive_fields.field(node)
         if at is None:
             return field
+        from .analysis.receptive import region
+
         extents = self.shapes[node][1:]
         if (
             not isinstance(at, tuple)

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from ..ir import Graph, Node
 from ..layers.base import Shape
-from ..layers.reach import WHOLE
+from ..layers.reach import IDENTITY, WHOLE, Window
 
 
 class AxisField(NamedTuple):
@@ -172,6 +172,7 @@ class _Axis(NamedTuple):
     first: tuple[int | None, ...]
     last: tuple[int | None, ...]
     whole: bool = False
+    size: int = -1  # the most input positions a position spans (computed when not given)
 
     def at(self, o: int) -> tuple[int | None, int | None]:
         turns, r = divmod(o, self.period)
@@ -185,19 +186,18 @@ class _Axis(NamedTuple):
     def holes(self) -> bool:
         return None in self.first
 
-    @property
-    def size(self) -> int:
-        return max(
-            (b - a + 1 for a, b in zip(self.first, self.last, strict=True) if a is not None and b is not None),
-            default=0,
-        )
+
+def _axis(period: int, advance: int, first: tuple[int | None, ...], last: tuple[int | None, ...]) -> _Axis:
+    """An _Axis with its size."""
+    size = max((b - a + 1 for a, b in zip(first, last, strict=True) if a is not None and b is not None), default=0)
+    return _Axis(period, advance, first, last, size=size)
 
 
 def _whole(extent: int) -> _Axis:
-    return _Axis(1, 0, (0,), (extent - 1,), True)
+    return _Axis(1, 0, (0,), (extent - 1,), True, extent)
 
 
-_START = _Axis(1, 1, (0,), (0,))  # the input itself: position o is input position o
+_START = _Axis(1, 1, (0,), (0,), size=1)  # the input itself: position o is input position o
 
 
 def _longest_period(extent: int) -> int:
@@ -209,8 +209,14 @@ def _longest_period(extent: int) -> int:
 def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
     """The field of a layer's output along one axis (`extent` positions long), given its input's
     and the declaration."""
-    if field.whole:
+    if field.whole or (type(reach) is Window and reach == IDENTITY):
         return field
+    if field.period == 1 and type(reach) is Window and field.first[0] is not None:
+        # The common case, in constant time: a window over a field with one position per period.
+        (a,), (b,), jump = field.first, field.last, field.advance
+        begin = -reach.pad * jump
+        end = begin + reach.dilation * (reach.kernel - 1) * jump
+        return _Axis(1, reach.stride * jump, (a + begin,), (b + end,), size=b - a + 1 + end - begin)
     step, advance = reach.period, reach.advance
     turns = 1 if advance == 0 else field.period // gcd(advance, field.period)
     period = step * turns
@@ -232,7 +238,7 @@ def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
         else:
             first.append(field.at(reach.first(o))[0])
             last.append(field.at(reach.last(o))[1])
-    return _Axis(period, new_advance, tuple(first), tuple(last))
+    return _axis(period, new_advance, tuple(first), tuple(last))
 
 
 def _hull(fields: list[_Axis], extent: int) -> _Axis:
@@ -240,6 +246,11 @@ def _hull(fields: list[_Axis], extent: int) -> _Axis:
     for field in fields:
         if field.whole:
             return field
+    if all(field == fields[0] for field in fields):
+        return fields[0]
+    if all(f.period == 1 and f.advance == fields[0].advance and f.first[0] is not None for f in fields):
+        first, last = min(f.first[0] for f in fields), max(f.last[0] for f in fields)  # type: ignore[type-var]
+        return _Axis(1, fields[0].advance, (first,), (last,), size=last - first + 1)
     jumps = {Fraction(f.advance, f.period) for f in fields}
     period = 1
     for f in fields:
@@ -259,7 +270,7 @@ def _hull(fields: list[_Axis], extent: int) -> _Axis:
         ends = [b for _, b in spans if b is not None]
         first.append(min(starts) if starts else None)
         last.append(max(ends) if ends else None)
-    return _Axis(period, advance, tuple(first), tuple(last))
+    return _axis(period, advance, tuple(first), tuple(last))
 
 
 class _State(NamedTuple):
@@ -269,91 +280,111 @@ class _State(NamedTuple):
     whole_from: str | None
 
 
-class Fields(NamedTuple):
-    """The forward pass's result: every tensor's ReceptiveField, and its per-axis fields."""
+class Fields:
+    """The forward pass's result: per tensor its per-axis fields; `field(node)` its ReceptiveField."""
 
-    fields: dict[Node, ReceptiveField]
-    axes: dict[Node, tuple[_Axis, ...]]
+    def __init__(self, extents: Shape, states: dict[Node, _State]):
+        self._extents, self._states = extents, states
+        self._fields: dict[Node, ReceptiveField] = {}
+        self._jumps: dict[tuple[int, int], Fraction] = {}
+
+    def field(self, node: Node) -> ReceptiveField:
+        field = self._fields.get(node)
+        if field is None:
+            field = self._fields[node] = self._make(node)
+        return field
 
     def unclipped(self, node: Node, at: tuple[int, ...]) -> tuple[tuple[int, int] | None, ...]:
         """The field of `node` at position `at`, per axis, as if the input went on for ever."""
         result: list[tuple[int, int] | None] = []
-        for axis, o in zip(self.axes[node], at, strict=False):
+        axes = self._states[node].widest
+        for axis, o in zip(axes, at, strict=False):
             first, last = axis.at(o)
             result.append(None if first is None or last is None else (first, last))
         # A flat tensor (no position) depends on the whole input along every axis.
-        result += [axis.at(0) for axis in self.axes[node][len(at) :]]  # type: ignore[misc]
+        result += [axis.at(0) for axis in axes[len(at) :]]  # type: ignore[misc]
         return tuple(result)
+
+    def _jump(self, advance: int, period: int) -> Fraction:
+        jump = self._jumps.get((advance, period))
+        if jump is None:
+            jump = self._jumps[advance, period] = Fraction(advance, period)
+        return jump
+
+    def _make(self, node: Node) -> ReceptiveField:
+        state = self._states[node]
+        axes = []
+        for wide, narrow, extent in zip(state.widest, state.narrowest, self._extents, strict=True):
+            smallest = extent if narrow.whole else narrow.size
+            if wide.whole:
+                axes.append(AxisField(extent, self._jump(0, 1), 0, extent - 1, smallest, True))
+                continue
+            first, last = wide.at(0)
+            start, end = (0, -1) if first is None or last is None else (first, last)
+            axes.append(AxisField(wide.size, self._jump(wide.advance, wide.period), start, end, smallest))
+        return ReceptiveField(node.name, tuple(axes), state.differ, state.whole_from)
 
 
 def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> Fields:
-    """The receptive field of every tensor of the graph (the input's own included)."""
+    """The fields of every tensor of the graph (the input's own included)."""
     extents = graph.input_shape[1:]
-    states: dict[Node, _State] = {}
     start = tuple(_START for _ in extents)
-    states[graph.input] = _State(start, start, False, None)
+    states: dict[Node, _State] = {graph.input: _State(start, start, False, None)}
     for node, layer in graph.layer_nodes():
-        in_shapes = [shapes[p] for p in node.inputs]
         output = shapes[node]
-        reaches = layer.reach(in_shapes, output)
-        widest: list[list[_Axis]] = [[] for _ in extents]
-        narrowest: list[list[_Axis]] = [[] for _ in extents]
-        differ = False
-        whole_from: str | None = None
-        for producer, reach in zip(node.inputs, reaches, strict=True):
-            if reach is None:
-                continue
-            state = states[producer]
-            differ = differ or state.differ
-            whole_from = whole_from or state.whole_from
-            for axis, extent in enumerate(extents):
-                if reach is WHOLE or not reach:
-                    # WHOLE, or a flat tensor (no axes left): every position of the input.
-                    wide = narrow = _whole(extent)
-                    if not state.widest[axis].whole and whole_from is None:
-                        whole_from = node.name
-                else:
-                    wide = _through(state.widest[axis], reach[axis], output[axis + 1])
-                    narrow = _through(state.narrowest[axis], reach[axis], output[axis + 1])
-                widest[axis].append(wide)
-                narrowest[axis].append(narrow)
-        wide_axes: list[_Axis] = []
-        narrow_axes: list[_Axis] = []
-        for axis in range(len(extents)):
-            fields = widest[axis]
-            if not fields:  # reads no input's values (only shapes): depends on nothing
-                wide_axes.append(_Axis(1, 0, (None,), (None,)))
-                narrow_axes.append(_Axis(1, 0, (None,), (None,)))
-                continue
-            if len(fields) > 1 and len(set(fields)) > 1:
-                differ = True
-            wide_axes.append(_hull(fields, output[axis + 1] if len(output) > axis + 1 else 1))
-            narrow_axes.append(min(narrowest[axis], key=lambda f: (f.whole, f.size)))
-        states[node] = _State(tuple(wide_axes), tuple(narrow_axes), differ, whole_from)
-    return Fields(
-        {node: _field(node, state, extents) for node, state in states.items()},
-        {node: state.widest for node, state in states.items()},
-    )
-
-
-def _field(node: Node, state: _State, extents: Shape) -> ReceptiveField:
-    axes = []
-    for wide, narrow, extent in zip(state.widest, state.narrowest, extents, strict=True):
-        first, last = wide.at(0)
-        smallest = extent if narrow.whole else narrow.size
-        if wide.whole:
-            axes.append(AxisField(extent, Fraction(0), 0, extent - 1, smallest, True))
-        else:
-            axes.append(
-                AxisField(
-                    wide.size,
-                    Fraction(wide.advance, wide.period),
-                    first if first is not None else 0,
-                    last if last is not None else -1,
-                    smallest,
-                )
+        reaches = layer.reach([shapes[p] for p in node.inputs], output)
+        if len(reaches) == 1 and reaches[0] is not None and reaches[0] is not WHOLE and (reaches[0] or not extents):
+            # One input read position by position: the common case, without merging.
+            state, reach = states[node.inputs[0]], reaches[0]
+            wide = tuple(_through(f, r, n) for f, r, n in zip(state.widest, reach, output[1:], strict=True))
+            narrow = (
+                wide
+                if state.narrowest is state.widest
+                else tuple(_through(f, r, n) for f, r, n in zip(state.narrowest, reach, output[1:], strict=True))
             )
-    return ReceptiveField(node.name, tuple(axes), state.differ, state.whole_from)
+            states[node] = _State(wide, narrow, state.differ, state.whole_from)
+        else:
+            states[node] = _merged(node, reaches, states, extents, output)
+    return Fields(extents, states)
+
+
+def _merged(node: Node, reaches: tuple[Any, ...], states: dict[Node, _State], extents: Shape, output: Shape) -> _State:
+    """A layer with several inputs, or one read whole: the hull of what each input gives."""
+    widest: list[list[_Axis]] = [[] for _ in extents]
+    narrowest: list[list[_Axis]] = [[] for _ in extents]
+    differ = False
+    whole_from: str | None = None
+    for producer, reach in zip(node.inputs, reaches, strict=True):
+        if reach is None:
+            continue
+        state = states[producer]
+        differ = differ or state.differ
+        whole_from = whole_from or state.whole_from
+        for axis, extent in enumerate(extents):
+            if reach is WHOLE or not reach:
+                # WHOLE, or a flat tensor (no axes left): every position of the input.
+                wide = narrow = _whole(extent)
+                if not state.widest[axis].whole and whole_from is None:
+                    whole_from = node.name
+            else:
+                wide = _through(state.widest[axis], reach[axis], output[axis + 1])
+                narrow = _through(state.narrowest[axis], reach[axis], output[axis + 1])
+            widest[axis].append(wide)
+            narrowest[axis].append(narrow)
+    wide_axes: list[_Axis] = []
+    narrow_axes: list[_Axis] = []
+    for axis in range(len(extents)):
+        fields = widest[axis]
+        if not fields:  # reads no input's values (only shapes): depends on nothing
+            wide_axes.append(_axis(1, 0, (None,), (None,)))
+            narrow_axes.append(_axis(1, 0, (None,), (None,)))
+            continue
+        if len(fields) > 1 and len(set(fields)) > 1:
+            differ = True
+        wide_axes.append(_hull(fields, output[axis + 1] if len(output) > axis + 1 else 1))
+        narrow_axes.append(min(narrowest[axis], key=lambda f: (f.whole, f.size)))
+    wide_tuple, narrow_tuple = tuple(wide_axes), tuple(narrow_axes)
+    return _State(wide_tuple, wide_tuple if narrow_tuple == wide_tuple else narrow_tuple, differ, whole_from)
 
 
 # --- the backward pass: one position, exactly ------------------------------------------------
