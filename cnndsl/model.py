@@ -140,7 +140,7 @@ class CheckedModel:
         field = self._receptive_fields.field(node)
         if at is None:
             return field
-        from .analysis.receptive import region
+        from .analysis.region import region
 
         extents = self.shapes[node][1:]
         if (

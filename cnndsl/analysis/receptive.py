@@ -13,10 +13,9 @@ Every layer declares, per input and per spatial axis, what each of its output po
   the input indices it advances by, and the fields of the positions in one period. A merge
   (add, mul, concat) takes, per position, the hull of its inputs' fields: the largest over the
   paths. The narrowest path is followed too, and a tensor says whether its paths differ.
-- backward, from one position: the exact set of input positions its value depends on, per axis,
-  clipped to each tensor on the way (padding depends on nothing, a reflected row on its mirror),
-  skipping interpolation weights that are exactly 0. Its bounding box is what the gradient of
-  that value with respect to the input is nonzero on (tests/test_receptive_field.py measures it).
+- backward, from one position (analysis/region.py): the exact set of input positions its value
+  depends on, per axis, clipped to each tensor on the way. Its bounding box is what the gradient
+  of that value with respect to the input is nonzero on (tests/test_receptive_field.py measures it).
 """
 
 from __future__ import annotations
@@ -385,46 +384,3 @@ def _merged(node: Node, reaches: tuple[Any, ...], states: dict[Node, _State], ex
         narrow_axes.append(min(narrowest[axis], key=lambda f: (f.whole, f.size)))
     wide_tuple, narrow_tuple = tuple(wide_axes), tuple(narrow_axes)
     return _State(wide_tuple, wide_tuple if narrow_tuple == wide_tuple else narrow_tuple, differ, whole_from)
-
-
-# --- the backward pass: one position, exactly ------------------------------------------------
-
-
-def region(
-    graph: Graph, shapes: dict[Node, Shape], node: Node, at: tuple[int, ...]
-) -> tuple[tuple[int, int], ...] | None:
-    """The first and last real input position, per axis, that the value of `node` at position
-    `at` depends on; None when it depends on none."""
-    index = {n: i for i, n in enumerate(graph.nodes)}
-    reads: dict[Node, list[set[int]]] = {node: [{p} for p in at]}
-    for current in reversed(graph.nodes[: index[node] + 1]):
-        sets = reads.pop(current, None)
-        if sets is None:
-            continue
-        if any(not s for s in sets):
-            continue  # an empty axis: no position at all
-        if current.layer is None:
-            return tuple((min(s), max(s)) for s in sets)
-        in_shapes = [shapes[p] for p in current.inputs]
-        reaches = current.layer.reach(in_shapes, shapes[current])
-        for producer, reach, shape in zip(current.inputs, reaches, in_shapes, strict=True):
-            if reach is None:
-                continue
-            spatial = shape[1:]
-            if reach is WHOLE or (not reach and spatial):
-                found = [set(range(n)) for n in spatial]
-            else:
-                found = [_read(axis_reach, s, n) for axis_reach, s, n in zip(reach, sets, spatial, strict=True)]
-            if producer in reads:
-                for target, more in zip(reads[producer], found, strict=True):
-                    target |= more
-            else:
-                reads[producer] = found
-    return None
-
-
-def _read(reach: Any, positions: set[int], n: int) -> set[int]:
-    result: set[int] = set()
-    for o in positions:
-        result.update(reach.read(o, n))
-    return result
