@@ -38,6 +38,9 @@ class Reference:
 # original (TensorFlow) weights were trained with. The specs do not: a user of those weights applies
 # that transform to the input (see docs/onnx.md "Weights"), and the reference is built without it.
 _NO_AUX = {"aux_logits": False, "transform_input": False}
+# Segmentation models: PASCAL VOC's 21 classes, without the auxiliary head (its weights are not the
+# network's: a user of the pretrained weights leaves the 'aux_classifier.*' arrays out).
+_SEGMENTATION = {"aux_loss": False, "num_classes": 21, "weights_backbone": None}
 
 REFERENCES: dict[str, Reference] = {
     "alexnet": Reference("alexnet"),
@@ -64,9 +67,35 @@ REFERENCES: dict[str, Reference] = {
     "convnext_tiny": Reference("convnext_tiny"),
     "shufflenet_v2_x1_0": Reference("shufflenet_v2_x1_0"),
     "densenet121": Reference("densenet121"),
-    "deeplabv3_resnet50": Reference(
-        "deeplabv3_resnet50", {"aux_loss": False, "num_classes": 21, "weights_backbone": None}, segmentation=True
-    ),
+    "deeplabv3_resnet50": Reference("deeplabv3_resnet50", _SEGMENTATION, segmentation=True),
+    "deeplabv3_resnet101": Reference("deeplabv3_resnet101", _SEGMENTATION, segmentation=True),
+    "fcn_resnet50": Reference("fcn_resnet50", _SEGMENTATION, segmentation=True),
+    "fcn_resnet101": Reference("fcn_resnet101", _SEGMENTATION, segmentation=True),
+    **{
+        name: Reference(name)
+        for name in (
+            "vgg11_bn",
+            "vgg13_bn",
+            "vgg19_bn",
+            "resnext101_32x8d",
+            "resnext101_64x4d",
+            "wide_resnet101_2",
+            "densenet161",
+            "densenet169",
+            "densenet201",
+            "shufflenet_v2_x0_5",
+            "shufflenet_v2_x1_5",
+            "shufflenet_v2_x2_0",
+            "mnasnet0_5",
+            "mnasnet0_75",
+            "mnasnet1_0",
+            "mnasnet1_3",
+            *(f"efficientnet_b{index}" for index in range(1, 8)),
+            "convnext_small",
+            "convnext_base",
+            "convnext_large",
+        )
+    },
 }
 
 

@@ -14,6 +14,8 @@ largest models are marked slow (`pytest -m slow`).
 from __future__ import annotations
 
 import importlib.util
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -30,22 +32,27 @@ if importlib.util.find_spec("torchvision") is None:  # importing it needs a work
 ort = pytest.importorskip("onnxruntime")
 from benchmarks import torchvision_models as tv  # noqa: E402  (needs torch)
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4
 BATCH = 2
 SHOWN = 40  # lines of each kind in a failure's key diff
-# More than about 10 s each on a 2-core machine (building, saving, compiling and running twice).
-SLOW = {
+# More than about 10 s each on a 2-core machine (building, saving, compiling and running twice): the
+# large classics and the families' larger members; each family's smallest runs by default.
+_LARGE_FAMILIES = ("vgg", "resnext101", "wide_resnet", "densenet", "efficientnet_b", "convnext_", "fcn_", "deeplab")
+SLOW = {name for name in tv.REFERENCES if name.startswith(_LARGE_FAMILIES)} - {
+    "efficientnet_b0",
+    "convnext_tiny",
+    "densenet121",
+} | {
     "alexnet",
     "inception_v3",
-    "wide_resnet50_2",
-    "vgg11",
-    "vgg13",
-    "vgg16",
-    "vgg16_bn",
-    "vgg19",
     "resnet101",
     "resnet152",
-    "deeplabv3_resnet50",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
+    "mnasnet0_75",
+    "mnasnet1_0",
+    "mnasnet1_3",
 }
 
 
@@ -75,6 +82,18 @@ def weights_mismatch(failure: CnnError, model: cnndsl.CheckedModel, keys: list[s
         lines.append(f"{len(misfits)} arrays that do not fit:")
         lines += [f"  {d.message}" for d in misfits[:SHOWN]]
     return "\n".join(lines)
+
+
+def test_every_spec_that_names_a_torchvision_model_is_compared_with_it():
+    """docs/zoo.md's reference column names the torchvision model a spec reproduces; each one is here."""
+    named = {}
+    for line in (ROOT / "docs" / "zoo.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) > 7 and cells[1].startswith("`") and re.fullmatch(r"`\w+`", cells[7]):
+            named[cells[1].strip("`").removesuffix(".cnn")] = cells[7].strip("`")
+    assert len(named) > 40
+    assert {spec: tv.REFERENCES[spec].constructor for spec in named if spec in tv.REFERENCES} == named
+    assert sorted(named) == sorted(tv.REFERENCES)
 
 
 def _case(name: str) -> object:
