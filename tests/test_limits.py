@@ -432,7 +432,11 @@ def test_lrn_settings_onnx_runtime_refuses_are_e302(setting):
 def test_a_regular_file_with_no_data_now_is_e105():
     with pytest.raises(CnnError) as failure:
         cnndsl.check_file("/proc/kmsg")
-    assert [d.code for d in failure.value.diagnostics] == ["E105"]
+    codes = [d.code for d in failure.value.diagnostics]
+    if codes[:1] == ["E101"]:
+        # The kernel had messages pending (reading them consumed them): a spec with a syntax error.
+        pytest.skip("/proc/kmsg held kernel messages at this moment")
+    assert codes == ["E105"]
 
 
 @pytest.mark.parametrize("params", ["c=1, c=2", "c, c"])
