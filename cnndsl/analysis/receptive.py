@@ -64,6 +64,9 @@ class ReceptiveField(NamedTuple):
     paths_differ: some merge on the way joins paths whose fields differ; the sizes are then the
         largest over the paths, `smallest` the narrowest path's.
     whole_from: the layer that first made an axis whole-input ('avgpool', 'flatten'), if any.
+    approximate: the fields were listed for the first MOST_LISTED positions of an axis only (a
+        chain of resizes between sizes with no common factor, on an axis longer than that), the
+        rest following at the average jump; never so for a spec in specs/. text() starts with '~'.
     at, region: for a position of the tensor (`receptive_field(node, at=...)`), the first and last
         real input position its value depends on, per axis (None: it depends on no input position);
         unclipped: that position's field as if the input went on for ever (whole-input axes: the
@@ -75,6 +78,7 @@ class ReceptiveField(NamedTuple):
     axes: tuple[AxisField, ...]
     paths_differ: bool = False
     whole_from: str | None = None
+    approximate: bool = False
     at: tuple[int, ...] | None = None
     region: tuple[tuple[int, int], ...] | None = None
     unclipped: tuple[tuple[int, int] | None, ...] | None = None
@@ -101,18 +105,17 @@ class ReceptiveField(NamedTuple):
         return bool(self.axes) and all(axis.whole for axis in self.axes)
 
     def text(self) -> str:
-        """'195x195', 'global', '35x35 (19x19 narrowest)' ... for a table cell."""
+        """'195x195', 'global', 'global (3x3 narrowest)', '7xglobal' (one axis whole) ... for a
+        table cell; '~' first where approximate."""
         if not self.axes:
             return "-"
+        mark = "~" if self.approximate else ""
         if self.is_global:
             narrow = [axis.smallest for axis in self.axes]
             if self.paths_differ and narrow != [axis.size for axis in self.axes]:
-                return f"global ({_extents(narrow)} narrowest)"
-            return "global"
-        sizes = _extents([axis.size for axis in self.axes])
-        parts = [("global" if a.whole else str(a.size)) for a in self.axes]
-        text = sizes if not any(a.whole for a in self.axes) else "x".join(parts)
-        return text
+                return f"{mark}global ({'x'.join(map(str, narrow))} narrowest)"
+            return f"{mark}global"
+        return mark + "x".join("global" if a.whole else str(a.size) for a in self.axes)
 
     def describe(self) -> str:
         """text(), then for a local field its jump, start and narrowest path:
@@ -121,7 +124,7 @@ class ReceptiveField(NamedTuple):
         if self.axes and not self.is_global:
             text += f", jump {per_axis(a.jump for a in self.axes)}, start {per_axis(a.start for a in self.axes)}"
             if self.paths_differ:
-                text += f", narrowest path {_extents(list(self.smallest))}"
+                text += f", narrowest path {'x'.join(map(str, self.smallest))}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -133,13 +136,14 @@ class ReceptiveField(NamedTuple):
             "smallest": [a.smallest for a in self.axes],
             "global": [a.whole for a in self.axes],
             "paths_differ": self.paths_differ,
+            "approximate": self.approximate,
         }
         if self.whole_from is not None:
             data["global_from"] = self.whole_from
         if self.at is not None:
-            data["at"] = list(self.at)
-            data["region"] = None if self.region is None else [list(r) for r in self.region]
-            data["unclipped"] = None if self.unclipped is None else [r and list(r) for r in self.unclipped]
+            region, unclipped = self.region, self.unclipped or ()
+            data.update(at=list(self.at), region=region and [list(r) for r in region])
+            data["unclipped"] = [r and list(r) for r in unclipped]
         return data
 
 
@@ -147,10 +151,6 @@ def per_axis(values: Iterable[Any]) -> str:
     """One value when every axis has it ('32'), else one per axis ('4,2')."""
     texts = [str(v) for v in values]
     return texts[0] if len(set(texts)) == 1 else ",".join(texts)
-
-
-def _extents(values: list[int]) -> str:
-    return "x".join(map(str, values))
 
 
 def _number(value: Fraction) -> int | float:
@@ -172,6 +172,7 @@ class _Axis(NamedTuple):
     last: tuple[int | None, ...]
     whole: bool = False
     size: int = -1  # the most input positions a position spans (computed when not given)
+    approximate: bool = False  # past MOST_LISTED positions, fields follow at the average jump
 
     def at(self, o: int) -> tuple[int | None, int | None]:
         turns, r = divmod(o, self.period)
@@ -186,10 +187,12 @@ class _Axis(NamedTuple):
         return None in self.first
 
 
-def _axis(period: int, advance: int, first: tuple[int | None, ...], last: tuple[int | None, ...]) -> _Axis:
+def _axis(
+    period: int, advance: int, first: tuple[int | None, ...], last: tuple[int | None, ...], approximate: bool = False
+) -> _Axis:
     """An _Axis with its size."""
     size = max((b - a + 1 for a, b in zip(first, last, strict=True) if a is not None and b is not None), default=0)
-    return _Axis(period, advance, first, last, size=size)
+    return _Axis(period, advance, first, last, size=size, approximate=approximate)
 
 
 def _whole(extent: int) -> _Axis:
@@ -199,10 +202,14 @@ def _whole(extent: int) -> _Axis:
 _START = _Axis(1, 1, (0,), (0,), size=1)  # the input itself: position o is input position o
 
 
+MOST_LISTED = 4096  # positions whose fields one axis of one tensor lists, at the most
+
+
 def _longest_period(extent: int) -> int:
     """Periods past this are not kept (resizes between sizes with no common factor, in a chain,
-    multiply theirs): the fields of the tensor's own positions are then listed instead."""
-    return max(64, 4 * extent)
+    multiply theirs): the fields of the tensor's own positions are then listed instead, up to
+    MOST_LISTED of them (past it, the rest follow at the average jump: `approximate`)."""
+    return min(max(64, 4 * extent), MOST_LISTED)
 
 
 def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
@@ -215,16 +222,19 @@ def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
         (a,), (b,), jump = field.first, field.last, field.advance
         begin = -reach.pad * jump
         end = begin + reach.dilation * (reach.kernel - 1) * jump
-        return _Axis(1, reach.stride * jump, (a + begin,), (b + end,), size=b - a + 1 + end - begin)
+        size = b - a + 1 + end - begin
+        return _Axis(1, reach.stride * jump, (a + begin,), (b + end,), size=size, approximate=field.approximate)
     step, advance = reach.period, reach.advance
     turns = 1 if advance == 0 else field.period // gcd(advance, field.period)
     period = step * turns
     new_advance = 0 if advance == 0 else (turns * advance // field.period) * field.advance
+    approximate = field.approximate
     if period > _longest_period(extent):
         # Exact for the tensor's own positions; beyond them (where a later layer's padding reads)
         # it goes on at the average jump.
         jump = Fraction(advance, step) * Fraction(field.advance, field.period)
-        period, new_advance = extent, math.ceil(jump * extent)
+        period, approximate = min(extent, MOST_LISTED), approximate or extent > MOST_LISTED
+        new_advance = math.ceil(jump * period)
     first: list[int | None] = []
     last: list[int | None] = []
     for o in range(period):
@@ -237,7 +247,7 @@ def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
         else:
             first.append(field.at(reach.first(o))[0])
             last.append(field.at(reach.last(o))[1])
-    return _axis(period, new_advance, tuple(first), tuple(last))
+    return _axis(period, new_advance, tuple(first), tuple(last), approximate)
 
 
 def _hull(fields: list[_Axis], extent: int) -> _Axis:
@@ -247,9 +257,10 @@ def _hull(fields: list[_Axis], extent: int) -> _Axis:
             return field
     if all(field == fields[0] for field in fields):
         return fields[0]
+    approximate = any(f.approximate for f in fields)
     if all(f.period == 1 and f.advance == fields[0].advance and f.first[0] is not None for f in fields):
         first, last = min(f.first[0] for f in fields), max(f.last[0] for f in fields)  # type: ignore[type-var]
-        return _Axis(1, fields[0].advance, (first,), (last,), size=last - first + 1)
+        return _Axis(1, fields[0].advance, (first,), (last,), size=last - first + 1, approximate=approximate)
     jumps = {Fraction(f.advance, f.period) for f in fields}
     period = 1
     for f in fields:
@@ -259,8 +270,8 @@ def _hull(fields: list[_Axis], extent: int) -> _Axis:
     else:
         # Their jumps differ (a crop joined to a strided path), or the period is too long: exact
         # for the tensor's own positions, beyond them at the largest jump (see _through).
-        period = extent
-        advance = max(math.ceil(jump * extent) for jump in jumps)
+        period, approximate = min(extent, MOST_LISTED), approximate or extent > MOST_LISTED
+        advance = max(math.ceil(jump * period) for jump in jumps)
     first: list[int | None] = []
     last: list[int | None] = []
     for o in range(period):
@@ -269,7 +280,7 @@ def _hull(fields: list[_Axis], extent: int) -> _Axis:
         ends = [b for _, b in spans if b is not None]
         first.append(min(starts) if starts else None)
         last.append(max(ends) if ends else None)
-    return _axis(period, advance, tuple(first), tuple(last))
+    return _axis(period, advance, tuple(first), tuple(last), approximate)
 
 
 class _State(NamedTuple):
@@ -321,7 +332,8 @@ class Fields:
             first, last = wide.at(0)
             start, end = (0, -1) if first is None or last is None else (first, last)
             axes.append(AxisField(wide.size, self._jump(wide.advance, wide.period), start, end, smallest))
-        return ReceptiveField(node.name, tuple(axes), state.differ, state.whole_from)
+        approximate = any(axis.approximate for axis in state.widest)
+        return ReceptiveField(node.name, tuple(axes), state.differ, state.whole_from, approximate)
 
 
 def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> Fields:
