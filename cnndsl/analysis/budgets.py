@@ -15,14 +15,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from fractions import Fraction
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error
 from ..ir import Graph, Node
 from ..source import Source
 from ..syntax import ast
 from .counts import LayerStats
+
+if TYPE_CHECKING:  # `fractions` imports `decimal` (4 ms): only a spec with a budget reads a limit
+    from fractions import Fraction
 
 LIMIT_MAX = 2**63 - 1  # what JSON consumers and every count here hold as a 64-bit integer
 SHOWN_CONTRIBUTORS = 3  # layers, and top-level blocks, named in a failed budget's notes
@@ -200,6 +202,8 @@ def _limit(quantity: Quantity, value: ast.BudgetValue, source: Source, sink: Dia
     if not _NUMBER.match(value.number):
         raise AssertionError(f"the grammar admits only numbers here, not {value.number!r}")
     exponent = value.number.lower().partition("e")[2]
+    from fractions import Fraction
+
     if exponent and abs(int(exponent)) > 40:  # past any limit: spare Fraction a 10**10**6
         limit = Fraction(LIMIT_MAX + 1) if int(exponent) > 0 else Fraction(0)
     else:
