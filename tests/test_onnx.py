@@ -49,13 +49,15 @@ def layer_tensors(model: cnndsl.CheckedModel) -> dict[str, tuple[int, ...]]:
 # --- every spec -------------------------------------------------------------------------------
 
 HEAVY_BYTES = 256_000_000  # specs with more weights than this run in ORT only with -m slow
+HEAVY_MACS = 5_000_000_000  # running every tensor of a network past this at batch 1 and 3 takes 10-30 s here
 
 
 def spec_params():
     params = []
     for spec in SPECS:
         try:
-            heavy = cnndsl.check_file(spec).param_bytes > HEAVY_BYTES
+            model = cnndsl.check_file(spec)
+            heavy = model.param_bytes > HEAVY_BYTES or model.total_macs > HEAVY_MACS
         except Exception:  # a broken spec fails in the test itself, with its diagnostics
             heavy = False
         params.append(pytest.param(spec, id=spec.stem, marks=[pytest.mark.slow] if heavy else []))
