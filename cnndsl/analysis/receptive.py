@@ -5,14 +5,12 @@ never while checking.
 Every layer declares, per input and per spatial axis, what each of its output positions reads
 (`Layer.reach`, layers/reach.py). Two passes follow those declarations:
 
-- forward, over the whole graph: per tensor and per axis of the graph's input, the field of
-  every position as if the input went on for ever (padding counted as input): its size, the
-  jump between neighbouring positions' fields, and where the first position's field starts.
-  The first and last input index a position reads are periodic in the position (after an
-  upsampling by 2 two neighbours share a field), so each axis is kept as a period of positions,
-  the input indices it advances by, and the fields of the positions in one period. A merge
-  (add, mul, concat) takes, per position, the hull of its inputs' fields: the largest over the
-  paths. The narrowest path is followed too, and a tensor says whether its paths differ.
+- forward (here), over the whole graph: per tensor and input axis, the field of every position
+  as if the input went on for ever (padding counted): size, jump, start. A position's first and
+  last input index are periodic in it (after an upsampling by 2 neighbours share a field), so an
+  axis is kept as a period, what it advances by, and the fields of one period. A merge takes
+  per position the hull of its inputs' fields (the largest over the paths); the narrowest path
+  is followed too, and a tensor says whether its paths differ.
 - backward, from one position (analysis/region.py): the exact set of input positions its value
   depends on, per axis, clipped to each tensor on the way. Its bounding box is what the gradient
   of that value with respect to the input is nonzero on (tests/test_receptive_field.py measures it).
@@ -28,7 +26,7 @@ from typing import Any, NamedTuple
 
 from ..ir import Graph, Node
 from ..layers.base import Shape
-from ..layers.reach import IDENTITY, WHOLE, Window
+from ..layers.reach import IDENTITY, SAME, WHOLE, Window
 
 
 class AxisField(NamedTuple):
@@ -344,7 +342,9 @@ def receptive_fields(graph: Graph, shapes: dict[Node, Shape]) -> Fields:
     for node, layer in graph.layer_nodes():
         output = shapes[node]
         reaches = layer.reach([shapes[p] for p in node.inputs], output)
-        if len(reaches) == 1 and reaches[0] is not None and reaches[0] is not WHOLE and (reaches[0] or not extents):
+        if len(reaches) == 1 and reaches[0] is SAME:  # an activation, a batch norm ...: the same fields
+            states[node] = states[node.inputs[0]]
+        elif len(reaches) == 1 and reaches[0] is not None and reaches[0] is not WHOLE and (reaches[0] or not extents):
             # One input read position by position: the common case, without merging.
             state, reach = states[node.inputs[0]], reaches[0]
             wide = tuple(_through(f, r, n) for f, r, n in zip(state.widest, reach, output[1:], strict=True))
@@ -372,7 +372,9 @@ def _merged(node: Node, reaches: tuple[Any, ...], states: dict[Node, _State], ex
         differ = differ or state.differ
         whole_from = whole_from or state.whole_from
         for axis, extent in enumerate(extents):
-            if reach is WHOLE or not reach:
+            if reach is SAME:
+                wide, narrow = state.widest[axis], state.narrowest[axis]
+            elif reach is WHOLE or not reach:
                 # WHOLE, or a flat tensor (no axes left): every position of the input.
                 wide = narrow = _whole(extent)
                 if not state.widest[axis].whole and whole_from is None:

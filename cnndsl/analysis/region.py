@@ -14,7 +14,7 @@ from typing import Any
 
 from ..ir import Graph, Node
 from ..layers.base import Shape
-from ..layers.reach import WHOLE, Window
+from ..layers.reach import SAME, WHOLE, Window
 
 Positions = range | set[int]  # a contiguous run is kept as a range: whole axes cost nothing
 
@@ -40,7 +40,9 @@ def region(
             if reach is None:
                 continue
             spatial = shape[1:]
-            if reach is WHOLE or (not reach and spatial):
+            if reach is SAME:
+                found = list(sets)
+            elif reach is WHOLE or (not reach and spatial):
                 found: list[Positions] = [range(n) for n in spatial]
             else:
                 found = [_read(axis_reach, s, n) for axis_reach, s, n in zip(reach, sets, spatial, strict=True)]

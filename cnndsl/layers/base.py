@@ -34,7 +34,7 @@ from typing import Any, ClassVar, NamedTuple
 from .backward import Kept as Kept  # the contract's word for what a layer keeps, re-exported
 from .emission import Emitter, Weight
 from .emission import Shape as Shape  # the contract's word for a shape, re-exported
-from .reach import same_position
+from .markers import SAME
 
 # Any single extent above this is treated as a mistake rather than a tensor (E303).
 MAX_EXTENT = 2**31 - 1
@@ -345,10 +345,11 @@ class Layer(Record):
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         """Per input, what each output position reads of it along the spatial axes (receptive
         fields, docs/analysis.md): a tuple of per-axis declarations from layers/reach.py (a Window,
-        a Scatter, a Resample), reach.WHOLE where every output value depends on the whole input,
-        or None where only its shape is used. By default every input is read at the output's own
-        position: activations, normalisations over the channels, channel splits, add, concat."""
-        return tuple(same_position(len(output) - 1) for _ in inputs)
+        a Scatter, a Resample), WHOLE where every output value depends on the whole input, None
+        where only its shape is used, or SAME where each output position reads the same position
+        of it: the default (activations, normalisations over the channels, channel splits, add,
+        concat)."""
+        return tuple(SAME for _ in inputs)
 
     def opset_needed(self, inputs: list[Shape]) -> tuple[int, str]:
         """The lowest ONNX opset this layer, with these attributes and inputs, can be emitted at,

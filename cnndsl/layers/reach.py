@@ -11,26 +11,23 @@ twice over:
 - exact (`read(o, n)`): the real input indices (0 .. n-1) that `o`'s value depends on, after
   padding, clamping and zero interpolation weights. The per-position field follows them back.
 
-A layer declares, per input, a tuple of these (one per spatial axis of its output), WHOLE (every
-output value depends on every position of that input), or None (only its shape is used).
+A layer declares, per input, a tuple of these (one per spatial axis of its output), SAME (every
+output position reads the same position of the input: the default), WHOLE (every output value
+depends on every position of that input), or None (only its shape is used). The declarations
+are Records (layers/base.py), not named tuples: `cnndsl check` imports this module and does not
+use it, and making named-tuple classes would cost it a millisecond.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from math import gcd
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
+from .base import Record
+from .markers import SAME, WHOLE
 
-class WholeInput:
-    """Every output value reads every position of the input (global pooling, flatten, fc,
-    statistics over the spatial axes)."""
-
-    def __repr__(self) -> str:
-        return "WHOLE"
-
-
-WHOLE = WholeInput()
+__all__ = ["IDENTITY", "SAME", "WHOLE", "Resample", "Scatter", "Window", "describe", "fold"]
 
 
 class AxisReach(Protocol):
@@ -70,7 +67,7 @@ def fold(index: int, n: int, mode: str) -> int | None:
     return None
 
 
-class Window(NamedTuple):
+class Window(Record):
     """A sliding window: `o` reads `o * stride - pad + dilation * t` for t in 0 .. kernel-1
     (convolution, pooling; kernel 1 and stride 1 is the identity, stride 0 a broadcast extent of 1,
     a negative pad an offset such as a crop's)."""
@@ -109,7 +106,7 @@ class Window(NamedTuple):
 IDENTITY = Window()
 
 
-class Scatter(NamedTuple):
+class Scatter(Record):
     """A transposed convolution: input index i writes `i * stride - pad + dilation * t`, t in
     0 .. kernel-1, so `o` reads the i with `i * stride = o + pad - dilation * t`."""
 
@@ -147,7 +144,7 @@ class Scatter(NamedTuple):
         return [i for i in self.sources(o) if 0 <= i < n]
 
 
-class Resample(NamedTuple):
+class Resample(Record):
     """Resizing `size_in` to `size_out` positions (a ratio; only it matters unbounded):
     nearest, `o` reads floor(o * size_in / size_out) (ONNX's asymmetric coordinates, PyTorch's
     'nearest'); linear, the two neighbours of (o + 1/2) * size_in / size_out - 1/2, clamped to
@@ -193,15 +190,10 @@ class Resample(NamedTuple):
         return [whole, whole + 1]
 
 
-def same_position(rank: int) -> tuple[Window, ...]:
-    """Each output position reads the same position of the input (the default declaration)."""
-    return (IDENTITY,) * rank
-
-
 def describe(reach: Any) -> str:
     """For messages and tests: a declaration in words."""
     if reach is None:
         return "shape only"
-    if reach is WHOLE:
-        return "whole input"
+    if reach is WHOLE or reach is SAME:
+        return repr(reach)
     return ", ".join(map(repr, reach))
