@@ -690,6 +690,16 @@ def test_docs_example_is_what_summary_prints(capsys, monkeypatch):
     assert capsys.readouterr().out == shown
 
 
+def test_docs_python_example_prints_what_it_says(capsys, monkeypatch):
+    """The "In Python" example: each print's output is the comment under it."""
+    section = DOCS.read_text().split("### In Python", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    expected = [line[2:] for line in code.splitlines() if line.startswith("# ")]
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "docs/analysis.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == expected
+
+
 def test_docs_table_is_generated_from_the_code():
     text = DOCS.read_text()
     begin, end = "<!-- receptive-field table: begin -->\n", "<!-- receptive-field table: end -->"
