@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from fractions import Fraction
-from math import gcd
 from typing import Any, NamedTuple
 
 from ..ir import Graph, Node
@@ -218,21 +217,22 @@ def _through(field: _Axis, reach: Any, extent: int) -> _Axis:
     if field.period == 1 and type(reach) is Window and field.first[0] is not None:
         # The common case, in constant time: a window over a field with one position per period.
         (a,), (b,), jump = field.first, field.last, field.advance
+        assert a is not None and b is not None
         begin = -reach.pad * jump
         end = begin + reach.dilation * (reach.kernel - 1) * jump
         size = b - a + 1 + end - begin
         return _Axis(1, reach.stride * jump, (a + begin,), (b + end,), size=size, approximate=field.approximate)
     step, advance = reach.period, reach.advance
-    turns = 1 if advance == 0 else field.period // gcd(advance, field.period)
+    turns = 1 if advance == 0 else field.period // math.gcd(advance, field.period)
     period = step * turns
     new_advance = 0 if advance == 0 else (turns * advance // field.period) * field.advance
     approximate = field.approximate
     if period > _longest_period(extent):
         # Exact for the tensor's own positions; beyond them (where a later layer's padding reads)
         # it goes on at the average jump.
-        jump = Fraction(advance, step) * Fraction(field.advance, field.period)
+        average_jump = Fraction(advance, step) * Fraction(field.advance, field.period)
         period, approximate = min(extent, MOST_LISTED), approximate or extent > MOST_LISTED
-        new_advance = math.ceil(jump * period)
+        new_advance = math.ceil(average_jump * period)
     first: list[int | None] = []
     last: list[int | None] = []
     for o in range(period):
@@ -257,12 +257,12 @@ def _hull(fields: list[_Axis], extent: int) -> _Axis:
         return fields[0]
     approximate = any(f.approximate for f in fields)
     if all(f.period == 1 and f.advance == fields[0].advance and f.first[0] is not None for f in fields):
-        first, last = min(f.first[0] for f in fields), max(f.last[0] for f in fields)  # type: ignore[type-var]
-        return _Axis(1, fields[0].advance, (first,), (last,), size=last - first + 1, approximate=approximate)
+        low, high = min(f.first[0] or 0 for f in fields), max(f.last[0] or 0 for f in fields)  # none is None
+        return _Axis(1, fields[0].advance, (low,), (high,), size=high - low + 1, approximate=approximate)
     jumps = {Fraction(f.advance, f.period) for f in fields}
     period = 1
     for f in fields:
-        period = period * f.period // gcd(period, f.period)
+        period = period * f.period // math.gcd(period, f.period)
     if len(jumps) == 1 and period <= _longest_period(extent):
         advance = int(next(iter(jumps)) * period)
     else:

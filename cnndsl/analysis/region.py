@@ -40,10 +40,11 @@ def region(
             if reach is None:
                 continue
             spatial = shape[1:]
+            found: list[Positions]
             if reach is SAME:
                 found = list(sets)
             elif reach is WHOLE or (not reach and spatial):
-                found: list[Positions] = [range(n) for n in spatial]
+                found = [range(n) for n in spatial]
             else:
                 found = [_read(axis_reach, s, n) for axis_reach, s, n in zip(reach, sets, spatial, strict=True)]
             known = reads.get(producer)
