@@ -27,7 +27,7 @@ for _module in ("torchvision", "timm"):  # importing either needs a workaround: 
 ort = pytest.importorskip("onnxruntime")
 from benchmarks import timm_models as tm  # noqa: E402  (needs torch)
 from benchmarks import torchvision_models as tv  # noqa: E402
-from tests.test_torchvision_weights import BATCH, TOLERANCE, max_relative_error  # noqa: E402
+from tests.test_torchvision_weights import assert_same_outputs  # noqa: E402
 
 NAMES = sorted(tm.REFERENCES)
 
@@ -58,10 +58,4 @@ def test_timm_weights_give_timms_outputs(name, spec_dir, tmp_path):
     compile_file(model, output, weights=weights)
     assert model.total_macs == tv.macs(reference, model.input_shape)
 
-    x = np.random.default_rng(0).standard_normal((BATCH, *model.input_shape), dtype=np.float32)
-    session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-    (ours,) = session.run(None, {session.get_inputs()[0].name: x})
-    with torch.no_grad():
-        theirs = reference(torch.from_numpy(x)).numpy()
-    assert ours.shape == theirs.shape
-    assert max_relative_error(ours, theirs) <= TOLERANCE
+    assert_same_outputs(output, model, reference)

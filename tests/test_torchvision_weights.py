@@ -60,6 +60,18 @@ def max_relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.max(np.abs(ours - theirs)) / np.max(np.abs(theirs)))
 
 
+def assert_same_outputs(compiled: pathlib.Path, model: cnndsl.CheckedModel, reference: torch.nn.Module) -> None:
+    """The compiled model through ONNX Runtime and the reference in eval mode, on one batch of BATCH
+    random inputs: the same shape, and within TOLERANCE."""
+    x = np.random.default_rng(0).standard_normal((BATCH, *model.input_shape), dtype=np.float32)
+    session = ort.InferenceSession(str(compiled), providers=["CPUExecutionProvider"])
+    (ours,) = session.run(None, {session.get_inputs()[0].name: x})
+    with torch.no_grad():
+        theirs = reference(torch.from_numpy(x)).numpy()
+    assert ours.shape == theirs.shape
+    assert max_relative_error(ours, theirs) <= TOLERANCE
+
+
 def weights_mismatch(failure: CnnError, model: cnndsl.CheckedModel, keys: list[str], name: str) -> str:
     """Why torchvision's state_dict does not load: the names only we have and those only torchvision
     has (side by side, each in its model's order, so that a renamed layer shows as a pair), then what the loader
@@ -121,13 +133,7 @@ def test_torchvision_weights_give_torchvisions_outputs(name, spec_dir, tmp_path)
     assert model.trainable_params == tv.trainable_params(reference)
     assert model.total_macs == tv.macs(reference, model.input_shape)
 
-    x = np.random.default_rng(0).standard_normal((BATCH, *model.input_shape), dtype=np.float32)
-    session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-    (ours,) = session.run(None, {session.get_inputs()[0].name: x})
-    with torch.no_grad():
-        theirs = reference(torch.from_numpy(x)).numpy()
-    assert ours.shape == theirs.shape
-    assert max_relative_error(ours, theirs) <= TOLERANCE
+    assert_same_outputs(output, model, reference)
 
 
 def test_the_cli_loads_a_state_dict(spec_dir, tmp_path):
