@@ -14,11 +14,7 @@ computes something else, fails the section instead of being timed.
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import statistics
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,8 +66,6 @@ def modern(mode: str, results: Any, torch: bool, work: Path, threads: int) -> No
     cfg = MODERN_CONFIGS[mode]
     out = work / "modern"
     out.mkdir()
-    # The yardstick matmul belongs to the inference section; here it is left out (size 0).
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     for name in cfg.models:
         directory = out / name
         directory.mkdir()
@@ -95,34 +89,8 @@ def modern(mode: str, results: Any, torch: bool, work: Path, threads: int) -> No
             )
         spec = str(bench.spec_path(name))
         bench.run_process([*bench._cnndsl(), "compile", spec, "-o", str(models["cnndsl"]), "--weights", str(weights)])
-        order = list(models)
-        rotations = [order[i:] + order[:i] for i in range(len(order))]
-        argv = [
-            *bench._module("ort_worker"),
-            "--threads",
-            str(threads),
-            "--batches",
-            ",".join(map(str, cfg.batches)),
-            "--repeat",
-            str(math.ceil(cfg.repeat / len(rotations))),
-            "--matmul-size",
-            "0",
-        ]
-        report = merge_rounds(
-            [
-                json.loads(
-                    subprocess.run(
-                        argv + [f"{k}={models[k]}" for k in names],
-                        cwd=bench.ROOT,
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                        env=env,
-                    ).stdout
-                )
-                for names in rotations
-            ]
-        )
+        # The yardstick matmul belongs to the inference section; here it is left out (size 0).
+        report = merge_rounds(bench.ort_worker_rounds(models, threads, cfg.batches, cfg.repeat, 0))
         results.raw.setdefault("modern", {})[name] = report
         worst = max(report["max_rel_diff"].values())
         if worst > AGREEMENT:

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -449,6 +449,47 @@ def scaling(cfg: Config, results: Results, work: Path) -> None:
         )
 
 
+def ort_worker_rounds(
+    models: dict[str, Path], threads: int, batches: Sequence[int], repeat: int, matmul_size: int
+) -> list[dict[str, Any]]:
+    """The ort_worker's reports, one process per rotation of the models' creation order, `repeat`
+    rounds in all.
+
+    Where a session was created in the process shifts its latency by up to 1% (the first-made
+    was slower at batch 1 in a probe): the rounds are split over one process per rotation of
+    the creation order, so that every model is made first, second, ... equally often."""
+    order = list(models)
+    rotations = [order[i:] + order[:i] for i in range(len(order))]
+    argv = [
+        *_module("ort_worker"),
+        "--threads",
+        str(threads),
+        "--batches",
+        ",".join(map(str, batches)),
+        "--repeat",
+        str(math.ceil(repeat / len(rotations))),
+        "--matmul-size",
+        str(matmul_size),
+    ]
+    # This workplace pins OpenBLAS to an older kernel (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) for
+    # safety; it slows numpy's matmul, the yardstick, so the worker runs without both.
+    # ONNX Runtime has its own kernels (MLAS) and does not read them.
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    return [
+        json.loads(
+            subprocess.run(
+                argv + [f"{k}={models[k]}" for k in names],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            ).stdout
+        )
+        for names in rotations
+    ]
+
+
 def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: int, macs: int) -> None:
     """`macs`: our MAC count of the inference model, for the achieved GFLOP/s."""
     print("4. inference: ONNX Runtime, our model vs the torch-exported one", flush=True)
@@ -468,41 +509,7 @@ def inference(cfg: Config, results: Results, torch: bool, work: Path, threads: i
         run_process([*export, "--dynamic-batch", "--trained-like", str(weights)])
     same_weights = ["--weights", str(weights)] if weights.exists() else []
     run_process([*_cnndsl(), "compile", str(spec), "-o", str(models["cnndsl"]), *same_weights])
-    # Where a session was created in the process shifts its latency by up to 1% (the first-made
-    # was slower at batch 1 in a probe): the rounds are split over one process per rotation of
-    # the creation order, so that every model is made first, second, ... equally often.
-    order = list(models)
-    rotations = [order[i:] + order[:i] for i in range(len(order))]
-    argv = [
-        *_module("ort_worker"),
-        "--threads",
-        str(threads),
-        "--batches",
-        ",".join(map(str, cfg.batches)),
-        "--repeat",
-        str(math.ceil(cfg.inference_repeat / len(rotations))),
-        "--matmul-size",
-        str(cfg.matmul_size),
-    ]
-    # This workplace pins OpenBLAS to an older kernel (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE) for
-    # safety; it slows numpy's matmul, the yardstick, so the worker runs without both.
-    # ONNX Runtime has its own kernels (MLAS) and does not read them.
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    report = merge_reports(
-        [
-            json.loads(
-                subprocess.run(
-                    argv + [f"{k}={models[k]}" for k in names],
-                    cwd=ROOT,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                ).stdout
-            )
-            for names in rotations
-        ]
-    )
+    report = merge_reports(ort_worker_rounds(models, threads, cfg.batches, cfg.inference_repeat, cfg.matmul_size))
     results.raw["inference"] = report
     matmul = report["matmul_gflops"]["median"]
     results.add(
