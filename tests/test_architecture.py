@@ -27,7 +27,7 @@ STAGES = [
     ("pipeline", ["model"]),
     ("outputs", ["summary", "onnx"]),
     ("runtime", ["runtime"]),
-    ("interface", ["cli", "__init__", "__main__"]),
+    ("interface", ["cli", "lsp", "highlight", "__init__", "__main__"]),
 ]
 
 

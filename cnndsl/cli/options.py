@@ -19,6 +19,7 @@ from ..rules import ConfigCache, RuleError, RuleSet, Selection, configured_rules
 from ..version import __version__
 from .budget_option import add_budget_option
 from .diff_options import add_diff_command
+from .runtime_options import INT32_MAX, UINT64_MAX, add_runtime_commands
 
 NUMBERS_NOTE = (
     "Numbers are whole and may be written 1000000, 1_000_000 or 1e6; each option accepts "
@@ -28,8 +29,6 @@ _PLAIN_NUMBER = re.compile(r"([+-]?)([0-9]+(?:_[0-9]+)*)\Z")  # ASCII digits onl
 _SCIENTIFIC_NUMBER = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]+))?[eE]\+?([0-9]+)\Z")
 _TOO_MANY_DIGITS = 40  # past every range below; spares int() thousands of digits
 _TOO_LARGE: int = 10**_TOO_MANY_DIGITS  # what a number past every range comes back as
-
-_INT32_MAX, _INT64_MAX, _UINT64_MAX = 2**31 - 1, 2**63 - 1, 2**64 - 1
 
 
 def _parse_whole(text: str) -> int | None:
@@ -180,7 +179,7 @@ def build_parser() -> CommandLine:
     )
     summary.add_argument(
         "--batch",
-        type=whole_number(1, _INT32_MAX),
+        type=whole_number(1, INT32_MAX),
         default=1,
         metavar="N",
         help="batch size of the figures that depend on it (default 1)",
@@ -192,78 +191,18 @@ def build_parser() -> CommandLine:
     _add_compile_options(compile_)
     add_budget_option(compile_)
     compile_.add_argument(
-        "--batch", type=whole_number(1, _INT32_MAX), metavar="N", help="fixed batch size (default: symbolic 'N')"
+        "--batch", type=whole_number(1, INT32_MAX), metavar="N", help="fixed batch size (default: symbolic 'N')"
     )
     compile_.add_argument(
         "--seed",
-        type=whole_number(0, _UINT64_MAX),
+        type=whole_number(0, UINT64_MAX),
         default=0,
         metavar="S",
         help="seed of the weight initialisation, 0 to 2**64-1 (default 0)",
     )
 
-    run = command("run", "run a spec or .onnx in ONNX Runtime")
-    run.add_argument("file", metavar="FILE.cnn|FILE.onnx", help="a spec (compiled in memory) or an ONNX model")
-    run.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where to run (default auto: CUDA when ONNX Runtime has it, else CPU)",
-    )
-    run.add_argument(
-        "--batch",
-        type=whole_number(1, _INT32_MAX),
-        metavar="N",
-        help="batch size (default: 1, or the model's fixed batch)",
-    )
-    run.add_argument("--input", metavar="x.npy", help="input array (default: random normal, seeded)")
-    run.add_argument(
-        "--repeat",
-        type=whole_number(1, 1_000_000),
-        default=10,
-        metavar="K",
-        help="timed runs for the median latency (default 10)",
-    )
-    run.add_argument(
-        "--seed",
-        type=whole_number(0, _UINT64_MAX),
-        default=0,
-        metavar="S",
-        help="seed of the random input, 0 to 2**64-1 (default 0)",
-    )
-    _add_compile_options(run, " (a .cnn only)")
-    run.add_argument(
-        "--max-memory",
-        type=whole_number(1, _INT64_MAX),
-        metavar="BYTES",
-        help="the most memory the run may need (input, weights, activations), like 4e9; "
-        "checked before anything is allocated (E508)",
-    )
-    run.add_argument(
-        "--top-k",
-        type=whole_number(1, 1_000_000),
-        metavar="K",
-        help="show the K most likely classes of every 2-D output (default: the top 5 of softmax outputs only)",
-    )
-    profile = command("profile", "time a spec's layers in ONNX Runtime, mapped to its source lines")
-    profile.add_argument("file", metavar="FILE", help="the .cnn spec")
-    profile.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where to run (default auto: CUDA when ONNX Runtime has it, else CPU)",
-    )
-    profile.add_argument(
-        "--batch", type=whole_number(1, _INT32_MAX), default=1, metavar="N", help="batch size (default 1)"
-    )
-    profile.add_argument(
-        "--repeat",
-        type=whole_number(1, 100_000),
-        default=10,
-        metavar="K",
-        help="profiled runs after one warm-up; times are their mean (default 10)",
-    )
-    add_diff_command(command, whole_number(0, 1_000_000), whole_number(1, _INT32_MAX), _column_names)
+    add_runtime_commands(command, whole_number, _add_compile_options)
+    add_diff_command(command, whole_number(0, 1_000_000), whole_number(1, INT32_MAX), _column_names)
     return parser
 
 
@@ -348,7 +287,7 @@ def _output_options() -> argparse.ArgumentParser:
 def _add_compile_options(command: argparse.ArgumentParser, scope: str = "") -> None:
     command.add_argument(
         "--opset",
-        type=whole_number(1, _INT32_MAX),
+        type=whole_number(1, INT32_MAX),
         metavar="N",
         help=f"ONNX opset (default: the newest onnxruntime runs){scope}",
     )

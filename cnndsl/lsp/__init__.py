@@ -1,0 +1,1 @@
+"""`cnndsl lsp`: the Language Server Protocol server (pygls), over stdio."""
