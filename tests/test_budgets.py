@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from fractions import Fraction
 
 import pytest
@@ -10,6 +11,8 @@ import cnndsl
 from cnndsl import CnnError
 from cnndsl.analysis.budgets import QUANTITIES, parse_budget_option
 from cnndsl.cli import main
+
+SPECS = pathlib.Path(__file__).resolve().parent.parent / "specs"
 
 NETWORK = "conv 3x3 32 pad 1 -> relu -> pool 2\nconv 3x3 64 pad 1 -> relu -> pool 2\nflatten -> fc 10\n"
 PARAMS, MACS = 60_362, 5_644_288  # of NETWORK on a 3x32x32 input
@@ -115,6 +118,102 @@ def test_the_quantity_table_lists_params_and_macs_first():
     assert list(QUANTITIES)[:2] == ["params", "macs"]
 
 
+# --- flops, memory and rf: each budget equals the analysis it names ------------------------------
+
+
+def measured(text: str) -> dict[str, int]:
+    """The figures of `spec()`'s network the budgets below compare with, from the Python API."""
+    model = cnndsl.check_text(text)
+    return {
+        "flops": model.total_flops,
+        "memory": model.memory(batch=32, training=True, optimizer="adam").total,
+        "inference": model.memory(batch=8).total,
+        "rf": min(model.receptive_field(model.last_feature_map()).size),
+    }
+
+
+FIGURES = measured(spec())
+
+
+@pytest.mark.parametrize(
+    ("quantity", "figure"),
+    [
+        ("flops", "flops"),
+        ("memory(batch 32, train adam)", "memory"),
+        ("memory(train adam, batch 32)", "memory"),
+        ("memory(batch 8)", "inference"),
+        ("rf", "rf"),
+    ],
+)
+def test_each_quantity_meets_its_figure_exactly_and_fails_one_below(quantity, figure):
+    value = FIGURES[figure]
+    cnndsl.check_text(spec(f"assert {quantity} <= {value}", f"assert {quantity} >= {value}"))
+    (over,) = failure(spec(f"assert {quantity} <= {value - 1}"))
+    (under,) = failure(spec(f"assert {quantity} > {value}"))
+    for diagnostic, side in ((over, "over"), (under, "under")):
+        assert diagnostic.code == "E414"
+        assert f"{value:,}" in diagnostic.message and f"{side} the limit" in diagnostic.message
+
+
+def test_the_receptive_field_of_the_classic_stem():
+    # conv 3x3, pool 2, conv 3x3, pool 2: 3 -> 4 -> 8 -> 10 input positions at the last feature map
+    assert FIGURES["rf"] == 10
+    (diagnostic,) = failure(spec("assert rf >= 224"))
+    assert diagnostic.message.endswith("fails: the last feature map sees 10 input positions, under the limit of 224")
+    # conv2 widens the field most (4 of the 9 positions the layers add); the help says how to grow it
+    assert diagnostic.notes[0].startswith("largest layers: 'conv2' 4 (44.4%")
+    assert diagnostic.help is not None and diagnostic.help.startswith("widen the field")
+
+
+def test_memory_in_bytes_with_binary_units_and_its_contributors():
+    value = FIGURES["memory"]
+    cnndsl.check_text(spec(f"assert memory(batch 32, train adam) < {value / 2**20 + 1:.3f}MiB"))
+    (diagnostic,) = failure(spec("assert memory(batch 32, train adam) <= 1MiB"))
+    assert f"the network needs {value:,} bytes (" in diagnostic.message
+    assert diagnostic.message.endswith("over the limit of 1,048,576 (1.0 MiB)")
+    # training: each layer's weights, gradients, Adam's two states and what it keeps add up to the total
+    model = cnndsl.check_text(spec())
+    per_layer = QUANTITIES["memory"].per_layer(model, {"batch": 32, "train": "adam"})
+    assert sum(per_layer.values()) == value
+
+
+def test_the_optimizer_changes_training_memory_by_its_state():
+    model = cnndsl.check_text(spec())
+    adam, sgd = (QUANTITIES["memory"].measure(model, {"batch": 4, "train": name}) for name in ("adam", "sgd"))
+    assert adam - sgd == 2 * 4 * PARAMS  # two float32 values per trainable parameter
+
+
+@pytest.mark.parametrize(
+    ("statement", "message", "column"),
+    [
+        ("assert memory(batch 0) <= 1G", "'batch' of 'memory' takes a whole number from 1 to 2,147,483,647", 15),
+        ("assert memory(batch adam) <= 1G", "'batch' of 'memory' takes a whole number", 15),
+        ("assert memory(train adamw) <= 1G", "'train' of 'memory' takes one of sgd, momentum, adam", 15),
+        ("assert memory(train 2) <= 1G", "'train' of 'memory' takes one of sgd, momentum, adam", 15),
+        ("assert memory(batch 2, batch 4) <= 1G", "'memory' is given 'batch' twice", 24),
+        ("assert memory(epochs 2) <= 1G", "'memory' takes no argument 'epochs'", 15),
+        ("assert rf <= 5GiB", "'GiB' is a byte unit, and 'rf' counts input positions", 15),
+        ("assert flop <= 1G", "unknown budget quantity 'flop'", 8),
+    ],
+)
+def test_bad_arguments_of_the_new_quantities(statement, message, column):
+    (diagnostic,) = failure(spec(statement))
+    assert diagnostic.code in ("E220", "E305")
+    assert message in diagnostic.message
+    assert diagnostic.location() == ("<text>", 2, column)
+
+
+def test_a_misspelt_optimizer_gets_a_suggestion():
+    (diagnostic,) = failure(spec("assert memory(batch 2, train adamm) <= 1G"))
+    assert diagnostic.help == "did you mean 'adam'?"
+
+
+def test_rf_of_a_network_without_spatial_axes_is_a_located_error():
+    (diagnostic,) = failure("input 64\nassert rf >= 10\nfc 10\n")
+    assert diagnostic.code == "E220" and diagnostic.location() == ("<text>", 2, 1)
+    assert "has no spatial axes" in diagnostic.message
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 
@@ -131,6 +230,22 @@ def test_budget_option_passes_and_fails_like_an_assert(spec_file, capsys):
     shown = capsys.readouterr().err
     assert "error[E414]: budget 'macs<=5M' (--budget) fails: the network has 5,644,288 MACs" in shown
     assert "net.cnn:3:1: error[E414]" in shown  # at the largest contributor, conv2: the option has no line
+
+
+def test_the_new_quantities_as_options(spec_file, capsys):
+    options = ["--budget", "flops<=1G", "--budget", "memory(batch 32, train sgd)<=1GiB", "--budget", "rf>=10"]
+    assert main(["check", spec_file, *options]) == 0
+    assert main(["check", spec_file, "--budget", "rf>=11"]) == 1
+    assert "budget 'rf>=11' (--budget) fails: the last feature map sees 10" in capsys.readouterr().err
+    assert main(["check", spec_file, "--budget", "memory(batch -1)<=1G"]) == 2
+
+
+@pytest.mark.parametrize(("name", "field"), [("alexnet", 195), ("vgg16", 212), ("resnet50", 427)])
+def test_rf_budgets_on_the_zoo_read_the_published_fields(name, field):
+    # the fields docs/analysis.md measures at the last feature map
+    path = str(SPECS / f"{name}.cnn")
+    assert main(["check", "-q", path, "--budget", f"rf>={field}", "--budget", f"rf<={field}"]) == 0
+    assert main(["check", "-q", path, "--budget", f"rf>{field}"]) == 1
 
 
 def test_budget_option_in_json_output(spec_file, capsys):

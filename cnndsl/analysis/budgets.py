@@ -1,27 +1,28 @@
 """Budgets: `assert QUANTITY OP LIMIT` in a spec, or `--budget` on the command line, checked last.
 
-A budget reads one quantity of the checked network from `QUANTITIES`, a table of what can be
-asserted: its name, its unit, the arguments it takes, how to measure it and which layers contribute
-most to it (named in a failed budget's notes). The limit is read exactly (a Fraction: `1.5G` is
+A budget reads one quantity of the checked network from `QUANTITIES` (analysis/quantities.py), a
+table of what can be asserted: its name, its unit, the arguments it takes, how to measure it and
+which layers contribute most to it (named in a failed budget's notes). The limit is read exactly (a Fraction: `1.5G` is
 1,500,000,000, never a rounded float) with an SI suffix (k, M, G, T: powers of 1000) or, for byte
 quantities, a byte unit (B, kB ... TB, KiB ... TiB: powers of 1024 for the binary ones).
 
-E220: an unknown quantity or argument; E305: a unit that does not parse or fit, or a comparison
-other than <, <=, >, >=; E303: a limit past 2**63 - 1; E414: a budget the network does not meet.
+E220: an unknown quantity or argument, or a quantity the network does not have; E305: a unit that
+does not parse or fit, or a comparison other than <, <=, >, >=; E303: a limit past 2**63 - 1;
+E414: a budget the network does not meet.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
-from ..diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error
-from ..ir import Graph, Node
+from ..diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, byte_size, did_you_mean, error
+from ..ir import Node
 from ..source import Source
 from ..syntax import ast
-from .counts import LayerStats
+from .quantities import QUANTITIES, Arguments, ArgumentValues, Measured, Quantity, Unmeasurable
 
 if TYPE_CHECKING:  # `fractions` imports `decimal` (4 ms): only a spec with a budget reads a limit
     from fractions import Fraction
@@ -48,56 +49,6 @@ COMPARISONS: dict[str, Callable[[int, Fraction], bool]] = {
     ">": lambda value, limit: value > limit,
 }
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?\Z|\.[0-9]+([eE][-+]?[0-9]+)?\Z")
-
-
-class Measured(Protocol):
-    """What a budget reads of a checked network (cnndsl.model.CheckedModel provides it)."""
-
-    @property
-    def graph(self) -> Graph: ...
-    @property
-    def stats(self) -> dict[Node, LayerStats]: ...
-    @property
-    def trainable_params(self) -> int: ...
-    @property
-    def total_macs(self) -> int: ...
-
-
-Arguments = Mapping[str, int | str]
-
-
-class Quantity(NamedTuple):
-    """One row of the table: what `assert NAME ...` measures."""
-
-    name: str
-    unit: str  # in messages: '11,689,512 parameters'
-    of_bytes: bool  # whether byte units (8GiB) may write its limit
-    arguments: Mapping[str, type]  # accepted argument words and their value's type (int, str)
-    measure: Callable[[Measured, Arguments], int]
-    per_layer: Callable[[Measured, Arguments], dict[Node, int]]  # what each layer contributes
-
-
-QUANTITIES: dict[str, Quantity] = {
-    q.name: q
-    for q in (
-        Quantity(
-            "params",
-            "parameters",
-            False,
-            {},
-            lambda model, _: model.trainable_params,
-            lambda model, _: {node: stats.trainable for node, stats in model.stats.items()},
-        ),
-        Quantity(
-            "macs",
-            "MACs",
-            False,
-            {},
-            lambda model, _: model.total_macs,
-            lambda model, _: {node: stats.macs for node, stats in model.stats.items()},
-        ),
-    )
-}
 
 
 class Budget(NamedTuple):
@@ -164,22 +115,42 @@ def _arguments(
                 )
             )
             return None
-        value = argument.value
-        if isinstance(value, ast.Number) and expected is int:
-            arguments[word] = int(value.value)
-        elif isinstance(value, ast.Name) and expected is str:
-            arguments[word] = value.id
-        else:
-            wanted = "a whole number" if expected is int else "a word"
-            sink.add(
-                error(
-                    "E220",
-                    f"'{word}' of '{quantity.name}' takes {wanted}",
-                    Label(source, argument.span),
-                )
-            )
+        value = _argument_value(quantity, word, expected, argument, source, sink)
+        if value is None:
             return None
+        arguments[word] = value
     return arguments
+
+
+def _argument_value(
+    quantity: Quantity,
+    word: str,
+    expected: ArgumentValues,
+    argument: ast.BudgetArgument,
+    source: Source,
+    sink: DiagnosticSink,
+) -> int | str | None:
+    """The value of `word VALUE`, or None after an E220 saying what the argument takes."""
+    value = argument.value
+    suggestion = None
+    if isinstance(expected, range):
+        if isinstance(value, ast.Number) and int(value.value) in expected:
+            return int(value.value)
+        wanted = f"a whole number from {expected.start:,} to {expected.stop - 1:,}"
+    else:
+        if isinstance(value, ast.Name) and value.id in expected:
+            return value.id
+        wanted = "one of " + ", ".join(expected)
+        suggestion = did_you_mean(value.id, expected) if isinstance(value, ast.Name) else None
+    sink.add(
+        error(
+            "E220",
+            f"'{word}' of '{quantity.name}' takes {wanted}",
+            Label(source, argument.span),
+            help=suggestion,
+        )
+    )
+    return None
 
 
 def _limit(quantity: Quantity, value: ast.BudgetValue, source: Source, sink: DiagnosticSink) -> Fraction | None:
@@ -238,7 +209,10 @@ def check_spec_budgets(model: Measured) -> None:
 
 def _failure(model: Measured, budget: Budget) -> Diagnostic | None:
     quantity = budget.quantity
-    value = quantity.measure(model, budget.arguments)
+    try:
+        value = quantity.measure(model, budget.arguments)
+    except Unmeasurable as missing:
+        return error("E220", f"budget '{budget.text}' cannot be measured: {missing}", budget.where)
     if COMPARISONS[budget.op](value, budget.limit):
         return None
     per_layer = quantity.per_layer(model, budget.arguments)
@@ -269,13 +243,13 @@ def _failure(model: Measured, budget: Budget) -> Diagnostic | None:
     origin = "" if budget.where is not None else " (--budget)"
     return error(
         "E414",
-        f"budget '{budget.text}'{origin} fails: the network has {value:,} {quantity.unit}, "
-        f"{side} the limit of {_shown(budget.limit)}",
+        f"budget '{budget.text}'{origin} fails: {quantity.verb} {_amount(quantity, value)}, "
+        f"{side} the limit of {_shown(quantity, budget.limit)}",
         where,
         notes=notes,
         help=f"shrink the largest layers, or raise the limit if {value:,} is intended"
         if side == "over"
-        else f"grow the largest layers, or lower the limit if {value:,} is intended",
+        else f"{quantity.how_to_grow}, or lower the limit if {value:,} is intended",
     )
 
 
@@ -288,8 +262,14 @@ def _share(amount: int, total: int) -> str:
     return f"{100 * amount / total:.1f}%"
 
 
-def _shown(limit: Fraction) -> str:
-    return f"{int(limit):,}" if limit.denominator == 1 else f"{float(limit):,.3f}"
+def _amount(quantity: Quantity, value: int) -> str:
+    """'60,362 parameters'; '102,840,616 bytes (98.1 MiB)'."""
+    return f"{value:,} {quantity.unit}" + (f" ({byte_size(value)})" if quantity.of_bytes and value >= 1024 else "")
+
+
+def _shown(quantity: Quantity, limit: Fraction) -> str:
+    number = f"{int(limit):,}" if limit.denominator == 1 else f"{float(limit):,.3f}"
+    return number + (f" ({byte_size(int(limit))})" if quantity.of_bytes and limit >= 1024 else "")
 
 
 def parse_budget_option(text: str) -> Budget:
