@@ -25,7 +25,7 @@ STAGES = [
     ("resolve", ["resolve"]),
     ("analysis", ["analysis"]),
     ("pipeline", ["model"]),
-    ("outputs", ["summary", "onnx"]),
+    ("outputs", ["summary", "onnx", "draw"]),
     ("runtime", ["runtime"]),
     ("interface", ["cli", "lsp", "highlight", "__init__", "__main__"]),
 ]

@@ -1,0 +1,1 @@
+"""`cnndsl draw`: architecture diagrams (Graphviz, Mermaid, an interactive HTML report)."""
