@@ -28,6 +28,7 @@ OPT_IN = frozenset({"W103"})
 ALL = "ALL"
 CONFIG_FILE = "pyproject.toml"
 CONFIG_KEYS = ("select", "ignore", "extend-select")
+LINE_LENGTH_KEY = "line-length"  # `cnndsl fmt`'s (cnndsl.syntax.format), read with the rules' table
 
 
 class RuleError(ValueError):
@@ -144,9 +145,17 @@ def _specificity(selector: str) -> int:
 # --- pyproject.toml -----------------------------------------------------------------------------
 
 
-# Each directory looked in: the nearest pyproject.toml with a [tool.cnndsl] table from there up, and
-# its selection (None: there is none).
-ConfigCache = dict[str, tuple[str, Selection] | None]
+class Config(NamedTuple):
+    """A [tool.cnndsl] table: where it is, its rule selection and its line-length (None: not set)."""
+
+    path: str
+    selection: Selection
+    line_length: int | None
+
+
+# Each directory looked in: the nearest pyproject.toml with a [tool.cnndsl] table from there up
+# (None: there is none).
+ConfigCache = dict[str, Config | None]
 
 
 def configured_rules(
@@ -156,12 +165,17 @@ def configured_rules(
     one (in the spec's directory or above), then `command_line`. Raises RuleError for a bad table.
 
     cache: a dict kept across calls to read each directory's pyproject.toml once (`check` of many files)."""
-    found = find_config(os.path.dirname(os.path.abspath(os.fspath(spec_path))), cache)
-    return resolve(([found[1]] if found else []) + [command_line])
+    found = spec_config(spec_path, cache)
+    return resolve(([found.selection] if found else []) + [command_line])
 
 
-def find_config(directory: str, cache: ConfigCache | None = None) -> tuple[str, Selection] | None:
-    """The nearest pyproject.toml with a [tool.cnndsl] table, from `directory` up, and its selection.
+def spec_config(spec_path: str | os.PathLike[str], cache: ConfigCache | None = None) -> Config | None:
+    """The [tool.cnndsl] table that applies to a spec (find_config from the spec's directory)."""
+    return find_config(os.path.dirname(os.path.abspath(os.fspath(spec_path))), cache)
+
+
+def find_config(directory: str, cache: ConfigCache | None = None) -> Config | None:
+    """The nearest pyproject.toml with a [tool.cnndsl] table, from `directory` up, and what it sets.
 
     Like ruff, a pyproject.toml without the table is passed over (most belong to other tools)."""
     cache = {} if cache is None else cache
@@ -169,7 +183,7 @@ def find_config(directory: str, cache: ConfigCache | None = None) -> tuple[str, 
         path = os.path.join(directory, CONFIG_FILE)
         table = _read_table(path) if os.path.isfile(path) else None
         if table is not None:
-            cache[directory] = (path, _selection_of(table, path))
+            cache[directory] = Config(path, _selection_of(table, path), _line_length_of(table, path))
         else:
             parent = os.path.dirname(directory)
             cache[directory] = find_config(parent, cache) if parent != directory else None
@@ -221,13 +235,14 @@ def _parse_toml(text: str, path: str) -> dict[str, Any]:
 
 def _selection_of(table: dict[str, Any], path: str) -> Selection:
     for key in table:
-        if key not in CONFIG_KEYS:
+        if key not in CONFIG_KEYS and key != LINE_LENGTH_KEY:
             from .diagnostics import did_you_mean
 
-            hint = did_you_mean(key, CONFIG_KEYS)
+            known = (*CONFIG_KEYS, LINE_LENGTH_KEY)
+            hint = did_you_mean(key, known)
             raise RuleError(
                 f"{path}: [tool.cnndsl] has an unknown key '{key}'"
-                + (f"; {hint}" if hint else f" (known: {', '.join(CONFIG_KEYS)})")
+                + (f"; {hint}" if hint else f" (known: {', '.join(known)})")
             )
     values: dict[str, list[str] | None] = {}
     for key in CONFIG_KEYS:
@@ -239,6 +254,14 @@ def _selection_of(table: dict[str, Any], path: str) -> Selection:
         return Selection.parse(values["select"], values["ignore"] or (), values["extend-select"] or ())
     except RuleError as problem:
         raise RuleError(f"{path}: [tool.cnndsl] {problem}") from None
+
+
+def _line_length_of(table: dict[str, Any], path: str) -> int | None:
+    value = table.get(LINE_LENGTH_KEY)
+    # bool is an int in Python, and `line-length = true` is no length
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise RuleError(f"{path}: [tool.cnndsl] {LINE_LENGTH_KEY} must be a positive whole number, like 100")
+    return value
 
 
 # --- # cnndsl: ignore[...] ------------------------------------------------------------------------
