@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from .source import Source, Span
+from .source import Edit, Fix, Source, Span
 
 
 class Severity(StrEnum):
@@ -108,6 +108,7 @@ class Diagnostic(NamedTuple):
     secondary: tuple[Label, ...] = ()
     notes: tuple[str, ...] = ()
     help: str | None = None
+    fix: Fix | None = None  # for editors (cnndsl lsp's quick fixes); the text and JSON renderings show `help`
 
     @property
     def is_error(self) -> bool:
@@ -128,8 +129,9 @@ def error(
     secondary: Iterable[Label] = (),
     notes: Iterable[str] = (),
     help: str | None = None,
+    fix: Fix | None = None,
 ) -> Diagnostic:
-    return _make(code, message, Severity.ERROR, label, secondary, notes, help)
+    return _make(code, message, Severity.ERROR, label, secondary, notes, help)._replace(fix=fix)
 
 
 def warning(
@@ -210,10 +212,15 @@ class CnnError(Exception):
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    return suggestion(word, candidates, Span(0, 0))[0]
+
+
+def suggestion(word: str, candidates: Iterable[str], span: Span) -> tuple[str | None, Fix | None]:
+    """did_you_mean's help, and the fix that writes the name it suggests at `span`."""
     import difflib  # only a mistake needs it
 
-    matches = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
+    match = next(iter(difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)), None)
+    return (f"did you mean '{match}'?", Fix(f"change to '{match}'", (Edit(span, match),))) if match else (None, None)
 
 
 # --- rendering -------------------------------------------------------------------------------

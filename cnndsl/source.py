@@ -16,6 +16,20 @@ class Span(NamedTuple):
         return Span(min(self.start, other.start), max(self.end, other.end))
 
 
+class Edit(NamedTuple):
+    """Write `text` in place of `span` (empty text: delete it)."""
+
+    span: Span
+    text: str
+
+
+class Fix(NamedTuple):
+    """A change that resolves a diagnostic, as edits of its primary source (an editor's quick fix)."""
+
+    title: str
+    edits: tuple[Edit, ...]
+
+
 class Source:
     """The text of one spec, with a line index for turning offsets into line:col."""
 

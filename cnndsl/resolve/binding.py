@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ..diagnostics import Diagnostic, DiagnosticSink, Label, did_you_mean, error
+from ..diagnostics import Diagnostic, DiagnosticSink, Label, did_you_mean, error, suggestion
 from ..ir import Node
 from ..layers.base import Arg, ArgIssue, Shape, WindowValue
-from ..source import Source, Span
+from ..source import Edit, Fix, Source, Span
 from ..syntax import ast
 from .evaluation import FAILED, EvalError, Evaluator
 from .frames import Binding, Env, Frame
@@ -55,8 +55,8 @@ class Binder:
         index = 0
         failures: list[Diagnostic] = []
 
-        def fail(code: str, message: str, span: Span, help: str | None = None) -> None:
-            failures.append(error(code, message, Label(source, span), help=help))
+        def fail(code: str, message: str, span: Span, help: str | None = None, fix: Fix | None = None) -> None:
+            failures.append(error(code, message, Label(source, span), help=help, fix=fix))
             self.sink.add(failures[-1])
 
         def store(arg: Arg, value: Any, span: Span) -> bool:
@@ -125,13 +125,16 @@ class Binder:
                 hidden = {arg.value_after_word for arg in signature if arg.value_after_word}
                 known = [*by_word, *(n for n in by_name if n not in hidden)]
                 # A misspelt block parameter or repeat counter reads as an unknown attribute too.
+                hint, fix = _stride_fix(name, items, index, spans.get("window"), source) or suggestion(
+                    name, [*known, *env], item.span
+                )
                 fail(
                     "E202",
                     f"unknown attribute '{name}' for {owner}",
                     item.span,
-                    _stride_help(name, items, index, spans.get("window"), source)
-                    or did_you_mean(name, [*known, *env])
+                    hint
                     or (f"{owner} accepts: {', '.join(sorted(known))}" if known else f"{owner} takes no arguments"),
+                    fix,
                 )
                 return None
             if not positional_open:
@@ -252,12 +255,20 @@ def _signature_index(signature: tuple[Arg, ...]) -> tuple[dict[str, Arg], dict[s
     return by_word, by_name, [arg for arg in signature if arg.positional]
 
 
-def _stride_help(name: str, items: tuple[ast.Item, ...], index: int, window: Span | None, source: Source) -> str | None:
-    """`conv 3x3 64 stride 2`: the language writes the stride in the window, as papers do."""
+def _stride_fix(
+    name: str, items: tuple[ast.Item, ...], index: int, window: Span | None, source: Source
+) -> tuple[str, Fix] | None:
+    """`conv 3x3 64 stride 2`: the language writes the stride in the window, as papers do; the fix
+    writes `3x3/2` and deletes ` stride 2`."""
     if name not in ("stride", "strides") or window is None:
         return None
-    stride = source.text[items[index + 1].span.start : items[index + 1].span.end] if index + 1 < len(items) else "2"
-    return f"write the stride in the window: '{source.text[window.start : window.end]}/{stride}'"
+    has_value = index + 1 < len(items)
+    last = items[index + 1] if has_value else items[index]
+    stride = source.text[last.span.start : last.span.end] if has_value else "2"
+    strided = f"{source.text[window.start : window.end]}/{stride}"
+    deleted = Span(items[index - 1].span.end, last.span.end)
+    fix = Fix(f"write '{strided}'", (Edit(window, strided), Edit(deleted, "")))
+    return f"write the stride in the window: '{strided}'", fix
 
 
 def _subtraction_help(items: tuple[ast.Item, ...], index: int, source: Source) -> str | None:

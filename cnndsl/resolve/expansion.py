@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..diagnostics import DiagnosticSink, Label, did_you_mean, error, warning
+from ..diagnostics import DiagnosticSink, Label, error, suggestion, warning
 from ..ir import Graph, Node, Scope
 from ..layers import REGISTRY
 from ..layers.base import Arg, ArgIssue, Layer
@@ -191,14 +191,9 @@ class Expander:
             return self.call_block(element, frame, x)
         if kind is None:
             candidates = [*REGISTRY, *self.blocks, *COMBINATORS, *frame.visible_tensors()]
-            self.sink.add(
-                error(
-                    "E201",
-                    f"unknown layer kind '{word}'",
-                    Label(frame.source, element.kind.span),
-                    help=did_you_mean(word, candidates),
-                )
-            )
+            hint, fix = suggestion(word, candidates, element.kind.span)
+            label = Label(frame.source, element.kind.span)
+            self.sink.add(error("E201", f"unknown layer kind '{word}'", label, help=hint, fix=fix))
             return x
         if merge:
             return self._merge(element, kind, frame, x, chain_start)
@@ -227,13 +222,9 @@ class Expander:
                 return x
             binding = frame.lookup(item.id)
             if binding is None:
+                hint, fix = suggestion(item.id, frame.visible_tensors(), item.span)
                 self.sink.add(
-                    error(
-                        "E208",
-                        f"undefined tensor '{item.id}'",
-                        Label(frame.source, item.span),
-                        help=did_you_mean(item.id, frame.visible_tensors()),
-                    )
+                    error("E208", f"undefined tensor '{item.id}'", Label(frame.source, item.span), help=hint, fix=fix)
                 )
                 return x
             binding.used = True

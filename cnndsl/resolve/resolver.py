@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, did_you_mean, error
+from ..diagnostics import CnnError, Diagnostic, DiagnosticSink, Label, error, suggestion
 from ..ir import Graph, Node
 from ..layers.base import MAX_EXTENT
 from ..source import Span
@@ -119,14 +119,9 @@ class Resolver:
             for name in statement.names:
                 binding = frame.tensors.get(name.id)
                 if binding is None:
-                    self.sink.add(
-                        error(
-                            "E208",
-                            f"undefined tensor '{name.id}'",
-                            Label(frame.source, name.span),
-                            help=did_you_mean(name.id, frame.tensors),
-                        )
-                    )
+                    hint, fix = suggestion(name.id, frame.tensors, name.span)
+                    label = Label(frame.source, name.span)
+                    self.sink.add(error("E208", f"undefined tensor '{name.id}'", label, help=hint, fix=fix))
                 elif name.id in seen:
                     self.sink.add(
                         error("E210", f"'{name.id}' is listed as an output twice", Label(frame.source, name.span))
