@@ -141,3 +141,25 @@ def test_missing_dot_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     assert main(["draw", str(SPECS / "resnet18.cnn"), "-o", str(tmp_path / "r.svg")]) == 2
     err = capsys.readouterr().err
     assert "apt-get install graphviz" in err and "brew install graphviz" in err and "Traceback" not in err
+
+
+def test_python_api(models, tmp_path, monkeypatch):
+    model = models["resnet18"]
+    assert model.draw(tmp_path / "r.mmd", depth=1) == "mmd"
+    assert (tmp_path / "r.mmd").read_text().splitlines()[1] == "flowchart TB"
+    if shutil.which("dot") is not None:
+        assert "layer1" in model._repr_svg_()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert model._repr_svg_() is None
+
+
+@needs_dot
+def test_the_gallery_is_generated_and_current(tmp_path):
+    import runpy
+
+    generate = runpy.run_path(str(SPECS.parent / "docs" / "gallery" / "generate.py"))
+    generate["generate"](tmp_path / "gallery")
+    assert (tmp_path / "gallery.md").read_text() == (SPECS.parent / "docs" / "gallery.md").read_text()
+    for name, *_ in generate["GALLERY"]:
+        assert (SPECS.parent / "docs" / "gallery" / f"{name}.svg").exists()
+        ElementTree.parse(tmp_path / "gallery" / f"{name}.svg")
