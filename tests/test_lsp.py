@@ -308,6 +308,15 @@ def test_editing_an_included_file_rechecks_the_specs_that_use_it(editor, tmp_pat
     assert diagnostic.related_information[0].location.uri == library_uri
 
 
+def test_a_burst_of_changes_ends_with_the_diagnostics_of_the_last_text(editor, tmp_path):
+    uri = editor.open(tmp_path / "burst.cnn", "input 3x8x8\n")
+    for word in ("c", "co", "con", "conv", "conv 3x3 4 -> rel", "conv 3x3 4 -> relu"):
+        last = editor.replace(uri, "input 3x8x8\n" + word + "\n")  # sent without waiting, as typed
+    assert editor.diagnostics(uri, last) == []
+    hover = editor.hover(uri, 1, 16)  # a request reads the check of the current text
+    assert hover is not None and "**relu**" in hover
+
+
 def test_a_failing_request_leaves_the_server_serving(editor, tmp_path):
     missing = (tmp_path / "never-written.cnn").as_uri()  # a request for a file that is neither open nor on disk
     with pytest.raises(Exception, match="never-written"):

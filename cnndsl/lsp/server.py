@@ -1,13 +1,17 @@
 """The language server: pygls wiring of the features to the open documents' checks.
 
-Each open or change of a document checks it at once and publishes its diagnostics, then re-checks
-the open documents that include it (directly or not). Requests read the latest check. pygls
+Each open or change of a document checks it and publishes its diagnostics, then re-checks the
+open documents that include it (directly or not). A change is checked as soon as the messages
+already received are handled, not after a delay: keystrokes that arrived while a check ran are
+checked once, at the last text. A request reads the check of the document's current text (made
+then, if a change is still waiting). pygls
 answers a request whose handler raises with an error response and logs a failing notification,
 and goes on serving either way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from lsprotocol import types
@@ -25,10 +29,18 @@ class CnnLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("cnndsl", __version__)
         self.analyses: dict[str, Analysis] = {}  # by URI, of the open documents
+        self.checked: dict[str, int | None] = {}  # by URI: the version of the document each analysis checked
         self.open_texts: dict[str, str] = {}  # by path: included files are read from these first
         self.libraries = Libraries(self.open_texts)
         self.rules_cache: ConfigCache = {}
         self.inlay_hints = False  # initializationOptions {"inlayHints": true} turns them on
+
+    def changed(self, uri: str) -> None:
+        asyncio.get_running_loop().call_soon(self._check_unless_checked, uri)
+
+    def _check_unless_checked(self, uri: str) -> None:
+        if uri in self.workspace.text_documents and self.checked.get(uri) != self._version(uri):
+            self.check(uri)
 
     def check(self, uri: str) -> None:
         """Check the document's current text, publish its diagnostics, and re-check its includers."""
@@ -36,6 +48,7 @@ class CnnLanguageServer(LanguageServer):
         path = path_of(uri)
         self.open_texts[path] = document.source
         self._check_one(uri, document.source, document.version)
+        self.checked[uri] = document.version
         for other, analysis in list(self.analyses.items()):
             if other != uri and analysis.index is not None and self._includes(analysis, path):
                 self._check_one(other, self.workspace.get_text_document(other).source, None)
@@ -54,6 +67,7 @@ class CnnLanguageServer(LanguageServer):
 
     def close(self, uri: str) -> None:
         self.analyses.pop(uri, None)
+        self.checked.pop(uri, None)
         self.open_texts.pop(path_of(uri), None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
@@ -61,8 +75,17 @@ class CnnLanguageServer(LanguageServer):
         """The latest check of a document; one not open is read from disk and checked now."""
         found = self.analyses.get(uri)
         if found is None:
-            found = Analysis(path_of(uri), self.workspace.get_text_document(uri).source, None, self.rules_cache)
+            return Analysis(path_of(uri), self._text(uri), None, self.rules_cache)
+        if self.checked.get(uri) != self._version(uri):  # a change is waiting to be checked: check it now
+            self.check(uri)
+            return self.analyses[uri]
         return found
+
+    def _text(self, uri: str) -> str:
+        return self.workspace.get_text_document(uri).source
+
+    def _version(self, uri: str) -> int | None:
+        return self.workspace.get_text_document(uri).version
 
 
 def build_server() -> CnnLanguageServer:
@@ -79,7 +102,7 @@ def build_server() -> CnnLanguageServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CnnLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-        ls.check(params.text_document.uri)
+        ls.changed(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: CnnLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
