@@ -14,11 +14,13 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..diagnostics import CnnError, Diagnostic, error, shorten, to_json
+from ..diagnostics import CnnError, Diagnostic, error, render_text, shorten, to_json
 
 if TYPE_CHECKING:
     from ..rules import ConfigCache
 
+# cli.commands' exit statuses (which imports this module, so they cannot be imported from there).
+EXIT_OK, EXIT_ERRORS = 0, 1
 STDIN = "-"
 SPEC_SUFFIX = ".cnn"
 
@@ -62,8 +64,6 @@ class Outcome(NamedTuple):
 
 def run_fmt(args: argparse.Namespace) -> int:
     """Format every file given; the exit status as documented in docs/format.md."""
-    from .commands import EXIT_ERRORS, EXIT_OK  # commands imports this module
-
     cache: ConfigCache = {}
     outcomes = [_format_one(path, args, cache) for path in _spec_files(args.files)]
     failed = [outcome for outcome in outcomes if outcome.diagnostics]
@@ -96,7 +96,6 @@ def _format_one(path: str, args: argparse.Namespace, cache: ConfigCache) -> Outc
     """Format one file (or standard input) as the options say; diagnostics are printed as text here."""
     from ..reader import read_source, source_from_bytes
     from ..syntax.format import configured_line_length, format_text
-    from .commands import report
 
     shown = "<stdin>" if path == STDIN else path
     try:
@@ -108,7 +107,7 @@ def _format_one(path: str, args: argparse.Namespace, cache: ConfigCache) -> Outc
         formatted = format_text(source.text, shown, line_length)
     except CnnError as failure:
         if args.format == "text":
-            report(failure.diagnostics, args)
+            _report(failure.diagnostics)
         return Outcome(shown, False, failure.diagnostics)
     changed, text_output = formatted != source.text, args.format == "text"
     diff = _diff(shown, source.text, formatted) if args.diff and changed else None
@@ -125,9 +124,15 @@ def _format_one(path: str, args: argparse.Namespace, cache: ConfigCache) -> Outc
             _write(path, formatted)
         except CnnError as failure:
             if text_output:
-                report(failure.diagnostics, args)
+                _report(failure.diagnostics)
             return Outcome(shown, False, failure.diagnostics)
     return Outcome(shown, changed, [], diff=diff)
+
+
+def _report(diagnostics: list[Diagnostic]) -> None:
+    """Diagnostics as text on standard error (in JSON they are part of the result)."""
+    for diagnostic in diagnostics:
+        print(render_text(diagnostic) + "\n", file=sys.stderr)
 
 
 def _write(path: str, formatted: str) -> None:
