@@ -184,6 +184,32 @@ class CheckedModel:
                 return node
         raise KeyError(f"no layer or output named {node_or_name!r} in {self.name}")
 
+    def draw(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        depth: int | None = None,
+        format: str | None = None,
+        rankdir: str = "TB",
+        fold_repeats: bool = False,
+    ) -> str:
+        """Write the architecture diagram to `path` (docs/draw.md): .svg, .png (need Graphviz's dot),
+        .dot, .mmd or .html, by its extension or `format`; `depth` as summary's. Returns the format."""
+        from .draw import DrawOptions, draw
+
+        return draw(self, os.fspath(path), format, DrawOptions(depth, rankdir, fold_repeats))
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows a checked model as its diagram at depth 2, repeats folded; None (the plain
+        repr) where Graphviz's dot is not installed."""
+        from .draw import DrawOptions, drawing
+        from .draw.graphviz import DotMissing
+
+        try:
+            return drawing(self, "svg", DrawOptions(depth=2, fold_repeats=True)).decode("utf-8")
+        except DotMissing:
+            return None
+
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain data; shapes exclude the batch axis."""
         return {

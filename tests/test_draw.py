@@ -16,7 +16,7 @@ from cnndsl.cli import draw as draw_command
 from cnndsl.cli import main
 from cnndsl.draw import FORMATS, DrawOptions, diagram, drawing
 from cnndsl.draw.graphviz import RANKDIRS, dot_text
-from cnndsl.draw.html import html_report
+from cnndsl.draw.html import OPENING_BOXES, html_report, opening_depth, report_data
 from cnndsl.draw.mermaid import mermaid_text
 from cnndsl.model import CheckedModel, check_file
 from cnndsl.summary import rows
@@ -111,6 +111,17 @@ def test_html_report_is_self_contained(models):
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
     data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
     assert len(data["layers"]) == len(models["resnet18"].graph.nodes) and data["depth"] == 2
+
+
+@pytest.mark.parametrize(("name", "opened"), [("resnet18", None), ("googlenet", 3), ("resnet152", 2)])
+def test_without_a_depth_the_report_opens_at_most_150_boxes_deep(models, name, opened):
+    # every layer where that is few enough to lay out at once and read; else the deepest such level
+    model = models[name]
+    assert report_data(model)["depth"] == opened == opening_depth(model)
+    assert len(rows(model, opened)) <= OPENING_BOXES
+    if opened is not None:
+        assert len(rows(model, opened + 1)) > OPENING_BOXES
+    assert report_data(model, 1)["depth"] == 1  # a depth asked for is kept
 
 
 @pytest.mark.parametrize("extension", [".dot", ".mmd", ".html", pytest.param(".svg", marks=needs_dot)])

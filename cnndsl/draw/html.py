@@ -5,7 +5,9 @@ bytes at batch 1, receptive field, source line, inputs) and every block scope as
 (assets/report.js) folds them into boxes for the blocks the reader has expanded, lays them out with
 the vendored dagre (vendor/dagre.min.js, its version in vendor/VERSION) and draws SVG: zoom and
 pan, blocks that collapse and expand, a tooltip, the source line of a clicked box, and bar charts
-of params, MACs and activation memory per box. The page opens at `depth`, as `summary --depth`.
+of params, MACs and activation memory per box. The page opens at `depth`, as `summary --depth`;
+without one, at the deepest level that shows at most OPENING_BOXES boxes (every layer of a small
+network; ResNet-152 at depth 2, whose 516 layers take the browser seconds to lay out at once).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from ..analysis.memory import output_bytes
 from ..ir import Node, Scope
 from ..layers.base import shape_text
 from ..model import CheckedModel
+from ..summary import rows
 from .diagram import COLOURS, family
+
+OPENING_BOXES = 150  # what dagre lays out in well under a second, and a reader takes in at a glance
 
 
 def _asset(name: str) -> str:
@@ -46,7 +51,7 @@ def report_data(model: CheckedModel, depth: int | None = None, rankdir: str = "T
         layers.append(_layer(model, node, index, scopes, file, line))
     return {
         "title": model.name,
-        "depth": depth,
+        "depth": depth if depth is not None else opening_depth(model),
         "rankdir": rankdir,
         "layers": layers,
         "scopes": scope_rows,
@@ -54,6 +59,15 @@ def report_data(model: CheckedModel, depth: int | None = None, rankdir: str = "T
         "lines": lines,
         "colours": COLOURS,
     }
+
+
+def opening_depth(model: CheckedModel) -> int | None:
+    """The deepest level (None: every layer) with at most OPENING_BOXES boxes; 1 at least."""
+    nesting = max((len(node.scopes) for node in model.layers), default=0)
+    for depth in [None, *range(nesting, 1, -1)]:
+        if len(rows(model, depth)) <= OPENING_BOXES:
+            return depth
+    return 1
 
 
 def _line_text(node: Node, line: int) -> str:
