@@ -64,7 +64,8 @@ def report_data(model: CheckedModel, depth: int | None = None, rankdir: str = "T
 def opening_depth(model: CheckedModel) -> int | None:
     """The deepest level (None: every layer) with at most OPENING_BOXES boxes; 1 at least."""
     nesting = max((len(node.scopes) for node in model.layers), default=0)
-    for depth in [None, *range(nesting, 1, -1)]:
+    depths: list[int | None] = [None, *range(nesting, 1, -1)]
+    for depth in depths:
         if len(rows(model, depth)) <= OPENING_BOXES:
             return depth
     return 1
