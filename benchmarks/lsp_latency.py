@@ -36,10 +36,15 @@ Result = TypeVar("Result")
 
 
 class Editor:
-    """The server in a subprocess (`python -m cnndsl lsp`) and a client on an event loop in a
-    thread of its own, so that tests call it synchronously. Diagnostics are kept as they come."""
+    """The server in a subprocess (`python -m cnndsl lsp`, then `options`) and a client on an event
+    loop in a thread of its own, so that tests call it synchronously. Diagnostics are kept as they come."""
 
-    def __init__(self, initialization_options: dict[str, Any] | None = None, timeout: float = 60.0):
+    def __init__(
+        self,
+        initialization_options: dict[str, Any] | None = None,
+        options: tuple[str, ...] = (),
+        timeout: float = 60.0,
+    ):
         self.timeout = timeout
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
@@ -56,7 +61,7 @@ class Editor:
                 self.published.setdefault(params.uri, []).append(params)
                 self.arrived.notify_all()
 
-        self.run(self.client.start_io(sys.executable, "-m", "cnndsl", "lsp", cwd=ROOT))
+        self.run(self.client.start_io(sys.executable, "-m", "cnndsl", "lsp", *options, cwd=ROOT))
         asyncio.run_coroutine_threadsafe(self._drain_stderr(), self.loop)
         self.initialize_result = self.run(
             self.client.initialize_async(
@@ -153,6 +158,7 @@ def measure(edits: int, hovers: int, spec: Path = ROOT / "specs" / "resnet152.cn
     text = spec.read_text(encoding="utf-8")
     anchor = text.rindex("fc 1000") + len("fc ")
     hover_line = next(n for n, line in enumerate(text.splitlines()) if line.startswith("conv1:"))
+    load_before = os.getloadavg()
     editor = Editor()
     try:
         uri = editor.open(spec, text)
@@ -174,6 +180,8 @@ def measure(edits: int, hovers: int, spec: Path = ROOT / "specs" / "resnet152.cn
     return {
         "spec": str(spec.relative_to(ROOT)),
         "cpus": os.cpu_count(),
+        # Other processes on the machine inflate every figure: a load above the CPU count means waiting.
+        "load_average_1min": {"start": load_before[0], "end": os.getloadavg()[0]},
         "did_change_to_diagnostics_ms": percentiles([t * 1e3 for t in changes[WARM_UP:]]),
         "hover_ms": percentiles([t * 1e3 for t in hover_times[WARM_UP:]]),
     }
@@ -186,6 +194,8 @@ def main() -> None:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
     figures = measure(args.edits, args.hovers)
+    load = figures["load_average_1min"]
+    print(f"{figures['spec']}, {figures['cpus']} CPUs, load average {load['start']:.2f} -> {load['end']:.2f}")
     for name in ("did_change_to_diagnostics_ms", "hover_ms"):
         row = figures[name]
         print(f"{name}: p50 {row['p50']:.1f}  p95 {row['p95']:.1f}  max {row['max']:.1f}  ({row['count']} samples)")

@@ -291,6 +291,15 @@ def test_inlay_hints_show_each_layers_output_shape_when_asked_for():
     assert " → 512x7x7" in [hint.label for hint in hints]  # layer4: the block call's output
 
 
+def test_the_limit_options_apply_to_every_check():
+    limited = Editor(options=("--stdio", "--max-layers", "5"))
+    try:
+        [diagnostic] = limited.diagnostics(limited.open(RESNET18))
+    finally:
+        limited.close()
+    assert diagnostic.code == "E214"
+
+
 def test_editing_an_included_file_rechecks_the_specs_that_use_it(editor, tmp_path):
     library = tmp_path / "blocks.cnn"
     library.write_text("block pair(c) { conv 3x3 c pad 1 -> relu }\n")

@@ -9,15 +9,21 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from ..resolve import Limits
+
 EXIT_OK, EXIT_USAGE = 0, 2  # commands.py's: it imports this module, so this one cannot import it
 
 
-def add_lsp_command(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    """Add `lsp` with `command` (options.build_parser's)."""
+def add_lsp_command(
+    command: Callable[[str, str], argparse.ArgumentParser], limits: Callable[[argparse.Namespace], Limits]
+) -> None:
+    """Add `lsp` with `command` (options.build_parser's); `limits` reads the limit options (options.limits),
+    which the server checks every document with."""
     lsp = command("lsp", "run the language server for editors (Language Server Protocol over stdio)")
     # Editors' LSP clients (vscode-languageclient's stdio transport) pass --stdio; it is the only transport.
     lsp.add_argument("--stdio", action="store_true", help="talk over standard input and output (the default)")
-    lsp.set_defaults(files=[])  # the documents the editor opens are checked, with their pyproject.toml's rules
+    # The documents the editor opens are checked, with their pyproject.toml's rules.
+    lsp.set_defaults(files=[], limits_of=limits)
 
 
 def run_lsp(args: argparse.Namespace) -> int:
@@ -32,5 +38,5 @@ def run_lsp(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    serve()
+    serve(args.limits_of(args))
     return EXIT_OK

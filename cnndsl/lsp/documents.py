@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class Analysis:
     """One check of one version of a document."""
 
-    def __init__(self, path: str, text: str, previous: Analysis | None, rules_cache: ConfigCache):
+    def __init__(self, path: str, text: str, previous: Analysis | None, rules_cache: ConfigCache, limits: Limits):
         self.path = path
         self.text = text
         self.model: CheckedModel | None = None
@@ -36,15 +36,13 @@ class Analysis:
         # The names of this text, or of the last text that parsed: a half-typed line keeps
         # definition and completion working for the rest of the file.
         self.index: FileIndex | None = previous.index if previous is not None else None
-        self.parsed = False
         self.source = Source(path, text)
         try:
             source = self.source = reader.source_from_text(path, text)
-            self.index = FileIndex(parser.parse(source))
-            self.parsed = True
+            self.index = FileIndex(parser.parse(source, limits.max_depth))
             if self.is_library:
                 return  # blocks alone: checked where a spec uses them; a check here would be E206
-            self.model = check_source(source, rules=_rules(path, rules_cache))
+            self.model = check_source(source, limits, rules=_rules(path, rules_cache))
             self.diagnostics = self.model.warnings
         except CnnError as failure:
             self.diagnostics = failure.diagnostics
@@ -71,8 +69,9 @@ class Libraries:
     """The names of included files: read from the editor's buffer when the file is open there,
     else from disk (parsed once per modification time)."""
 
-    def __init__(self, open_texts: dict[str, str]):
+    def __init__(self, open_texts: dict[str, str], limits: Limits):
         self.open_texts = open_texts
+        self.limits = limits
         self._parsed: dict[str, tuple[object, FileIndex | None]] = {}
 
     def index(self, path: str) -> FileIndex | None:
@@ -88,9 +87,9 @@ class Libraries:
             source = (
                 reader.source_from_text(path, text)
                 if text is not None
-                else reader.read_source(path, Limits().max_file_bytes)
+                else reader.read_source(path, self.limits.max_file_bytes)
             )
-            index: FileIndex | None = FileIndex(parser.parse(source))
+            index: FileIndex | None = FileIndex(parser.parse(source, self.limits.max_depth))
         except CnnError:
             index = None
         self._parsed[path] = (stamp, index)

@@ -17,6 +17,7 @@ import logging
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
+from ..resolve import Limits
 from ..rules import ConfigCache
 from ..version import __version__
 from . import completion, hover, navigation, reports
@@ -26,12 +27,13 @@ from .positions import lsp_range, offset, path_of
 
 
 class CnnLanguageServer(LanguageServer):
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits) -> None:
         super().__init__("cnndsl", __version__)
+        self.limits = limits
         self.analyses: dict[str, Analysis] = {}  # by URI, of the open documents
         self.checked: dict[str, int | None] = {}  # by URI: the version of the document each analysis checked
         self.open_texts: dict[str, str] = {}  # by path: included files are read from these first
-        self.libraries = Libraries(self.open_texts)
+        self.libraries = Libraries(self.open_texts, limits)
         self.rules_cache: ConfigCache = {}
         self.inlay_hints = False  # initializationOptions {"inlayHints": true} turns them on
 
@@ -54,7 +56,7 @@ class CnnLanguageServer(LanguageServer):
                 self._check_one(other, self.workspace.get_text_document(other).source, None)
 
     def _check_one(self, uri: str, text: str, version: int | None) -> None:
-        analysis = Analysis(path_of(uri), text, self.analyses.get(uri), self.rules_cache)
+        analysis = Analysis(path_of(uri), text, self.analyses.get(uri), self.rules_cache, self.limits)
         self.analyses[uri] = analysis
         diagnostics = [reports.lsp_diagnostic(d, analysis.source, analysis.index) for d in analysis.diagnostics]
         self.text_document_publish_diagnostics(
@@ -75,7 +77,7 @@ class CnnLanguageServer(LanguageServer):
         """The latest check of a document; one not open is read from disk and checked now."""
         found = self.analyses.get(uri)
         if found is None:
-            return Analysis(path_of(uri), self._text(uri), None, self.rules_cache)
+            return Analysis(path_of(uri), self._text(uri), None, self.rules_cache, self.limits)
         if self.checked.get(uri) != self._version(uri):  # a change is waiting to be checked: check it now
             self.check(uri)
             return self.analyses[uri]
@@ -88,8 +90,8 @@ class CnnLanguageServer(LanguageServer):
         return self.workspace.get_text_document(uri).version
 
 
-def build_server() -> CnnLanguageServer:
-    server = CnnLanguageServer()
+def build_server(limits: Limits) -> CnnLanguageServer:
+    server = CnnLanguageServer(limits)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CnnLanguageServer, params: types.InitializeParams) -> None:
@@ -190,7 +192,8 @@ def _names_at(ls: CnnLanguageServer, uri: str, where: types.Position) -> tuple[N
     return Names(analysis.index, ls.libraries), offset(analysis.index.source, where)
 
 
-def serve() -> None:
-    """Serve over standard input and output until the client asks the server to exit."""
+def serve(limits: Limits) -> None:
+    """Serve over standard input and output until the client asks the server to exit; check every
+    document within `limits`."""
     logging.basicConfig(level=logging.WARNING)  # on standard error: standard output carries the protocol
-    build_server().start_io()
+    build_server(limits).start_io()
