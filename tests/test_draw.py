@@ -12,8 +12,7 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from cnndsl.cli import draw as draw_command
-from cnndsl.cli import main
+from cnndsl.cli import draw_options, main
 from cnndsl.draw import FORMATS, DrawOptions, diagram, drawing
 from cnndsl.draw.graphviz import RANKDIRS, dot_text
 from cnndsl.draw.html import OPENING_BOXES, html_report, opening_depth, report_data
@@ -103,7 +102,7 @@ def test_mermaid_structure(models):
 
 
 def test_the_command_line_lists_the_package_formats():
-    assert set(draw_command.FORMAT_NAMES) == set(FORMATS) and draw_command.RANKDIRS == RANKDIRS
+    assert set(draw_options.FORMAT_NAMES) == set(FORMATS) and draw_options.RANKDIRS == RANKDIRS
 
 
 def test_html_report_is_self_contained(models):

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 from ..diagnostics import CnnError
 from ..version import __version__
-from .commands import COMMANDS, EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, report
+from .commands import COMMANDS, report
 from .options import build_parser
+from .status import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 
 __all__ = ["console", "main"]
 

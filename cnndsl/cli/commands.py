@@ -16,19 +16,33 @@ from ..analysis.budgets import check_budgets
 from ..diagnostics import CnnError, Diagnostic, render_json, render_text, to_json
 from ..model import CheckedModel, check_file
 from . import options
+from .draw import run_draw
+from .fmt import run_fmt
+from .lsp_command import run_lsp
+from .status import EXIT_ERRORS, EXIT_OK
 
 if TYPE_CHECKING:  # results of compile and run; their modules (and numpy, onnx) are imported only there
     from ..onnx import Written
     from ..runtime import RunReport
 
-# Interrupted: 128 + the signal (signals.exit_status).
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
-
-def report(diagnostics: list[Diagnostic], args: argparse.Namespace) -> None:
-    """Print diagnostics: as a JSON array on standard output, or as text on standard error."""
-    if getattr(args, "format", "text") == "json":
+def report(diagnostics: list[Diagnostic], args: argparse.Namespace, path: str | None = None) -> None:
+    """Print diagnostics: as a JSON array, a SARIF log or GitHub workflow commands on standard
+    output, or as text on standard error. `path`, the file checked, places those without a location."""
+    format = getattr(args, "format", "text")
+    if format == "json":
         print(render_json(diagnostics))
+        return
+    if format == "sarif":
+        from .sarif import render_sarif
+
+        print(render_sarif([(path, diagnostics)]))
+        return
+    if format == "github":
+        from .github import workflow_command
+
+        for diagnostic in diagnostics:
+            print(workflow_command(diagnostic, path))
         return
     for diagnostic in diagnostics:
         print(render_text(diagnostic) + "\n", file=sys.stderr)
@@ -56,8 +70,12 @@ def _print_json(value: object) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Checks every file. Text and GitHub annotations are printed file by file, with a result line
+    for each file that passes; JSON and SARIF once, for all files, at the end."""
     status = EXIT_OK
     results: list[dict[str, Any]] = []
+    reported: list[tuple[str | None, list[Diagnostic]]] = []  # for SARIF
+    streamed = args.format in ("text", "github")
     for path in args.files:
         try:
             model = check_file(path, options.limits(args), rules=options.rules(args, path))
@@ -65,10 +83,12 @@ def _check(args: argparse.Namespace) -> int:
         except CnnError as failure:
             status = EXIT_ERRORS
             results.append({"path": path, "ok": False, "diagnostics": [to_json(d) for d in failure.diagnostics]})
-            if args.format == "text":
-                report(failure.diagnostics, args)
+            reported.append((path, failure.diagnostics))
+            if streamed:
+                report(failure.diagnostics, args, path)
             continue
         shown = _shown_warnings(model.warnings, args)
+        reported.append((path, shown))
         results.append(
             {
                 "path": path,
@@ -78,8 +98,8 @@ def _check(args: argparse.Namespace) -> int:
                 "diagnostics": [to_json(d) for d in shown],
             }
         )
-        if args.format == "text":
-            report(shown, args)
+        if streamed:
+            report(shown, args, path)
             count = len(model.warnings)
             fixed = f" (+{model.non_trainable_params:,} non-trainable)" if model.non_trainable_params else ""
             print(
@@ -88,6 +108,10 @@ def _check(args: argparse.Namespace) -> int:
             )
     if args.format == "json":
         _print_json(results)
+    elif args.format == "sarif":
+        from .sarif import render_sarif
+
+        print(render_sarif(reported))
     return status
 
 
@@ -258,4 +282,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "profile": _profile,
     "diff": _diff,
+    "fmt": run_fmt,
+    "draw": run_draw,
+    "lsp": run_lsp,
 }

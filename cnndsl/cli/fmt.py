@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..diagnostics import CnnError, Diagnostic, error, render_text, shorten, to_json
+from .status import EXIT_ERRORS, EXIT_OK
 
 if TYPE_CHECKING:
     from ..rules import ConfigCache
 
 # cli.commands' exit statuses (which imports this module, so they cannot be imported from there).
-EXIT_OK, EXIT_ERRORS = 0, 1
 STDIN = "-"
 SPEC_SUFFIX = ".cnn"
 

@@ -19,6 +19,9 @@ from ..rules import ConfigCache, RuleError, RuleSet, Selection, configured_rules
 from ..version import __version__
 from .budget_option import add_budget_option
 from .diff_options import add_diff_command
+from .draw_options import add_draw_command
+from .fmt import add_fmt_command
+from .lsp_command import add_lsp_command
 from .runtime_options import INT32_MAX, UINT64_MAX, add_runtime_commands
 
 NUMBERS_NOTE = (
@@ -139,16 +142,22 @@ def build_parser() -> CommandLine:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=argparse.ArgumentParser
     )
-    common = [_limit_options(), _output_options()]
+    limit_options = _limit_options()
+    # Only `check` reports nothing but diagnostics, which is all SARIF and GitHub's annotations carry.
+    text_or_json, check_formats = _output_options(TEXT_FORMATS), _output_options(CHECK_FORMATS)
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
+    def command(name: str, help: str, output: argparse.ArgumentParser = text_or_json) -> argparse.ArgumentParser:
         sub = commands.add_parser(
-            name, parents=common, help=help, description=help[0].upper() + help[1:] + ".", epilog=NUMBERS_NOTE
+            name,
+            parents=[limit_options, output],
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=NUMBERS_NOTE,
         )
         parser.commands[name] = sub
         return sub
 
-    check = command("check", "parse and check specs: shapes, parameters, lint")
+    check = command("check", "parse and check specs: shapes, parameters, lint", check_formats)
     add_budget_option(check)
     check.add_argument("files", nargs="+", metavar="FILE", help="the .cnn specs to check")
 
@@ -203,6 +212,9 @@ def build_parser() -> CommandLine:
 
     add_runtime_commands(command, whole_number, _add_compile_options)
     add_diff_command(command, whole_number(0, 1_000_000), whole_number(1, INT32_MAX), _column_names)
+    add_lsp_command(command, limits)
+    add_fmt_command(command, whole_number(1, 100_000))
+    add_draw_command(command, whole_number(0, 1_000_000))
     return parser
 
 
@@ -237,15 +249,24 @@ def _limit_options() -> argparse.ArgumentParser:
     return parser
 
 
-def _output_options() -> argparse.ArgumentParser:
-    """What every command shares: how to print, which warnings, how much."""
+TEXT_FORMATS = ("text", "json")
+CHECK_FORMATS = (*TEXT_FORMATS, "sarif", "github")
+_FORMAT_HELP = {
+    "text": "text for people",
+    "json": "json for editors and CI: results and diagnostics as JSON on standard output, nothing else",
+    "sarif": "sarif: one SARIF 2.1.0 log of every file's diagnostics on standard output, for GitHub code scanning",
+    "github": "github: diagnostics as GitHub Actions annotations (workflow commands) on standard output",
+}
+
+
+def _output_options(formats: tuple[str, ...]) -> argparse.ArgumentParser:
+    """What every command shares: how to print (`formats`), which warnings, how much."""
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument(
         "--format",
-        choices=("text", "json"),
+        choices=formats,
         default="text",
-        help="text for people; json for editors and CI: results and diagnostics as JSON "
-        "on standard output, nothing else",
+        help="; ".join(_FORMAT_HELP[name] for name in formats),
     )
     output.add_argument(
         "-q",
@@ -315,7 +336,7 @@ def _selection(args: argparse.Namespace) -> Selection:
 
 def spec_paths(args: argparse.Namespace) -> list[str]:
     """The command's files that are specs: every one but an .onnx model given to `run`."""
-    paths: list[str] = getattr(args, "files", None) or [args.file]
+    paths: list[str] = args.files if hasattr(args, "files") else [args.file]
     return [path for path in paths if not path.lower().endswith(".onnx")]
 
 
