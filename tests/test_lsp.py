@@ -43,6 +43,12 @@ def _document(uri: str) -> types.TextDocumentIdentifier:
     return types.TextDocumentIdentifier(uri=uri)
 
 
+def _code_actions(editor: Editor, uri: str, diagnostic: types.Diagnostic) -> list[types.CodeAction]:
+    context = types.CodeActionContext(diagnostics=[diagnostic])
+    params = types.CodeActionParams(text_document=_document(uri), range=diagnostic.range, context=context)
+    return _request(editor, editor.client.text_document_code_action_async, params)
+
+
 def _apply(text: str, edits: list[types.TextEdit]) -> str:
     """Apply LSP edits (ASCII text) from the last to the first."""
     lines = text.split("\n")
@@ -80,6 +86,9 @@ def test_a_shape_mismatch_has_its_code_range_and_the_other_sides(editor, tmp_pat
     related = {(r.location.range.start.line, r.message) for r in diagnostic.related_information}
     assert related == {(2, "'conv1' gives 8x32x32"), (0, "'input' gives 3x32x32")}
     assert all(r.location.uri == uri for r in diagnostic.related_information)
+    [action] = _code_actions(editor, uri, diagnostic)
+    assert action.title == "add a projection shortcut: conv 1x1 8"
+    assert _apply(text, action.edit.changes[uri]) == text.replace("}\n", "} shortcut { conv 1x1 8 }\n")
 
 
 def test_a_misspelt_kind_has_a_quick_fix_that_fixes_it(editor, tmp_path):
@@ -87,15 +96,7 @@ def test_a_misspelt_kind_has_a_quick_fix_that_fixes_it(editor, tmp_path):
     uri = editor.open(tmp_path / "typo.cnn", text)
     [diagnostic] = editor.diagnostics(uri)
     assert diagnostic.code == "E201" and "did you mean 'relu'?" in diagnostic.message
-    [action] = _request(
-        editor,
-        editor.client.text_document_code_action_async,
-        types.CodeActionParams(
-            text_document=_document(uri),
-            range=diagnostic.range,
-            context=types.CodeActionContext(diagnostics=[diagnostic]),
-        ),
-    )
+    [action] = _code_actions(editor, uri, diagnostic)
     assert action.kind == types.CodeActionKind.QuickFix and action.title == "change to 'relu'"
     fixed = _apply(text, action.edit.changes[uri])
     assert fixed == "input 3x32x32\nconv 3x3 8 -> relu\n"
@@ -107,15 +108,7 @@ def test_a_stride_attribute_has_a_quick_fix_that_writes_it_in_the_window(editor,
     text = "input 3x32x32\nconv 3x3 8 stride 2 pad 1\n"
     uri = editor.open(tmp_path / "stride.cnn", text)
     [diagnostic] = editor.diagnostics(uri)
-    [action] = _request(
-        editor,
-        editor.client.text_document_code_action_async,
-        types.CodeActionParams(
-            text_document=_document(uri),
-            range=diagnostic.range,
-            context=types.CodeActionContext(diagnostics=[diagnostic]),
-        ),
-    )
+    [action] = _code_actions(editor, uri, diagnostic)
     assert _apply(text, action.edit.changes[uri]) == "input 3x32x32\nconv 3x3/2 8 pad 1\n"
 
 

@@ -32,6 +32,11 @@ def _fixed(text: str, diagnostic: Diagnostic) -> str:
         ("input 3x8x8\nconv 3x3 4 stride\n", "E202", "input 3x8x8\nconv 3x3/2 4\n"),
         ("input 3x8x8\nx = conv 3x3 4\nx -> add xx\n", "E208", "input 3x8x8\nx = conv 3x3 4\nx -> add x\n"),  # a tensor
         ("input 3x8x8\nx = conv 3x3 4\noutput xy\n", "E208", "input 3x8x8\nx = conv 3x3 4\noutput x\n"),
+        (  # a projection shortcut where a residual's body changes the shape
+            "input 3x8x8\nresidual {\n  conv 3x3/2 4 pad 1  # halves }\n} -> relu\n",
+            "E406",
+            "input 3x8x8\nresidual {\n  conv 3x3/2 4 pad 1  # halves }\n} shortcut { conv 1x1/2 4 } -> relu\n",
+        ),
         (
             "block pair(c) { conv 3x3 c -> relu }\ninput 3x8x8\npiar 4\n",  # a block
             "E201",
@@ -44,6 +49,14 @@ def test_a_fix_makes_the_change_its_help_suggests(text, code, expected):
     fixed = _fixed(text, diagnostic)
     assert fixed == expected
     cnndsl.check_text(fixed)
+
+
+def test_no_projection_where_the_residual_has_a_shortcut_or_no_convolution_fits():
+    with_shortcut = "input 3x8x8\nresidual { conv 3x3 4 pad 1 } shortcut { relu }\n"
+    [diagnostic] = _diagnostics(with_shortcut)
+    assert diagnostic.code == "E406" and diagnostic.fix is None
+    grown = "input 3x8x8\nresidual { upsample 2 }\n"  # no 1x1 convolution makes 8 into 16
+    assert next(d for d in _diagnostics(grown) if d.code == "E406").fix is None
 
 
 def test_no_fix_without_a_close_name():

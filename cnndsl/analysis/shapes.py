@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic, DiagnosticSink, Label, error
 from ..ir import Graph, Node
 from ..layers.base import MAX_EXTENT, Shape, ShapeIssue, shape_text
+from ..source import Edit, Fix, Span
 
 
 def infer_shapes(graph: Graph) -> dict[Node, Shape]:
@@ -82,4 +83,42 @@ def _diagnostic(node: Node, in_shapes: list[Shape], issue: ShapeIssue, layout_no
         secondary=secondary,
         notes=notes,
         help=issue.help,
+        fix=_projection_shortcut(node, in_shapes) if issue.code == "E406" else None,
     )
+
+
+def _projection_shortcut(node: Node, in_shapes: list[Shape]) -> Fix | None:
+    """For the sum of a `residual { body }` without a shortcut whose body changes the shape: a
+    shortcut of one 1x1 convolution, with the body's channels and the stride that gives the body's
+    extents (the help's projection), written after the body. None where no such convolution fits."""
+    text = node.source.text
+    body, given = in_shapes
+    if text[node.span.start : node.span.end] != "residual" or len(body) != len(given) or len(body) < 2:
+        return None
+    stride = -(-given[1] // body[1])  # a 1x1 convolution with stride s gives ceil(n / s) of n
+    if any(-(-n // stride) != m for n, m in zip(given[1:], body[1:], strict=True)):
+        return None
+    end = _body_end(text, node.span.end)
+    if end is None or text[end:].lstrip().startswith("shortcut"):
+        return None
+    conv = f"conv {'x'.join('1' for _ in body[1:])}{f'/{stride}' if stride > 1 else ''} {body[0]}"
+    return Fix(f"add a projection shortcut: {conv}", (Edit(Span(end, end), f" shortcut {{ {conv} }}"),))
+
+
+def _body_end(text: str, start: int) -> int | None:
+    """The offset after the '}' that closes the first '{' from `start` (comments skipped)."""
+    depth, index = 0, start
+    while index < len(text):
+        character = text[index]
+        if character == "#":
+            index = text.find("\n", index)
+            if index < 0:
+                return None
+        elif character == "{":
+            depth += 1
+        elif character == "}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return None
