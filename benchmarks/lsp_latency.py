@@ -43,6 +43,7 @@ class Editor:
         self,
         initialization_options: dict[str, Any] | None = None,
         options: tuple[str, ...] = (),
+        position_encodings: list[str] | None = None,
         timeout: float = 60.0,
     ):
         self.timeout = timeout
@@ -66,7 +67,9 @@ class Editor:
         self.initialize_result = self.run(
             self.client.initialize_async(
                 types.InitializeParams(
-                    capabilities=types.ClientCapabilities(),
+                    capabilities=types.ClientCapabilities(
+                        general=types.GeneralClientCapabilities(position_encodings=position_encodings)
+                    ),
                     root_uri=from_fs_path(str(ROOT)),
                     initialization_options=initialization_options,
                 )

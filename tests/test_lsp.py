@@ -284,6 +284,19 @@ def test_inlay_hints_show_each_layers_output_shape_when_asked_for():
     assert " → 512x7x7" in [hint.label for hint in hints]  # layer4: the block call's output
 
 
+@pytest.mark.parametrize(("encodings", "end"), [(None, 16), (["utf-8"], 18), (["utf-32"], 15)])
+def test_columns_count_the_code_units_agreed_at_initialize(encodings, end):
+    """𝄞 (U+1D11E) is 2 UTF-16 code units, 4 UTF-8 bytes, 1 UTF-32 unit."""
+    counting = Editor(position_encodings=encodings)
+    try:
+        uri = counting.open("stray.cnn", "input 3x8x8\nconv 3x3 4 -> \U0001d11e\n")
+        [diagnostic] = counting.diagnostics(uri)
+    finally:
+        counting.close()
+    assert diagnostic.code == "E102"
+    assert (diagnostic.range.start.character, diagnostic.range.end.character) == (14, end)
+
+
 def test_the_limit_options_apply_to_every_check():
     limited = Editor(options=("--stdio", "--max-layers", "5"))
     try:

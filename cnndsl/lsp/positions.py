@@ -1,9 +1,11 @@
 """Between cnndsl's character offsets (`Span`s of a `Source`) and LSP positions: lines from 0 and
-columns in UTF-16 code units, as the protocol counts them by default; and between paths and URIs."""
+columns in the code units the client and server agreed on at initialize (UTF-16 by default; UTF-8
+or UTF-32 where the client prefers them); and between paths and URIs."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from lsprotocol import types
 from pygls import uris
@@ -14,7 +16,7 @@ from ..source import Source, Span
 def position(source: Source, offset: int) -> types.Position:
     line, column = source.line_col(offset)
     before = source.line_text(line)[: column - 1]
-    return types.Position(line=line - 1, character=_utf16_length(before))
+    return types.Position(line=line - 1, character=_encoding.units(before))
 
 
 def lsp_range(source: Source, span: Span) -> types.Range:
@@ -31,7 +33,7 @@ def offset(source: Source, where: types.Position) -> int:
     for index, character in enumerate(text):
         if units >= where.character:
             return start + index
-        units += _utf16_length(character)
+        units += _encoding.units(character)
     return start + len(text)
 
 
@@ -49,6 +51,27 @@ def _line_start(source: Source, line: int) -> int:
 
 def _utf16_length(text: str) -> int:
     return len(text) + sum(1 for character in text if ord(character) > 0xFFFF)
+
+
+class _Encoding:
+    """The column units of the session: one server process serves one client, which settles them
+    at initialize (pygls chooses them from the client's preferences)."""
+
+    def __init__(self) -> None:
+        self.units: Callable[[str], int] = _utf16_length
+
+
+_encoding = _Encoding()
+_UNITS: dict[str, Callable[[str], int]] = {
+    types.PositionEncodingKind.Utf8: lambda text: len(text.encode("utf-8")),
+    types.PositionEncodingKind.Utf16: _utf16_length,
+    types.PositionEncodingKind.Utf32: len,
+}
+
+
+def use_encoding(encoding: str | None) -> None:
+    """Count columns in `encoding`'s code units from now on (None: UTF-16, the protocol's default)."""
+    _encoding.units = _UNITS.get(encoding or types.PositionEncodingKind.Utf16, _utf16_length)
 
 
 def path_of(uri: str) -> str:

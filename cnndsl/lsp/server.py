@@ -23,7 +23,7 @@ from ..version import __version__
 from . import completion, hover, navigation, reports
 from .documents import Analysis, Libraries
 from .navigation import Names
-from .positions import lsp_range, offset, path_of
+from .positions import lsp_range, offset, path_of, use_encoding
 
 
 class CnnLanguageServer(LanguageServer):
@@ -95,6 +95,7 @@ def build_server(limits: Limits) -> CnnLanguageServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: CnnLanguageServer, params: types.InitializeParams) -> None:
+        use_encoding(ls.workspace.position_encoding)
         options = params.initialization_options
         ls.inlay_hints = isinstance(options, dict) and options.get("inlayHints") is True
 
