@@ -227,7 +227,7 @@ def _completion_labels(editor: Editor, uri: str, line: int, character: int) -> s
 
 
 def test_completion_of_kinds_attributes_blocks_and_parameters(editor, tmp_path):
-    text = 'use "lib/resnet.cnn"\ninput 3x32x32\nstem = conv 3x3 8 -> \nconv 3x3 8 \nstage 64 2 \n'
+    text = 'use "lib/resnet.cnn"\ninput 3x32x32\nstem = conv 3x3 8 -> \nconv 3x3 8 \nstage 64 2 \n# a conv -> \n'
     uri = editor.open(SPECS / "completion_scratch.cnn", text)  # in specs/, so that the `use` resolves
     after_arrow = _completion_labels(editor, uri, 2, len("stem = conv 3x3 8 -> "))
     assert {"conv", "relu", "pool", "residual", "repeat", "stage", "unit", "in"} <= after_arrow
@@ -236,6 +236,8 @@ def test_completion_of_kinds_attributes_blocks_and_parameters(editor, tmp_path):
     assert {"pad", "groups", "dilation", "nobias", "relu"} <= attributes and "conv" not in attributes
     parameters = _completion_labels(editor, uri, 4, len("stage 64 2 "))
     assert {"expansion", "stride", "project", "dilation"} <= parameters
+    assert _completion_labels(editor, uri, 0, 0) >= {"input", "use", "block", "conv"}
+    assert _completion_labels(editor, uri, 5, len("# a conv -> ")) == set()  # a comment
 
 
 def test_formatting_returns_the_formatted_document(editor, tmp_path):

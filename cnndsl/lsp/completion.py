@@ -16,7 +16,9 @@ STATEMENTS = ("input", "use", "output", "block", "assert")
 def completions(
     line_before: str, index: FileIndex | None, blocks: dict[str, ast.BlockDef]
 ) -> list[types.CompletionItem]:
-    """The items for a cursor after `line_before` (its line's text up to the cursor)."""
+    """The items for a cursor after `line_before` (its line's text up to the cursor); none in a comment."""
+    if "#" in line_before:
+        return []
     segment = line_before.replace("{", "->").split("->")[-1]
     if ":" in segment:  # `layer1: stage`: what follows a label
         segment = segment.rsplit(":", 1)[-1]
