@@ -10,8 +10,7 @@ import sys
 from collections.abc import Callable
 
 from ..resolve import Limits
-
-EXIT_OK, EXIT_USAGE = 0, 2  # commands.py's: it imports this module, so this one cannot import it
+from .status import EXIT_OK, EXIT_USAGE
 
 
 def add_lsp_command(
