@@ -14,6 +14,7 @@ import pytest
 
 from cnndsl.cli import draw_options, main
 from cnndsl.draw import FORMATS, DrawOptions, diagram, drawing
+from cnndsl.draw.diagram import COLOURS
 from cnndsl.draw.graphviz import RANKDIRS, dot_text
 from cnndsl.draw.html import OPENING_BOXES, html_report, opening_depth, report_data
 from cnndsl.draw.mermaid import mermaid_text
@@ -68,7 +69,9 @@ def test_colours_by_family_with_a_legend(models):
     assert families["conv1"] == "convolution" and families["bn1"] == "normalisation"
     assert families["relu"] == "activation" and families["layer1.0"] == "block" and families["fc"] == "fully connected"
     text = dot_text(picture)
-    assert all(f'"legend: {family}"' in text for family in picture.families())
+    (legend,) = [line for line in text.splitlines() if line.startswith('  "colour legend"')]
+    for family in picture.families():
+        assert f'<TD BGCOLOR="{COLOURS[family]}" STYLE="ROUNDED">{family}</TD>' in legend
 
 
 @needs_dot

@@ -10,7 +10,6 @@ are drawn as small circles (+, times) or a trapezium (concat), blocks above the 
 
 from __future__ import annotations
 
-import itertools
 import shutil
 import subprocess
 
@@ -117,20 +116,17 @@ def _clustered(boxes: list[Box]) -> list[str]:
 
 
 def _legend(diagram: Diagram) -> list[str]:
-    families = diagram.families()
-    lines = ['  subgraph cluster_legend { label="Legend"; style="rounded"; color="#bbbbbb"; fontsize=9;']
-    for family in families:
-        lines.append(
-            f"    {quoted('legend: ' + family)} [label={quoted(family)}, fillcolor={quoted(COLOURS[family])}, "
-            "fontsize=8, height=0.2];"
-        )
-    # Invisible edges stack the entries instead of letting them spread along a rank.
-    lines += [
-        f"    {quoted('legend: ' + a)} -> {quoted('legend: ' + b)} [style=invis];"
-        for a, b in itertools.pairwise(families)
-    ]
-    lines.append("  }")
-    return lines
+    """One node holding a table of the colours (laid out as a box at the top, beside the input),
+    rather than a node per colour, which dot would spread along the graph's ranks."""
+    rows = "".join(
+        f'<TR><TD BGCOLOR="{COLOURS[family]}" STYLE="ROUNDED">{family}</TD></TR>' for family in diagram.families()
+    )
+    table = (
+        '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="3">'
+        f'<TR><TD BORDER="0">Legend</TD></TR>{rows}</TABLE>'
+    )
+    # A space in its name: no layer's name has one.
+    return [f'  "colour legend" [shape=plaintext, style="", fontsize=8, label=<{table}>];']
 
 
 def render(dot_source: str, format: str) -> bytes:
