@@ -22,7 +22,10 @@ PICTURE_METHODS = {("cnndsl.model", "cnndsl.draw"), ("cnndsl.model", "cnndsl.dra
 
 # The pipeline's order: a module may import from its own stage and earlier ones only.
 STAGES = [
-    ("support", ["version", "source", "diagnostics", "signals", "progress", "reader", "files", "npy", "rules"]),
+    (
+        "support",
+        ["version", "source", "codes", "diagnostics", "signals", "progress", "reader", "files", "npy", "rules"],
+    ),
     ("syntax", ["syntax"]),
     ("layers", ["layers"]),
     ("ir", ["ir"]),
