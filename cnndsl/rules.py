@@ -20,7 +20,8 @@ import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .diagnostics import CODES, Diagnostic
+from .codes import CODES
+from .diagnostics import Diagnostic
 
 WARNING_CODES = frozenset(code for code in CODES if code.startswith("W"))
 # W103 fires on AlexNet and VGG, the first networks users compile, where the big fc6 is by design.

@@ -15,7 +15,8 @@ import pytest
 
 import cnndsl
 from cnndsl import CnnError
-from cnndsl.diagnostics import CODES, Severity, render_json, render_text, to_json
+from cnndsl.codes import CODES
+from cnndsl.diagnostics import Severity, render_json, render_text, to_json
 from cnndsl.reader import source_from_bytes
 from cnndsl.resolve import Limits  # by this name ruff knows it is immutable, a safe default argument
 from cnndsl.rules import ALL_RULES

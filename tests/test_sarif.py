@@ -13,7 +13,8 @@ import pytest
 
 from cnndsl import cli
 from cnndsl.cli import sarif
-from cnndsl.diagnostics import CODES, Label, error
+from cnndsl.codes import CODES
+from cnndsl.diagnostics import Label, error
 from cnndsl.source import Source, Span
 
 jsonschema = pytest.importorskip("jsonschema")

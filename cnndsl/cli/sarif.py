@@ -17,7 +17,8 @@ import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from ..diagnostics import CODES, Diagnostic, Label, Severity
+from ..codes import CODES
+from ..diagnostics import Diagnostic, Label, Severity
 from ..source import Source
 from ..version import __version__
 
