@@ -32,7 +32,7 @@ STAGES = [
     ("resolve", ["resolve"]),
     ("analysis", ["analysis"]),
     ("pipeline", ["model"]),
-    ("outputs", ["summary", "onnx", "draw"]),
+    ("outputs", ["summary", "onnx", "draw", "export", "importer"]),
     ("runtime", ["runtime"]),
     ("interface", ["cli", "lsp", "highlight", "__init__", "__main__"]),
 ]

@@ -1,0 +1,1 @@
+"""Code generation: a checked spec as PyTorch or Keras source whose parameters are the compiled model's."""

@@ -1,0 +1,1 @@
+"""`cnndsl import`: an ONNX model lifted into a readable spec, with its repeated structure as blocks."""
