@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import analysis, reader, resolve
@@ -250,13 +251,21 @@ def check_file(
     return _check(reader.read_source(os.fsdecode(path), limits.max_file_bytes), limits, rules)
 
 
-def check_source(source: Source, limits: Limits = Limits(), *, rules: RuleSet | None = None) -> CheckedModel:
+def check_source(
+    source: Source,
+    limits: Limits = Limits(),
+    *,
+    rules: RuleSet | None = None,
+    unsaved: Mapping[str, str] | None = None,
+) -> CheckedModel:
     """Run every checking pass; raise CnnError with located diagnostics on failure.
 
     rules: the warnings to report (default DEFAULT_RULES: every W code but the opt-in W103; see
     cnndsl.rules). Errors are always reported. `# cnndsl: ignore[...]` comments are honoured either way.
+    unsaved: texts to read instead of the files on disk, by normalised absolute path (an editor's
+    open buffers): a library edited but not saved is checked as it reads in the editor.
     """
-    return _check(source, _validated(limits), rules)
+    return _check(source, _validated(limits), rules, unsaved or {})
 
 
 def check_text(
@@ -299,10 +308,10 @@ def _looks_like_a_spec_path(spec: str | os.PathLike[str]) -> bool:
     return isinstance(spec, str) and "\n" not in spec and spec.strip().endswith(".cnn")
 
 
-def _check(source: Source, limits: Limits, rules: RuleSet | None) -> CheckedModel:
+def _check(source: Source, limits: Limits, rules: RuleSet | None, unsaved: Mapping[str, str] = {}) -> CheckedModel:
     """The passes, in order; each raises CnnError with located diagnostics when it fails."""
     module = parser.parse(source, limits.max_depth, _max_elements(limits))
-    graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits), limits)
+    graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits, unsaved), limits)
     shapes = analysis.infer_shapes(graph)
     stats = analysis.count(graph, shapes, limits.max_params)
     lint_warnings = analysis.lint(graph, shapes, stats)
@@ -326,6 +335,9 @@ def _max_elements(limits: Limits) -> int:
     return 2 * limits.max_layers
 
 
-def _read_module(path: str, limits: Limits) -> Module:
-    """An included file, parsed (the resolver reads the files that `use` names through this)."""
-    return parser.parse(reader.read_source(path, limits.max_file_bytes), limits.max_depth, _max_elements(limits))
+def _read_module(path: str, limits: Limits, unsaved: Mapping[str, str]) -> Module:
+    """An included file, parsed (the resolver reads the files that `use` names through this), from
+    its unsaved text where there is one."""
+    text = unsaved.get(path)
+    source = reader.read_source(path, limits.max_file_bytes) if text is None else reader.source_from_text(path, text)
+    return parser.parse(source, limits.max_depth, _max_elements(limits))

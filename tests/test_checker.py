@@ -635,3 +635,16 @@ def test_docs_cover_every_layer_word_and_attribute():
             missing += [f"{cls.kind}.{w}" for w in words if f"`{w}" not in text]
     missing += [f"combinator {c}" for c in [*COMBINATORS, "shortcut", "else", "as"] if f"{c} " not in text]
     assert not missing, f"docs/language.md does not mention: {missing}"
+
+
+def test_unsaved_texts_are_read_instead_of_the_files_on_disk(tmp_path):
+    # an editor's open buffers: the library as typed, not as saved
+    library = tmp_path / "blocks.cnn"
+    library.write_text("block pair(c) { conv 3x3 c pad 1 -> relu }\n")
+    spec = cnndsl.reader.source_from_text(str(tmp_path / "net.cnn"), 'use "blocks.cnn"\ninput 3x8x8\npair 4\n')
+    assert cnndsl.check_source(spec).trainable_params == 4 * 3 * 9 + 4
+    edited = {str(library): "block pair(c) { conv 3x3 c pad 1 -> relu -> conv 1x1 c }\n"}
+    assert cnndsl.check_source(spec, unsaved=edited).trainable_params == 4 * 3 * 9 + 4 + 4 * 4 + 4
+    with pytest.raises(cnndsl.CnnError) as raised:
+        cnndsl.check_source(spec, unsaved={str(library): "block pair(c) { rleu }\n"})
+    assert raised.value.diagnostics[0].code == "E201"

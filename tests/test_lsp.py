@@ -314,12 +314,14 @@ def test_editing_an_included_file_rechecks_the_specs_that_use_it(editor, tmp_pat
     spec_uri = editor.open(tmp_path / "net.cnn", 'use "blocks.cnn"\ninput 3x8x8\npair 4\n')
     assert editor.diagnostics(spec_uri) == []
     library_uri = editor.open(library)
-    broken = "block pair(c) { conv 3x3 c pad 1 -> rleu }\n"
-    library.write_text(broken)  # the editor saves it
+    broken = "block pair(c) { conv 3x3 c pad 1 -> rleu }\n"  # typed, not saved: the disk keeps the good text
     before = len(editor.published.get(spec_uri, []))
     editor.replace(library_uri, broken)
+    # opening the library re-checks the spec too (clean): wait for the re-check that sees the typo
     with editor.arrived:
-        assert editor.arrived.wait_for(lambda: len(editor.published[spec_uri]) > before, editor.timeout)
+        assert editor.arrived.wait_for(
+            lambda: any(sent.diagnostics for sent in editor.published[spec_uri][before:]), editor.timeout
+        )
     [diagnostic] = editor.published[spec_uri][-1].diagnostics
     assert diagnostic.code == "E201" and diagnostic.range.start.line == 0  # on the `use` line
     assert diagnostic.related_information[0].location.uri == library_uri

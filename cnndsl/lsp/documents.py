@@ -1,7 +1,8 @@
 """The open documents' checks, and the included files' names.
 
 Every change of a document is checked in full, in memory, by the same passes as `cnndsl check`
-(the text checked under the document's path, so that `use` resolves from its directory). A
+(the text checked under the document's path, so that `use` resolves from its directory; an
+included file open in the editor is read as it is there, saved or not). A
 check keeps what the features read: the diagnostics, the checked model when it passed, and the
 names of the text (`FileIndex`), the last one that parsed while the text does not.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from .. import reader
@@ -28,7 +30,15 @@ if TYPE_CHECKING:
 class Analysis:
     """One check of one version of a document."""
 
-    def __init__(self, path: str, text: str, previous: Analysis | None, rules_cache: ConfigCache, limits: Limits):
+    def __init__(
+        self,
+        path: str,
+        text: str,
+        previous: Analysis | None,
+        rules_cache: ConfigCache,
+        limits: Limits,
+        unsaved: Mapping[str, str],
+    ):
         self.path = path
         self.text = text
         self.model: CheckedModel | None = None
@@ -42,7 +52,7 @@ class Analysis:
             self.index = FileIndex(parser.parse(source, limits.max_depth))
             if self.is_library:
                 return  # blocks alone: checked where a spec uses them; a check here would be E206
-            self.model = check_source(source, limits, rules=_rules(path, rules_cache))
+            self.model = check_source(source, limits, rules=_rules(path, rules_cache), unsaved=unsaved)
             self.diagnostics = self.model.warnings
         except CnnError as failure:
             self.diagnostics = failure.diagnostics

@@ -56,7 +56,7 @@ class CnnLanguageServer(LanguageServer):
                 self._check_one(other, self.workspace.get_text_document(other).source, None)
 
     def _check_one(self, uri: str, text: str, version: int | None) -> None:
-        analysis = Analysis(path_of(uri), text, self.analyses.get(uri), self.rules_cache, self.limits)
+        analysis = Analysis(path_of(uri), text, self.analyses.get(uri), self.rules_cache, self.limits, self.open_texts)
         self.analyses[uri] = analysis
         diagnostics = [reports.lsp_diagnostic(d, analysis.source, analysis.index) for d in analysis.diagnostics]
         self.text_document_publish_diagnostics(
@@ -77,7 +77,7 @@ class CnnLanguageServer(LanguageServer):
         """The latest check of a document; one not open is read from disk and checked now."""
         found = self.analyses.get(uri)
         if found is None:
-            return Analysis(path_of(uri), self._text(uri), None, self.rules_cache, self.limits)
+            return Analysis(path_of(uri), self._text(uri), None, self.rules_cache, self.limits, self.open_texts)
         if self.checked.get(uri) != self._version(uri):  # a change is waiting to be checked: check it now
             self.check(uri)
             return self.analyses[uri]
