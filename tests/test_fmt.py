@@ -158,6 +158,21 @@ def test_a_suppression_comment_keeps_its_line_whole():
     assert format_text(text, line_length=20) == text
 
 
+def test_fmt_off_keeps_a_table_aligned_by_hand():
+    table = "    # fmt: off\n    #  k  c\n    b  3  16\n    b  5  160\n    # fmt: on\n"
+    text = "input 3x8x8\nblock b(k, c) { conv k c }\nseq {\n" + table + "    b   3   8;b 1 1\n}\n"
+    formatted = format_text(text)
+    assert formatted == "input 3x8x8\nblock b(k, c) { conv k c }\nseq {\n" + table + "    b 3 8\n    b 1 1\n}\n"
+    assert format_text(formatted) == formatted
+    # without `# fmt: on` the rest of the file is kept as written
+    assert format_text(text.replace("    # fmt: on\n", "")) == text.replace("    # fmt: on\n", "")
+
+
+def test_the_efficientnet_library_keeps_its_stage_table():
+    text = (ROOT / "specs" / "lib" / "efficientnet.cnn").read_text()
+    assert "        stage   5 6     112 3 1      width depth eps\n" in format_text(text)
+
+
 def test_syntax_errors_are_refused_with_the_parser_diagnostic():
     with pytest.raises(CnnError) as raised:
         format_text("input 3x8x8\nconv 3x3 ->\n", "bad.cnn")

@@ -7,6 +7,9 @@ breaks, blank lines at most one in a row; bodies all on one line or opened and c
 their own; lines longer than the line length broken before '->', then by opening a body, then after
 ','. `format_layout` holds the model and the spacing, `format_wrap` the breaking and the writing.
 
+Lines between a `# fmt: off` comment line and the next `# fmt: on` (or the end of the file) are
+kept as written: a table of block calls aligned by hand stays aligned.
+
 Formatting cannot change what a spec means: the result is lexed again and must give the parser the
 same tokens (and keep the same comments, in order) as the source, or it is a bug in the formatter.
 """
@@ -14,6 +17,7 @@ same tokens (and keep the same comments, in order) as the source, or it is a bug
 from __future__ import annotations
 
 import os
+import re
 
 from ..reader import source_from_text
 from ..rules import ConfigCache, spec_config
@@ -26,6 +30,10 @@ from .parser import parse
 DEFAULT_LINE_LENGTH = 120
 
 __all__ = ["DEFAULT_LINE_LENGTH", "FormatterBug", "configured_line_length", "format_text"]
+
+# Whole-line comments that turn the formatter off and on again, as black's and ruff's do.
+_FORMATTER_OFF = re.compile(r"\s*#\s*fmt:\s*off\s*\Z")
+_FORMATTER_ON = re.compile(r"\s*#\s*fmt:\s*on\s*\Z")
 
 
 class FormatterBug(AssertionError):
@@ -40,7 +48,7 @@ def format_text(text: str, path: str = "<text>", line_length: int = DEFAULT_LINE
     parse(source)
     pieces = pieces_of(source.text)
     comments = [piece.text for piece in pieces if piece.kind == COMMENT]
-    formatted = rendered(wrapped(pieces, line_length))
+    formatted = _kept_as_written(source.text, rendered(wrapped(pieces, line_length)))
     _check_same_meaning(source.text, formatted, comments)
     return formatted
 
@@ -50,6 +58,40 @@ def configured_line_length(spec_path: str | os.PathLike[str], cache: ConfigCache
     default. Raises rules.RuleError for a broken table or a length that is not a positive number."""
     found = spec_config(spec_path, cache)
     return DEFAULT_LINE_LENGTH if found is None or found.line_length is None else found.line_length
+
+
+def _kept_as_written(source: str, formatted: str) -> str:
+    """`formatted`, with the lines of every `# fmt: off` region replaced by the source's own. The
+    regions hold the same tokens and comments in both texts (the markers are comments, which the
+    formatter keeps in order), so this changes no meaning; `_check_same_meaning` checks it still."""
+    written = source.splitlines()
+    regions = _unformatted_regions(written)
+    if not regions:
+        return formatted
+    lines = formatted.splitlines()
+    laid_out = _unformatted_regions(lines)
+    if len(laid_out) != len(regions):
+        raise FormatterBug("the formatted text would lose a '# fmt: off' region")
+    result, done = [], 0
+    for (first, end), (laid_first, laid_end) in zip(regions, laid_out, strict=True):
+        result += lines[done:laid_first] + written[first:end]
+        done = laid_end
+    return "\n".join(result + lines[done:]) + "\n"
+
+
+def _unformatted_regions(lines: list[str]) -> list[tuple[int, int]]:
+    """The (first, end) line indices strictly between each `# fmt: off` line and the next `# fmt: on`
+    line, or the end of the text."""
+    regions, start = [], None
+    for index, line in enumerate(lines):
+        if start is None and _FORMATTER_OFF.match(line):
+            start = index + 1
+        elif start is not None and _FORMATTER_ON.match(line):
+            regions.append((start, index))
+            start = None
+    if start is not None:
+        regions.append((start, len(lines)))
+    return regions
 
 
 def _check_same_meaning(source: str, formatted: str, comments: list[str]) -> None:
