@@ -178,3 +178,22 @@ def test_declared_weights_are_what_the_npz_loader_reads(kind, example, rank, tmp
     with pytest.raises(cnndsl.CnnError) as missing:
         cnndsl.compile_model(model, weights=path)
     assert first in str(missing.value)
+
+
+# Kinds `cnndsl export --to pytorch` has no form for, with the reason (none today).
+NO_TORCH_FORM: dict[str, str] = {}
+
+
+def test_every_kind_declares_its_pytorch_form():
+    for kind in KINDS:
+        assert hasattr(kind, "torch_code") or kind.kind in NO_TORCH_FORM, (
+            f"{kind.__name__} declares no torch_code (layers/framework.py) and is not listed as unsupported"
+        )
+
+
+@pytest.mark.parametrize(("kind", "example", "rank"), [c for c in CASES if c.values[0].kind not in NO_TORCH_FORM])
+def test_pytorch_export_computes_what_onnx_runtime_does(kind: type[Layer], example: str, rank: int):
+    from tests.test_export_pytorch import compare  # needs torch; skipped without it
+
+    for layers in (1, 3):
+        compare(cnndsl.check_text(spec(kind, example, rank, layers)), batch=BATCH)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .base import MIN_OPSET, Arg, ArgIssue, Kept, Layer, Shape, real, register
 from .emission import Emitter
+from .framework import Constructor, TorchCode, number
 
 
 class Function(NamedTuple):
@@ -127,6 +128,41 @@ def emit_function(
     return tape.op(spec.onnx_op, [x], output)
 
 
+# PyTorch's module and functional form of each function (cnndsl export); its number, where it has
+# one, is the modules' first argument and the functions' second.
+TORCH_FORMS: dict[str, tuple[str, str]] = {
+    "relu": ("nn.ReLU", "F.relu"),
+    "relu6": ("nn.ReLU6", "F.relu6"),
+    "leakyrelu": ("nn.LeakyReLU", "F.leaky_relu"),
+    "elu": ("nn.ELU", "F.elu"),
+    "sigmoid": ("nn.Sigmoid", "torch.sigmoid"),
+    "tanh": ("nn.Tanh", "torch.tanh"),
+    "gelu": ("nn.GELU", "F.gelu"),
+    "hardsigmoid": ("nn.Hardsigmoid", "F.hardsigmoid"),
+    "hardswish": ("nn.Hardswish", "F.hardswish"),
+    "silu": ("nn.SiLU", "F.silu"),
+    "softplus": ("nn.Softplus", "F.softplus"),
+    "mish": ("nn.Mish", "F.mish"),
+    "softmax": ("nn.Softmax", "torch.softmax"),
+    "identity": ("nn.Identity", ""),
+}
+
+
+def torch_function(function: str, value: float | None, approximate: str | None = None) -> tuple[Constructor, str]:
+    """The function's torch module and its functional form on `{x}`."""
+    module, functional = TORCH_FORMS[function]
+    if function == "identity":
+        return Constructor(module), "{x}"
+    arguments: tuple[str, ...] = ()
+    if function == "softmax":
+        arguments = ("dim=1",)
+    elif approximate:
+        arguments = (f'approximate="{approximate}"',)
+    elif value is not None:
+        arguments = (number(value),)
+    return Constructor(module, arguments), f"{functional}({', '.join(('{x}', *arguments))})"
+
+
 class ActivationSuffix:
     """What the layers that take an activation suffix (`conv 3x3 64 relu`, `fc 10 softmax`) share:
     the function's traits, the opset it needs, and its node after the layer's own."""
@@ -159,6 +195,9 @@ class ActivationSuffix:
     def own_output(self, name: str, node: str) -> str:
         """The tensor the layer's own node writes: the layer's, unless a function follows it."""
         return f"{name}.{node}" if self.activation else name
+
+    def torch_suffix(self) -> tuple[Constructor, str] | None:
+        return torch_function(self.activation, self.activation_value) if self.activation else None
 
     def emit_function_after(self, tape: Emitter, name: str, y: str) -> str:
         if self.activation is None:
@@ -255,6 +294,9 @@ class Activation(Layer):
         if spec.parameter is None:
             return self.approximate or ""
         return f"{spec.parameter} {self.value:g}"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(torch_function(self.function, self.value, self.approximate)[0])
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return emit_function(tape, self.function, self.value, name, inputs[0], name, self.approximate)

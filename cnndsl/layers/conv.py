@@ -24,6 +24,7 @@ from .base import (
     window,
 )
 from .emission import Emitter, Weight
+from .framework import Constructor, NoTorchForm, TorchCode, extent, torch_class, torch_padding
 from .geometry import (
     AxisGeometry,
     Padding,
@@ -257,6 +258,32 @@ class Conv(ActivationSuffix, Layer):
         if self.activation:
             parts.append(suffix_text(self.activation, self.activation_value))
         return ", ".join(parts)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        if self.weights is not None:
+            raise NoTorchForm("a convolution with a literal kernel (`weights [...]`) has no PyTorch form yet")
+        in_shape = inputs[0]
+        geometry = self._geometry(in_shape)
+        begin, end = [a.pad_begin for a in geometry], [a.pad_end for a in geometry]
+        arguments = [str(in_shape[0]), str(self.channels), f"kernel_size={extent([a.kernel for a in geometry])}"]
+        if any(a.stride != 1 for a in geometry):
+            arguments.append(f"stride={extent([a.stride for a in geometry])}")
+        call = "{m}({x})"
+        if begin != end:  # torch pads both ends alike: the rest is padded before
+            mode = "" if self.mode == "zeros" else f', mode="{self.mode}"'
+            call = f"{{m}}(F.pad({{x}}, {torch_padding(begin, end)}{mode}))"
+        elif any(begin):
+            arguments.append(f"padding={extent(begin)}")
+            if self.mode != "zeros":
+                arguments.append(f'padding_mode="{self.mode}"')
+        if any(a.dilation != 1 for a in geometry):
+            arguments.append(f"dilation={extent([a.dilation for a in geometry])}")
+        if self.groups != 1:
+            arguments.append(f"groups={self.groups}")
+        if not self.bias:
+            arguments.append("bias=False")
+        module = Constructor(torch_class("Conv", in_shape), tuple(arguments))
+        return TorchCode(module, call, activation=self.torch_suffix())
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         in_shape = in_shapes[0]

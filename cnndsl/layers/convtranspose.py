@@ -30,6 +30,7 @@ from .base import (
 )
 from .conv import check_input_groups, check_output_groups
 from .emission import Emitter, Weight
+from .framework import Constructor, NoTorchForm, TorchCode, extent, torch_class
 from .geometry import AXIS_NAMES, Padding, describe_window, padding
 from .initializers import Uniform
 from .reach import Scatter
@@ -169,6 +170,27 @@ class ConvTranspose(ActivationSuffix, Layer):
         if self.activation:
             parts.append(suffix_text(self.activation, self.activation_value))
         return ", ".join(parts)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        axes = self._axes(inputs[0])
+        begin, end = [a[4] for a in axes], [a[5] for a in axes]
+        if begin != end:
+            raise NoTorchForm("a transposed convolution with uneven padding has no PyTorch form")
+        arguments = [str(inputs[0][0]), str(self.channels), f"kernel_size={extent([a[1] for a in axes])}"]
+        optional = {
+            "stride": [a[2] for a in axes],
+            "padding": begin,
+            "output_padding": [a[6] for a in axes],
+            "dilation": [a[3] for a in axes],
+        }
+        default = {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1}
+        arguments += [f"{name}={extent(values)}" for name, values in optional.items() if set(values) != {default[name]}]
+        if self.groups != 1:
+            arguments.append(f"groups={self.groups}")
+        if self.nobias:
+            arguments.append("bias=False")
+        module = Constructor(torch_class("ConvTranspose", inputs[0]), tuple(arguments))
+        return TorchCode(module, activation=self.torch_suffix())
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         axes = self._axes(in_shapes[0])

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from .base import Layer, Shape, ShapeIssue, register, shape_text
 from .emission import Emitter
+from .framework import TorchCode
 from .reach import Window
 
 
@@ -55,6 +56,11 @@ class Crop(Layer):
 
     def describe(self) -> str:
         return "center"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        starts = [(n - t) // 2 for n, t in zip(inputs[0][1:], output[1:], strict=True)]
+        ranges = ", ".join(f"{start}:{start + t}" for start, t in zip(starts, output[1:], strict=True))
+        return TorchCode(None, f"{{0}}[:, :, {ranges}]")
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         source = in_shapes[0]

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from .activation import ActivationSuffix, checked_value, suffix_args, suffix_text
 from .base import MIN_OPSET, Arg, Kept, Layer, Shape, ShapeIssue, integer, real, register, shape_text
 from .emission import Emitter, Weight
+from .framework import Constructor, TorchCode, number
 from .initializers import Uniform
 from .reach import WHOLE
 
@@ -74,6 +75,11 @@ class Dense(ActivationSuffix, Layer):
             p for p in ("nobias" if self.nobias else "", suffix_text(self.activation, self.activation_value)) if p
         )
 
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        bias = ("bias=False",) if self.nobias else ()
+        module = Constructor("nn.Linear", (str(inputs[0][0]), str(self.features), *bias))
+        return TorchCode(module, activation=self.torch_suffix())
+
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]
         y = tape.op("Gemm", operands, self.own_output(name, "gemm"), transB=1)
@@ -93,6 +99,9 @@ class Flatten(Layer):
 
     def reach(self, inputs: list[Shape], output: Shape) -> tuple[Any, ...]:
         return (WHOLE if len(inputs[0]) > 1 else (),)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(Constructor("nn.Flatten"))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Flatten", inputs, name, axis=1)
@@ -122,6 +131,9 @@ class Dropout(Layer):
         # The mask, in the values' type as PyTorch's CPU dropout keeps it (its CUDA kernel keeps
         # one byte a value).
         return Kept(values=math.prod(output))
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(Constructor("nn.Dropout", (number(self.p),)))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return inputs[0]

@@ -10,6 +10,22 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Shape, real, register
 from .dense import Dropout
+from .framework import Constructor, TorchCode, number
+
+# torchvision's StochasticDepth in its "row" mode, without importing torchvision.
+TORCH_DROP_PATH = '''class DropPath(nn.Module):
+    """Stochastic depth: while training, drops each sample's whole input with probability p."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = x.new_empty((x.shape[0], *[1] * (x.dim() - 1))).bernoulli_(1.0 - self.p)
+        return x * keep / (1.0 - self.p)
+'''
 
 
 @register
@@ -28,3 +44,6 @@ class DropPath(Dropout):
         # torchvision's StochasticDepth multiplies by one factor per sample (0 or 1/(1-p)); the
         # product keeps that factor, not the input, which needs no gradient of its own.
         return Kept(values=1)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(Constructor("DropPath", (number(self.p),)), helper=TORCH_DROP_PATH)

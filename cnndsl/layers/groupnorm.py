@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, Kept, Layer, Shape, ShapeIssue, integer, real, register
 from .emission import Emitter, Weight
+from .framework import Constructor, TorchCode, number
 from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 from .reach import WHOLE
 
@@ -69,6 +70,14 @@ class GroupNorm(Layer):
     def describe(self) -> str:
         parts = (f"{self.groups} groups", self.noaffine or "", "" if self.eps == 1e-5 else f"eps {self.eps:g}")
         return ", ".join(part for part in parts if part)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        arguments = [str(self.groups), str(inputs[0][0])]
+        if self.eps != 1e-5:
+            arguments.append(f"eps={number(self.eps)}")
+        if self.noaffine:
+            arguments.append("affine=False")
+        return TorchCode(Constructor("nn.GroupNorm", tuple(arguments)))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         channels = in_shapes[0][0]

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, Kept, Layer, Shape, ShapeIssue, real, register, shape_text
 from .emission import Emitter, Weight
+from .framework import Constructor, TorchCode, number, torch_class
 from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 from .reach import WHOLE
 
@@ -58,6 +59,14 @@ class InstanceNorm(Layer):
 
     def describe(self) -> str:
         return ", ".join(part for part in (self.affine or "", "" if self.eps == 1e-5 else f"eps {self.eps:g}") if part)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        arguments = [str(inputs[0][0])]
+        if self.eps != 1e-5:
+            arguments.append(f"eps={number(self.eps)}")
+        if self.affine:
+            arguments.append("affine=True")
+        return TorchCode(Constructor(torch_class("InstanceNorm", inputs[0]), tuple(arguments)))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         channels = in_shapes[0][0]

@@ -13,9 +13,19 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
+from .framework import Constructor, TorchCode, number
 from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 
 LAYER_NORMALIZATION_OPSET = 17  # ONNX's LayerNormalization operator
+
+
+# torch's LayerNorm normalises the last axes: over the channels of a feature map, they are moved last.
+TORCH_CHANNEL_LAYER_NORM = '''class ChannelLayerNorm(nn.LayerNorm):
+    """Layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+'''
 
 
 @register
@@ -46,6 +56,12 @@ class LayerNorm(Layer):
 
     def describe(self) -> str:
         return "" if self.eps == 1e-5 else f"eps {self.eps:g}"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        arguments = (str(inputs[0][0]), *(() if self.eps == 1e-5 else (f"eps={number(self.eps)}",)))
+        if len(inputs[0]) == 1:
+            return TorchCode(Constructor("nn.LayerNorm", arguments))
+        return TorchCode(Constructor("ChannelLayerNorm", arguments), helper=TORCH_CHANNEL_LAYER_NORM)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         (in_shape,) = in_shapes

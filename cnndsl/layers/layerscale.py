@@ -10,7 +10,20 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
+from .framework import Constructor, TorchCode, number
 from .initializers import Constant
+
+# torch has no layer scale module: its parameter is `weight`, as the spec declares it.
+TORCH_LAYER_SCALE = '''class LayerScale(nn.Module):
+    """A learnt factor per channel (ConvNeXt's layer scale), initially `value`."""
+
+    def __init__(self, shape: tuple[int, ...], value: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, value))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+'''
 
 
 @register
@@ -39,6 +52,11 @@ class LayerScale(Layer):
 
     def describe(self) -> str:
         return f"{self.value:g}"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        (weight,) = self.parameters(inputs)
+        shape = f"({', '.join(map(str, weight.shape))},)" if len(weight.shape) == 1 else str(weight.shape)
+        return TorchCode(Constructor("LayerScale", (shape, number(self.value))), helper=TORCH_LAYER_SCALE)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         (factor,) = tape.weights(name, self.parameters(in_shapes))

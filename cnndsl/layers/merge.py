@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Kept, Layer, Shape, ShapeIssue, register, shape_text
 from .emission import Emitter
+from .framework import TorchCode
 from .reach import IDENTITY, Window
 
 
@@ -29,6 +30,9 @@ class Concat(Layer):
                     input_index=index,
                 )
         return (sum(shape[0] for shape in inputs), *first[1:])
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(None, "torch.cat([{xs}], dim=1)")
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Concat", inputs, name, axis=1)
@@ -56,6 +60,9 @@ class Add(Layer):
 
     def flops(self, inputs: list[Shape], output: Shape) -> int:
         return pairwise_flops(inputs, output)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(None, " + ".join(f"{{{index}}}" for index in range(len(inputs))))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return fold(tape, "Add", name, inputs)
@@ -110,6 +117,9 @@ class Mul(Layer):
             tuple(IDENTITY if n == out else Window(stride=0) for n, out in zip(shape[1:], output[1:], strict=True))
             for shape in inputs
         )
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(None, " * ".join(f"{{{index}}}" for index in range(len(inputs))))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         # Shapes without the batch axis have equal ranks, so ONNX's trailing-axis broadcasting

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Kept, Layer, Shape, integer, real, register
 from .emission import Emitter, Weight
+from .framework import Constructor, TorchCode, number, torch_class
 from .initializers import Constant
 
 # PyTorch's initial values: scale 1 and shift 0 are learnt, the running statistics are not.
@@ -71,6 +72,10 @@ class BatchNorm(Layer):
 
     def describe(self) -> str:
         return "" if self.eps == 1e-5 else f"eps {self.eps:g}"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        eps = () if self.eps == 1e-5 else (f"eps={number(self.eps)}",)
+        return TorchCode(Constructor(torch_class("BatchNorm", inputs[0]), (str(inputs[0][0]), *eps)))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]
@@ -138,6 +143,12 @@ class LocalResponseNorm(Layer):
 
     def describe(self) -> str:
         return f"size {self.size}, alpha {self.alpha:g}, beta {self.beta:g}, k {self.k:g}"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        arguments = (str(self.size), number(self.alpha), number(self.beta), number(self.k))
+        # torch's needs an axis after the channels: a flat vector gets one of extent 1.
+        call = "{m}({x})" if len(inputs[0]) > 1 else "{m}({x}.unsqueeze(-1)).squeeze(-1)"
+        return TorchCode(Constructor("nn.LocalResponseNorm", arguments), call)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         if len(in_shapes[0]) == 3:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Kept, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
 from .emission import Emitter
+from .framework import Constructor, NoTorchForm, TorchCode, extent, torch_class, torch_padding
 from .geometry import (
     AxisGeometry,
     Padding,
@@ -168,6 +169,27 @@ class Pool(Layer):
         parts = describe_window(self._window(), self.pad)
         parts += [flag for flag in (self.ceil, self.exclude_pad) if flag]
         return ", ".join(parts)
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        stem = "MaxPool" if self.op == "max" else "AvgPool"
+        if self.global_ or self.adaptive:
+            return TorchCode(Constructor(torch_class(f"Adaptive{stem}", inputs[0]), (extent(output[1:]),)))
+        geometry = self._geometry(inputs[0])
+        begin, end = [a.pad_begin for a in geometry], [a.pad_end for a in geometry]
+        arguments = [extent([a.kernel for a in geometry]), f"stride={extent([a.stride for a in geometry])}"]
+        call = "{m}({x})"
+        if begin != end:  # torch pads both ends alike: the rest is padded before
+            if self.ceil or self.exclude_pad:
+                raise NoTorchForm("pooling with uneven padding and `ceil` or `exclude_pad` has no PyTorch form")
+            fill = ', value=float("-inf")' if self.op == "max" else ""
+            call = f"{{m}}(F.pad({{x}}, {torch_padding(begin, end)}{fill}))"
+        elif any(begin):
+            arguments.append(f"padding={extent(begin)}")
+        if self.ceil:
+            arguments.append("ceil_mode=True")
+        if self.exclude_pad:
+            arguments.append("count_include_pad=False")
+        return TorchCode(Constructor(torch_class(stem, inputs[0]), tuple(arguments)), call)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         op = "MaxPool" if self.op == "max" else "AveragePool"

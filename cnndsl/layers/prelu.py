@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
+from .framework import Constructor, TorchCode, number
 from .initializers import Constant
 
 
@@ -49,6 +50,10 @@ class PReLU(Layer):
         return ", ".join(
             part for part in (self.shared or "", "" if self.init == 0.25 else f"init {self.init:g}") if part
         )
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        count = () if self.shared else (str(inputs[0][0]),)
+        return TorchCode(Constructor("nn.PReLU", (*count, f"init={number(self.init)}")))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         (slope,) = tape.weights(name, self.parameters(in_shapes))

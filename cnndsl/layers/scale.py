@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from .base import Arg, Layer, Shape, real, register
 from .emission import Emitter
+from .framework import TorchCode, number
 
 
 @register
@@ -34,6 +35,9 @@ class Scale(Layer):
 
     def describe(self) -> str:
         return f"x {self.factor:g}"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        return TorchCode(None, f"{{x}} * {number(self.factor)}")
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Mul", [inputs[0], tape.constant(f"{name}.factor", float(self.factor))], name)

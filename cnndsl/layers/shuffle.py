@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, integer, register
 from .emission import Emitter
+from .framework import TorchCode
 
 
 @register
@@ -38,6 +39,10 @@ class Shuffle(Layer):
 
     def describe(self) -> str:
         return f"{self.groups} groups"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        # torchvision's channel_shuffle, for every rank.
+        return TorchCode(None, f"{{x}}.unflatten(1, ({self.groups}, -1)).transpose(1, 2).flatten(1, 2)")
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         # torchvision's view (N, G, C/G, *S) -> transpose(1, 2) -> flatten, with the spatial axes

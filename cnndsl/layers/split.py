@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, integer, register
 from .emission import Emitter
+from .framework import TorchCode
 
 _count = integer(1)
 
@@ -97,6 +98,10 @@ class Split(Layer):
     def describe(self) -> str:
         parts = str(self.parts) if isinstance(self.parts, int) else f"[{' '.join(map(str, self.parts))}]"
         return f"part {self.part} of {parts}"
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        offset, size = self._extent(inputs[0][0])
+        return TorchCode(None, f"{{x}}[:, {offset}:{offset + size}]")
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         offset, size = self._extent(in_shapes[0][0])

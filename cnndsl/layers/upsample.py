@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, broadcast, extents, register, shape_text
 from .emission import Emitter
+from .framework import Constructor, TorchCode, extent
 from .reach import Resample
 
 # Resize's `axes` attribute (opset 18) lets `sizes` name the spatial axes alone; before it, sizes
@@ -40,6 +41,13 @@ def resize(tape: Emitter, name: str, x: str, mode: str, *, scales: str = "", siz
     if sizes:
         sampling["axes"] = list(range(2, rank + 2))
     return tape.op("Resize", [x, "", scales, sizes] if sizes else [x, "", scales], name, **sampling)
+
+
+def torch_mode(mode: str, rank: int) -> tuple[str, ...]:
+    """torch's arguments for the sampling of `mode` (the rule above) over `rank` spatial axes."""
+    if mode == "nearest":
+        return ('mode="nearest"',)
+    return (f'mode="{("linear", "bilinear", "trilinear")[rank - 1]}"', "align_corners=False")
 
 
 @register
@@ -77,6 +85,12 @@ class Upsample(Layer):
 
     def describe(self) -> str:
         return "x".join(map(str, self.factor)) + (f", {self.mode}" if self.mode else "")
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        factors = broadcast(self.factor, len(inputs[0]) - 1, "the upsampling factor")
+        mode = torch_mode(self.mode or "nearest", len(factors))
+        arguments = (f"scale_factor={extent(factors)}", *mode)
+        return TorchCode(Constructor("nn.Upsample", arguments))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         factors = broadcast(self.factor, len(in_shapes[0]) - 1, "the upsampling factor")
@@ -123,6 +137,10 @@ class ResizeTo(Layer):
 
     def describe(self) -> str:
         return self.mode
+
+    def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
+        mode = ", ".join(torch_mode(self.mode, len(output) - 1))
+        return TorchCode(None, f"F.interpolate({{0}}, size={{1}}.shape[2:], {mode})")
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         # `sizes`, not scales: ONNX Runtime then samples at out/in exactly as PyTorch does for a

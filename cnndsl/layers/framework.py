@@ -1,0 +1,71 @@
+"""What a layer kind declares for code generation (`cnndsl export`, cnndsl/export/): its PyTorch form.
+
+A kind that has one defines `torch_code(inputs, output) -> TorchCode`, beside its ONNX emission:
+the torch module that holds its parameters (under the names its `parameters` declares, with the
+same shapes) and the expression `forward` computes with it. A kind without one, or attributes
+torch has no form for, raise `NoTorchForm`; the exporter turns that into a located diagnostic.
+The conformance test (tests/test_layer_contract.py) requires every registered kind to declare it
+or to be listed there as unsupported, with the reason.
+
+Layers only name torch's API in text: nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from .base import Shape
+
+
+class Constructor(NamedTuple):
+    """A module's construction, `nn.Conv2d(3, 64, kernel_size=3)`: the callable and its arguments."""
+
+    callee: str
+    arguments: tuple[str, ...] = ()
+
+
+class TorchCode(NamedTuple):
+    """A layer in PyTorch.
+
+    module: the module holding its parameters (or a parameterless torch module, for readability);
+        None where `forward` computes it alone (an addition, a slice).
+    call: the forward expression; `{m}` is the module, `{x}` the first input, `{xs}` every input
+        separated by commas, `{0}`, `{1}`... each input.
+    helper: the source of a class or function `module` names that torch lacks, written once into
+        the generated file (a layer scale, a drop path).
+    activation: an activation suffix (`conv 3x3 64 relu`): its module, which takes the next
+        position in an `nn.Sequential` (as `seq` numbers it), and its functional form on `{x}`.
+    """
+
+    module: Constructor | None
+    call: str = "{m}({x})"
+    helper: str = ""
+    activation: tuple[Constructor, str] | None = None
+
+
+class NoTorchForm(Exception):
+    """Raised by `torch_code` for what PyTorch cannot express exactly; the message says what."""
+
+
+def torch_class(stem: str, shape: Shape) -> str:
+    """The torch module for the input's spatial rank: `nn.Conv2d` for a CxHxW input (1d for a flat one)."""
+    return f"nn.{stem}{max(len(shape) - 1, 1)}d"
+
+
+def extent(values: Sequence[int]) -> str:
+    """One per-axis value as torch takes it: `3` when every axis has it, `(3, 5)` otherwise."""
+    if len(set(values)) == 1:
+        return str(values[0])
+    return f"({', '.join(map(str, values))})"
+
+
+def number(value: float) -> str:
+    """A float as Python source that reads back as the same value."""
+    return repr(float(value))
+
+
+def torch_padding(begin: Sequence[int], end: Sequence[int]) -> str:
+    """`F.pad`'s amounts, the last axis first, for per-axis begin and end padding."""
+    amounts = [amount for b, e in zip(reversed(begin), reversed(end), strict=True) for amount in (b, e)]
+    return f"({', '.join(map(str, amounts))})"
