@@ -70,7 +70,7 @@ def run_fmt(args: argparse.Namespace) -> int:
     changed = [outcome for outcome in outcomes if outcome.changed]
     if args.format == "json":
         _print_json(outcomes, args)
-    elif not args.quiet:
+    elif not args.quiet and args.files != [STDIN]:  # a filter (an editor's formatprg) prints the text alone
         print(
             _summary_line(len(changed), len(outcomes) - len(changed) - len(failed), len(failed), args), file=sys.stderr
         )
