@@ -1,0 +1,165 @@
+"""`cnndsl import`: specs compiled, imported and checked again (the same parameters, MACs and output
+shapes; with the imported weights, the same outputs in ONNX Runtime), torchvision models exported by
+torch.onnx (TorchScript and dynamo exporters), and bad input (E7xx, nothing written)."""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+import cnndsl
+from cnndsl.cli import main
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.cnn"))
+# Small specs that together use every layer kind the emitter produces (and the KINDS spec below).
+DEFAULT = {
+    "alexnet2012",
+    "audio1d",
+    "localization",
+    "lenet5",
+    "mobilenet_v3_small",
+    "shufflenet_v2_x0_5",
+    "squeezenet1_1",
+    "darknet53",
+    "mnist_mlp",
+    "unet",
+    "resnet18",
+}
+# The kinds no spec in DEFAULT uses, each once.
+KINDS = """input 4x16x16
+a = conv 3x3 8 pad 1 mode reflect -> instancenorm affine -> prelu -> conv 2x2 8 pad 0,1 mode replicate
+  -> groupnorm 2 -> elu 0.5 -> mish -> softplus -> silu -> gelu tanh -> scale 0.5 -> layernorm eps 1e-6
+  -> layerscale 0.1 -> prelu shared -> instancenorm -> gelu -> upsample 2 linear -> conv 3x3/2 8 pad 1
+b = in -> convtranspose 2/2 8 -> upsample 2 -> pool 4/4 -> groupnorm 4 noaffine
+mul a b -> resize_nearest in -> tanh -> pool avg global -> flatten -> fc 10 -> layernorm -> sigmoid
+"""
+
+
+def _round_trip(model: cnndsl.CheckedModel, directory: pathlib.Path) -> None:
+    original = directory / "original.onnx"
+    from cnndsl.onnx import compile_file
+
+    compile_file(model, original, seed=1)
+    assert (
+        main(["import", str(original), "-o", str(directory / "x.cnn"), "--weights-out", str(directory / "x.npz")]) == 0
+    )
+    imported = cnndsl.check_file(directory / "x.cnn")
+    assert imported.total_params == model.total_params
+    assert imported.total_macs == model.total_macs
+    assert [shape for _, shape in imported.outputs] == [shape for _, shape in model.outputs]
+    compile_file(imported, directory / "x.onnx", weights=directory / "x.npz")
+    _assert_same_outputs(original, directory / "x.onnx", model.input_shape)
+
+
+def _assert_same_outputs(first: pathlib.Path, second: pathlib.Path, input_shape: tuple[int, ...]) -> None:
+    x = np.random.default_rng(0).standard_normal((2, *input_shape), dtype=np.float32)
+    results = []
+    for path in (first, second):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        results.append(session.run(None, {session.get_inputs()[0].name: x}))
+    for ours, theirs in zip(results[1], results[0], strict=True):
+        assert ours.shape == theirs.shape
+        assert float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30)) <= 1e-4
+
+
+@pytest.mark.parametrize(
+    "spec", [pytest.param(s, id=s.stem, marks=[] if s.stem in DEFAULT else [pytest.mark.slow]) for s in SPECS]
+)
+def test_spec_round_trips(spec, tmp_path):
+    _round_trip(cnndsl.check_file(spec), tmp_path)
+
+
+def test_every_other_kind_round_trips(tmp_path):
+    _round_trip(cnndsl.check_text(KINDS), tmp_path)
+
+
+# --- bad input: one E7xx diagnostic, exit 1, nothing written ---------------------------------------
+
+
+def _unsupported_model(path: pathlib.Path) -> None:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [
+        helper.make_node("Cos", ["x"], ["a"], name="first_cos"),
+        helper.make_node("Cos", ["a"], ["b"]),
+        helper.make_node("Erf", ["b"], ["y"], name="the_erf"),
+    ]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y])), path)
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "words"),
+    [
+        (None, "E701", "no such file"),
+        (lambda p: p.write_bytes(b"not a model"), "E701", "is not an ONNX model"),
+        (_unsupported_model, "E704", "Cos x2 (first: 'first_cos'), Erf x1 (first: 'the_erf')"),
+    ],
+)
+def test_bad_input_is_one_diagnostic_and_writes_nothing(make, code, words, tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    if make:
+        make(model)
+    assert main(["import", str(model), "-o", str(tmp_path / "m.cnn"), "--weights-out", str(tmp_path / "m.npz")]) == 1
+    err = capsys.readouterr().err
+    assert f"error[{code}]" in err and words in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["m.onnx"] if make else [])
+
+
+def test_refuses_to_overwrite_the_model(tmp_path, capsys):
+    model = tmp_path / "m.onnx"
+    onnx.save(cnndsl.compile_model(cnndsl.check_text("input 3x8x8\nconv 3x3 4")), model)
+    before = model.read_bytes()
+    assert main(["import", str(model), "-o", str(model)]) == 1
+    assert "error[E503]" in capsys.readouterr().err and model.read_bytes() == before
+
+
+# --- models exported by torch.onnx ------------------------------------------------------------------
+
+TORCH_DEFAULT = {("resnet18", False), ("squeezenet1_1", True)}
+
+
+@pytest.mark.parametrize(
+    ("name", "dynamo"),
+    [
+        pytest.param(
+            name,
+            dynamo,
+            id=f"{name}-{'dynamo' if dynamo else 'torchscript'}",
+            marks=[] if (name, dynamo) in TORCH_DEFAULT else [pytest.mark.slow],
+        )
+        for name in (
+            "resnet18",
+            "resnet50",
+            "googlenet",
+            "densenet121",
+            "squeezenet1_1",
+            "mobilenet_v2",
+            "mobilenet_v3_large",
+            "efficientnet_b0",
+            "convnext_tiny",
+        )
+        for dynamo in (False, True)
+    ],
+)
+def test_torch_exported_model_imports(name, dynamo, tmp_path):
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("benchmarks.torchvision_models")
+    reference = tv.build(name).eval()
+    exported = tmp_path / "model.onnx"
+    x = torch.randn(2, 3, 224, 224)
+    options = {"dynamic_shapes": ({0: torch.export.Dim("N")},)} if dynamo else {"dynamic_axes": {"x": {0: "N"}}}
+    torch.onnx.export(reference, (x,), str(exported), dynamo=dynamo, input_names=["x"], **options)
+    spec, weights = tmp_path / "model.cnn", tmp_path / "model.npz"
+    assert main(["import", str(exported), "-o", str(spec), "--weights-out", str(weights)]) == 0
+    from cnndsl.onnx import compile_file
+
+    compile_file(cnndsl.check_file(spec), tmp_path / "again.onnx", weights=weights)
+    _assert_same_outputs(exported, tmp_path / "again.onnx", (3, 224, 224))
