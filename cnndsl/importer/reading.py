@@ -146,7 +146,7 @@ def _the_input(graph: onnx.GraphProto, shown: str, given: Shape | None) -> tuple
             )
         return value.name, model_shape
     if given is None or len(given) != len(rest):
-        symbolic = ["x".join(d.dim_param or "?" for d in rest)]
+        symbolic = ["x".join(d.dim_param or str(d.dim_value or "?") for d in rest)]
         raise fail(
             "E705",
             f"the input '{shorten(value.name)}' has symbolic dimensions besides the batch: N x {symbolic[0]}"
