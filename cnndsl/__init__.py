@@ -36,6 +36,7 @@ __all__ = [
     "check_text",
     "compile_model",
     "create_session",
+    "export",
 ]
 
 
@@ -51,3 +52,11 @@ def create_session(model: Any, device: str = "auto", **options: Any) -> onnxrunt
     from .runtime import create_session as create
 
     return create(model, device=device, **options)
+
+
+def export(spec: str | os.PathLike[str] | CheckedModel, target: str = "pytorch") -> str:
+    """The source text of a spec (path, text or CheckedModel) for `target` ("pytorch"): a module
+    whose parameters are named and shaped as `compile_model`'s initializers."""
+    from .export import export as generate
+
+    return generate(spec if isinstance(spec, CheckedModel) else check(spec), target)
