@@ -5,7 +5,8 @@ not its own; the one-operator table (patterns.py) then reads the anchor alone.""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import numpy as np
 import onnx
@@ -32,7 +33,7 @@ def _chain(graph: Graph, node: onnx.NodeProto, ops: Sequence[str]) -> list[onnx.
 
 def _other(node: onnx.NodeProto, name: str) -> str:
     """The operand of a binary node that is not `name`."""
-    return node.input[1] if node.input[0] == name else node.input[0]
+    return str(node.input[1] if node.input[0] == name else node.input[0])
 
 
 def _near(value: np.ndarray | None, target: float) -> bool:
@@ -54,18 +55,18 @@ def pad_conv(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match |
         )
     ):
         return None
-    pads = [int(p) for p in pads]  # type: ignore[union-attr]
+    pads = [int(p) for p in cast("Iterable[int]", pads)]
     rank = len(pads) // 2
     if pads[0] or pads[1] or pads[rank] or pads[rank + 1]:
         return None  # padding of the batch or channel axes is no convolution's
     spatial = pads[2:rank] + pads[rank + 2 :]
-    found = conv(graph, nodes[1], spatial, _PAD_MODES.get(mode, ""))  # type: ignore[arg-type]
+    found = conv(graph, nodes[1], spatial, _PAD_MODES.get(cast(bytes, mode), ""))
     found.layers[0].inputs = [node.input[0]]
     return Match(found.layers, nodes)
 
 
 def _moves_channels_last(node: onnx.NodeProto, rank: int) -> bool:
-    return list(attributes(node).get("perm", [])) == [0, *range(2, rank), 1]  # type: ignore[call-overload]
+    return list(cast("list[int]", attributes(node).get("perm", []))) == [0, *range(2, rank), 1]
 
 
 def channels_last(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
@@ -134,7 +135,7 @@ def instance_norm(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Ma
         words = "instancenorm" + (" affine" if affine else "") + eps
     else:
         words = f"groupnorm {values['num_groups']}" + eps + ("" if affine else " noaffine")
-    return one_layer(node, words, [node.input[0]], weights=weights, parameter_stem=stem_of(graph, node.input[1]))  # type: ignore[arg-type]
+    return one_layer(node, words, [node.input[0]], weights=weights, parameter_stem=stem_of(graph, node.input[1]))
 
 
 def shuffle(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
@@ -249,8 +250,8 @@ def resize(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | N
     transform = values.get("coordinate_transformation_mode", b"half_pixel")
     if mode == b"linear" and transform not in (b"half_pixel", b"pytorch_half_pixel"):
         raise unsupported(
-            node, f"linear resizing with {transform.decode()} coordinates (PyTorch's align_corners=True?)"
-        )  # type: ignore[union-attr]
+            node, f"linear resizing with {cast(bytes, transform).decode()} coordinates (PyTorch's align_corners=True?)"
+        )
     factors = [t / s for s, t in zip(source[2:], target[2:], strict=True)]
     word = " linear" if mode == b"linear" else ""
     if all(f == int(f) and f >= 1 for f in factors) and len(node.input) > 2 and node.input[2]:
@@ -258,7 +259,7 @@ def resize(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | N
     reference = _tensor_of_size(graph, target[2:], layers)
     if reference is None:
         return None
-    return one_layer(node, f"resize_{mode.decode()}", [node.input[0], reference], takes_tensors=True)  # type: ignore[union-attr]
+    return one_layer(node, f"resize_{mode.decode()}", [node.input[0], reference], takes_tensors=True)
 
 
 def _tensor_of_size(graph: Graph, spatial: tuple[int, ...], layers: list[Layer]) -> str | None:
