@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 # What the long run reports coverage of: feature -> a regular expression over the spec text.
 FEATURES = {
@@ -245,7 +246,45 @@ def run_case(text: str, batch: int = 2, seed: int = 0) -> Outcome:
     for name, value in zip(names, values, strict=True):
         if name in expected and tuple(value.shape) != (batch, *expected[name]):
             mismatches.append(f"{name}: ONNX Runtime {tuple(value.shape)[1:]}, checker {expected[name]}")
+    mismatches += _pytorch_mismatches(model, proto, feed, dict(zip(names, values, strict=True)))
     return Outcome(True, len(expected), mismatches)
+
+
+def _pytorch_mismatches(model: Any, proto: Any, feed: Any, onnx_values: dict[str, Any]) -> list[str]:
+    """The module `cnndsl export` generates, with the compiled model's weights, against ONNX
+    Runtime's outputs (where torch is installed and PyTorch can express every layer)."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    import numpy as np
+    from onnx import numpy_helper
+
+    import cnndsl
+    from cnndsl.export.pytorch import pytorch_source
+
+    try:
+        source = pytorch_source(model)
+    except cnndsl.CnnError:  # E510: a layer PyTorch has no exact form for
+        return []
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "case.py", "exec"), namespace)
+    network = [value for value in namespace.values() if isinstance(value, type)][-1]()  # the model's class: last
+    weights = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in proto.graph.initializer}
+    missing, unexpected = network.load_state_dict(weights, strict=False)
+    missing = [name for name in missing if not name.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        return [f"pytorch export: missing {missing}, unexpected {unexpected}"]
+    with torch.no_grad():
+        outputs = network.eval()(torch.from_numpy(feed))
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    mismatches = []
+    for (name, _), output in zip(model.graph.outputs, outputs, strict=True):
+        want, got = onnx_values[name], output.numpy()
+        error = float(np.abs(want - got).max()) if want.shape == got.shape else float("inf")
+        if error > 1e-4 * max(1.0, float(np.abs(want).max())):
+            mismatches.append(f"pytorch export: output {name} differs from ONNX Runtime's by {error:g}")
+    return mismatches
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -178,9 +178,14 @@ class Pool(Layer):
         begin, end = [a.pad_begin for a in geometry], [a.pad_end for a in geometry]
         arguments = [extent([a.kernel for a in geometry]), f"stride={extent([a.stride for a in geometry])}"]
         call = "{m}({x})"
-        if begin != end:  # torch pads both ends alike: the rest is padded before
+        # torch pads both ends alike, and refuses a window larger than the unpadded input: then the
+        # input is padded before.
+        if begin != end or any(a.kernel > a.size for a in geometry):
             if self.ceil or self.exclude_pad:
-                raise NoTorchForm("pooling with uneven padding and `ceil` or `exclude_pad` has no PyTorch form")
+                raise NoTorchForm(
+                    "pooling with uneven padding, or a window larger than the unpadded input, "
+                    "and `ceil` or `exclude_pad` has no PyTorch form"
+                )
             fill = ', value=float("-inf")' if self.op == "max" else ""
             call = f"{{m}}(F.pad({{x}}, {torch_padding(begin, end)}{fill}))"
         elif any(begin):
