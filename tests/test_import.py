@@ -95,12 +95,40 @@ def _unsupported_model(path: pathlib.Path) -> None:
     onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y])), path)
 
 
+def _model_with_a_subgraph(path: pathlib.Path) -> None:
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    branch = helper.make_graph([helper.make_node("Relu", ["x"], ["r"])], "branch", [], [y])
+    condition = helper.make_tensor("c", TensorProto.BOOL, [], [True])
+    choose = helper.make_node("If", ["c"], ["y"], name="choose", then_branch=branch, else_branch=branch)
+    onnx.save(helper.make_model(helper.make_graph([choose], "g", [x], [y], initializer=[condition])), path)
+
+
+def _data_outside_the_directory(path: pathlib.Path) -> None:
+    from onnx import TensorProto, helper
+
+    weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 3, 3, 3])
+    weight.data_location = TensorProto.EXTERNAL
+    weight.external_data.add(key="location", value="../secret.bin")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv1")
+    path.write_bytes(
+        helper.make_model(helper.make_graph([conv], "g", [x], [y], initializer=[weight])).SerializeToString()
+    )
+
+
 @pytest.mark.parametrize(
     ("make", "code", "words"),
     [
         (None, "E701", "no such file"),
         (lambda p: p.write_bytes(b"not a model"), "E701", "is not an ONNX model"),
         (_unsupported_model, "E704", "Cos x2 (first: 'first_cos'), Erf x1 (first: 'the_erf')"),
+        (_model_with_a_subgraph, "E703", "node 'choose' (If) holds a subgraph"),
+        # refused by where it points, before anything is read there
+        (_data_outside_the_directory, "E702", "'../secret.bin', outside the directory of"),
     ],
 )
 def test_bad_input_is_one_diagnostic_and_writes_nothing(make, code, words, tmp_path, capsys):
