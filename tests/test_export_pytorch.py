@@ -29,7 +29,8 @@ ort = pytest.importorskip("onnxruntime")
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 BUFFERS_NOT_WEIGHTS = ("num_batches_tracked",)
-# A spec of each family; together they use every layer kind the specs use.
+# A spec of each family (U-Net, at 572x572, only in the slow sweep: its transposed convolutions and
+# crops are in the conformance test's examples); every kind is compared there too.
 REPRESENTATIVE = [
     "lenet5",
     "alexnet2012",
@@ -40,7 +41,6 @@ REPRESENTATIVE = [
     "shufflenet_v2_x0_5",
     "squeezenet1_0",
     "convnext_tiny",
-    "unet",
     "audio1d",
     "video3d",
     "inception_resnet_v2",
