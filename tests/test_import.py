@@ -11,6 +11,7 @@ import pytest
 
 import cnndsl
 from cnndsl.cli import main
+from tests import onnx_models
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -107,17 +108,7 @@ def _model_with_a_subgraph(path: pathlib.Path) -> None:
 
 
 def _data_outside_the_directory(path: pathlib.Path) -> None:
-    from onnx import TensorProto, helper
-
-    weight = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 3, 3, 3])
-    weight.data_location = TensorProto.EXTERNAL
-    weight.external_data.add(key="location", value="../secret.bin")
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    conv = helper.make_node("Conv", ["x", "w"], ["y"], name="conv1")
-    path.write_bytes(
-        helper.make_model(helper.make_graph([conv], "g", [x], [y], initializer=[weight])).SerializeToString()
-    )
+    path.write_bytes(onnx_models.data_outside_the_directory().SerializeToString())
 
 
 @pytest.mark.parametrize(

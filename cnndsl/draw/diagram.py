@@ -14,8 +14,10 @@ on what is a box, its colour and its legend.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import takewhile
+from typing import NamedTuple
 
 from ..ir import Node, Scope
 from ..layers.base import shape_text
@@ -101,6 +103,35 @@ class Diagram:
         """The colour groups the boxes use, in COLOURS's order: the legend's entries."""
         used = {box.family for box in self.boxes}
         return [family for family in COLOURS if family in used]
+
+
+class FrameStep(NamedTuple):
+    """One step of drawing boxes in their frames: a frame opened (`scope`), a box drawn (`box`), or
+    the innermost open frame closed (neither); `depth`: the frames open around it."""
+
+    depth: int
+    scope: Scope | None = None
+    box: Box | None = None
+
+
+def frame_steps(boxes: list[Box]) -> Iterator[FrameStep]:
+    """The boxes in order, each inside the nested frames of its blocks: frames open as the boxes
+    enter blocks and close as they leave them; a block met again later gets a second frame."""
+    open_frames: list[Scope] = []
+    for box in boxes:
+        shared = 0
+        while shared < min(len(open_frames), len(box.clusters)) and open_frames[shared] == box.clusters[shared]:
+            shared += 1
+        while len(open_frames) > shared:
+            open_frames.pop()
+            yield FrameStep(len(open_frames))
+        for scope in box.clusters[shared:]:
+            yield FrameStep(len(open_frames), scope=scope)
+            open_frames.append(scope)
+        yield FrameStep(len(open_frames), box=box)
+    while open_frames:
+        open_frames.pop()
+        yield FrameStep(len(open_frames))
 
 
 def family(node: Node) -> str:

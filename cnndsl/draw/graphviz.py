@@ -13,8 +13,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from ..ir import Scope
-from .diagram import COLOURS, MERGE_SYMBOLS, Box, Diagram
+from .diagram import COLOURS, MERGE_SYMBOLS, Box, Diagram, frame_steps
 
 RANKDIRS = ("TB", "LR", "BT", "RL")
 INSTALL_HINT = "install Graphviz: apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS)"
@@ -94,24 +93,18 @@ def _clustered(boxes: list[Box]) -> list[str]:
     """Node lines, each inside the nested subgraphs of its frames (opened and closed as the
     boxes, in graph order, enter and leave blocks; a block met again later gets a second frame)."""
     lines: list[str] = []
-    open_frames: list[Scope] = []
-    for box in boxes:
-        shared = 0
-        while shared < min(len(open_frames), len(box.clusters)) and open_frames[shared] == box.clusters[shared]:
-            shared += 1
-        while len(open_frames) > shared:
-            open_frames.pop()
-            lines.append("  " * (len(open_frames) + 1) + "}")
-        for scope in box.clusters[shared:]:
-            indent = "  " * (len(open_frames) + 1)
-            lines.append(f"{indent}subgraph {quoted('cluster_' + scope.path)} {{")
+    for step in frame_steps(boxes):
+        indent = "  " * (step.depth + 1)
+        if step.box is not None:
+            lines.append(indent + _node_line(step.box))
+        elif step.scope is not None:
+            lines.append(f"{indent}subgraph {quoted('cluster_' + step.scope.path)} {{")
             lines.append(
-                f'{indent}  label={quoted(f"{scope.path} ({scope.kind})")}; style="rounded,dashed"; '
+                f'{indent}  label={quoted(f"{step.scope.path} ({step.scope.kind})")}; style="rounded,dashed"; '
                 'color="#888888"; fontsize=9; labeljust=l;'
             )
-            open_frames.append(scope)
-        lines.append("  " * (len(open_frames) + 1) + _node_line(box))
-    lines += ["  " * depth + "}" for depth in range(len(open_frames), 0, -1)]
+        else:
+            lines.append(indent + "}")
     return lines
 
 

@@ -6,8 +6,7 @@ subgraphs, colours are classes named after the families, merges are circles (+, 
 
 from __future__ import annotations
 
-from ..ir import Scope
-from .diagram import COLOURS, MERGE_SYMBOLS, Box, Diagram
+from .diagram import COLOURS, MERGE_SYMBOLS, Box, Diagram, frame_steps
 from .graphviz import box_label
 
 DIRECTIONS = {"TB": "TB", "LR": "LR", "BT": "BT", "RL": "RL"}
@@ -36,22 +35,16 @@ def mermaid_text(diagram: Diagram, rankdir: str = "TB") -> str:
         f"  classDef {class_name(family)} fill:{colour},stroke:#555555,color:#000000"
         for family, colour in COLOURS.items()
     ]
-    frames: list[Scope] = []
     frame_count = 0  # a block met again later gets a second frame, with an identifier of its own
-    for box in diagram.boxes:
-        shared = 0
-        while shared < min(len(frames), len(box.clusters)) and frames[shared] == box.clusters[shared]:
-            shared += 1
-        while len(frames) > shared:
-            frames.pop()
-            lines.append("  " * (len(frames) + 1) + "end")
-        for scope in box.clusters[shared:]:
-            title = _text(f"{scope.path} ({scope.kind})")
-            lines.append("  " * (len(frames) + 1) + f"subgraph f{frame_count} [{title}]")
+    for step in frame_steps(diagram.boxes):
+        indent = "  " * (step.depth + 1)
+        if step.box is not None:
+            lines.append(indent + _node(step.box))
+        elif step.scope is not None:
+            lines.append(f"{indent}subgraph f{frame_count} [{_text(f'{step.scope.path} ({step.scope.kind})')}]")
             frame_count += 1
-            frames.append(scope)
-        lines.append("  " * (len(frames) + 1) + _node(box))
-    lines += ["  " * depth + "end" for depth in range(len(frames), 0, -1)]
+        else:
+            lines.append(indent + "end")
     lines += [f"  {edge.tail} -->|{_text(edge.shape)}| {edge.head}" for edge in diagram.edges]
     for family in diagram.families():
         members = ",".join(box.key for box in diagram.boxes if box.family == family)
