@@ -17,12 +17,7 @@ def add_runtime_commands(
     type for numbers and `compile_options` adds compile's options (a .cnn file is compiled first)."""
     run = command("run", "run a spec or .onnx in ONNX Runtime")
     run.add_argument("file", metavar="FILE.cnn|FILE.onnx", help="a spec (compiled in memory) or an ONNX model")
-    run.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where to run (default auto: CUDA when ONNX Runtime has it, else CPU)",
-    )
+    _add_device_option(run)
     run.add_argument(
         "--batch",
         type=whole_number(1, INT32_MAX),
@@ -60,12 +55,7 @@ def add_runtime_commands(
     )
     profile = command("profile", "time a spec's layers in ONNX Runtime, mapped to its source lines")
     profile.add_argument("file", metavar="FILE", help="the .cnn spec")
-    profile.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where to run (default auto: CUDA when ONNX Runtime has it, else CPU)",
-    )
+    _add_device_option(profile)
     profile.add_argument(
         "--batch", type=whole_number(1, INT32_MAX), default=1, metavar="N", help="batch size (default 1)"
     )
@@ -75,4 +65,13 @@ def add_runtime_commands(
         default=10,
         metavar="K",
         help="profiled runs after one warm-up; times are their mean (default 10)",
+    )
+
+
+def _add_device_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where to run (default auto: CUDA when ONNX Runtime has it, else CPU)",
     )
