@@ -255,29 +255,25 @@ def test_formatting_returns_the_formatted_document(editor, tmp_path):
     assert expected != text and _apply(text, edits) == expected
 
 
-def test_inlay_hints_are_off_by_default(editor):
-    uri = editor.open(RESNET18)
-    hints = _request(
+def _inlay_hints(editor: Editor, uri: str) -> list[types.InlayHint] | None:
+    """The hints of the document's first 100 lines."""
+    return _request(
         editor,
         editor.client.text_document_inlay_hint_async,
         types.InlayHintParams(
             text_document=_document(uri), range=types.Range(types.Position(0, 0), types.Position(99, 0))
         ),
     )
-    assert not hints
+
+
+def test_inlay_hints_are_off_by_default(editor):
+    assert not _inlay_hints(editor, editor.open(RESNET18))
 
 
 def test_inlay_hints_show_each_layers_output_shape_when_asked_for():
     with_hints = Editor({"inlayHints": True})
     try:
-        uri = with_hints.open(RESNET18)
-        hints = _request(
-            with_hints,
-            with_hints.client.text_document_inlay_hint_async,
-            types.InlayHintParams(
-                text_document=_document(uri), range=types.Range(types.Position(0, 0), types.Position(99, 0))
-            ),
-        )
+        hints = _inlay_hints(with_hints, with_hints.open(RESNET18)) or []
     finally:
         with_hints.close()
     first_line = _line_of(RESNET18, "conv1:")
