@@ -23,6 +23,7 @@ class Scope(NamedTuple):
     path: str  # the dotted name prefix of everything inside: 'layer3.2'
     kind: str  # the block's name, 'repeat', 'iteration', 'branch' or 'shortcut'
     parent: Scope | None = None
+    call: tuple[Source, Span] | None = None  # a block instance's call, where the spec writes it
 
     def chain(self) -> tuple[Scope, ...]:
         """This scope and its ancestors, outermost first."""

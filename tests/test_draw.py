@@ -115,6 +115,16 @@ def test_html_report_is_self_contained(models):
     assert len(data["layers"]) == len(models["resnet18"].graph.nodes) and data["depth"] == 2
 
 
+def test_a_block_instance_shows_the_line_that_calls_it(models):
+    data = report_data(models["resnet18"])
+    layer1 = next(scope for scope in data["scopes"] if scope["path"] == "layer1")
+    file, line = layer1["source"]
+    assert data["files"][file].endswith("resnet18.cnn") and data["lines"][f"{file}:{line}"].startswith("-> layer1:")
+    unit = next(scope for scope in data["scopes"] if scope["path"] == "layer1.0")
+    file, line = unit["source"]  # a unit of the stage: called inside the library's `stage` block
+    assert data["files"][file].endswith("resnet.cnn") and "unit" in data["lines"][f"{file}:{line}"]
+
+
 @pytest.mark.parametrize(("name", "opened"), [("resnet18", None), ("googlenet", 3), ("resnet152", 2)])
 def test_without_a_depth_the_report_opens_at_most_150_boxes_deep(models, name, opened):
     # every layer where that is few enough to lay out at once and read; else the deepest such level

@@ -21,6 +21,7 @@ from ..analysis.memory import output_bytes
 from ..ir import Node, Scope
 from ..layers.base import shape_text
 from ..model import CheckedModel
+from ..source import Source, Span
 from ..summary import rows
 from .diagram import COLOURS, family
 
@@ -44,10 +45,11 @@ def report_data(model: CheckedModel, depth: int | None = None, rankdir: str = "T
             if scope not in scopes:
                 parent = scopes[scope.parent] if scope.parent is not None else -1
                 scopes[scope] = len(scope_rows)
-                scope_rows.append({"path": scope.path, "kind": scope.kind, "parent": parent})
-        file = files.setdefault(node.source.path, len(files))
-        line = node.source.line_col(node.span.start)[0]
-        lines.setdefault(f"{file}:{line}", _line_text(node, line))
+                row: dict[str, Any] = {"path": scope.path, "kind": scope.kind, "parent": parent}
+                if scope.call is not None:  # a block instance: its box shows the line that calls it
+                    row["source"] = _place(*scope.call, files, lines)
+                scope_rows.append(row)
+        file, line = _place(node.source, node.span, files, lines)
         layers.append(_layer(model, node, index, scopes, file, line))
     return {
         "title": model.name,
@@ -71,9 +73,14 @@ def opening_depth(model: CheckedModel) -> int | None:
     return 1
 
 
-def _line_text(node: Node, line: int) -> str:
-    text = node.source.text.splitlines()
-    return text[line - 1].strip() if 0 < line <= len(text) else ""
+def _place(source: Source, span: Span, files: dict[str, int], lines: dict[str, str]) -> tuple[int, int]:
+    """(file number, line) of a span, its file numbered and its line's text kept on first sight."""
+    file = files.setdefault(source.path, len(files))
+    line = source.line_col(span.start)[0]
+    if f"{file}:{line}" not in lines:
+        text = source.text.splitlines()
+        lines[f"{file}:{line}"] = text[line - 1].strip() if 0 < line <= len(text) else ""
+    return file, line
 
 
 def _layer(

@@ -314,7 +314,11 @@ class Expander:
     ) -> Step:
         name = info.definition.name.id
         inner = Frame(
-            info.source, env, prefix, Scope(prefix[:-1], name, frame.scope), block_stack=(*frame.block_stack, name)
+            info.source,
+            env,
+            prefix,
+            Scope(prefix[:-1], name, frame.scope, (frame.source, element.span)),
+            block_stack=(*frame.block_stack, name),
         )
         inner.tensors["in"] = Binding(x, element.span, used=True)
         chains = info.definition.body.chains

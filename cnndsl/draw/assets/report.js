@@ -47,7 +47,8 @@
       if (!box) {
         const scope = key[0] === "s" ? scopes[+key.slice(1)] : null;
         box = { key, name: scope ? scope.path : layer.name, kind: scope ? scope.kind : layer.kind,
-          family: scope ? "block" : layer.family, params: 0, macs: 0, bytes: 0, layers: 0, source: layer.source,
+          family: scope ? "block" : layer.family, params: 0, macs: 0, bytes: 0, layers: 0,
+          source: (scope && scope.source) || layer.source,  // a block instance: the line that calls it
           frames: chains[i].filter((s) => open.has(s)) };
         result.set(key, box);
       }
