@@ -136,6 +136,15 @@ def test_hover_on_a_block_call_shows_the_instance_totals(editor):
     assert "input 128x28x28 → output 256x14x14" in shown
 
 
+def test_hover_on_one_of_several_unlabelled_calls_shows_that_instance(editor, tmp_path):
+    text = "input 3x8x8\nblock pair(c) { conv 3x3 c pad 1 -> relu }\npair 4\npair 8\n"
+    uri = editor.open(tmp_path / "calls.cnn", text)
+    editor.diagnostics(uri)
+    shown = editor.hover(uri, 3, 1)  # the second call, `pair 8`
+    assert shown is not None and "**pair** (block) `pair2`" in shown and "instances" not in shown
+    assert "input 4x8x8 → output 8x8x8" in shown and f"params {4 * 9 * 8 + 8:,}" in shown
+
+
 def test_definition_of_a_block_call_is_its_block_line_in_the_library(editor):
     uri = editor.open(RESNET18)
     line = _line_of(RESNET18, "-> layer1:")

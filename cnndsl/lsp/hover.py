@@ -9,7 +9,7 @@ from ..diagnostics import byte_size
 from ..ir import Node, Scope
 from ..layers.base import Shape
 from ..model import CheckedModel
-from ..source import Span
+from ..source import Source, Span
 from .documents import Analysis
 from .index import Token
 
@@ -21,7 +21,7 @@ def hover_text(analysis: Analysis, offset: int) -> str | None:
         return None
     token = index.token_at(offset)
     if token is not None and token.role == "kind":
-        instances = block_instances(model, token)
+        instances = block_instances(model, analysis.path, token)
         if instances:
             return _block_text(model, token, instances)
     nodes = layers_at(model, analysis.path, offset)
@@ -38,15 +38,21 @@ def layers_at(model: CheckedModel, path: str, offset: int) -> list[Node]:
     return [node for node in around if node.span == innermost]
 
 
-def block_instances(model: CheckedModel, call: Token) -> dict[Scope, list[Node]]:
+def block_instances(model: CheckedModel, path: str, call: Token) -> dict[Scope, list[Node]]:
     """The layers of each instance of the block a `kind` token calls, by the instance's scope: the
-    instances named by the call's label when it has one, else every instance of the block."""
+    instances this very call made (one at the top level; one per expansion of the block or
+    repetition it is written in)."""
     instances: dict[Scope, list[Node]] = {}
     for node in model.layers:
         for scope in node.scopes:
-            if scope.kind == call.name and (call.label is None or scope.path.rsplit(".", 1)[-1] == call.label):
+            if scope.kind == call.name and scope.call is not None and _made_by(scope.call, path, call.span):
                 instances.setdefault(scope, []).append(node)
     return instances
+
+
+def _made_by(place: tuple[Source, Span], path: str, token: Span) -> bool:
+    source, span = place
+    return source.path == path and span.start <= token.start < span.end
 
 
 def _block_text(model: CheckedModel, call: Token, instances: dict[Scope, list[Node]]) -> str:
@@ -104,7 +110,7 @@ def output_shapes(analysis: Analysis) -> Iterable[tuple[Span, str]]:
             yield span, _shape(next(iter(shapes)))
     for token in index.tokens:
         if token.role == "kind" and token.scope is None:
-            instances = block_instances(model, token)
+            instances = block_instances(model, analysis.path, token)
             if len(instances) == 1:
                 members = next(iter(instances.values()))
                 yield token.extent, _shape(model.shapes[members[-1]])
