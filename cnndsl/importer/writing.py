@@ -21,7 +21,7 @@ from .reading import Shape
 
 # Words that cannot be a label or tensor name: the language's keywords, `in`, and every layer kind
 # (`relu = ...` would read as a layer).
-_RESERVED = frozenset(
+RESERVED = frozenset(
     {
         "input",
         "output",
@@ -53,7 +53,7 @@ class Spec:
     layers: int
 
 
-class _Names:
+class Names:
     """Unique names in the spec's one scope, labels and tensors together."""
 
     def __init__(self) -> None:
@@ -61,7 +61,7 @@ class _Names:
 
     def take(self, wanted: str) -> str:
         name = _NOT_NAME.sub("_", wanted).strip("_") or "t"
-        name = "n" + name if name[0].isdigit() else name + "_out" if name in _RESERVED else name
+        name = "n" + name if name[0].isdigit() else name + "_out" if name in RESERVED else name
         chosen, suffix = name, 2
         while chosen in self.used:
             chosen, suffix = f"{name}_{suffix}", suffix + 1
@@ -80,8 +80,8 @@ def module_path(node_name: str) -> str:
     return parts[0] if parts else node_name
 
 
-def write_spec(layers: list[Layer], input_name: str, input_shape: Shape, outputs: list[str], origin: str) -> Spec:
-    names = _Names()
+def write_spec(layers: list[Layer], input_name: str, input_shape: Shape, outputs: list[str], header: str) -> Spec:
+    names = Names()
     readers = Counter(name for layer in layers for name in layer.inputs)
     readers.update(outputs)
     labels = [
@@ -116,7 +116,7 @@ def write_spec(layers: list[Layer], input_name: str, input_shape: Shape, outputs
             stem = module_path(layer.node_name)
             kind = layer.words.split()[0]
             tensor_names[layer.output] = names.take(stem if kind in stem else f"{stem}_{kind}")
-    lines = [f"# Imported from {origin} by cnndsl import.", f"input {'x'.join(map(str, input_shape))}", ""]
+    lines = [header, f"input {'x'.join(map(str, input_shape))}", ""]
     for parts, end in zip(statements, ends, strict=True):
         text = " -> ".join(parts)
         if len(text) > _LINE:  # one layer a line, as the specs in specs/ break long chains

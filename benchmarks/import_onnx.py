@@ -1,0 +1,58 @@
+"""`cnndsl import` timings on torchvision's ResNet-152 exported by torch.onnx's TorchScript exporter
+(docs/import.md records them): `python benchmarks/import_onnx.py`.
+
+- the whole process, `cnndsl import resnet152.onnx -o ... --weights-out ...` (Python's start, the
+  onnx package's import, reading, structure and block discovery, writing the spec and the .npz);
+- `cnndsl.importer.import_model` alone, in this process (reading, shape inference, mapping, structure,
+  block discovery and checking the structured spec to key the weights; nothing written).
+Each figure is the best of three runs.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RUNS = 3
+
+
+def best(action) -> float:
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def export(path: pathlib.Path) -> None:
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.torchvision_models import build
+
+    model = build("resnet152").eval()
+    torch.onnx.export(model, (torch.randn(1, 3, 224, 224),), str(path), dynamo=False, input_names=["x"])
+
+
+def main() -> None:
+    out = pathlib.Path(tempfile.mkdtemp())
+    model = out / "resnet152.onnx"
+    export(model)
+    command = [sys.executable, "-m", "cnndsl", "import", str(model), "-o", str(out / "r.cnn")]
+    command += ["--weights-out", str(out / "r.npz"), "-q"]
+    whole = best(lambda: subprocess.run(command, check=True))
+    from cnndsl.importer import import_model
+
+    alone = best(lambda: import_model(str(model)))
+    lines = [line for line in (out / "r.cnn").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    print(f"ResNet-152 (TorchScript export, {model.stat().st_size / 1e6:.0f} MB): {len(lines)} spec lines")
+    print(f"whole process: {whole:.2f} s; import_model alone: {alone:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

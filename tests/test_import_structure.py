@@ -1,0 +1,76 @@
+"""`cnndsl import` recovers structure: residual and concat paths as constructs, repeated units as
+blocks called in `repeat`, and the weights keyed by the structured spec's names still give the
+original outputs. The torchvision models are exported by torch.onnx's TorchScript exporter."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+
+import cnndsl
+from cnndsl.cli import main
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from tests.test_import import _assert_same_outputs, _round_trip  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _lines(spec: pathlib.Path) -> list[str]:
+    """The spec's lines that are neither blank nor comments."""
+    return [line for line in spec.read_text().splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+def _import_torchvision(name: str, directory: pathlib.Path) -> pathlib.Path:
+    torch = pytest.importorskip("torch")
+    tv = pytest.importorskip("benchmarks.torchvision_models")
+    exported = directory / "model.onnx"
+    x = torch.randn(2, 3, 224, 224)
+    torch.onnx.export(tv.build(name).eval(), (x,), str(exported), dynamo=False, input_names=["x"])
+    spec, weights = directory / "model.cnn", directory / "model.npz"
+    assert main(["import", str(exported), "-o", str(spec), "--weights-out", str(weights), "-q"]) == 0
+    from cnndsl.onnx import compile_file
+
+    compile_file(cnndsl.check_file(spec), directory / "again.onnx", weights=weights)
+    _assert_same_outputs(exported, directory / "again.onnx", (3, 224, 224))
+    return spec
+
+
+def test_resnet50_reads_within_twice_the_hand_written_lines(tmp_path):
+    spec = _import_torchvision("resnet50", tmp_path)
+    hand_written = _lines(ROOT / "specs" / "resnet50.cnn") + _lines(ROOT / "specs" / "lib" / "resnet.cnn")
+    assert len(_lines(spec)) <= 2 * len(hand_written) == 58
+    text = spec.read_text()
+    assert "residual {" in text and "shortcut {" in text and "repeat 5 {" in text
+
+
+@pytest.mark.slow
+def test_googlenet_uses_one_inception_block_called_nine_times(tmp_path):
+    text = _import_torchvision("googlenet", tmp_path).read_text()
+    blocks = re.findall(r"^block (\w+)\(", text, flags=re.MULTILINE)
+    assert len(blocks) == 1 and "concat {" in text
+    assert len(re.findall(rf"-> {blocks[0]} ", text)) == 9
+
+
+def test_a_graph_with_no_such_structure_is_written_flat(tmp_path):
+    # a concatenation of the fork itself with a path from it (DenseNet's layer): no concat construct
+    spec = "input 8x8x8\nnew = conv 3x3 8 pad 1\nconcat in new -> conv 1x1 4"
+    _round_trip(cnndsl.check_text(spec), tmp_path)
+    assert "written flat" in (tmp_path / "x.cnn").read_text()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=[] if name == "resnet18" else [pytest.mark.slow])
+        for name in ("resnet18", "resnet50", "googlenet", "mobilenet_v2")
+    ],
+)
+def test_our_compiled_models_import_back_as_blocks(name, tmp_path):
+    _round_trip(cnndsl.check_file(ROOT / "specs" / f"{name}.cnn"), tmp_path)
+    text = (tmp_path / "x.cnn").read_text()
+    assert re.search(r"^block \w+\(", text, flags=re.MULTILINE) and "written flat" not in text
