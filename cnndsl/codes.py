@@ -62,10 +62,18 @@ CODES: dict[str, str] = {
     "E507": "the input array does not fit the model",
     "E508": "running the model needs more memory than the limit",
     "E509": "the ONNX graph exceeds protobuf's 2 GiB limit even with its weights stored externally",
+    "E510": "a layer has no exact form in the framework the spec is exported to",
     # profiling
     "E602": "ONNX Runtime is not installed",
     # comparing
     "E603": "the specs compared have no layer or block name in common at the depth compared",
+    # import
+    "E701": "the ONNX model cannot be read (missing, corrupt or truncated, or its shapes cannot be inferred)",
+    "E702": "the model's external data points outside the model's directory",
+    "E703": "the model is not one network with one input (no input, several inputs, or subgraphs)",
+    "E704": "the model has operators with no layer kind",
+    "E705": "the input has symbolic dimensions besides the batch, and no --input-shape gives them",
+    "E706": "a node's attributes or inputs have no equivalent in the language",
     # lint warnings
     "W101": "the stride leaves input rows or columns unused",
     "W102": "dropout between convolutions",

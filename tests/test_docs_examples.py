@@ -119,6 +119,19 @@ def _renamed_spec(directory: pathlib.Path) -> None:
     )
 
 
+def _onnx_model(builder: str, *arguments: object, **attributes: object) -> Callable[[pathlib.Path], None]:
+    """A file writer: `model.onnx`, built by `builder` of tests/onnx_models.py (imported when an
+    example runs: onnx takes a second to import)."""
+
+    def write(directory: pathlib.Path) -> None:
+        from tests import onnx_models
+
+        model = getattr(onnx_models, builder)(*arguments, **attributes)
+        (directory / "model.onnx").write_bytes(model.SerializeToString())
+
+    return write
+
+
 def _no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     """The page shows a CPU-only onnxruntime wheel's providers; make any machine answer so."""
     ort = pytest.importorskip("onnxruntime")
@@ -142,6 +155,14 @@ FIXTURES: dict[str, Fixture] = {
     "E507": Fixture(files=_mnist_sized_input, needs=("numpy", "onnxruntime")),
     "E509": Fixture(needs=("numpy",)),
     "E603": Fixture(files=_renamed_spec),
+    "E702": Fixture(files=_onnx_model("data_outside_the_directory"), needs=("onnx",)),
+    "E703": Fixture(files=_onnx_model("chain", [("Relu", "relu1")], None), needs=("onnx",)),
+    "E704": Fixture(
+        files=_onnx_model("chain", [("Cos", "cos1"), ("Relu", "relu1"), ("Cos", "cos2")], ["N", 3, 8, 8]),
+        needs=("onnx",),
+    ),
+    "E705": Fixture(files=_onnx_model("chain", [("Relu", "relu1")], ["N", 3, "H", "W"]), needs=("onnx",)),
+    "E706": Fixture(files=_onnx_model("chain", [("Softmax", "softmax1")], ["N", 3, 8, 8], axis=2), needs=("onnx",)),
 }
 
 # Mismatches that come from work in progress elsewhere, each with its reason; re-check when it lands.

@@ -17,7 +17,9 @@ from ..diagnostics import CnnError, Diagnostic, render_json, render_text, to_jso
 from ..model import CheckedModel, check_file
 from . import options
 from .draw import run_draw
+from .export import run_export, run_weights
 from .fmt import run_fmt
+from .import_command import run_import
 from .lsp_command import run_lsp
 from .status import EXIT_ERRORS, EXIT_OK
 
@@ -284,5 +286,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diff": _diff,
     "fmt": run_fmt,
     "draw": run_draw,
+    "export": run_export,
+    "weights": run_weights,
     "lsp": run_lsp,
+    "import": run_import,
 }

@@ -20,7 +20,9 @@ from ..version import __version__
 from .budget_option import add_budget_option
 from .diff_options import add_diff_command
 from .draw_options import add_draw_command
+from .export_options import add_export_command
 from .fmt import add_fmt_command
+from .import_options import add_import_command
 from .lsp_command import add_lsp_command
 from .runtime_options import INT32_MAX, UINT64_MAX, add_runtime_commands
 
@@ -215,6 +217,8 @@ def build_parser() -> CommandLine:
     add_lsp_command(command, limits)
     add_fmt_command(command, whole_number(1, 100_000))
     add_draw_command(command, whole_number(0, 1_000_000))
+    add_export_command(command)
+    add_import_command(command)
     return parser
 
 
