@@ -85,7 +85,8 @@ class _Parser:
             if not readers:
                 break
             if len(readers) == 1:
-                if len(readers[0].inputs) != 1:  # a merge reached from outside a fork's paths
+                # a merge reached from outside a fork's paths, or one of a single tensor (DenseNet's first concat)
+                if len(readers[0].inputs) != 1 or readers[0].takes_tensors:
                     raise _NotStructured
                 items.append(readers[0])
                 tensor = readers[0].output
@@ -107,7 +108,7 @@ class _Parser:
         for reader in self.readers[tensor]:
             if reader is merge:
                 continue
-            if len(reader.inputs) != 1:
+            if len(reader.inputs) != 1 or reader.takes_tensors:
                 raise _NotStructured
             rest, end = self.sequence(reader.output, ends)
             if end not in ends or end in paths:
