@@ -24,6 +24,10 @@ class Scope(NamedTuple):
     kind: str  # the block's name, 'repeat', 'iteration', 'branch' or 'shortcut'
     parent: Scope | None = None
     call: tuple[Source, Span] | None = None  # a block instance's call, where the spec writes it
+    # A block instance's definition and bound arguments (parameter, value), for the PyTorch export's
+    # classes with the block's parameters as constructor arguments.
+    definition: ast.BlockDef | None = None
+    arguments: tuple[tuple[str, object], ...] = ()
 
     def chain(self) -> tuple[Scope, ...]:
         """This scope and its ancestors, outermost first."""

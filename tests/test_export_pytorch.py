@@ -128,3 +128,30 @@ def test_generated_source_passes_ruff(tmp_path: Path) -> None:
     for command in (["check", *config], ["format", "--check", "--diff", *config]):
         result = subprocess.run([ruff, *command, str(tmp_path)], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _class_source(source: str, name: str) -> str:
+    start = source.index(f"class {name}(nn.Module):")
+    end = source.find("\nclass ", start + 1)
+    return source[start : end if end != -1 else len(source)]
+
+
+def test_a_block_is_one_class_with_its_parameters() -> None:
+    """ResNet-50's residual unit is one class built from its parameters (the projection under
+    `if project:`), called with each unit's arguments; the model's equivalence is checked above."""
+    source = pytorch_source(cnndsl.check(SPECS / "resnet50.cnn"))
+    assert source.count("class Unit") == 1
+    unit = _class_source(source, "Unit")
+    assert "        self,\n        in_channels: int,\n        c: int,\n        expansion: int = 1,\n" in unit
+    assert "nn.Conv2d(c, expansion * c, kernel_size=1, bias=False)" in unit
+    assert "if project:" in unit and "if self.downsample is not None:" in unit
+    assert "Unit(64, 64, expansion=4, project=1), Unit(256, 64, expansion=4)" in source
+    assert "Unit(256, 128, expansion=4, stride=2, project=1)" in source
+
+
+def test_googlenet_inception_is_one_class_called_nine_times() -> None:
+    source = pytorch_source(cnndsl.check(SPECS / "googlenet.cnn"))
+    assert source.count("class Inception") == 1 and source.count("class Basic") == 1
+    assert source.count(" = Inception(") == 9
+    assert "self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)" in source
+    assert "self.branch1 = Basic(in_channels, c1)" in _class_source(source, "Inception")

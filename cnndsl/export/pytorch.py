@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import keyword
 import re
+import textwrap
 
 from ..diagnostics import CnnError, Label, error
 from ..ir import Node
 from ..layers.framework import NoTorchForm, TorchCode
 from ..model import CheckedModel
 from ..version import __version__
-from .layout import INDENT, wrapped
+from .layout import INDENT, LINE_LENGTH, wrapped
+from .pytorch_blocks import DEFAULT_MARK, DIVISIBLE_HELPER, BlockClass, Instance, NoBlockClass, block_class
 from .structure import Container, access, module_tree
 
 # Scope kinds that are not blocks (a block instance's scope kind is the block's name).
 _NOT_BLOCKS = {"repeat", "iteration", "branch", "shortcut", "seq"}
 _RESERVED = {"x", "self", "torch", "nn", "F"}
+# torch's defaults of the convolutions' optional arguments, which `torch_code` leaves out: filled in to
+# compare a block's calls, where one call strides and another does not.
+_CONV_DEFAULTS = ("kernel_size", "stride", "padding", "padding_mode", "dilation", "groups", "bias")
+_CONV_DEFAULT_VALUES = {"stride": "1", "padding": "0", "dilation": "1", "groups": "1"}
 
 
 def torch_codes(model: CheckedModel) -> dict[Node, TorchCode]:
@@ -56,8 +62,11 @@ def pytorch_source(model: CheckedModel) -> str:
     codes = torch_codes(model)
     writer = _Writer(model, codes)
     root = module_tree(model.graph, codes)
+    writer.collect_instances(root)
     writer.write_class(root, _camel(model.name) or "Model")
     helpers = list(dict.fromkeys(code.helper for code in codes.values() if code.helper))
+    if re.search(r"\bdivisible\(", "".join(writer.classes)):
+        helpers.append(DIVISIBLE_HELPER)
     body = "\n\n".join([*helpers, *writer.classes])
     uses_functional = re.search(r"\bF\.", body) is not None
     functional = ["import torch.nn.functional as F"] if uses_functional else []
@@ -70,6 +79,16 @@ def pytorch_source(model: CheckedModel) -> str:
         '"""\n'
     )
     return header + "\n" + "\n".join(imports) + "\n\n\n" + body
+
+
+def _with_defaults(arguments: list[str]) -> list[str]:
+    given = {argument.split("=", 1)[0] for argument in arguments if "=" in argument}
+    filled = arguments + [
+        f"{name}={DEFAULT_MARK}{value}" for name, value in _CONV_DEFAULT_VALUES.items() if name not in given
+    ]
+    positional = [argument for argument in filled if "=" not in argument]
+    keywords = sorted((a for a in filled if "=" in a), key=lambda a: _CONV_DEFAULTS.index(a.split("=", 1)[0]))
+    return positional + keywords
 
 
 def _base_name(model: CheckedModel) -> str:
@@ -88,7 +107,59 @@ class _Writer:
         self.names: dict[str, str] = {}  # class body -> its class's name
         helpers = {code.module.callee for code in codes.values() if code.helper and code.module}
         self.taken: set[str] = set(helpers)
-        self.scope_kinds = {scope.path: scope.kind for node in model.graph.nodes for scope in node.scopes}
+        self.scopes = {scope.path: scope for node in model.graph.nodes for scope in node.scopes}
+        self.scope_kinds = {path: scope.kind for path, scope in self.scopes.items()}
+        self.instances: dict[str, list[Container]] = {}  # block -> its calls that are classes
+        self.block_classes: dict[str, BlockClass | None] = {}  # None: one class per distinct body
+        self.fallbacks: dict[str, str] = {}  # block -> why it has no one class, said once in the file
+
+    def collect_instances(self, container: Container) -> None:
+        for child in container.children.values():
+            if isinstance(child, Container):
+                scope = self.scopes.get(child.path)
+                if child.form == "class" and child.callable and scope is not None and scope.definition is not None:
+                    self.instances.setdefault(scope.kind, []).append(child)
+                self.collect_instances(child)
+
+    def block_call(self, container: Container) -> str | None:
+        """`Unit(256, 64, expansion=4)` for a call of a block that has one class; None otherwise."""
+        scope = self.scopes.get(container.path)
+        if scope is None or scope.definition is None or container not in self.instances.get(scope.kind, ()):
+            return None
+        kind = scope.kind
+        if kind not in self.block_classes:
+            self.block_classes[kind] = None  # while its calls are written
+            instances = [self._instance(call) for call in self.instances[kind]]
+            try:
+                built = block_class(self._class_name(_camel(kind) or "Block"), scope.definition, instances)
+            except NoBlockClass as reason:
+                self.fallbacks[kind] = str(reason)
+            else:
+                self.block_classes[kind] = built
+                self.classes.append(built.source)
+        chosen = self.block_classes[kind]
+        return None if chosen is None else chosen.call(self._instance(container))
+
+    def _instance(self, container: Container) -> Instance:
+        init = [
+            f"self{access(container, key)} = {self.constructor(child, True)}"
+            for key, child in container.children.items()
+        ]
+        channels = self.model.shapes[container.inputs[0]]
+        return Instance(
+            container,
+            self.scopes[container.path],
+            channels[0] if channels else 0,
+            init,
+            self.forward_statements(container),
+        )
+
+    def _class_name(self, stem: str) -> str:
+        chosen, number = stem, 2
+        while chosen in self.taken:
+            chosen, number = f"{stem}{number}", number + 1
+        self.taken.add(chosen)
+        return chosen
 
     def write_class(self, container: Container, name: str | None = None) -> str:
         """Write the class for `container` (once per distinct body) and return its name."""
@@ -100,13 +171,13 @@ class _Writer:
         body = "\n".join(lines)
         if body in self.names:
             return self.names[body]
-        stem = name or self._stem(container)
-        chosen, number = stem, 2
-        while chosen in self.taken:
-            chosen, number = f"{stem}{number}", number + 1
-        self.taken.add(chosen)
+        kind = self.scope_kinds.get(container.path, "")
+        reason = self.fallbacks.pop(kind, None)
+        said = f"Block '{kind}': one class per distinct body, as {reason}."
+        comment = "".join(f"# {line}\n" for line in textwrap.wrap(said, LINE_LENGTH - 2)) if reason else ""
+        chosen = self._class_name(name or self._stem(container))
         self.names[body] = chosen
-        self.classes.append(f"class {chosen}(nn.Module):\n{body}\n")
+        self.classes.append(f"{comment}class {chosen}(nn.Module):\n{body}\n")
         return chosen
 
     def _stem(self, container: Container) -> str:
@@ -116,20 +187,27 @@ class _Writer:
         words = [part for part in container.path.split(".") if not part.isdigit()]
         return _camel(words[-1] if words else "block") or "Block"
 
-    def constructor(self, child: Container | Node) -> str:
+    def constructor(self, child: Container | Node, fill_defaults: bool = False) -> str:
+        """The construction of a child module; `fill_defaults` writes a convolution's default
+        arguments too (marked), to compare a block's calls."""
         if isinstance(child, Node):
             module = self.codes[child].module
             assert module is not None, "only layers with a module are children"
-            return f"{module.callee}({', '.join(module.arguments)})"
+            arguments = list(module.arguments)
+            if fill_defaults and module.callee.startswith("nn.Conv") and "Transpose" not in module.callee:
+                arguments = _with_defaults(arguments)
+            return f"{module.callee}({', '.join(arguments)})"
         if child.form == "class":
-            return f"{self.write_class(child)}()"
+            return self.block_call(child) or f"{self.write_class(child)}()"
         if child.form == "dict":
-            items = ", ".join(f'"{key}": {self.constructor(value)}' for key, value in child.children.items())
+            items = ", ".join(
+                f'"{key}": {self.constructor(value, fill_defaults)}' for key, value in child.children.items()
+            )
             return f"nn.ModuleDict({{{items}}})"
         items_list = []
         for key in sorted(child.children, key=int):
             value = child.children[key]
-            items_list.append(self.constructor(value))
+            items_list.append(self.constructor(value, fill_defaults))
             suffix = self.codes[value].activation if isinstance(value, Node) and child.form == "sequential" else None
             if suffix:
                 items_list.append(f"{suffix[0].callee}({', '.join(suffix[0].arguments)})")
@@ -137,8 +215,16 @@ class _Writer:
         return f"nn.Sequential({items})" if child.form == "sequential" else f"nn.ModuleList([{items}])"
 
     def forward(self, container: Container) -> list[str]:
-        """`forward`: a statement per layer or callable child, naming values after their layers and
-        reusing `x` along a chain."""
+        outputs = len(container.outputs)
+        result = "torch.Tensor" if outputs == 1 else "tuple[torch.Tensor, ...]"
+        lines = [f"    def forward(self, x: torch.Tensor) -> {result}:"]
+        for statement in self.forward_statements(container):
+            lines += wrapped(INDENT * 2, statement)
+        return lines
+
+    def forward_statements(self, container: Container) -> list[str]:
+        """`forward`'s statements: one per layer or callable child, naming values after their layers
+        and reusing `x` along a chain."""
         steps = self._steps(container)
         last_use: dict[Node, int] = {}
         for index, (_, _, inputs) in enumerate(steps):
@@ -148,9 +234,7 @@ class _Writer:
             last_use[node] = len(steps)
         names = {container.inputs[0]: "x"}
         holder = container.inputs[0]  # the value now called `x`
-        outputs = len(container.outputs)
-        result = "torch.Tensor" if outputs == 1 else "tuple[torch.Tensor, ...]"
-        lines = [f"    def forward(self, x: torch.Tensor) -> {result}:"]
+        lines = []
         for index, (node, template, inputs) in enumerate(steps):
             arguments = [names[p] for p in inputs]
             expression = template.format(*arguments, x=arguments[0] if arguments else "x", xs=", ".join(arguments))
@@ -158,9 +242,9 @@ class _Writer:
                 names[node], holder = "x", node
             else:
                 names[node] = self._variable(container, node)
-            lines += wrapped(INDENT * 2, f"{names[node]} = {expression}")
+            lines.append(f"{names[node]} = {expression}")
         returned = ", ".join(names[node] for node in container.outputs)
-        return [*lines, *wrapped(INDENT * 2, f"return {returned}")]
+        return [*lines, f"return {returned}"]
 
     def _variable(self, container: Container, node: Node) -> str:
         name = node.name[len(container.path) + 1 :] if container.depth else node.name

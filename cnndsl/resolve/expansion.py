@@ -317,7 +317,7 @@ class Expander:
             info.source,
             env,
             prefix,
-            Scope(prefix[:-1], name, frame.scope, (frame.source, element.span)),
+            Scope(prefix[:-1], name, frame.scope, (frame.source, element.span), info.definition, tuple(env.items())),
             block_stack=(*frame.block_stack, name),
         )
         inner.tensors["in"] = Binding(x, element.span, used=True)
