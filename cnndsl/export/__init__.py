@@ -15,16 +15,17 @@ from ..diagnostics import CnnError, error, shorten
 from ..files import write_atomically
 from ..model import CheckedModel, check
 from ..onnx.write import _check_output as check_output  # compile's refusals, for any output file
+from .keras import keras_source
 from .pytorch import pytorch_source
 
-TARGETS = ("pytorch",)
+TARGETS = ("pytorch", "keras")
 
 
 def export(model: CheckedModel, target: str = "pytorch") -> str:
     """The source text of `model` for `target` (one of TARGETS)."""
     if target not in TARGETS:
         raise ValueError(f"unknown export target {target!r}; choose one of {', '.join(TARGETS)}")
-    return pytorch_source(model)
+    return keras_source(model) if target == "keras" else pytorch_source(model)
 
 
 def write_export(model: CheckedModel, target: str, output: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .base import MIN_OPSET, Arg, ArgIssue, Kept, Layer, Shape, real, register
 from .emission import Emitter
-from .framework import Constructor, TorchCode, number
+from .framework import Constructor, KerasCode, NoKerasForm, TorchCode, number
 
 
 class Function(NamedTuple):
@@ -163,6 +163,30 @@ def torch_function(function: str, value: float | None, approximate: str | None =
     return Constructor(module, arguments), f"{functional}({', '.join(('{x}', *arguments))})"
 
 
+# Keras's names for the functions whose Keras form takes no number; softmax is over the last axis,
+# the channels of a channels-last tensor.
+KERAS_NAMES = {
+    **{word: word for word in ("relu", "relu6", "sigmoid", "tanh", "gelu", "silu", "softplus", "mish", "softmax")},
+    "hardsigmoid": "hard_sigmoid",
+    "hardswish": "hard_silu",
+    "identity": "linear",
+}
+
+
+def keras_function(
+    function: str, value: float | None, approximate: str | None = None
+) -> tuple[str | None, Constructor]:
+    """The function's Keras name where a layer's `activation=` can take it, and its layer."""
+    if approximate:
+        raise NoKerasForm("Keras's gelu layer has no tanh approximation")
+    if function == "leakyrelu":
+        return None, Constructor("keras.layers.LeakyReLU", (f"negative_slope={number(value or 0.0)}",))
+    if function == "elu" and value != 1.0:
+        return None, Constructor("keras.layers.ELU", (f"alpha={number(value or 0.0)}",))
+    name = KERAS_NAMES.get(function, function)
+    return name, Constructor("keras.layers.Activation", (f'"{name}"',))
+
+
 class ActivationSuffix:
     """What the layers that take an activation suffix (`conv 3x3 64 relu`, `fc 10 softmax`) share:
     the function's traits, the opset it needs, and its node after the layer's own."""
@@ -198,6 +222,13 @@ class ActivationSuffix:
 
     def torch_suffix(self) -> tuple[Constructor, str] | None:
         return torch_function(self.activation, self.activation_value) if self.activation else None
+
+    def keras_suffix(self) -> tuple[tuple[str, ...], Constructor | None]:
+        """The layer's `activation=` argument, or the layer after it that applies the function."""
+        if not self.activation:
+            return (), None
+        name, layer = keras_function(self.activation, self.activation_value)
+        return ((f'activation="{name}"',), None) if name else ((), layer)
 
     def emit_function_after(self, tape: Emitter, name: str, y: str) -> str:
         if self.activation is None:
@@ -297,6 +328,9 @@ class Activation(Layer):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(torch_function(self.function, self.value, self.approximate)[0])
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return KerasCode(keras_function(self.function, self.value, self.approximate)[1])
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return emit_function(tape, self.function, self.value, name, inputs[0], name, self.approximate)

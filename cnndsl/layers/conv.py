@@ -24,7 +24,20 @@ from .base import (
     window,
 )
 from .emission import Emitter, Weight
-from .framework import Constructor, NoTorchForm, TorchCode, extent, torch_class, torch_padding
+from .framework import (
+    Constructor,
+    KerasCode,
+    KerasWeight,
+    NoKerasForm,
+    NoTorchForm,
+    TorchCode,
+    channels_last_kernel,
+    extent,
+    keras_class,
+    keras_padding,
+    torch_class,
+    torch_padding,
+)
 from .geometry import (
     AxisGeometry,
     Padding,
@@ -116,6 +129,28 @@ def _flatten(value: list[Any], name: str) -> tuple[tuple[int, ...], list[float]]
     if any(isinstance(v, list) for v in level):
         raise ArgIssue("E301", f"{name} is not rectangular: it mixes numbers and rows", arg=name)
     return tuple(shape), [float(v) for v in level]
+
+
+def keras_window_padding(
+    geometry: list[AxisGeometry], mode: str = "zeros"
+) -> tuple[str, tuple[tuple[str, Constructor], ...]]:
+    """A window's `padding=` in Keras and the ZeroPadding layer before it: "same" where Keras's
+    padding is the spec's (stride 1, the odd total split evenly or the extra row at the end),
+    otherwise "valid" after explicit zeros."""
+    begin, end = [a.pad_begin for a in geometry], [a.pad_end for a in geometry]
+    if not any(begin + end):
+        return "valid", ()
+    if mode != "zeros":
+        raise NoKerasForm(f"Keras has no {mode} padding layer")
+    totals = [(a.kernel - 1) * a.dilation for a in geometry]
+    if (
+        all(a.stride == 1 for a in geometry)
+        and begin == [t // 2 for t in totals]
+        and end == [t - t // 2 for t in totals]
+    ):
+        return "same", ()
+    zeros = Constructor(f"keras.layers.ZeroPadding{len(geometry)}D", (keras_padding(begin, end),))
+    return "valid", (("pad", zeros),)
 
 
 @register
@@ -284,6 +319,39 @@ class Conv(ActivationSuffix, Layer):
             arguments.append("bias=False")
         module = Constructor(torch_class("Conv", in_shape), tuple(arguments))
         return TorchCode(module, call, activation=self.torch_suffix())
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        if self.weights is not None:
+            raise NoKerasForm("a convolution with a literal kernel (`weights [...]`) has no Keras form yet")
+        in_shape = inputs[0]
+        geometry = self._geometry(in_shape)
+        padding, before = keras_window_padding(geometry, self.mode)
+        strides, dilation = [a.stride for a in geometry], [a.dilation for a in geometry]
+        if any(s != 1 for s in strides) and any(d != 1 for d in dilation):
+            raise NoKerasForm("Keras's convolutions take no stride and dilation together")
+        arguments = [extent([a.kernel for a in geometry])]
+        if any(s != 1 for s in strides):
+            arguments.append(f"strides={extent(strides)}")
+        arguments.append(f'padding="{padding}"')
+        if any(d != 1 for d in dilation):
+            arguments.append(f"dilation_rate={extent(dilation)}")
+        kernel = KerasWeight("weight", channels_last_kernel(len(geometry)))
+        depthwise = self.groups == in_shape[0] > 1 and len(geometry) < 3  # Keras has no DepthwiseConv3D
+        if depthwise:
+            arguments.append(f"depth_multiplier={self.channels // self.groups}")
+            window = tuple(a.kernel for a in geometry)
+            kernel = KerasWeight("weight", (*range(2, len(geometry) + 2), 0, 1), (self.groups, -1, *window))
+        else:
+            arguments.insert(0, str(self.channels))
+            if self.groups != 1:
+                arguments.append(f"groups={self.groups}")
+        if not self.bias:
+            arguments.append("use_bias=False")
+        activation, after = self.keras_suffix()
+        stem = "DepthwiseConv" if depthwise else "Conv"
+        layer = Constructor(keras_class(stem, in_shape), (*arguments, *activation))
+        weights = (kernel, KerasWeight("bias")) if self.bias else (kernel,)
+        return KerasCode(layer, before=before, weights=weights, activation=after)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         in_shape = in_shapes[0]

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from .activation import ActivationSuffix, checked_value, suffix_args, suffix_text
 from .base import MIN_OPSET, Arg, Kept, Layer, Shape, ShapeIssue, integer, real, register, shape_text
 from .emission import Emitter, Weight
-from .framework import Constructor, TorchCode, number
+from .framework import Constructor, KerasCode, KerasWeight, TorchCode, number
 from .initializers import Uniform
 from .reach import WHOLE
 
@@ -80,6 +80,12 @@ class Dense(ActivationSuffix, Layer):
         module = Constructor("nn.Linear", (str(inputs[0][0]), str(self.features), *bias))
         return TorchCode(module, activation=self.torch_suffix())
 
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        activation, after = self.keras_suffix()
+        arguments = (str(self.features), *(("use_bias=False",) if self.nobias else ()), *activation)
+        weights = (KerasWeight("weight", (1, 0)), *(() if self.nobias else (KerasWeight("bias"),)))
+        return KerasCode(Constructor("keras.layers.Dense", arguments), weights=weights, activation=after)
+
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]
         y = tape.op("Gemm", operands, self.own_output(name, "gemm"), transB=1)
@@ -102,6 +108,15 @@ class Flatten(Layer):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(Constructor("nn.Flatten"))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        # The spec flattens channels first: the channels move back in front of the spatial axes, so
+        # that a dense layer after it takes the spec's weights as they are.
+        rank = len(inputs[0])
+        if rank < 2:
+            return KerasCode(Constructor("keras.layers.Flatten"))
+        channels_first = Constructor("keras.layers.Permute", (f"({', '.join(map(str, (rank, *range(1, rank))))})",))
+        return KerasCode(Constructor("keras.layers.Flatten"), before=(("channels_first", channels_first),))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Flatten", inputs, name, axis=1)
@@ -134,6 +149,9 @@ class Dropout(Layer):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(Constructor("nn.Dropout", (number(self.p),)))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return KerasCode(Constructor("keras.layers.Dropout", (number(self.p),)))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return inputs[0]

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Shape, real, register
 from .dense import Dropout
-from .framework import Constructor, TorchCode, number
+from .framework import Constructor, KerasCode, NoKerasForm, TorchCode, number
 
 # torchvision's StochasticDepth in its "row" mode, without importing torchvision.
 TORCH_DROP_PATH = '''class DropPath(nn.Module):
@@ -47,3 +47,7 @@ class DropPath(Dropout):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(Constructor("DropPath", (number(self.p),)), helper=TORCH_DROP_PATH)
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        # Not Dropout's: Keras's Dropout drops single values, a drop path whole samples.
+        raise NoKerasForm("Keras has no drop path (stochastic depth) layer; a helper is not written yet")

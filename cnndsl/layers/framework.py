@@ -69,3 +69,57 @@ def torch_padding(begin: Sequence[int], end: Sequence[int]) -> str:
     """`F.pad`'s amounts, the last axis first, for per-axis begin and end padding."""
     amounts = [amount for b, e in zip(reversed(begin), reversed(end), strict=True) for amount in (b, e)]
     return f"({', '.join(map(str, amounts))})"
+
+
+# Keras (`cnndsl export --to keras`): channels-last functional models. A kind that has a form defines
+# `keras_code(inputs, output) -> KerasCode`; what Keras cannot express exactly raises `NoKerasForm`.
+
+
+class KerasWeight(NamedTuple):
+    """One of a Keras layer's weights (in the order of its `get_weights()`), from the spec's weight
+    `name` (ONNX layout, channels first): reshaped to `reshape` where given, then its axes taken in
+    the order `axes`. The reverse conversion undoes both."""
+
+    name: str
+    axes: tuple[int, ...] = (0,)
+    reshape: tuple[int, ...] | None = None
+
+
+class KerasCode(NamedTuple):
+    """A layer in Keras 3's functional API, on channels-last tensors.
+
+    layer: the Keras layer (the writer adds its `name=`); None where the input passes unchanged.
+    inputs_as_list: a merge, called on the list of its inputs.
+    before: parameterless layers applied first (explicit padding, a permutation), each with the
+        suffix its name gets after the layer's.
+    weights: how the spec's weights become the layer's, in the layer's order.
+    helper: the source of a layer class Keras lacks, written once into the generated file.
+    activation: a suffix Keras takes by no name (`leakyrelu 0.1`): a layer applied after.
+    """
+
+    layer: Constructor | None
+    inputs_as_list: bool = False
+    before: tuple[tuple[str, Constructor], ...] = ()
+    weights: tuple[KerasWeight, ...] = ()
+    helper: str = ""
+    activation: Constructor | None = None
+
+
+class NoKerasForm(Exception):
+    """Raised by `keras_code` for what Keras cannot express exactly; the message says what."""
+
+
+def keras_class(stem: str, shape: Shape) -> str:
+    """The Keras layer for the input's spatial rank: `keras.layers.Conv2D` for a CxHxW input."""
+    return f"keras.layers.{stem}{max(len(shape) - 1, 1)}D"
+
+
+def channels_last_kernel(rank: int) -> tuple[int, ...]:
+    """Axes taking a kernel (out, in, *window) to Keras's (*window, in, out)."""
+    return (*range(2, rank + 2), 1, 0)
+
+
+def keras_padding(begin: Sequence[int], end: Sequence[int]) -> str:
+    """A ZeroPadding layer's `padding`: `(b, e)` for one axis, `((b, e), (b, e))` for several."""
+    pairs = [f"({b}, {e})" for b, e in zip(begin, end, strict=True)]
+    return pairs[0] if len(pairs) == 1 else f"({', '.join(pairs)})"

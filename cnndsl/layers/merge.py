@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Kept, Layer, Shape, ShapeIssue, register, shape_text
 from .emission import Emitter
-from .framework import TorchCode
+from .framework import Constructor, KerasCode, TorchCode
 from .reach import IDENTITY, Window
 
 
@@ -33,6 +33,9 @@ class Concat(Layer):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(None, "torch.cat([{xs}], dim=1)")
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return KerasCode(Constructor("keras.layers.Concatenate", ("axis=-1",)), inputs_as_list=True)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Concat", inputs, name, axis=1)
@@ -63,6 +66,9 @@ class Add(Layer):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(None, " + ".join(f"{{{index}}}" for index in range(len(inputs))))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return KerasCode(Constructor("keras.layers.Add"), inputs_as_list=True)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return fold(tape, "Add", name, inputs)
@@ -120,6 +126,9 @@ class Mul(Layer):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(None, " * ".join(f"{{{index}}}" for index in range(len(inputs))))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return KerasCode(Constructor("keras.layers.Multiply"), inputs_as_list=True)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         # Shapes without the batch axis have equal ranks, so ONNX's trailing-axis broadcasting

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Kept, Layer, Shape, integer, real, register
 from .emission import Emitter, Weight
-from .framework import Constructor, TorchCode, number, torch_class
+from .framework import Constructor, KerasCode, KerasWeight, TorchCode, number, torch_class
 from .initializers import Constant
 
 # PyTorch's initial values: scale 1 and shift 0 are learnt, the running statistics are not.
@@ -76,6 +76,12 @@ class BatchNorm(Layer):
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         eps = () if self.eps == 1e-5 else (f"eps={number(self.eps)}",)
         return TorchCode(Constructor(torch_class("BatchNorm", inputs[0]), (str(inputs[0][0]), *eps)))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        # Keras's epsilon defaults to 1e-3: always written. Its weights: gamma, beta, moving mean, variance.
+        layer = Constructor("keras.layers.BatchNormalization", (f"epsilon={number(self.eps)}",))
+        names = ("weight", "bias", "running_mean", "running_var")
+        return KerasCode(layer, weights=tuple(KerasWeight(name) for name in names))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]

@@ -7,7 +7,18 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Kept, Layer, Shape, ShapeIssue, WindowValue, broadcast, extents, register, window
 from .emission import Emitter
-from .framework import Constructor, NoTorchForm, TorchCode, extent, torch_class, torch_padding
+from .framework import (
+    Constructor,
+    KerasCode,
+    NoKerasForm,
+    NoTorchForm,
+    TorchCode,
+    extent,
+    keras_class,
+    keras_padding,
+    torch_class,
+    torch_padding,
+)
 from .geometry import (
     AxisGeometry,
     Padding,
@@ -20,6 +31,25 @@ from .geometry import (
     window_reach,
 )
 from .reach import WHOLE, Window
+
+# Keras pads with zeros only; max pooling pads with -inf.
+SPATIAL_PAD = """class SpatialPad(keras.layers.Layer):
+    \"\"\"Pads the spatial axes of a channels-last tensor with a constant: (begin, end) per axis.\"\"\"
+
+    def __init__(self, padding, value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.padding, self.value = tuple(tuple(pair) for pair in padding), value
+
+    def call(self, x):
+        return keras.ops.pad(x, ((0, 0), *self.padding, (0, 0)), constant_values=self.value)
+
+    def compute_output_shape(self, shape):
+        spatial = [None if n is None else n + b + e for n, (b, e) in zip(shape[1:-1], self.padding, strict=True)]
+        return (shape[0], *spatial, shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding, "value": self.value}
+"""
 
 
 @register
@@ -195,6 +225,35 @@ class Pool(Layer):
         if self.exclude_pad:
             arguments.append("count_include_pad=False")
         return TorchCode(Constructor(torch_class(stem, inputs[0]), tuple(arguments)), call)
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        stem = "MaxPooling" if self.op == "max" else "AveragePooling"
+        if self.global_:
+            return KerasCode(Constructor(keras_class(f"Global{stem}", inputs[0]), ("keepdims=True",)))
+        if self.adaptive:  # exact windows only (output_shape), so a plain pooling
+            windows = extent([n // out for n, out in zip(inputs[0][1:], output[1:], strict=True)])
+            return KerasCode(Constructor(keras_class(stem, inputs[0]), (windows,)))
+        geometry = self._geometry(inputs[0])
+        begin = [a.pad_begin for a in geometry]
+        # Keras has no ceil mode: the windows it adds past the end become padding at the end, which
+        # max pooling ignores (average pooling would count it).
+        end = [
+            (out - 1) * a.stride + a.kernel - a.size - a.pad_begin for out, a in zip(output[1:], geometry, strict=True)
+        ]
+        if any(e != a.pad_end for e, a in zip(end, geometry, strict=True)) and self.op == "avg":
+            raise NoKerasForm("average pooling in ceil mode has no Keras form")
+        if any(begin + end) and self.op == "avg" and self.exclude_pad:
+            raise NoKerasForm("average pooling over padding it excludes (`exclude_pad`) has no exact Keras form")
+        before: tuple[tuple[str, Constructor], ...] = ()
+        if any(begin + end) and self.op == "max":  # padded with -inf, which no window picks
+            pairs = [f"({b}, {e})" for b, e in zip(begin, end, strict=True)]
+            per_axis = f"({pairs[0]},)" if len(pairs) == 1 else f"({', '.join(pairs)})"
+            before = (("pad", Constructor("SpatialPad", (per_axis, 'value=float("-inf")'))),)
+        elif any(begin + end):
+            before = (("pad", Constructor(keras_class("ZeroPadding", inputs[0]), (keras_padding(begin, end),))),)
+        arguments = (extent([a.kernel for a in geometry]), f"strides={extent([a.stride for a in geometry])}")
+        helper = SPATIAL_PAD if self.op == "max" and before else ""
+        return KerasCode(Constructor(keras_class(stem, inputs[0]), arguments), before=before, helper=helper)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         op = "MaxPool" if self.op == "max" else "AveragePool"

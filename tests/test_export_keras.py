@@ -1,0 +1,108 @@
+"""`cnndsl export --to keras`: the generated functional model is the compiled ONNX model, channels last.
+
+For each spec: the model's trainable and non-trainable counts are the checker's; with the compiled
+model's weights (random batch-norm statistics) loaded by the generated `load_cnndsl_weights`, its
+inference outputs are ONNX Runtime's (input NCHW -> NHWC, outputs back; relative error at most 1e-4);
+`save_cnndsl_weights` gives back exactly the .npz it loaded. A kind Keras lacks is E510, located.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnndsl
+from cnndsl.export.keras import keras_source
+
+os.environ["KERAS_BACKEND"] = "torch"
+keras = pytest.importorskip("keras", reason="Keras 3 is an optional extra")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from tests.test_export_pytorch import with_random_statistics  # noqa: E402 - after the backend is chosen
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+REPRESENTATIVE = ["lenet5", "resnet18", "mobilenet_v3_small", "squeezenet1_0", "audio1d", "video3d"]
+
+
+def compare(model: cnndsl.CheckedModel, tmp_path: Path, batch: int = 1) -> None:
+    source = keras_source(model)
+    generated = types.ModuleType(f"generated_{model.name}")
+    exec(compile(source, f"{model.name}.py", "exec"), generated.__dict__)
+    network = generated.build_model()
+    trainable = sum(int(np.prod(w.shape)) for w in network.trainable_weights)
+    fixed = sum(int(np.prod(w.shape)) for w in network.non_trainable_weights)
+    assert (trainable, fixed) == (model.trainable_params, model.non_trainable_params)
+
+    proto = cnndsl.compile_model(model, seed=0)
+    weights = with_random_statistics(proto)
+    np.savez(tmp_path / "w.npz", **weights)
+    generated.load_cnndsl_weights(network, str(tmp_path / "w.npz"))
+    generated.save_cnndsl_weights(network, str(tmp_path / "back.npz"))
+    with np.load(tmp_path / "back.npz") as back:
+        assert set(back.files) == set(weights)
+        for name, array in weights.items():
+            np.testing.assert_array_equal(back[name], array)
+
+    for initializer in proto.graph.initializer:
+        initializer.CopyFrom(onnx.numpy_helper.from_array(weights[initializer.name], initializer.name))
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = np.random.default_rng(1).standard_normal((batch, *model.graph.input_shape), dtype=np.float32)
+    expected = session.run(None, {session.get_inputs()[0].name: feed})
+    actual = network(np.moveaxis(feed, 1, -1), training=False)
+    actual = actual if isinstance(actual, (list, tuple)) else [actual]
+    for want, got in zip(expected, actual, strict=True):
+        got = np.moveaxis(keras.ops.convert_to_numpy(got), -1, 1)
+        assert got.shape == want.shape
+        scale = max(float(np.abs(want).max()), 1e-6)
+        assert float(np.abs(got - want).max()) / scale <= 1e-4
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVE)
+def test_representative_specs(name: str, tmp_path: Path) -> None:
+    compare(cnndsl.check_file(str(SPECS / f"{name}.cnn")), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", sorted(SPECS.glob("*.cnn")), ids=lambda path: path.stem)
+def test_every_spec_keras_has(spec: Path, tmp_path: Path) -> None:
+    model = cnndsl.check_file(str(spec))
+    try:
+        keras_source(model)
+    except cnndsl.CnnError as failure:
+        assert {d.code for d in failure.diagnostics} == {"E510"}
+        pytest.skip(f"a layer Keras has no form for: {failure.diagnostics[0].message}")
+    compare(model, tmp_path)
+
+
+def test_a_kind_keras_lacks_is_located_and_nothing_is_written(tmp_path: Path) -> None:
+    spec = tmp_path / "net.cnn"
+    spec.write_text("input 3x8x8\nconv 3 4 pad 1\nlrn 3\n")
+    output = tmp_path / "net.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "cnndsl", "export", str(spec), "--to", "keras", "-o", str(output)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "E510" in result.stderr and "keras" in result.stderr
+    assert "net.cnn:3" in result.stderr and "Traceback" not in result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and not Path(sys.prefix, "bin", "ruff").exists(), reason="no ruff")
+def test_generated_source_passes_ruff(tmp_path: Path) -> None:
+    ruff = shutil.which("ruff") or str(Path(sys.prefix, "bin", "ruff"))
+    for name in REPRESENTATIVE:
+        (tmp_path / f"{name}.py").write_text(keras_source(cnndsl.check_file(str(SPECS / f"{name}.cnn"))))
+    config = ["--no-cache", "--config", str(SPECS.parent / "pyproject.toml")]
+    for command in (["check", *config], ["format", "--check", "--diff", *config]):
+        result = subprocess.run([ruff, *command, str(tmp_path)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
