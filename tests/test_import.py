@@ -111,6 +111,26 @@ def _data_outside_the_directory(path: pathlib.Path) -> None:
     path.write_bytes(onnx_models.data_outside_the_directory().SerializeToString())
 
 
+def test_a_concat_of_one_tensor_is_that_tensor(tmp_path):
+    # torchvision's DenseNet concatenates [x] alone before each block's first layer
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [
+        helper.make_node("Concat", ["x"], ["joined"], name="cat", axis=1),
+        helper.make_node("Relu", ["joined"], ["y"], name="relu"),
+    ]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y])), tmp_path / "m.onnx")
+    assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.cnn")]) == 0
+    assert (tmp_path / "m.cnn").read_text().endswith("input 3x8x8\n\nrelu\n")
+    assert cnndsl.check_file(tmp_path / "m.cnn").outputs == [("output", (3, 8, 8))]
+    # alone, it leaves nothing to write: a spec is a network
+    onnx.save(onnx_models.chain([("Concat", "cat")], ["N", 3, 8, 8], axis=1), tmp_path / "alone.onnx")
+    assert main(["import", str(tmp_path / "alone.onnx"), "-o", str(tmp_path / "alone.cnn")]) == 1
+    assert not (tmp_path / "alone.cnn").exists()
+
+
 @pytest.mark.parametrize(
     ("make", "code", "words"),
     [

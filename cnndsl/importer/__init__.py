@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 
+from ..diagnostics import shorten
 from .blocks import write_structured
 from .graph import Graph
 from .mapping import layers_of
-from .reading import Shape, read_model
+from .reading import Shape, fail, read_model
 from .rekey import keyed_weights
 from .structure import flattened, structure
 from .writing import Spec, write_spec
@@ -24,6 +25,8 @@ def import_model(path: str, input_shape: Shape | None = None) -> Spec:
     layers, aliases = layers_of(graph)
     outputs = [aliases.get(name, name) for name in graph.outputs]
     origin = os.path.basename(path)
+    if not layers:  # Identity, a one-tensor Concat ...: a spec needs at least one layer (E218)
+        raise fail("E703", f"'{shorten(path)}' has no layer: its output is its input", help="a spec is a network")
     items = structure(layers, model.input_name, outputs)
     if items is None:
         header = (

@@ -270,6 +270,8 @@ def concat(graph: Graph, node: onnx.NodeProto) -> Match:
     rank = len(graph.shape(node.output[0]) or ())
     if int(attributes(node)["axis"]) % max(rank, 1) != 1 or constant_inputs(graph, node):  # type: ignore[call-overload]
         raise unsupported(node, "a concatenation joins data tensors on the channel axis")
+    if len(node.input) == 1:  # torch.cat([x]): DenseNet's first layer of each block; x itself
+        return identity(graph, node)
     return one_layer(node, "concat", list(node.input), takes_tensors=True)
 
 
