@@ -124,7 +124,7 @@ def test_a_concat_of_one_tensor_is_that_tensor(tmp_path):
     onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], [y])), tmp_path / "m.onnx")
     assert main(["import", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "m.cnn")]) == 0
     assert (tmp_path / "m.cnn").read_text().endswith("input 3x8x8\n\nrelu\n")
-    assert cnndsl.check_file(tmp_path / "m.cnn").outputs == [("output", (3, 8, 8))]
+    assert [shape for _, shape in cnndsl.check_file(tmp_path / "m.cnn").outputs] == [(3, 8, 8)]
     # alone, it leaves nothing to write: a spec is a network
     onnx.save(onnx_models.chain([("Concat", "cat")], ["N", 3, 8, 8], axis=1), tmp_path / "alone.onnx")
     assert main(["import", str(tmp_path / "alone.onnx"), "-o", str(tmp_path / "alone.cnn")]) == 1
