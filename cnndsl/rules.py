@@ -223,15 +223,37 @@ def _may_hold_table(text: str) -> bool:
     return "tool.cnndsl" in compact or "[tool]" in compact or "{cnndsl=" in compact
 
 
+# tomllib recurses once per nesting level of arrays and inline tables, as deep as the host's recursion
+# limit allows (importing keras raises it to 3000): nesting is bounded here instead, the same in
+# every process, far past any real pyproject.toml.
+MAX_TOML_NESTING = 100
+
+
 def _parse_toml(text: str, path: str) -> dict[str, Any]:
     import tomllib  # only a pyproject.toml that may hold [tool.cnndsl] needs it
 
+    too_deep = RuleError(f"{path}: not read: its arrays or tables are nested too deeply")
+    if _bracket_depth(text) > MAX_TOML_NESTING:
+        raise too_deep
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as problem:
         raise RuleError(f"{path}: not valid TOML: {problem}") from None
-    except RecursionError:  # tomllib recurses once per nesting level of arrays and tables
-        raise RuleError(f"{path}: not read: its arrays or tables are nested too deeply") from None
+    except RecursionError:
+        raise too_deep from None
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest nesting of [ and { (brackets in strings and comments count too: only a file past
+    any real nesting is refused for them)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _selection_of(table: dict[str, Any], path: str) -> Selection:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 
 import pytest
 
@@ -402,11 +403,17 @@ def test_an_output_under_dev_is_refused_even_through_a_link_to_a_regular_file(tm
         ("[tool.cnndsl]\nx = " + "[" * 800 + "]" * 800 + "\n", "nested too deeply"),
     ],
 )
-def test_a_pyproject_that_cannot_be_read_is_a_usage_error(tmp_path, capsys, table, message):
+@pytest.mark.parametrize("recursion_limit", [1_000, 3_000])  # 3,000: what importing keras sets
+def test_a_pyproject_that_cannot_be_read_is_a_usage_error(tmp_path, capsys, table, message, recursion_limit):
     (tmp_path / "pyproject.toml").write_text(table)
     spec = tmp_path / "s.cnn"
     spec.write_text("input 1x8\nrelu\n")
-    assert main(["check", str(spec)]) == 2
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit)
+    try:
+        assert main(["check", str(spec)]) == 2
+    finally:
+        sys.setrecursionlimit(previous)
     assert message in capsys.readouterr().err
 
 
