@@ -1,4 +1,4 @@
-"""`cnndsl draw` timings on ResNet-152 (docs/draw.md records them): `python benchmarks/draw.py`.
+"""`cnndsl draw` timings on ResNet-152 (docs/draw.md records them): `python -m benchmarks.draw`.
 
 - writing the HTML report (the spec already checked), at depth 2 and with every layer;
 - its layout in headless chromium (the page's own measure, data-layoutMs) as the page opens
@@ -13,8 +13,8 @@ from __future__ import annotations
 import pathlib
 import shutil
 import tempfile
-import time
 
+from benchmarks.timing import best
 from cnndsl.draw import DrawOptions, draw
 from cnndsl.draw.html import opening_depth
 from cnndsl.model import check_file
@@ -23,25 +23,16 @@ SPEC = pathlib.Path(__file__).resolve().parent.parent / "specs" / "resnet152.cnn
 RUNS = 3
 
 
-def best(action) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     model = check_file(SPEC)
     out = pathlib.Path(tempfile.mkdtemp())
     for depth in (2, None):
         shown = "every layer" if depth is None else f"depth {depth}"
         html = out / f"resnet152-{depth}.html"
-        seconds = best(lambda html=html, depth=depth: draw(model, str(html), options=DrawOptions(depth)))
+        seconds = best(lambda html=html, depth=depth: draw(model, str(html), options=DrawOptions(depth)), RUNS)
         print(f"html, {shown}: written in {seconds:.3f} s ({html.stat().st_size / 1e3:.0f} kB)")
         if shutil.which("dot"):
-            seconds = best(lambda depth=depth: draw(model, str(out / "r.svg"), options=DrawOptions(depth)))
+            seconds = best(lambda depth=depth: draw(model, str(out / "r.svg"), options=DrawOptions(depth)), RUNS)
             print(f"svg, {shown}: {seconds:.3f} s")
     chromium = shutil.which("chromium")
     try:

@@ -1,4 +1,4 @@
-"""`cnndsl export` timings (docs/export.md records them): `python benchmarks/export.py`.
+"""`cnndsl export` timings (docs/export.md records them): `python -m benchmarks.export`.
 
 The PyTorch source of ResNet-152 from its checked spec (the issue's bound: under 0.2 s), and of the
 largest spec of a few other families; each figure is the best of a few runs.
@@ -7,8 +7,8 @@ largest spec of a few other families; each figure is the best of a few runs.
 from __future__ import annotations
 
 import pathlib
-import time
 
+from benchmarks.timing import best
 from cnndsl.export import export
 from cnndsl.model import check_file
 
@@ -19,13 +19,7 @@ RUNS = 5
 
 def best_seconds(name: str) -> tuple[float, int]:
     model = check_file(str(SPECS / f"{name}.cnn"))
-    times, lines = [], 0
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        source = export(model, "pytorch")
-        times.append(time.perf_counter() - start)
-        lines = source.count("\n")
-    return min(times), lines
+    return best(lambda: export(model, "pytorch"), RUNS), export(model, "pytorch").count("\n")
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """`cnndsl import` timings on torchvision's ResNet-152 exported by torch.onnx's TorchScript exporter
-(docs/import.md records them): `python benchmarks/import_onnx.py`.
+(docs/import.md records them): `python -m benchmarks.import_onnx`.
 
 - the whole process, `cnndsl import resnet152.onnx -o ... --weights-out ...` (Python's start, the
   onnx package's import, reading, structure and block discovery, writing the spec and the .npz);
@@ -14,19 +14,11 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
+
+from benchmarks.timing import best
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RUNS = 3
-
-
-def best(action) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def export(path: pathlib.Path) -> None:
@@ -45,10 +37,10 @@ def main() -> None:
     export(model)
     command = [sys.executable, "-m", "cnndsl", "import", str(model), "-o", str(out / "r.cnn")]
     command += ["--weights-out", str(out / "r.npz"), "-q"]
-    whole = best(lambda: subprocess.run(command, check=True))
+    whole = best(lambda: subprocess.run(command, check=True), RUNS)
     from cnndsl.importer import import_model
 
-    alone = best(lambda: import_model(str(model)))
+    alone = best(lambda: import_model(str(model)), RUNS)
     lines = [line for line in (out / "r.cnn").read_text().splitlines() if line.strip() and not line.startswith("#")]
     print(f"ResNet-152 (TorchScript export, {model.stat().st_size / 1e6:.0f} MB): {len(lines)} spec lines")
     print(f"whole process: {whole:.2f} s; import_model alone: {alone:.2f} s")

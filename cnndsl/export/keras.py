@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from ..diagnostics import CnnError, Label, error
 from ..ir import Node
 from ..layers.framework import Constructor, KerasCode, NoKerasForm
 from ..model import CheckedModel
 from ..version import __version__
+from .declared import declared_codes
 from .layout import INDENT, wrapped
 
 # The generated functions that convert weights: a layer's arrays are the spec's, reshaped and
@@ -47,26 +47,7 @@ def keras_name(name: str) -> str:
 
 def keras_codes(model: CheckedModel) -> dict[Node, KerasCode]:
     """Every layer's Keras form; E510, located at the layer, where one has none."""
-    codes: dict[Node, KerasCode] = {}
-    problems = []
-    for node, layer in model.graph.layer_nodes():
-        try:
-            method = getattr(layer, "keras_code", None)
-            if method is None:
-                raise NoKerasForm(f"Keras has no form of the layer kind '{layer.kind}' yet")
-            codes[node] = method([model.shapes[p] for p in node.inputs], model.shapes[node])
-        except NoKerasForm as problem:
-            problems.append(
-                error(
-                    "E510",
-                    f"cannot export '{node.name}' to keras: {problem}",
-                    Label(node.source, node.span, f"{layer.display_kind} has no exact Keras form here"),
-                    help="write the layer in a form the target has, or compile the spec to ONNX instead",
-                )
-            )
-    if problems:
-        raise CnnError(problems)
-    return codes
+    return declared_codes(model, "keras_code", NoKerasForm, "Keras")
 
 
 def keras_source(model: CheckedModel) -> str:

@@ -14,11 +14,11 @@ import keyword
 import re
 import textwrap
 
-from ..diagnostics import CnnError, Label, error
 from ..ir import Node
 from ..layers.framework import NoTorchForm, TorchCode
 from ..model import CheckedModel
 from ..version import __version__
+from .declared import declared_codes
 from .layout import INDENT, LINE_LENGTH, wrapped
 from .pytorch_blocks import DEFAULT_MARK, DIVISIBLE_HELPER, BlockClass, Instance, NoBlockClass, block_class
 from .structure import Container, access, module_tree
@@ -34,27 +34,7 @@ _CONV_DEFAULT_VALUES = {"stride": "1", "padding": "0", "dilation": "1", "groups"
 
 def torch_codes(model: CheckedModel) -> dict[Node, TorchCode]:
     """Every layer's PyTorch form; E510, located at the layer, where one has none."""
-    codes: dict[Node, TorchCode] = {}
-    problems = []
-    for node, layer in model.graph.layer_nodes():
-        inputs = [model.shapes[p] for p in node.inputs]
-        try:
-            method = getattr(layer, "torch_code", None)
-            if method is None:
-                raise NoTorchForm(f"PyTorch has no form of the layer kind '{layer.kind}'")
-            codes[node] = method(inputs, model.shapes[node])
-        except NoTorchForm as problem:
-            problems.append(
-                error(
-                    "E510",
-                    f"cannot export '{node.name}' to pytorch: {problem}",
-                    Label(node.source, node.span, f"{layer.display_kind} has no exact PyTorch form here"),
-                    help="write the layer in a form the target has, or compile the spec to ONNX instead",
-                )
-            )
-    if problems:
-        raise CnnError(problems)
-    return codes
+    return declared_codes(model, "torch_code", NoTorchForm, "PyTorch")
 
 
 def pytorch_source(model: CheckedModel) -> str:
