@@ -13,7 +13,9 @@ import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "cnndsl"
 GENERATED = {"cnndsl.syntax.tables"}
-DATA_PACKAGES = {"cnndsl.grammars"}  # grammars/ ships as this package: the grammar file, no code
+# Directories of data shipped as packages: grammars/ (the grammar file, mapped in as cnndsl.grammars)
+# and the HTML report's assets and vendored library.
+DATA_PACKAGES = {"cnndsl.grammars", "cnndsl.draw.assets", "cnndsl.draw.vendor"}
 MAX_LINES = 400
 # The one sanctioned backward edge: the checked model's picture methods (`model.draw(path)`, and
 # `_repr_svg_`/`_repr_html_`, which Jupyter's display protocol looks up on the object's own class)
