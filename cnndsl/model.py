@@ -257,6 +257,7 @@ def check_source(
     *,
     rules: RuleSet | None = None,
     unsaved: Mapping[str, str] | None = None,
+    module: Module | None = None,
 ) -> CheckedModel:
     """Run every checking pass; raise CnnError with located diagnostics on failure.
 
@@ -264,8 +265,10 @@ def check_source(
     cnndsl.rules). Errors are always reported. `# cnndsl: ignore[...]` comments are honoured either way.
     unsaved: texts to read instead of the files on disk, by normalised absolute path (an editor's
     open buffers): a library edited but not saved is checked as it reads in the editor.
+    module: the source's syntax tree, where the caller parsed it already with `parse_spec` and the
+    same limits (the language server, which reads the text's names from it): not parsed twice.
     """
-    return _check(source, _validated(limits), rules, unsaved or {})
+    return _check(source, _validated(limits), rules, unsaved or {}, module)
 
 
 def check_text(
@@ -308,9 +311,15 @@ def _looks_like_a_spec_path(spec: str | os.PathLike[str]) -> bool:
     return isinstance(spec, str) and "\n" not in spec and spec.strip().endswith(".cnn")
 
 
-def _check(source: Source, limits: Limits, rules: RuleSet | None, unsaved: Mapping[str, str] = {}) -> CheckedModel:
+def _check(
+    source: Source,
+    limits: Limits,
+    rules: RuleSet | None,
+    unsaved: Mapping[str, str] = {},
+    module: Module | None = None,
+) -> CheckedModel:
     """The passes, in order; each raises CnnError with located diagnostics when it fails."""
-    module = parser.parse(source, limits.max_depth, _max_elements(limits))
+    module = parse_spec(source, limits) if module is None else module
     graph, resolve_warnings = resolve.resolve(module, lambda path: _read_module(path, limits, unsaved), limits)
     shapes = analysis.infer_shapes(graph)
     stats = analysis.count(graph, shapes, limits.max_params)
@@ -340,4 +349,9 @@ def _read_module(path: str, limits: Limits, unsaved: Mapping[str, str]) -> Modul
     its unsaved text where there is one."""
     text = unsaved.get(path)
     source = reader.read_source(path, limits.max_file_bytes) if text is None else reader.source_from_text(path, text)
+    return parse_spec(source, limits)
+
+
+def parse_spec(source: Source, limits: Limits = Limits()) -> Module:
+    """A spec's syntax tree, parsed under the limits checking applies (E101-E104, E214, E216, E303)."""
     return parser.parse(source, limits.max_depth, _max_elements(limits))

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 
 from .. import reader
 from ..diagnostics import CnnError, Diagnostic
-from ..model import CheckedModel, check_source
+from ..model import CheckedModel, check_source, parse_spec
 from ..resolve import Limits
 from ..rules import ConfigCache, RuleError, RuleSet, configured_rules
 from ..source import Source
-from ..syntax import parser
 from .index import FileIndex
 
 if TYPE_CHECKING:
@@ -49,10 +48,12 @@ class Analysis:
         self.source = Source(path, text)
         try:
             source = self.source = reader.source_from_text(path, text)
-            self.index = FileIndex(parser.parse(source, limits.max_depth))
+            module = parse_spec(source, limits)
+            self.index = FileIndex(module)
             if self.is_library:
                 return  # blocks alone: checked where a spec uses them; a check here would be E206
-            self.model = check_source(source, limits, rules=_rules(path, rules_cache), unsaved=unsaved)
+            rules = _rules(path, rules_cache)
+            self.model = check_source(source, limits, rules=rules, unsaved=unsaved, module=module)
             self.diagnostics = self.model.warnings
         except CnnError as failure:
             self.diagnostics = failure.diagnostics
@@ -99,7 +100,7 @@ class Libraries:
                 if text is not None
                 else reader.read_source(path, self.limits.max_file_bytes)
             )
-            index: FileIndex | None = FileIndex(parser.parse(source, self.limits.max_depth))
+            index: FileIndex | None = FileIndex(parse_spec(source, self.limits))
         except CnnError:
             index = None
         self._parsed[path] = (stamp, index)
