@@ -96,8 +96,17 @@ def _fixed_dims(spec: InputSpec) -> tuple[Any, list[Any]]:
     return spec.shape[0], list(spec.shape[1:])
 
 
+def as_fed(spec: InputSpec, x: NDArray[np.float32]) -> NDArray[Any]:
+    """The input as the model takes it: float16 for a model whose input is (`compile --precision
+    fp16 --io fp16`), float32 otherwise."""
+    return x.astype(np.float16) if spec.type == FLOAT16_INPUT else x
+
+
+FLOAT16_INPUT = "tensor(float16)"
+
+
 def _plan_random_input(spec: InputSpec, batch: int | None, seed: int) -> PlannedInput:
-    if spec.type != "tensor(float)":
+    if spec.type not in ("tensor(float)", FLOAT16_INPUT):
         raise fail(
             "E507",
             f"input '{spec.name}' has type {spec.type}; random inputs are float only",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..diagnostics import Diagnostic, shorten
+from ..diagnostics import Diagnostic, byte_size, shorten
 from ..model import CheckedModel
 
 _NUMERIC_KINDS = "biuf"  # bool, integers, floating point: what statistics are computed for
@@ -61,6 +61,8 @@ class RunReport:
     outputs: list[OutputStat]
     latencies: list[float]  # seconds, one per timed run
     warnings: list[Diagnostic] = field(default_factory=list)  # the spec's lint, for a .cnn
+    precision: str = "fp32"  # read from the model run (cnndsl.runtime.precision)
+    model_bytes: int = 0  # its size: serialized, or on disk with its external data
 
     @property
     def median(self) -> float:
@@ -72,6 +74,7 @@ class RunReport:
         lines = (
             [
                 f"model:   {self.model}",
+                f"  precision {self.precision}, {byte_size(self.model_bytes)}",
                 f"device:  {self.device} ({self.providers[0]})",
                 f"input:   {self.input_name} {shape} float32, {self.input_source}",
             ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -19,8 +20,9 @@ from ..model import CheckedModel, check_file
 from ..resolve import Limits
 from ..rules import RuleSet
 from .failure import fail
-from .inputs import InputSpec, PlannedInput, allocate, only_input, plan_input, spec_input
+from .inputs import InputSpec, PlannedInput, allocate, as_fed, only_input, plan_input, spec_input
 from .memory import check_memory, default_memory_limit, onnx_needs, spec_needs
+from .precision import read_precision
 from .report import RunReport, describe_output, softmax_outputs
 from .session import device_of, is_onnx_path, model_source, open_session
 
@@ -34,6 +36,7 @@ class _Loaded(NamedTuple):
     session: onnxruntime.InferenceSession
     input: InputSpec
     planned: PlannedInput
+    source: bytes | str  # what the session loaded
 
 
 def run_file(
@@ -49,6 +52,7 @@ def run_file(
     max_memory: int | None = None,
     top_k: int | None = None,
     rules: RuleSet | None = None,
+    convert: Callable[[CheckedModel, bytes | str], bytes] | None = None,
     **compile_options: Any,
 ) -> RunReport:
     """Load a .cnn or .onnx file, run it `repeat` times after one warm-up, and report.
@@ -56,7 +60,8 @@ def run_file(
     max_memory: bytes the run may need (input, weights, live activations), checked before anything
     is allocated (E508); None for default_memory_limit(). top_k: show the k most likely classes of
     every 2-D output, softmaxing logits; None shows the top 5 of softmax outputs only. rules: the
-    warnings a spec reports (cnndsl.rules; default DEFAULT_RULES)."""
+    warnings a spec reports (cnndsl.rules; default DEFAULT_RULES). convert: applied to a spec's
+    compiled model before it runs (`run --precision`: cnndsl.deploy converts it)."""
     path = os.fspath(path)
     if repeat < 1:
         raise ValueError("repeat must be at least 1")
@@ -67,11 +72,14 @@ def run_file(
     if is_onnx_path(path):
         loaded = _load_onnx(path, device, threads, batch, input_path, seed, limit)
     else:
-        loaded = _load_spec(path, device, threads, batch, input_path, seed, limit, limits, rules, compile_options)
+        loaded = _load_spec(
+            path, device, threads, batch, input_path, seed, limit, limits, rules, convert, compile_options
+        )
     session, spec, planned = loaded.session, loaded.input, loaded.planned
     x = allocate(planned)
+    precision, model_bytes = read_precision(loaded.source)
     names = [o.name for o in session.get_outputs()]
-    results, latencies = _timed_runs(session, names, {spec.name: x}, repeat)
+    results, latencies = _timed_runs(session, names, {spec.name: as_fed(spec, x)}, repeat)
     softmax_names = softmax_outputs(loaded.model) if loaded.model is not None else None
     outputs = [
         describe_output(name, np.asarray(value), softmax_names, top_k)
@@ -87,6 +95,8 @@ def run_file(
         outputs,
         latencies,
         list(getattr(loaded.model, "warnings", [])),
+        precision,
+        model_bytes,
     )
 
 
@@ -100,11 +110,12 @@ def _load_onnx(
     limit: int,
 ) -> _Loaded:
     """The session first: only it knows the model's input."""
-    session = open_session(model_source(path)[0], device, threads)
+    source = model_source(path)[0]
+    session = open_session(source, device, threads)
     spec = only_input(session)
     planned = plan_input(spec, batch, input_path, seed)
     check_memory(onnx_needs(session, spec, planned), limit)
-    return _Loaded(None, path, session, spec, planned)
+    return _Loaded(None, path, session, spec, planned, source)
 
 
 def _load_spec(
@@ -117,6 +128,7 @@ def _load_spec(
     limit: int,
     limits: Limits,
     rules: RuleSet | None,
+    convert: Callable[[CheckedModel, bytes | str], bytes] | None,
     compile_options: dict[str, Any],
 ) -> _Loaded:
     """The memory check first, from the checker's shapes: compiling makes the weights."""
@@ -125,8 +137,9 @@ def _load_spec(
     planned = plan_input(spec, batch, input_path, seed)
     check_memory(spec_needs(model, planned), limit)
     source, description = model_source(model, limits=limits, **compile_options)
-    # the serialized model goes with this frame: ONNX Runtime keeps its own copy of the weights
-    return _Loaded(model, description, open_session(source, device, threads), spec, planned)
+    if convert is not None:
+        source = convert(model, source)
+    return _Loaded(model, description, open_session(source, device, threads), spec, planned, source)
 
 
 def _timed_runs(
