@@ -14,13 +14,7 @@ import cnndsl
 from cnndsl.cli import main
 from cnndsl.cli.export_options import TARGET_NAMES
 from cnndsl.export import TARGETS
-
-DIGITS_SPEC = """\
-input 1x8x8
-conv1: conv 3x3 16 pad 1 relu -> pool1: pool 2/2
--> conv2: conv 3x3 32 pad 1 relu -> pool2: pool 2/2
--> flatten -> fc1: fc 64 relu -> fc2: fc 10
-"""
+from tests.digits import DIGITS_SPEC, train_digits
 
 
 def test_the_parser_names_the_export_packages_targets():
@@ -85,39 +79,13 @@ def test_weights_refuses_its_input_and_what_is_not_a_model(tmp_path: Path, capsy
 def test_train_on_digits_then_compile_the_trained_weights(tmp_path: Path):
     torch = pytest.importorskip("torch")
     ort = pytest.importorskip("onnxruntime")
-    datasets = pytest.importorskip("sklearn.datasets")
-    from tests.test_export_pytorch import load_module, root_class
+    pytest.importorskip("sklearn.datasets")
 
-    spec = tmp_path / "digits.cnn"
-    spec.write_text(DIGITS_SPEC)
-    assert main(["export", str(spec), "-o", str(tmp_path / "digits.py"), "-q"]) == 0
-    network = root_class(load_module((tmp_path / "digits.py").read_text(), "digits"))
+    digits = train_digits()
+    assert digits.accuracy(digits.logits) >= 0.95
+    images, held_out, logits, network = digits.images, digits.held_out, digits.logits, digits.network
 
-    digits = datasets.load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]  # 1797 x 1 x 8 x 8 in [0, 1]
-    order = np.random.default_rng(0).permutation(len(images))
-    train, held_out = order[:1400], order[1400:]
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same result on any machine, and no contention on a shared one
-    model = network()
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    inputs, labels = torch.from_numpy(images[train]), torch.from_numpy(digits.target[train])
-    model.train()
-    for _ in range(8):
-        for batch in torch.randperm(len(train)).split(64):
-            optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
-            loss.backward()
-            optimiser.step()
-    torch.set_num_threads(threads)
-    model.eval()
-    with torch.no_grad():
-        logits = model(torch.from_numpy(images[held_out])).numpy()
-    assert (logits.argmax(1) == digits.target[held_out]).mean() >= 0.95
-
-    np.savez(tmp_path / "w.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
-    assert main(["compile", str(spec), "--weights", str(tmp_path / "w.npz"), "-o", str(tmp_path / "d.onnx")]) == 0
+    assert main(["compile", str(digits.spec), "--weights", str(digits.weights), "-o", str(tmp_path / "d.onnx")]) == 0
     session = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
     (onnx_logits,) = session.run(None, {session.get_inputs()[0].name: images[held_out]})
     assert (onnx_logits.argmax(1) == logits.argmax(1)).all()
