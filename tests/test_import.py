@@ -5,6 +5,7 @@ torch.onnx (TorchScript and dynamo exporters), and bad input (E7xx, nothing writ
 from __future__ import annotations
 
 import pathlib
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -202,3 +203,92 @@ def test_torch_exported_model_imports(name, dynamo, tmp_path):
 
     compile_file(cnndsl.check_file(spec), tmp_path / "again.onnx", weights=weights)
     _assert_same_outputs(exported, tmp_path / "again.onnx", (3, 224, 224))
+
+
+# --- exporters' decomposed forms --------------------------------------------------------------------
+
+
+def _decomposed_forms_model(torch):
+    """Modules that exporters spell as several nodes, with trained-like (not identity) weights."""
+    from torch import nn
+    from torch.nn import functional
+
+    class ChannelsFirstLayerNorm(nn.Module):  # ConvNeXt's own, as its authors wrote it in Python
+        def __init__(self, channels):
+            super().__init__()
+            self.weight = nn.Parameter(torch.rand(channels) + 0.5)
+            self.bias = nn.Parameter(torch.rand(channels) - 0.5)
+
+        def forward(self, x):
+            mean = x.mean(1, keepdim=True)
+            variance = (x - mean).pow(2).mean(1, keepdim=True)
+            x = (x - mean) / torch.sqrt(variance + 1e-6)
+            return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 16, 3, padding=1)
+            self.norm = ChannelsFirstLayerNorm(16)
+            self.block_norm = nn.LayerNorm(16, eps=1e-6)  # torchvision's CNBlock, channels last
+            self.fc1, self.fc2 = nn.Linear(16, 64), nn.Linear(64, 16)
+            self.layer_scale = nn.Parameter(torch.rand(16, 1, 1))
+            self.squeeze, self.excite = nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 1)
+            self.head = nn.Linear(16, 10)
+            with torch.no_grad():
+                self.block_norm.weight.uniform_(0.5, 1.5)
+                self.block_norm.bias.uniform_(-0.5, 0.5)
+
+        def forward(self, x):
+            x = self.norm(self.stem(x))
+            y = self.fc2(functional.gelu(self.fc1(self.block_norm(x.permute(0, 2, 3, 1)))))
+            x = functional.hardswish(x + self.layer_scale * y.permute(0, 3, 1, 2))
+            gate = self.excite(functional.relu(self.squeeze(functional.adaptive_avg_pool2d(x, 1))))
+            x = x * functional.hardsigmoid(gate)
+            x = x * functional.relu6(x + 3) / 6  # hard-swish written out
+            x = x * (functional.relu6(self.excite(self.squeeze(x.mean((2, 3), keepdim=True))) + 3) / 6)
+            x = functional.silu(x)
+            return self.head(torch.flatten(functional.adaptive_avg_pool2d(x, 1), 1))
+
+    torch.manual_seed(0)
+    return Model().eval()
+
+
+@pytest.mark.parametrize(
+    ("dynamo", "opset"),
+    [
+        (False, 13),
+        pytest.param(False, 16, marks=pytest.mark.slow),
+        (False, 18),
+        pytest.param(True, 18, marks=pytest.mark.slow),
+    ],
+    ids=["torchscript-13", "torchscript-16", "torchscript-18", "dynamo-18"],
+)
+def test_exporters_decomposed_forms_are_layers(dynamo, opset, tmp_path):
+    torch = pytest.importorskip("torch")
+    exported = tmp_path / "model.onnx"
+    x = torch.randn(2, 3, 16, 16)
+    options = {"dynamic_shapes": ({0: torch.export.Dim("N")},)} if dynamo else {"dynamic_axes": {"x": {0: "N"}}}
+    torch.onnx.export(
+        _decomposed_forms_model(torch),
+        (x,),
+        str(exported),
+        dynamo=dynamo,
+        opset_version=opset,
+        input_names=["x"],
+        **options,
+    )
+    spec, weights = tmp_path / "model.cnn", tmp_path / "model.npz"
+    assert main(["import", str(exported), "-o", str(spec), "--weights-out", str(weights)]) == 0
+    model = cnndsl.check_file(spec)
+    layers = [kind for _, kind in model.graph.layer_nodes()]
+    kinds = Counter(getattr(layer, "function", layer.kind) for layer in layers)  # an activation by its function
+    # the layer norms (written out; between transposes), the Linears as 1x1 convolutions, the gates
+    assert kinds["layernorm"] == 2 and all(layer.eps == 1e-6 for layer in layers if layer.kind == "layernorm")
+    assert kinds["gelu"] == kinds["layerscale"] == kinds["silu"] == 1
+    assert kinds["hardswish"] == kinds["hardsigmoid"] == 2
+    assert kinds["conv"] == 7 and kinds["fc"] == 1  # stem, two 1x1 from Linears, two squeezes, two excitations
+    from cnndsl.onnx import compile_file
+
+    compile_file(model, tmp_path / "again.onnx", weights=weights)
+    _assert_same_outputs(exported, tmp_path / "again.onnx", (3, 16, 16))

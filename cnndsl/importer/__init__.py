@@ -12,8 +12,9 @@ from ..diagnostics import shorten
 from .blocks import write_structured
 from .graph import Graph
 from .mapping import layers_of
-from .reading import Shape, fail, read_model
+from .reading import fail, read_model
 from .rekey import keyed_weights
+from .shape_arithmetic import Shape
 from .structure import flattened, structure
 from .writing import Spec, write_spec
 

@@ -1,17 +1,19 @@
 """Patterns of several nodes, each anchored at its first node: what compile emits for one layer and
-what exporters decompose one module into. A pattern returns None when the nodes after its anchor are
+what exporters decompose one module into (the arithmetic spellings of a module are in arithmetic.py,
+the layers between two transposes in channels_last.py). A pattern returns None when the nodes after its anchor are
 not its own; the one-operator table (patterns.py) then reads the anchor alone."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 import onnx
 
-from .graph import Graph, Layer, attributes, constant_inputs, data_inputs, scalar
+from .graph import Graph, Layer, attributes, data_inputs, scalar
 from .patterns import Match, conv, one_layer, stem_of, unsupported
 from .words import extents, keyword
 
@@ -20,7 +22,7 @@ FusedPattern = Callable[[Graph, onnx.NodeProto, list[Layer]], Match | None]
 _PAD_MODES = {b"reflect": " mode reflect", b"edge": " mode replicate", b"wrap": " mode circular"}
 
 
-def _chain(graph: Graph, node: onnx.NodeProto, ops: Sequence[str]) -> list[onnx.NodeProto] | None:
+def chain(graph: Graph, node: onnx.NodeProto, ops: Sequence[str]) -> list[onnx.NodeProto] | None:
     """`node` and the nodes after it, each the only reader of the one before, with these op types."""
     nodes = [node]
     for op in ops:
@@ -31,19 +33,19 @@ def _chain(graph: Graph, node: onnx.NodeProto, ops: Sequence[str]) -> list[onnx.
     return nodes
 
 
-def _other(node: onnx.NodeProto, name: str) -> str:
+def other(node: onnx.NodeProto, name: str) -> str:
     """The operand of a binary node that is not `name`."""
     return str(node.input[1] if node.input[0] == name else node.input[0])
 
 
-def _near(value: np.ndarray | None, target: float) -> bool:
+def near(value: np.ndarray | None, target: float) -> bool:
     number = scalar(value)
     return number is not None and abs(number - target) <= 1e-6 * max(1.0, abs(target))
 
 
 def pad_conv(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
     """Pad then Conv: the convolution's padding mode (reflect, replicate, circular) or zeros."""
-    nodes = _chain(graph, node, ["Conv"])
+    nodes = chain(graph, node, ["Conv"])
     mode = attributes(node).get("mode", b"constant")
     pads = graph.constant(node.input[1]) if len(node.input) > 1 else attributes(node).get("pads")
     if (
@@ -65,30 +67,7 @@ def pad_conv(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match |
     return Match(found.layers, nodes)
 
 
-def _moves_channels_last(node: onnx.NodeProto, rank: int) -> bool:
-    return list(cast("list[int]", attributes(node).get("perm", []))) == [0, *range(2, rank), 1]
-
-
-def channels_last(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
-    """Transpose, LayerNormalization or PRelu over the channels, Transpose back: layernorm, prelu."""
-    rank = len(graph.shape(node.input[0]) or ())
-    following = graph.only_consumer(node.output[0])
-    if (
-        following is None
-        or following.op_type not in ("LayerNormalization", "PRelu")
-        or not _moves_channels_last(node, rank)
-    ):
-        return None
-    nodes = _chain(graph, following, ["Transpose"])
-    if nodes is None or list(attributes(nodes[1]).get("perm", [])) != [0, rank - 1, *range(1, rank - 1)]:  # type: ignore[call-overload]
-        return None
-    found = _normalisation(graph, following) if following.op_type == "LayerNormalization" else _prelu(graph, following)
-    layer = found.layers[0]
-    layer.inputs, layer.output = [node.input[0]], nodes[1].output[0]
-    return Match([layer], [node, *nodes])
-
-
-def _normalisation(graph: Graph, node: onnx.NodeProto) -> Match:
+def layer_normalisation(graph: Graph, node: onnx.NodeProto) -> Match:
     values = attributes(node)
     if int(values.get("axis", -1)) not in (-1, len(graph.shape(node.input[0]) or ()) - 1):  # type: ignore[call-overload]
         raise unsupported(node, "a layer norm is over the channels alone")
@@ -103,7 +82,7 @@ def _normalisation(graph: Graph, node: onnx.NodeProto) -> Match:
     )
 
 
-def _prelu(graph: Graph, node: onnx.NodeProto) -> Match:
+def prelu_layer(graph: Graph, node: onnx.NodeProto) -> Match:
     slope = graph.constant(node.input[1])
     if slope is None:
         raise unsupported(node, "the slope is computed")
@@ -117,11 +96,11 @@ def prelu(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | No
     shape = graph.shape(node.input[0]) or ()
     if slope is None or not (slope.size == 1 or len(shape) == 2 or slope.shape == (shape[1], *[1] * (len(shape) - 2))):
         return None
-    return _prelu(graph, node)
+    return prelu_layer(graph, node)
 
 
 def layer_norm(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
-    return _normalisation(graph, node) if len(graph.shape(node.input[0]) or ()) == 2 else None
+    return layer_normalisation(graph, node) if len(graph.shape(node.input[0]) or ()) == 2 else None
 
 
 def instance_norm(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
@@ -140,7 +119,7 @@ def instance_norm(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Ma
 
 def shuffle(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
     """Reshape to (N, G, C/G, ...), Transpose of the two, Reshape back: a channel shuffle."""
-    nodes = _chain(graph, node, ["Transpose", "Reshape"])
+    nodes = chain(graph, node, ["Transpose", "Reshape"])
     source, grouped = graph.shape(node.input[0]), graph.shape(node.output[0])
     if nodes is None or source is None or grouped is None or len(grouped) < 3:
         return None
@@ -154,7 +133,7 @@ def shuffle(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | 
 def silu(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
     """x * sigmoid(x) (silu) and x * hardsigmoid(x) (hardswish at opset 13)."""
     product = graph.only_consumer(node.output[0])
-    if product is None or product.op_type != "Mul" or _other(product, node.output[0]) != node.input[0]:
+    if product is None or product.op_type != "Mul" or other(product, node.output[0]) != node.input[0]:
         return None
     if node.op_type == "HardSigmoid" and not _hard_sigmoid_is_pytorchs(node):
         return None
@@ -167,58 +146,48 @@ def _hard_sigmoid_is_pytorchs(node: onnx.NodeProto) -> bool:
     return abs(float(values.get("alpha", 0.2)) - 1 / 6) < 1e-6 and abs(float(values.get("beta", 0.5)) - 0.5) < 1e-6  # type: ignore[arg-type]
 
 
-def hard_swish(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
-    """x * clip(x + 3, 0, 6) / 6, in either order of the product and the division."""
-    x = _other(node, next(iter(constant_inputs(graph, node)), ""))
-    if len(node.input) != 2 or not _near(graph.constant(_other(node, x)), 3.0):
-        return None
-    nodes = _chain(graph, node, ["Clip"])
-    if nodes is None:
-        return None
-    clip = nodes[1]
-    low = scalar(graph.constant(clip.input[1])) if len(clip.input) > 1 else None
-    high = scalar(graph.constant(clip.input[2])) if len(clip.input) > 2 else None
-    if low != 0 or high != 6:
-        return None
-    for order in (["Div", "Mul"], ["Mul", "Div"]):
-        rest = _chain(graph, clip, order)
-        if rest is None:
-            continue
-        divide = rest[1] if order[0] == "Div" else rest[2]
-        product = rest[2] if order[0] == "Div" else rest[1]
-        if _near(graph.constant(divide.input[1]), 6.0) and x in product.input:
-            return Match([Layer("hardswish", [x], rest[2].output[0], node.name)], [node, *rest])
-    return None
+@dataclass
+class Linear:
+    """MatMul by a constant matrix (in x out), then optionally Add of a bias: PyTorch's Linear."""
+
+    weight: np.ndarray  # out x in, as fc and conv store it
+    bias: np.ndarray | None
+    covers: list[onnx.NodeProto]
+    stem: str | None
+
+    @property
+    def output(self) -> str:
+        return str(self.covers[-1].output[0])
+
+    @property
+    def weights(self) -> dict[str, np.ndarray]:
+        return {"weight": self.weight} if self.bias is None else {"weight": self.weight, "bias": self.bias}
 
 
-def erf_gelu(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
-    """0.5 * x * (1 + erf(x / sqrt 2)): gelu as the TorchScript exporter writes it before opset 20."""
-    x = node.input[0]
-    if not _near(graph.constant(node.input[1]), math.sqrt(2)):
+def linear(graph: Graph, node: onnx.NodeProto) -> Linear | None:
+    """The Linear a MatMul starts, on an input of any rank (it multiplies the last axis)."""
+    matrix = graph.constant(node.input[1])
+    if matrix is None or matrix.ndim != 2 or node.input[0] not in graph.data:
         return None
-    nodes = _chain(graph, node, ["Erf", "Add", "Mul", "Mul"])
-    if nodes is None or (_other(nodes[3], nodes[2].output[0]) != x and _other(nodes[4], nodes[3].output[0]) != x):
-        return None
-    return Match([Layer("gelu", [x], nodes[4].output[0], node.name)], nodes)
+    found = Linear(np.ascontiguousarray(matrix.T), None, [node], stem_of(graph, node.input[1]))
+    add = graph.only_consumer(node.output[0])
+    if add is not None and add.op_type == "Add":
+        bias = graph.constant(other(add, node.output[0]))
+        if bias is not None and bias.size == matrix.shape[1]:
+            found.bias = bias.reshape(-1)
+            found.covers.append(add)
+            found.stem = found.stem or stem_of(graph, other(add, node.output[0]), ".bias")
+    return found
 
 
 def matmul(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
-    """MatMul by a constant (in x out), then optionally Add of a bias: fc."""
-    matrix = graph.constant(node.input[1])
-    shape = graph.shape(node.input[0])
-    if matrix is None or matrix.ndim != 2 or shape is None or len(shape) != 2:
+    """A Linear on a flat input: fc."""
+    found = linear(graph, node)
+    if found is None or len(graph.shape(node.input[0]) or ()) != 2:
         return None
-    weights = {"weight": np.ascontiguousarray(matrix.T)}
-    covers, output = [node], node.output[0]
-    add = graph.only_consumer(output)
-    if add is not None and add.op_type == "Add":
-        bias = graph.constant(_other(add, output))
-        if bias is not None and bias.size == matrix.shape[1]:
-            weights["bias"] = bias.reshape(-1)
-            covers, output = [node, add], add.output[0]
-    words = f"fc {matrix.shape[1]}" + ("" if "bias" in weights else " nobias")
-    stem = stem_of(graph, node.input[1]) or (stem_of(graph, covers[-1].input[1], ".bias") if len(covers) > 1 else None)
-    return Match([Layer(words, [node.input[0]], output, node.name, weights, stem)], covers)
+    words = f"fc {found.weight.shape[0]}" + ("" if found.bias is not None else " nobias")
+    layer = Layer(words, [node.input[0]], found.output, node.name, found.weights, found.stem)
+    return Match([layer], found.covers)
 
 
 def slice_channels(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
@@ -272,19 +241,19 @@ def _tensor_of_size(graph: Graph, spatial: tuple[int, ...], layers: list[Layer])
     return None
 
 
-FUSED: dict[str, tuple[FusedPattern, ...]] = {
-    "Pad": (pad_conv,),
-    "Transpose": (channels_last,),
-    "Reshape": (shuffle,),
-    "Sigmoid": (silu,),
-    "HardSigmoid": (silu,),
-    "Add": (hard_swish,),
-    "Div": (erf_gelu,),
-    "MatMul": (matmul,),
-    "PRelu": (prelu,),
-    "LayerNormalization": (layer_norm,),
-    "InstanceNormalization": (instance_norm,),
-    "GroupNormalization": (instance_norm,),
-    "Slice": (slice_channels,),
-    "Resize": (resize,),
-}
+def flat_gather(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Match | None:
+    """Reshape to one axis, then Gather of 0, 1, 2, ... in the original shape (the dynamo exporter's
+    `as_strided` view of a pooled tensor): the input again, for a batch of 1 and of 2."""
+    source = node.input[0]
+    shape = graph.shape(source)
+    gather = graph.only_consumer(node.output[0])
+    if shape is None or graph.shape(node.output[0]) != (math.prod(shape),) or gather is None:
+        return None
+    if gather.op_type != "Gather" or gather.input[0] != node.output[0] or attributes(gather).get("axis", 0) != 0:
+        return None
+    for batch in (1, 2):
+        expected = np.arange(batch * math.prod(shape[1:])).reshape(batch, *shape[1:])
+        indices = graph.model.arithmetic.value(gather.input[1], batch)
+        if indices is None or indices.shape != expected.shape or np.any(indices != expected):
+            return None
+    return Match([], [node, gather], {gather.output[0]: source})

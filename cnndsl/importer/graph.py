@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from .reading import Model, Shape
+from .reading import Model
+from .shape_arithmetic import Shape
 
 # Operators whose output depends on their input's shape only, never on its values.
 _SHAPE_ONLY = frozenset({"Shape", "Size"})
@@ -57,6 +58,10 @@ class Graph:
     def is_parameter(self, tensor: str) -> bool:
         """An initializer: a weight of the model, stored under a name worth keeping."""
         return tensor in self.model.initializers
+
+    def readers(self, tensor: str) -> list[onnx.NodeProto]:
+        """The nodes reading `tensor`, each once, in the graph's order."""
+        return list({id(node): node for node in self.consumers.get(tensor, [])}.values())
 
     def only_consumer(self, tensor: str) -> onnx.NodeProto | None:
         """The one node reading `tensor`, when exactly one does and it is not a graph output."""

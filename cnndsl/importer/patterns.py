@@ -1,6 +1,5 @@
 """ONNX operators that are one layer each: a table from op type to the function that reads the node
-into a `Layer`. Patterns of several nodes (a layer norm between two transposes, hard-swish spelled
-as arithmetic, a Linear as MatMul and Add) are in fused.py and are tried first."""
+into a `Layer`. Patterns of several nodes (fused.py, arithmetic.py, channels_last.py) are tried first."""
 
 from __future__ import annotations
 
@@ -306,6 +305,9 @@ def _constant_factor(graph: Graph, node: onnx.NodeProto) -> Match:
         )
     raise unsupported(node, f"a product with a constant of shape {value.shape} (a layer scale is per channel)")
 
+
+# Operators that act on each element alone: the same layer whatever the axes' order (channels last).
+ELEMENTWISE = frozenset({*_ACTIVATIONS, "Gelu", "HardSigmoid", "Clip", "Identity", "Dropout"})
 
 MATCHERS: dict[str, Matcher] = {
     "Conv": conv,

@@ -17,8 +17,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..diagnostics import CnnError, error, shorten
-
-Shape = tuple[int, ...]
+from .shape_arithmetic import Shape, ShapeArithmetic
 
 # Attributes that hold a graph: a node with one is a model of several graphs (If, Loop, Scan).
 # Operators whose output has their first input's shape, for where onnx infers none.
@@ -36,6 +35,7 @@ class Model:
     input_shape: Shape  # without the batch axis
     shapes: dict[str, Shape]  # with the batch axis (1)
     constants: dict[str, np.ndarray]
+    arithmetic: ShapeArithmetic
     initializers: set[str] = field(default_factory=set)
 
 
@@ -64,15 +64,17 @@ def read_model(path: str, input_shape: Shape | None = None) -> Model:
     name, shape = _the_input(graph, shown, input_shape)
     _fix_batch(graph, name, shape)
     constants = _constants(graph)
-    shapes = _inferred_shapes(proto, shown)
-    initializers = {t.name for t in graph.initializer}
-    return Model(path, graph, name, shape, shapes, constants, initializers)
+    arithmetic = ShapeArithmetic(list(graph.node), constants, name, shape)
+    shapes = _inferred_shapes(proto, shown, arithmetic)
+    return Model(path, graph, name, shape, shapes, constants, arithmetic, _parameters(graph))
 
 
-def _inferred_shapes(proto: onnx.ModelProto, shown: str) -> dict[str, Shape]:
+def _inferred_shapes(proto: onnx.ModelProto, shown: str, arithmetic: ShapeArithmetic) -> dict[str, Shape]:
     """Every tensor's static shape. onnx infers none for some operators (GroupNormalization at
-    opset 21): those that keep their input's shape are given it, and inference runs again."""
+    opset 21; a Gather of indices computed from the batch size): those that keep their input's shape
+    are given it, a Gather the shape its indices' value gives, and inference runs again."""
     proto = _without_weights(proto)
+    given: set[str] = set()
     while True:
         try:
             inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
@@ -84,13 +86,29 @@ def _inferred_shapes(proto: onnx.ModelProto, shown: str) -> dict[str, Shape]:
             if info.type.HasField("tensor_type") and all(d.HasField("dim_value") for d in dims):
                 shapes[info.name] = tuple(d.dim_value for d in dims)
         missing = [
-            onnx.helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, shapes[node.input[0]])
+            onnx.helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, shape)
             for node in proto.graph.node
-            if node.op_type in _SHAPE_KEEPING and node.output[0] not in shapes and node.input[0] in shapes
+            if node.output
+            and node.output[0] not in shapes
+            and node.output[0] not in given
+            and (shape := _shape_of(node, shapes, arithmetic))
         ]
         if not missing:
             return shapes
+        given.update(value.name for value in missing)  # each once: inference may still not carry it on
         proto.graph.value_info.extend(missing)
+
+
+def _shape_of(node: onnx.NodeProto, shapes: dict[str, Shape], arithmetic: ShapeArithmetic) -> Shape | None:
+    """The output shape onnx did not infer, where the importer can."""
+    if node.op_type in _SHAPE_KEEPING:
+        return shapes.get(node.input[0])
+    data = shapes.get(node.input[0])
+    if node.op_type != "Gather" or data is None:
+        return None
+    indices = arithmetic.value(node.input[1], 1)
+    axis = next((attribute.i for attribute in node.attribute if attribute.name == "axis"), 0) % len(data)
+    return None if indices is None else (*data[:axis], *indices.shape, *data[axis + 1 :])
 
 
 # Constants up to this many elements stay in the model shape inference reads: the shapes, indices and
@@ -194,10 +212,22 @@ def _fix_batch(graph: onnx.GraphProto, name: str, shape: Shape) -> None:
         graph.value_info.remove(stale)
 
 
+def _parameters(graph: onnx.GraphProto) -> set[str]:
+    """The initializers, and the Identity nodes' copies of them: where the TorchScript exporter stores
+    equal weights once ('features.3.0.block.3.bias'), each module's copy has its own name."""
+    parameters = {t.name for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input[0] in parameters:
+            parameters.add(node.output[0])
+    return parameters
+
+
 def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     for node in graph.node:
-        if node.op_type == "Constant" and node.output:
+        if node.op_type == "Identity" and node.input[0] in constants:  # a copy of a constant is one
+            constants[node.output[0]] = constants[node.input[0]]
+        elif node.op_type == "Constant" and node.output:
             for attribute in node.attribute:
                 if attribute.name == "value":
                     constants[node.output[0]] = numpy_helper.to_array(attribute.t)

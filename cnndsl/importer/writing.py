@@ -17,7 +17,7 @@ import numpy as np
 
 from ..layers import REGISTRY
 from .graph import Layer
-from .reading import Shape
+from .shape_arithmetic import Shape
 
 # Words that cannot be a label or tensor name: the language's keywords, `in`, and every layer kind
 # (`relu = ...` would read as a layer).
