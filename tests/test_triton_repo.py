@@ -214,3 +214,31 @@ def test_a_temporary_left_by_a_killed_compile_is_removed(spec, tmp_path):
     (stale / "1").mkdir(parents=True)
     assert main(["compile", str(spec), "--triton-repo", str(repository), "-q"]) == 0
     assert sorted(os.listdir(repository)) == ["tiny"]
+
+
+@pytest.mark.parametrize(
+    ("options", "data_type"),
+    [(["--precision", "fp16"], "TYPE_FP32"), (["--precision", "fp16", "--io", "fp16"], "TYPE_FP16")],
+    ids=["fp16", "fp16-io"],
+)
+def test_the_repository_holds_the_converted_model(spec, tmp_path, options, data_type):
+    onnx = pytest.importorskip("onnx")
+    repository = tmp_path / "models"
+    assert main(["compile", str(spec), "--triton-repo", str(repository), "-q", *options]) == 0
+    config = _config(repository / "tiny" / "config.pbtxt")
+    expected = model_config_pb2.DataType.Value(data_type)
+    assert [t.data_type for t in [*config.input, *config.output]] == [expected] * 3
+    model = onnx.load(str(repository / "tiny" / "1" / "model.onnx"))
+    assert onnx.TensorProto.FLOAT16 in {tensor.data_type for tensor in model.graph.initializer}
+
+
+def test_an_int8_repository_is_calibrated_on_the_data_given(spec, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    data = tmp_path / "calibration.npy"
+    np.save(data, np.random.default_rng(0).standard_normal((16, 3, 16, 16)).astype(np.float32))
+    repository = tmp_path / "models"
+    argv = ["compile", str(spec), "--triton-repo", str(repository), "--precision", "int8", "--calibrate", str(data)]
+    assert main([*argv, "-q"]) == 0
+    model = onnx.load(str(repository / "tiny" / "1" / "model.onnx"))
+    assert "QuantizeLinear" in {node.op_type for node in model.graph.node}
+    assert list(_config(repository / "tiny" / "config.pbtxt").input[0].dims) == [3, 16, 16]  # batch still symbolic

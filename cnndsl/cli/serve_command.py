@@ -10,6 +10,7 @@ that comes while the server stops is held until it is down.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -38,17 +39,28 @@ def batching(args: argparse.Namespace) -> Batching:
 
 def write_triton_repository(args: argparse.Namespace, model: CheckedModel) -> int:
     """`compile --triton-repo DIR`: the model and its config.pbtxt in DIR/NAME."""
+    from ..deploy.precision import converted_model
     from ..deploy.triton import default_model_name, write_repository
     from ..diagnostics import shorten, to_json
     from ..onnx import compile_file
+    from .precision import calibration, described, precision_json
 
     if args.output is not None:
         return _usage_error("compile", "-o/--output and --triton-repo: give one (the repository names its model file)")
     opsets: list[int] = []
+    compile_options = {"opset": args.opset, "batch": args.batch, "seed": args.seed, "weights": args.weights}
 
     def write_model(path: str) -> None:
-        written = compile_file(model, path, opset=args.opset, batch=args.batch, seed=args.seed, weights=args.weights)
-        opsets.append(written.opset)
+        """The model compile would write: in --precision (a conversion in memory) or streamed in fp32."""
+        if args.precision == "fp32":
+            opsets.append(compile_file(model, path, **compile_options).opset)
+            return
+        converted = converted_model(
+            model, args.precision, calibration=calibration(model, args), io=args.io or "fp32", **compile_options
+        )
+        opsets.extend(entry.version for entry in converted.opset_import if entry.domain in ("", "ai.onnx"))
+        with open(path, "wb") as out:
+            out.write(converted.SerializeToString())
 
     name = args.name or default_model_name(model.name)
     settings = batching(args)
@@ -67,13 +79,15 @@ def write_triton_repository(args: argparse.Namespace, model: CheckedModel) -> in
             "instances": settings.instances,
             "device": settings.device,
             "total_params": model.total_params,
+            **precision_json(args),
             "diagnostics": [to_json(d) for d in ([] if args.quiet else model.warnings)],
         }
         print(json.dumps(result, indent=2))
     else:
         print(
             f"wrote model '{name}' to the Triton repository {shorten(repository.directory)} "
-            f"({repository.model_bytes / 1e6:,.1f} MB, {model.total_params:,} parameters, opset {opsets[0]}; "
+            f"({repository.model_bytes / 1e6:,.1f} MB, {described(args)}{model.total_params:,} parameters, "
+            f"opset {opsets[0]}; "
             f"{batch}, {kind})"
         )
     return EXIT_OK
@@ -140,6 +154,8 @@ def _print_ready(args: argparse.Namespace, server: ModelServer) -> None:
             "max_batch": settings.max_batch,
             "instances": settings.instances,
             "device": settings.device,
+            "inputs": [dataclasses.asdict(spec) for spec in server.inputs],
+            "outputs": [dataclasses.asdict(spec) for spec in server.outputs],
         }
         print(json.dumps(ready), flush=True)  # one line: a script reads it as soon as it comes
         return

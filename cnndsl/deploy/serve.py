@@ -143,7 +143,7 @@ def check_ports_free(endpoints: Endpoints) -> None:
                             None,
                             help=f"choose another port with {_PORT_OPTIONS[what]}, or stop what listens there"
                             if in_use
-                            else "check --host",
+                            else "give an address of this machine with --host (0.0.0.0: every address)",
                         )
                     ]
                 ) from None
@@ -160,13 +160,15 @@ class ModelServer:
     def __init__(self, source: bytes | str, endpoints: Endpoints, batching: Batching) -> None:
         self.source, self.endpoints, self.batching = source, endpoints, batching
         self._triton: Any = None
+        self.inputs: list[TensorSpec] = []  # known once started
+        self.outputs: list[TensorSpec] = []
 
     def start(self) -> None:
         problem = pytriton_problem()
         if problem is not None:
             raise problem
         check_ports_free(self.endpoints)
-        inputs, outputs = self.tensors()
+        self.inputs, self.outputs = inputs, outputs = self.tensors()
         infer_functions = [self._infer_function(inputs, outputs) for _ in range(self.batching.instances)]
 
         from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
