@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 import cnndsl
+from cnndsl.diagnostics import render_text
+from cnndsl.export import write_export
 from cnndsl.export.keras import keras_source
 
 os.environ["KERAS_BACKEND"] = "torch"
@@ -33,9 +35,7 @@ REPRESENTATIVE = ["lenet5", "resnet18", "mobilenet_v3_small", "squeezenet1_0", "
 
 
 def compare(model: cnndsl.CheckedModel, tmp_path: Path, batch: int = 1) -> None:
-    source = keras_source(model)
-    generated = types.ModuleType(f"generated_{model.name}")
-    exec(compile(source, f"{model.name}.py", "exec"), generated.__dict__)
+    generated = _generated(model)
     network = generated.build_model()
     trainable = sum(int(np.prod(w.shape)) for w in network.trainable_weights)
     fixed = sum(int(np.prod(w.shape)) for w in network.non_trainable_weights)
@@ -82,19 +82,80 @@ def test_every_spec_keras_has(spec: Path, tmp_path: Path) -> None:
     compare(model, tmp_path)
 
 
-def test_a_kind_keras_lacks_is_located_and_nothing_is_written(tmp_path: Path) -> None:
+def test_a_kind_keras_lacks_is_located_and_nothing_is_written(tmp_path: Path, monkeypatch) -> None:
+    # Every kind has a Keras form today: a kind's is taken away to see what a kind without one gets.
+    from cnndsl.layers.scale import Scale
+
+    monkeypatch.delattr(Scale, "keras_code")
     spec = tmp_path / "net.cnn"
-    spec.write_text("input 3x8x8\nconv 3 4 pad 1\nlrn 3\n")
+    spec.write_text("input 3x8x8\nconv 3 4 pad 1\nscale 0.5\n")
     output = tmp_path / "net.py"
-    result = subprocess.run(
-        [sys.executable, "-m", "cnndsl", "export", str(spec), "--to", "keras", "-o", str(output)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode != 0 and "E510" in result.stderr and "keras" in result.stderr
-    assert "net.cnn:3" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(cnndsl.CnnError) as failure:
+        write_export(cnndsl.check_file(str(spec)), "keras", str(output))
+    (diagnostic,) = failure.value.diagnostics
+    assert diagnostic.code == "E510" and "keras" in diagnostic.message and "'scale'" in diagnostic.message
+    assert render_text(diagnostic).startswith(f"{spec}:3:1:")
     assert not output.exists()
+
+
+# A spec that uses every helper class the generated file can hold, and Keras's layers with the
+# conversions between layouts (grouped transposed convolution, PReLU, the norms).
+HELPERS_SPEC = """input 4x12x12
+a = conv 3/2 8 pad 2 mode reflect dilation 2 leakyrelu 0.1
+b: upconv 3/2 8 pad 1 output_padding 1 groups 2 nobias relu
+c: convtranspose 2/2 8 pad 0,1
+avgpool 3/2 pad 1 ceil exclude_pad
+droppath 0.2
+layerscale 0.5
+shuffle 2
+lrn 3
+gelu tanh
+split 2 part 0
+instancenorm affine
+upsample 2 linear
+prelu
+groupnorm 2
+scale 0.5
+e = upsample 2
+f = conv 3 8 pad 1,0 mode circular
+g = crop e f
+h = resize_nearest g a
+h -> layernorm -> pool max 3/2 pad 1 ceil
+"""
+
+
+def test_every_helper_computes_what_onnx_runtime_does(tmp_path: Path) -> None:
+    compare(cnndsl.check_text(HELPERS_SPEC, "helpers.cnn"), tmp_path, batch=2)
+
+
+def test_a_literal_kernel_is_the_initial_fixed_value(tmp_path: Path) -> None:
+    text = "input 1x8x8\nconv 3 1 pad 1 weights [[1 2 1] [0 0 0] [-1 -2 -1]] / 4\n"
+    model = cnndsl.check_text(text, "sobel.cnn")
+    generated = _generated(model)
+    network = generated.build_model()  # no weights loaded: the literal is the layer's from the start
+    assert not network.trainable_weights
+    session = ort.InferenceSession(cnndsl.compile_model(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    feed = np.random.default_rng(0).standard_normal((2, 1, 8, 8), dtype=np.float32)
+    (expected,) = session.run(None, {session.get_inputs()[0].name: feed})
+    actual = keras.ops.convert_to_numpy(network(np.moveaxis(feed, 1, -1)))
+    np.testing.assert_allclose(np.moveaxis(actual, -1, 1), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_drop_path_drops_whole_samples_while_training_only() -> None:
+    generated = _generated(cnndsl.check_text("input 4x3x3\ndroppath 0.5\n", "droppath.cnn"))
+    network = generated.build_model()
+    ones = np.ones((256, 3, 3, 4), dtype=np.float32)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(network(ones, training=False)), ones)
+    trained = keras.ops.convert_to_numpy(network(ones, training=True))
+    per_sample = {float(v) for v in np.unique(trained.reshape(256, -1), axis=0).ravel()}
+    assert per_sample == {0.0, 2.0}  # each sample wholly dropped or scaled by 1 / (1 - 0.5)
+    assert 64 < int((trained[:, 0, 0, 0] == 0).sum()) < 192
+
+
+def _generated(model: cnndsl.CheckedModel) -> types.ModuleType:
+    generated = types.ModuleType(f"generated_{model.name}")
+    exec(compile(keras_source(model), f"{model.name}.py", "exec"), generated.__dict__)
+    return generated
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None and not Path(sys.prefix, "bin", "ruff").exists(), reason="no ruff")
@@ -102,6 +163,7 @@ def test_generated_source_passes_ruff(tmp_path: Path) -> None:
     ruff = shutil.which("ruff") or str(Path(sys.prefix, "bin", "ruff"))
     for name in REPRESENTATIVE:
         (tmp_path / f"{name}.py").write_text(keras_source(cnndsl.check_file(str(SPECS / f"{name}.cnn"))))
+    (tmp_path / "helpers.py").write_text(keras_source(cnndsl.check_text(HELPERS_SPEC, "helpers.cnn")))
     config = ["--no-cache", "--config", str(SPECS.parent / "pyproject.toml")]
     for command in (["check", *config], ["format", "--check", "--diff", *config]):
         result = subprocess.run([ruff, *command, str(tmp_path)], capture_output=True, text=True, check=False)

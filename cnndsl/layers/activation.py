@@ -7,7 +7,8 @@ from typing import Any, ClassVar, NamedTuple
 
 from .base import MIN_OPSET, Arg, ArgIssue, Kept, Layer, Shape, real, register
 from .emission import Emitter
-from .framework import Constructor, KerasCode, NoKerasForm, TorchCode, number
+from .framework import Constructor, KerasCode, TorchCode, number
+from .keras_helpers import TANH_GELU
 
 
 class Function(NamedTuple):
@@ -173,12 +174,8 @@ KERAS_NAMES = {
 }
 
 
-def keras_function(
-    function: str, value: float | None, approximate: str | None = None
-) -> tuple[str | None, Constructor]:
+def keras_function(function: str, value: float | None) -> tuple[str | None, Constructor]:
     """The function's Keras name where a layer's `activation=` can take it, and its layer."""
-    if approximate:
-        raise NoKerasForm("Keras's gelu layer has no tanh approximation")
     if function == "leakyrelu":
         return None, Constructor("keras.layers.LeakyReLU", (f"negative_slope={number(value or 0.0)}",))
     if function == "elu" and value != 1.0:
@@ -330,7 +327,9 @@ class Activation(Layer):
         return TorchCode(torch_function(self.function, self.value, self.approximate)[0])
 
     def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
-        return KerasCode(keras_function(self.function, self.value, self.approximate)[1])
+        if self.approximate:  # Keras's gelu layer takes no `approximate`
+            return KerasCode(Constructor("TanhGelu"), helpers=(TANH_GELU,))
+        return KerasCode(keras_function(self.function, self.value)[1])
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return emit_function(tape, self.function, self.value, name, inputs[0], name, self.approximate)

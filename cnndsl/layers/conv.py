@@ -28,13 +28,15 @@ from .framework import (
     Constructor,
     KerasCode,
     KerasWeight,
-    NoKerasForm,
     NoTorchForm,
     TorchCode,
     channels_last_kernel,
     extent,
     keras_class,
     keras_padding,
+    number,
+    per_axis,
+    per_axis_pairs,
     torch_class,
     torch_padding,
 )
@@ -50,6 +52,7 @@ from .geometry import (
     window_reach,
 )
 from .initializers import Literal, Uniform
+from .keras_helpers import SPATIAL_PAD, SUBSAMPLE
 
 # The seeds call the padding modes constant, nearest, mirror and wrap; PyTorch says zeros,
 # replicate, reflect and circular. Both spellings are accepted; PyTorch's is canonical.
@@ -133,24 +136,25 @@ def _flatten(value: list[Any], name: str) -> tuple[tuple[int, ...], list[float]]
 
 def keras_window_padding(
     geometry: list[AxisGeometry], mode: str = "zeros"
-) -> tuple[str, tuple[tuple[str, Constructor], ...]]:
-    """A window's `padding=` in Keras and the ZeroPadding layer before it: "same" where Keras's
-    padding is the spec's (stride 1, the odd total split evenly or the extra row at the end),
-    otherwise "valid" after explicit zeros."""
+) -> tuple[str, tuple[tuple[str, Constructor], ...], tuple[str, ...]]:
+    """A window's `padding=` in Keras, the padding layer before it and that layer's helper: "same"
+    where Keras's padding is the spec's (stride 1, the odd total split evenly or the extra row at
+    the end), otherwise "valid" after explicit zeros, or a SpatialPad for another mode."""
     begin, end = [a.pad_begin for a in geometry], [a.pad_end for a in geometry]
     if not any(begin + end):
-        return "valid", ()
+        return "valid", (), ()
     if mode != "zeros":
-        raise NoKerasForm(f"Keras has no {mode} padding layer")
+        pad = Constructor("SpatialPad", (per_axis_pairs(begin, end), f'mode="{mode}"'))
+        return "valid", (("pad", pad),), (SPATIAL_PAD,)
     totals = [(a.kernel - 1) * a.dilation for a in geometry]
     if (
         all(a.stride == 1 for a in geometry)
         and begin == [t // 2 for t in totals]
         and end == [t - t // 2 for t in totals]
     ):
-        return "same", ()
+        return "same", (), ()
     zeros = Constructor(f"keras.layers.ZeroPadding{len(geometry)}D", (keras_padding(begin, end),))
-    return "valid", (("pad", zeros),)
+    return "valid", (("pad", zeros),), ()
 
 
 @register
@@ -321,14 +325,15 @@ class Conv(ActivationSuffix, Layer):
         return TorchCode(module, call, activation=self.torch_suffix())
 
     def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
-        if self.weights is not None:
-            raise NoKerasForm("a convolution with a literal kernel (`weights [...]`) has no Keras form yet")
         in_shape = inputs[0]
         geometry = self._geometry(in_shape)
-        padding, before = keras_window_padding(geometry, self.mode)
+        padding, before, helpers = keras_window_padding(geometry, self.mode)
         strides, dilation = [a.stride for a in geometry], [a.dilation for a in geometry]
+        after: tuple[tuple[str, Constructor], ...] = ()
         if any(s != 1 for s in strides) and any(d != 1 for d in dilation):
-            raise NoKerasForm("Keras's convolutions take no stride and dilation together")
+            # Keras refuses both at once: the dilated convolution at stride 1, then every stride-th position
+            after, helpers = (("subsample", Constructor("Subsample", (per_axis(strides),))),), (*helpers, SUBSAMPLE)
+            strides = [1] * len(strides)
         arguments = [extent([a.kernel for a in geometry])]
         if any(s != 1 for s in strides):
             arguments.append(f"strides={extent(strides)}")
@@ -347,11 +352,16 @@ class Conv(ActivationSuffix, Layer):
                 arguments.append(f"groups={self.groups}")
         if not self.bias:
             arguments.append("use_bias=False")
-        activation, after = self.keras_suffix()
+        if self.weights is not None:  # fixed, and from the start the literal in Keras's layout
+            shape = kernel.reshape or self.parameters(inputs)[0].shape
+            values = f"np.reshape([{', '.join(map(number, self.weights.values))}], {shape})"
+            initial = f"keras.initializers.Constant(np.transpose({values}, {kernel.axes}))"
+            arguments += [f"{'depthwise' if depthwise else 'kernel'}_initializer={initial}", "trainable=False"]
+        activation, function = self.keras_suffix()
         stem = "DepthwiseConv" if depthwise else "Conv"
         layer = Constructor(keras_class(stem, in_shape), (*arguments, *activation))
         weights = (kernel, KerasWeight("bias")) if self.bias else (kernel,)
-        return KerasCode(layer, before=before, weights=weights, activation=after)
+        return KerasCode(layer, before=before, weights=weights, helpers=helpers, activation=function, after=after)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         in_shape = in_shapes[0]

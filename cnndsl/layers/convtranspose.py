@@ -30,9 +30,22 @@ from .base import (
 )
 from .conv import check_input_groups, check_output_groups
 from .emission import Emitter, Weight
-from .framework import Constructor, NoTorchForm, TorchCode, extent, torch_class
+from .framework import (
+    Constructor,
+    KerasCode,
+    KerasWeight,
+    NoTorchForm,
+    TorchCode,
+    channels_last_kernel,
+    extent,
+    keras_class,
+    keras_padding,
+    per_axis,
+    torch_class,
+)
 from .geometry import AXIS_NAMES, Padding, describe_window, padding
 from .initializers import Uniform
+from .keras_helpers import GROUPED_CONV_TRANSPOSE
 from .reach import Scatter
 
 
@@ -191,6 +204,37 @@ class ConvTranspose(ActivationSuffix, Layer):
             arguments.append("bias=False")
         module = Constructor(torch_class("ConvTranspose", inputs[0]), tuple(arguments))
         return TorchCode(module, activation=self.torch_suffix())
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        axes = self._axes(inputs[0])
+        kernel, strides, dilation = [a[1] for a in axes], [a[2] for a in axes], [a[3] for a in axes]
+        extra = [a[6] for a in axes]
+        activation, function = self.keras_suffix()
+        bias = ("use_bias=False",) if self.nobias else ()
+        # Keras's own takes no groups, no stride with dilation, no output padding of the stride or more.
+        if (
+            self.groups == 1
+            and (set(strides) == {1} or set(dilation) == {1})
+            and all(e < s for e, s in zip(extra, strides, strict=True))
+        ):
+            arguments = [str(self.channels), extent(kernel)]
+            arguments += [f"strides={extent(strides)}"] if set(strides) != {1} else []
+            arguments += ['padding="valid"', f"output_padding={extent(extra)}"]
+            arguments += [f"dilation_rate={extent(dilation)}"] if set(dilation) != {1} else []
+            layer = Constructor(f"keras.layers.Conv{len(axes)}DTranspose", (*arguments, *bias, *activation))
+            helpers: tuple[str, ...] = ()
+        else:
+            values = {"strides": strides, "dilation_rate": dilation, "output_padding": extra}
+            arguments = [str(self.channels), per_axis(kernel), *(f"{k}={per_axis(v)}" for k, v in values.items())]
+            layer = Constructor("GroupedConvTranspose", (*arguments, f"groups={self.groups}", *bias, *activation))
+            helpers = (GROUPED_CONV_TRANSPOSE,)
+        begin, end = [a[4] for a in axes], [a[5] for a in axes]
+        # the padding is rows removed from the output's edges
+        crop = Constructor(keras_class("Cropping", inputs[0]), (keras_padding(begin, end),))
+        kernel_weight = KerasWeight("weight", channels_last_kernel(len(axes)))
+        weights = (kernel_weight,) if self.nobias else (kernel_weight, KerasWeight("bias"))
+        after = (("crop", crop),) if any(begin + end) else ()
+        return KerasCode(layer, weights=weights, helpers=helpers, activation=function, after=after)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         axes = self._axes(in_shapes[0])

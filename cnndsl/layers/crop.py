@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 from .base import Layer, Shape, ShapeIssue, register, shape_text
 from .emission import Emitter
-from .framework import TorchCode
+from .framework import Constructor, KerasCode, TorchCode
+from .keras_helpers import CENTER_CROP
 from .reach import Window
 
 
@@ -61,6 +62,10 @@ class Crop(Layer):
         starts = [(n - t) // 2 for n, t in zip(inputs[0][1:], output[1:], strict=True)]
         ranges = ", ".join(f"{start}:{start + t}" for start, t in zip(starts, output[1:], strict=True))
         return TorchCode(None, f"{{0}}[:, :, {ranges}]")
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        # Called on both tensors: the second's size, as the spec takes it (Cropping would drop the edge).
+        return KerasCode(Constructor("CenterCrop"), inputs_as_list=True, helpers=(CENTER_CROP,))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         source = in_shapes[0]

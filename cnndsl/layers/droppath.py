@@ -10,7 +10,8 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Shape, real, register
 from .dense import Dropout
-from .framework import Constructor, KerasCode, NoKerasForm, TorchCode, number
+from .framework import Constructor, KerasCode, TorchCode, number
+from .keras_helpers import DROP_PATH
 
 # torchvision's StochasticDepth in its "row" mode, without importing torchvision.
 TORCH_DROP_PATH = '''class DropPath(nn.Module):
@@ -50,4 +51,4 @@ class DropPath(Dropout):
 
     def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
         # Not Dropout's: Keras's Dropout drops single values, a drop path whole samples.
-        raise NoKerasForm("Keras has no drop path (stochastic depth) layer; a helper is not written yet")
+        return KerasCode(Constructor("DropPath", (number(self.p),)), helpers=(DROP_PATH,))

@@ -93,16 +93,19 @@ class KerasCode(NamedTuple):
     before: parameterless layers applied first (explicit padding, a permutation), each with the
         suffix its name gets after the layer's.
     weights: how the spec's weights become the layer's, in the layer's order.
-    helper: the source of a layer class Keras lacks, written once into the generated file.
+    helpers: the sources of layer classes Keras lacks (layers/keras_helpers.py), each written once
+        into the generated file.
     activation: a suffix Keras takes by no name (`leakyrelu 0.1`): a layer applied after.
+    after: parameterless layers applied last (a crop, a subsampling), named as `before`'s.
     """
 
     layer: Constructor | None
     inputs_as_list: bool = False
     before: tuple[tuple[str, Constructor], ...] = ()
     weights: tuple[KerasWeight, ...] = ()
-    helper: str = ""
+    helpers: tuple[str, ...] = ()
     activation: Constructor | None = None
+    after: tuple[tuple[str, Constructor], ...] = ()
 
 
 class NoKerasForm(Exception):
@@ -120,6 +123,17 @@ def channels_last_kernel(rank: int) -> tuple[int, ...]:
 
 
 def keras_padding(begin: Sequence[int], end: Sequence[int]) -> str:
-    """A ZeroPadding layer's `padding`: `(b, e)` for one axis, `((b, e), (b, e))` for several."""
+    """A ZeroPadding or Cropping layer's `padding`: `(b, e)` for one axis, `((b, e), (b, e))` for several."""
     pairs = [f"({b}, {e})" for b, e in zip(begin, end, strict=True)]
     return pairs[0] if len(pairs) == 1 else f"({', '.join(pairs)})"
+
+
+def per_axis_pairs(begin: Sequence[int], end: Sequence[int]) -> str:
+    """A helper's (begin, end) per axis, always a tuple of pairs: `((1, 2),)`, `((1, 2), (0, 1))`."""
+    pairs = [f"({b}, {e})" for b, e in zip(begin, end, strict=True)]
+    return f"({pairs[0]},)" if len(pairs) == 1 else f"({', '.join(pairs)})"
+
+
+def per_axis(values: Sequence[int]) -> str:
+    """A helper's value per axis, always a tuple: `(2,)`, `(2, 3)`."""
+    return f"({values[0]},)" if len(values) == 1 else f"({', '.join(map(str, values))})"

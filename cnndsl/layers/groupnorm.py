@@ -16,11 +16,20 @@ from typing import Any, ClassVar
 
 from .base import Arg, Kept, Layer, Shape, ShapeIssue, integer, real, register
 from .emission import Emitter, Weight
-from .framework import Constructor, TorchCode, number
+from .framework import Constructor, KerasCode, KerasWeight, TorchCode, number
 from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 from .reach import WHOLE
 
 GROUP_NORMALIZATION_OPSET = 21  # ONNX's GroupNormalization with per-channel scale and bias
+
+
+def keras_group_norm(groups: int, eps: float, *, affine: bool) -> KerasCode:
+    """Keras's GroupNormalization over the last axis, the channels, in `groups` consecutive runs."""
+    arguments = [str(groups), f"epsilon={number(eps)}"]
+    if not affine:
+        arguments += ["center=False", "scale=False"]
+    weights = (KerasWeight("weight"), KerasWeight("bias")) if affine else ()
+    return KerasCode(Constructor("keras.layers.GroupNormalization", tuple(arguments)), weights=weights)
 
 
 @register
@@ -78,6 +87,9 @@ class GroupNorm(Layer):
         if self.noaffine:
             arguments.append("affine=False")
         return TorchCode(Constructor("nn.GroupNorm", tuple(arguments)))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return keras_group_norm(self.groups, self.eps, affine=not self.noaffine)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         channels = in_shapes[0][0]

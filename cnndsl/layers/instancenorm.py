@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 from .base import Arg, Kept, Layer, Shape, ShapeIssue, real, register, shape_text
 from .emission import Emitter, Weight
-from .framework import Constructor, TorchCode, number, torch_class
+from .framework import Constructor, KerasCode, TorchCode, number, torch_class
+from .groupnorm import keras_group_norm
 from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 from .reach import WHOLE
 
@@ -67,6 +68,10 @@ class InstanceNorm(Layer):
         if self.affine:
             arguments.append("affine=True")
         return TorchCode(Constructor(torch_class("InstanceNorm", inputs[0]), tuple(arguments)))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        # one group per channel: each sample's channel normalised over its own positions
+        return keras_group_norm(inputs[0][0], self.eps, affine=bool(self.affine))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         channels = in_shapes[0][0]

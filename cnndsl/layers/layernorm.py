@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
-from .framework import Constructor, TorchCode, number
+from .framework import Constructor, KerasCode, KerasWeight, TorchCode, number
 from .norm import kept_by_normalisation, normalisation_flops, scale_and_shift
 
 LAYER_NORMALIZATION_OPSET = 17  # ONNX's LayerNormalization operator
@@ -62,6 +62,11 @@ class LayerNorm(Layer):
         if len(inputs[0]) == 1:
             return TorchCode(Constructor("nn.LayerNorm", arguments))
         return TorchCode(Constructor("ChannelLayerNorm", arguments), helper=TORCH_CHANNEL_LAYER_NORM)
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        # over the channels, which are the last axis in Keras's layout
+        layer = Constructor("keras.layers.LayerNormalization", (f"epsilon={number(self.eps)}",))
+        return KerasCode(layer, weights=(KerasWeight("weight"), KerasWeight("bias")))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         (in_shape,) = in_shapes

@@ -10,8 +10,9 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
-from .framework import Constructor, TorchCode, number
+from .framework import Constructor, KerasCode, KerasWeight, TorchCode, number
 from .initializers import Constant
+from .keras_helpers import LAYER_SCALE
 
 # torch has no layer scale module: its parameter is `weight`, as the spec declares it.
 TORCH_LAYER_SCALE = '''class LayerScale(nn.Module):
@@ -57,6 +58,11 @@ class LayerScale(Layer):
         (weight,) = self.parameters(inputs)
         shape = f"({', '.join(map(str, weight.shape))},)" if len(weight.shape) == 1 else str(weight.shape)
         return TorchCode(Constructor("LayerScale", (shape, number(self.value))), helper=TORCH_LAYER_SCALE)
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        channels = inputs[0][0]  # a (C,) factor on the last axis, the spec's (C, 1, ...) flattened
+        weights = (KerasWeight("weight", (0,), (channels,)),)
+        return KerasCode(Constructor("LayerScale", (number(self.value),)), weights=weights, helpers=(LAYER_SCALE,))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         (factor,) = tape.weights(name, self.parameters(in_shapes))

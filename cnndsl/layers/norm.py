@@ -9,6 +9,7 @@ from .base import Arg, ArgIssue, Kept, Layer, Shape, integer, real, register
 from .emission import Emitter, Weight
 from .framework import Constructor, KerasCode, KerasWeight, TorchCode, number, torch_class
 from .initializers import Constant
+from .keras_helpers import LOCAL_RESPONSE_NORM
 
 # PyTorch's initial values: scale 1 and shift 0 are learnt, the running statistics are not.
 _SCALE, _SHIFT = Constant(1.0), Constant(0.0)
@@ -155,6 +156,10 @@ class LocalResponseNorm(Layer):
         # torch's needs an axis after the channels: a flat vector gets one of extent 1.
         call = "{m}({x})" if len(inputs[0]) > 1 else "{m}({x}.unsqueeze(-1)).squeeze(-1)"
         return TorchCode(Constructor("nn.LocalResponseNorm", arguments), call)
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        arguments = (str(self.size), number(self.alpha), number(self.beta), number(self.k))
+        return KerasCode(Constructor("LocalResponseNorm", arguments), helpers=(LOCAL_RESPONSE_NORM,))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         if len(in_shapes[0]) == 3:

@@ -10,12 +10,13 @@ from .emission import Emitter
 from .framework import (
     Constructor,
     KerasCode,
-    NoKerasForm,
     NoTorchForm,
     TorchCode,
     extent,
     keras_class,
     keras_padding,
+    per_axis,
+    per_axis_pairs,
     torch_class,
     torch_padding,
 )
@@ -30,26 +31,8 @@ from .geometry import (
     pads_for_onnx,
     window_reach,
 )
+from .keras_helpers import SPATIAL_PAD, WINDOW_MEAN
 from .reach import WHOLE, Window
-
-# Keras pads with zeros only; max pooling pads with -inf.
-SPATIAL_PAD = """class SpatialPad(keras.layers.Layer):
-    \"\"\"Pads the spatial axes of a channels-last tensor with a constant: (begin, end) per axis.\"\"\"
-
-    def __init__(self, padding, value=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.padding, self.value = tuple(tuple(pair) for pair in padding), value
-
-    def call(self, x):
-        return keras.ops.pad(x, ((0, 0), *self.padding, (0, 0)), constant_values=self.value)
-
-    def compute_output_shape(self, shape):
-        spatial = [None if n is None else n + b + e for n, (b, e) in zip(shape[1:-1], self.padding, strict=True)]
-        return (shape[0], *spatial, shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "padding": self.padding, "value": self.value}
-"""
 
 
 @register
@@ -231,29 +214,31 @@ class Pool(Layer):
         if self.global_:
             return KerasCode(Constructor(keras_class(f"Global{stem}", inputs[0]), ("keepdims=True",)))
         if self.adaptive:  # exact windows only (output_shape), so a plain pooling
-            windows = extent([n // out for n, out in zip(inputs[0][1:], output[1:], strict=True)])
-            return KerasCode(Constructor(keras_class(stem, inputs[0]), (windows,)))
+            exact = [n // out for n, out in zip(inputs[0][1:], output[1:], strict=True)]
+            return KerasCode(Constructor(keras_class(stem, inputs[0]), (extent(exact),)))
         geometry = self._geometry(inputs[0])
-        begin = [a.pad_begin for a in geometry]
-        # Keras has no ceil mode: the windows it adds past the end become padding at the end, which
-        # max pooling ignores (average pooling would count it).
+        begin, padded_end = [a.pad_begin for a in geometry], [a.pad_end for a in geometry]
+        # Keras has no ceil mode: the windows it adds past the end become padding at the end (which
+        # max pooling ignores and average pooling leaves uncounted).
         end = [
-            (out - 1) * a.stride + a.kernel - a.size - a.pad_begin for out, a in zip(output[1:], geometry, strict=True)
+            max((out - 1) * a.stride + a.kernel - a.size - a.pad_begin, a.pad_end)
+            for out, a in zip(output[1:], geometry, strict=True)
         ]
-        if any(e != a.pad_end for e, a in zip(end, geometry, strict=True)) and self.op == "avg":
-            raise NoKerasForm("average pooling in ceil mode has no Keras form")
-        if any(begin + end) and self.op == "avg" and self.exclude_pad:
-            raise NoKerasForm("average pooling over padding it excludes (`exclude_pad`) has no exact Keras form")
+        windows, strides = [a.kernel for a in geometry], [a.stride for a in geometry]
+        if self.op == "avg" and (end != padded_end or (self.exclude_pad and any(begin + end))):
+            counted = ([0] * len(begin), [0] * len(end)) if self.exclude_pad else (begin, padded_end)
+            padding = (f"padding={per_axis_pairs(begin, end)}", f"counted={per_axis_pairs(*counted)}")
+            mean = Constructor("WindowMean", (per_axis(windows), f"strides={per_axis(strides)}", *padding))
+            return KerasCode(mean, helpers=(WINDOW_MEAN,))
         before: tuple[tuple[str, Constructor], ...] = ()
         if any(begin + end) and self.op == "max":  # padded with -inf, which no window picks
-            pairs = [f"({b}, {e})" for b, e in zip(begin, end, strict=True)]
-            per_axis = f"({pairs[0]},)" if len(pairs) == 1 else f"({', '.join(pairs)})"
-            before = (("pad", Constructor("SpatialPad", (per_axis, 'value=float("-inf")'))),)
+            minus_infinity = (per_axis_pairs(begin, end), 'value=float("-inf")')
+            before = (("pad", Constructor("SpatialPad", minus_infinity)),)
         elif any(begin + end):
             before = (("pad", Constructor(keras_class("ZeroPadding", inputs[0]), (keras_padding(begin, end),))),)
-        arguments = (extent([a.kernel for a in geometry]), f"strides={extent([a.stride for a in geometry])}")
-        helper = SPATIAL_PAD if self.op == "max" and before else ""
-        return KerasCode(Constructor(keras_class(stem, inputs[0]), arguments), before=before, helper=helper)
+        arguments = (extent(windows), f"strides={extent(strides)}")
+        helpers = (SPATIAL_PAD,) if self.op == "max" and before else ()
+        return KerasCode(Constructor(keras_class(stem, inputs[0]), arguments), before=before, helpers=helpers)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         op = "MaxPool" if self.op == "max" else "AveragePool"

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from .base import Arg, Kept, Layer, Shape, real, register
 from .emission import Emitter, Weight
-from .framework import Constructor, TorchCode, number
+from .framework import Constructor, KerasCode, KerasWeight, TorchCode, number
 from .initializers import Constant
 
 
@@ -54,6 +54,19 @@ class PReLU(Layer):
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         count = () if self.shared else (str(inputs[0][0]),)
         return TorchCode(Constructor("nn.PReLU", (*count, f"init={number(self.init)}")))
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        # Keras's slope has the input's channels-last shape, 1 along each shared axis.
+        rank = len(inputs[0]) - 1
+        shared = tuple(range(1, rank + 1 + bool(self.shared)))
+        slope = (*(1 for _ in range(rank)), 1 if self.shared else inputs[0][0])
+        arguments = [f"alpha_initializer=keras.initializers.Constant({number(self.init)})"]
+        if shared:
+            arguments.append(f"shared_axes={list(shared)}")
+        return KerasCode(
+            Constructor("keras.layers.PReLU", tuple(arguments)),
+            weights=(KerasWeight("weight", tuple(range(len(slope))), slope),),
+        )
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         (slope,) = tape.weights(name, self.parameters(in_shapes))

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from .base import Arg, Layer, Shape, real, register
 from .emission import Emitter
-from .framework import TorchCode, number
+from .framework import Constructor, KerasCode, TorchCode, number
 
 
 @register
@@ -38,6 +38,9 @@ class Scale(Layer):
 
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         return TorchCode(None, f"{{x}} * {number(self.factor)}")
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return KerasCode(Constructor("keras.layers.Rescaling", (number(self.factor),)))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         return tape.op("Mul", [inputs[0], tape.constant(f"{name}.factor", float(self.factor))], name)

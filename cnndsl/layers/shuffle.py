@@ -10,7 +10,8 @@ from typing import ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, integer, register
 from .emission import Emitter
-from .framework import TorchCode
+from .framework import Constructor, KerasCode, TorchCode
+from .keras_helpers import CHANNEL_SHUFFLE
 
 
 @register
@@ -43,6 +44,9 @@ class Shuffle(Layer):
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         # torchvision's channel_shuffle, for every rank.
         return TorchCode(None, f"{{x}}.unflatten(1, ({self.groups}, -1)).transpose(1, 2).flatten(1, 2)")
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return KerasCode(Constructor("ChannelShuffle", (str(self.groups),)), helpers=(CHANNEL_SHUFFLE,))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         # torchvision's view (N, G, C/G, *S) -> transpose(1, 2) -> flatten, with the spatial axes

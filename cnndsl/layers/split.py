@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from .base import Arg, ArgIssue, Layer, Shape, ShapeIssue, integer, register
 from .emission import Emitter
-from .framework import TorchCode
+from .framework import Constructor, KerasCode, TorchCode
+from .keras_helpers import CHANNEL_SLICE
 
 _count = integer(1)
 
@@ -102,6 +103,10 @@ class Split(Layer):
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         offset, size = self._extent(inputs[0][0])
         return TorchCode(None, f"{{x}}[:, {offset}:{offset + size}]")
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        offset, size = self._extent(inputs[0][0])
+        return KerasCode(Constructor("ChannelSlice", (str(offset), str(offset + size))), helpers=(CHANNEL_SLICE,))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         offset, size = self._extent(in_shapes[0][0])

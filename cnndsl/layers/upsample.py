@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 from .base import Arg, Layer, Shape, ShapeIssue, broadcast, extents, register, shape_text
 from .emission import Emitter
-from .framework import Constructor, TorchCode, extent
+from .framework import Constructor, KerasCode, TorchCode, extent, keras_class, per_axis
+from .keras_helpers import RESIZE
 from .reach import Resample
 
 # Resize's `axes` attribute (opset 18) lets `sizes` name the spatial axes alone; before it, sizes
@@ -41,6 +42,13 @@ def resize(tape: Emitter, name: str, x: str, mode: str, *, scales: str = "", siz
     if sizes:
         sampling["axes"] = list(range(2, rank + 2))
     return tape.op("Resize", [x, "", scales, sizes] if sizes else [x, "", scales], name, **sampling)
+
+
+def keras_resize(mode: str, size: Shape | None = None) -> KerasCode:
+    """The Resize helper, to `size`, or called on both inputs, to the second's spatial size (Keras's
+    own resizing samples as each backend does)."""
+    arguments = (f'"{mode}"', *((f"size={per_axis(size)}",) if size else ()))
+    return KerasCode(Constructor("Resize", arguments), inputs_as_list=size is None, helpers=(RESIZE,))
 
 
 def torch_mode(mode: str, rank: int) -> tuple[str, ...]:
@@ -92,6 +100,12 @@ class Upsample(Layer):
         arguments = (f"scale_factor={extent(factors)}", *mode)
         return TorchCode(Constructor("nn.Upsample", arguments))
 
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        if self.mode == "linear":
+            return keras_resize("linear", output[1:])
+        factors = broadcast(self.factor, len(inputs[0]) - 1, "the upsampling factor")
+        return KerasCode(Constructor(keras_class("UpSampling", inputs[0]), (extent(factors),)))
+
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         factors = broadcast(self.factor, len(in_shapes[0]) - 1, "the upsampling factor")
         scales = tape.constant(f"{name}.scales", [1.0, 1.0, *map(float, factors)])
@@ -141,6 +155,9 @@ class ResizeTo(Layer):
     def torch_code(self, inputs: list[Shape], output: Shape) -> TorchCode:
         mode = ", ".join(torch_mode(self.mode, len(output) - 1))
         return TorchCode(None, f"F.interpolate({{0}}, size={{1}}.shape[2:], {mode})")
+
+    def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
+        return keras_resize(self.mode)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         # `sizes`, not scales: ONNX Runtime then samples at out/in exactly as PyTorch does for a
