@@ -74,3 +74,23 @@ def test_our_compiled_models_import_back_as_blocks(name, tmp_path):
     _round_trip(cnndsl.check_file(ROOT / "specs" / f"{name}.cnn"), tmp_path)
     text = (tmp_path / "x.cnn").read_text()
     assert re.search(r"^block \w+\(", text, flags=re.MULTILINE) and "written flat" not in text
+
+
+def test_squeeze_excitation_gates_become_one_block(tmp_path):
+    # the language's own example of a gate (docs/language.md), in residual units and alone
+    spec = """input 16x16x16
+block se(c, ratio=4) {
+    gate = pool avg global -> conv 1 (c / ratio) relu -> conv 1 c hardsigmoid
+    mul in gate
+}
+block unit(c) {
+    residual { conv 3x3 c pad 1 -> relu -> se c }
+}
+conv 3x3 32 pad 1 -> se 32 -> unit 32 -> unit 32 -> conv 1x1 64 -> unit 64
+"""
+    _round_trip(cnndsl.check_text(spec), tmp_path)
+    text = (tmp_path / "x.cnn").read_text()
+    assert "written flat" not in text and len(re.findall(r"^block se\w*\(", text, flags=re.MULTILINE)) == 1
+    assert "gate = pool avg global" in text and "mul in gate" in text
+    # its widths a parameter and a multiple of it; the gate outside the units called as the block too
+    assert "conv 1x1 c -> relu -> conv 1x1 (4 * c) -> hardsigmoid" in text and "-> se 8 ->" in text

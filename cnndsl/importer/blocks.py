@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from .graph import Layer
-from .structure import Concat, Item, Residual
+from .structure import Concat, Gate, Item, Residual, paths
 from .writing import RESERVED, Names, module_path
 
 _LINE = 100
@@ -64,6 +64,8 @@ def _template(item: Item, values: list[tuple[str, str]]) -> tuple[object, ...]:
         )
     if isinstance(item, Concat):
         return ("concat", tuple(tuple(_template(i, values) for i in branch) for branch in item.branches))
+    if isinstance(item, Gate):
+        return ("gate", tuple(_template(i, values) for i in item.path))
     words = _words(item)
     slots = list(_slots(words))
     for index, at, role in slots:
@@ -88,21 +90,30 @@ def _render_layer(layer: Layer, arguments: Iterator[str]) -> str:
     return " ".join(written)
 
 
-def _render(items: list[Item], arguments: Iterator[str], indent: str, labels: dict[int, str]) -> list[str]:
-    """The chain of `items` as lines at `indent`, long chains broken before `->`."""
+def _render(
+    items: list[Item], arguments: Iterator[str], indent: str, labels: dict[int, str], gates: _Gates
+) -> list[str]:
+    """The chain of `items` as lines at `indent`, long chains broken before `->`; a gate is a call
+    of its block in `gates`."""
     parts: list[list[str]] = []
     for item in items:
         if isinstance(item, Residual):
             inner = indent + _INDENT
-            construct = ["residual {", *_render(item.body, arguments, inner, labels)]
+            construct = ["residual {", *_render(item.body, arguments, inner, labels, gates)]
             if item.shortcut:
-                construct += [indent + "} shortcut {", *_render(item.shortcut, arguments, inner, labels)]
+                construct += [indent + "} shortcut {", *_render(item.shortcut, arguments, inner, labels, gates)]
             parts.append([*construct, indent + "}"])
         elif isinstance(item, Concat):
             inner = indent + _INDENT
             # one branch a line, as the language reads a concat's branches
-            branches = [" ".join(line.strip() for line in _render(b, arguments, "", labels)) for b in item.branches]
+            branches = [
+                " ".join(line.strip() for line in _render(b, arguments, "", labels, gates)) for b in item.branches
+            ]
             parts.append(["concat {", *(inner + branch for branch in branches), indent + "}"])
+        elif isinstance(item, Gate):
+            block = gates[_template(item, [])]
+            given = [next(arguments) for _ in _values(item)]
+            parts.append([" ".join([block.name, *(given[block.slots.index(name)] for name in block.parameters)])])
         else:
             label = labels.get(id(item))
             parts.append([f"{label}: " * bool(label) + _render_layer(item, arguments)])
@@ -125,11 +136,15 @@ class _Block:
     columns: list[list[str]] = field(default_factory=list)  # per parameter: its value in each unit
 
 
+# The block of each form of gate (by its template).
+_Gates = dict[tuple[object, ...], _Block]
+
+
 def _units(items: list[Item]) -> list[list[Item]]:
     """The top-level chain in pieces: each construct with the activations after it, each other layer alone."""
     units: list[list[Item]] = []
     for item in items:
-        after_construct = units and not isinstance(units[-1][0], Layer)
+        after_construct = units and isinstance(units[-1][0], (Residual, Concat))
         if isinstance(item, Layer) and after_construct and _is_activation(item):
             units[-1].append(item)
         else:
@@ -177,15 +192,17 @@ def _new_parameter(block: _Block, role: str, column: list[str], taken: set[str])
 
 
 def write_structured(items: list[Item], input_shape: tuple[int, ...], header: str) -> str:
-    """The spec of a structured chain: blocks for the unit forms that occur more than once."""
+    """The spec of a structured chain: a block for each form of gate, and blocks for the unit forms
+    that occur more than once."""
+    names = Names()
+    gates = _gate_blocks(items, names)
     units = _units(items)
     values = [[v for item in unit for v in _values(item)] for unit in units]
     forms = [tuple(_template(item, []) for item in unit) for unit in units]
     by_form: dict[tuple[object, ...], list[int]] = {}
     for index, (unit, form) in enumerate(zip(units, forms, strict=True)):
-        if not isinstance(unit[0], Layer):
+        if isinstance(unit[0], (Residual, Concat)):
             by_form.setdefault(form, []).append(index)
-    names = Names()
     blocks: dict[tuple[object, ...], _Block] = {}
     for repeated, members in by_form.items():
         if len(members) > 1:
@@ -197,20 +214,52 @@ def write_structured(items: list[Item], input_shape: tuple[int, ...], header: st
         if isinstance(unit[0], Layer) and unit[0].weights
     }
     lines = [header, f"input {'x'.join(map(str, input_shape))}", ""]
+    for block in gates.values():
+        lines.append(f"block {block.name}({', '.join(block.parameters)}) {{")
+        lines += [*_gate_body(block, gates), "}", ""]
     for block in blocks.values():
         lines.append(f"block {block.name}({', '.join(block.parameters)}) {{")
-        lines += _render(block.items, iter(block.slots), _INDENT, {})
+        lines += _render(block.items, iter(block.slots), _INDENT, {}, gates)
         lines += ["}", ""]
     parts: list[str] = []
     for unit, form, unit_values in zip(units, forms, values, strict=True):
         called = blocks.get(form)
         if called is None:
-            parts.append("\n".join(_render(unit, iter(v for v, _ in unit_values), "", labels)))
+            parts.append("\n".join(_render(unit, iter(v for v, _ in unit_values), "", labels, gates)))
             continue
         arguments = [unit_values[called.slots.index(name)][0] for name in called.parameters]
         parts.append(" ".join([called.name, *arguments]))
     lines += _chain(parts)
     return "\n".join(lines) + "\n"
+
+
+def _gate_blocks(items: list[Item], names: Names) -> _Gates:
+    """One block per form of gate, wherever gates are: squeeze-and-excitation, `se`."""
+    members: dict[tuple[object, ...], list[Gate]] = {}
+    for gate in _gates(items):
+        members.setdefault(_template(gate, []), []).append(gate)
+    return {
+        form: _make_block(names.take("se"), [[gate] for gate in gates], [_values(gate) for gate in gates])
+        for form, gates in members.items()
+    }
+
+
+def _gates(items: list[Item]) -> Iterator[Gate]:
+    for item in items:
+        if isinstance(item, Gate):
+            yield item
+        if not isinstance(item, Layer):
+            for path in paths(item):
+                yield from _gates(path)
+
+
+def _gate_body(block: _Block, gates: _Gates) -> list[str]:
+    """The gate computed from the block's input as a named tensor, then the product."""
+    (gate,) = block.items
+    assert isinstance(gate, Gate)
+    lines = _render(gate.path, iter(block.slots), _INDENT, {}, gates)
+    lines[0] = f"{_INDENT}gate = {lines[0].strip()}"
+    return [*lines, f"{_INDENT}mul in gate"]
 
 
 def _values(item: Item) -> list[tuple[str, str]]:

@@ -1,8 +1,10 @@
 """The imported layers as nested constructs: where the graph forks, the paths from the fork to the
-layer that merges them become a `residual` (an add of two paths, one of which may be the fork itself)
-or a `concat` (every path a chain of its own). A graph with a fork of any other form (a merge that
-also reads tensors from before the fork, a concatenation that includes the fork itself, several
-outputs) has no such structure: `structure` then returns None and the spec is written flat."""
+layer that merges them become a `residual` (an add of two paths, one of which may be the fork itself),
+a `concat` (every path a chain of its own) or a gate (the fork times a path from it: squeeze-and-
+excitation, which blocks.py writes as a block with a named tensor, `mul in gate`). A graph with a
+fork of any other form (a merge that also reads tensors from before the fork, a concatenation that
+includes the fork itself, several outputs) has no such structure: `structure` then returns None and
+the spec is written flat."""
 
 from __future__ import annotations
 
@@ -24,7 +26,13 @@ class Concat:
     branches: list[list[Item]]
 
 
-Item = Layer | Residual | Concat
+@dataclass
+class Gate:
+    path: list[Item]  # from the fork to the gate it is multiplied by
+
+
+Construct = Residual | Concat | Gate
+Item = Layer | Construct
 
 
 class _NotStructured(Exception):
@@ -48,11 +56,13 @@ def structure(layers: list[Layer], input_name: str, outputs: list[str]) -> list[
 def _layer_count(items: list[Item]) -> int:
     """The imported layers the items stand for, each construct's merge (its add or concat) included."""
     return sum(
-        1 + sum(_layer_count(path) for path in _paths(item)) if not isinstance(item, Layer) else 1 for item in items
+        1 + sum(_layer_count(path) for path in paths(item)) if not isinstance(item, Layer) else 1 for item in items
     )
 
 
-def _paths(item: Residual | Concat) -> list[list[Item]]:
+def paths(item: Construct) -> list[list[Item]]:
+    if isinstance(item, Gate):
+        return [item.path]
     return [item.body, item.shortcut] if isinstance(item, Residual) else item.branches
 
 
@@ -63,7 +73,7 @@ def flattened(items: list[Item]) -> Iterator[Layer]:
         if isinstance(item, Layer):
             yield item
         else:
-            for path in _paths(item):
+            for path in paths(item):
                 yield from flattened(path)
 
 
@@ -99,9 +109,9 @@ class _Parser:
         merge = self._merge_of(tensor)
         kind = merge.words.split()[0]
         operands = merge.inputs
-        if not merge.takes_tensors or kind not in ("add", "concat") or len(set(operands)) != len(operands):
+        if not merge.takes_tensors or kind not in ("add", "concat", "mul") or len(set(operands)) != len(operands):
             raise _NotStructured
-        if kind == "add" and len(operands) != 2:
+        if kind != "concat" and len(operands) != 2:
             raise _NotStructured
         ends = frozenset(operands)
         paths: dict[str, list[Item]] = {}
@@ -115,6 +125,10 @@ class _Parser:
                 raise _NotStructured
             paths[end] = [reader, *rest]
         branches = [paths.get(operand, []) for operand in operands]
+        if kind == "mul":
+            if sorted(map(bool, branches)) != [False, True]:  # the fork itself times a path from it
+                raise _NotStructured
+            return Gate(branches[0] or branches[1]), merge.output
         if kind == "concat":
             if not all(branches):  # the fork itself among the concatenated: no branch expresses it
                 raise _NotStructured

@@ -70,14 +70,19 @@ class Names:
 
 
 def module_path(node_name: str) -> str:
-    """A readable path from an exporter's node name: TorchScript's '/layer1/layer1.0/relu/Relu' is
-    'layer1.0.relu' (its scopes hold full paths, then the module's own name, then the operator)."""
+    """A readable path from an exporter's node name: TorchScript's
+    '/features/features.4/block/block.0/block.0.0/Conv' is 'features.4.block.0.0' (each scope is a
+    module's attribute, then its full name within its parent, then the operator's name)."""
     parts = [part for part in node_name.split("/") if part]
     if len(parts) > 1 and parts[-1][:1].isupper():  # the operator's name ends TorchScript's names
         parts = parts[:-1]
-    if len(parts) >= 2:
-        return parts[-1] if parts[-1].startswith(parts[-2] + ".") else f"{parts[-2]}.{parts[-1]}"
-    return parts[0] if parts else node_name
+    path: list[str] = []
+    for part in parts:
+        if path and part.startswith(path[-1] + "."):  # 'block.0' within 'block': the same module, deeper
+            path[-1] = part
+        else:
+            path.append(part)
+    return ".".join(path) or node_name
 
 
 def write_spec(layers: list[Layer], input_name: str, input_shape: Shape, outputs: list[str], header: str) -> Spec:
