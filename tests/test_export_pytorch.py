@@ -10,6 +10,7 @@ of each family, every layer kind among them; the whole of specs/ is the slow swe
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -116,7 +117,9 @@ def test_representative_specs(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", sorted(SPECS.glob("*.cnn")), ids=lambda path: path.stem)
 def test_every_spec(spec: Path) -> None:
-    compare(cnndsl.check_file(str(spec)))
+    model = cnndsl.check_file(str(spec))
+    assert_one_class_per_block(model, pytorch_source(model))
+    compare(model)
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None and not Path(sys.prefix, "bin", "ruff").exists(), reason="no ruff")
@@ -131,22 +134,122 @@ def test_generated_source_passes_ruff(tmp_path: Path) -> None:
 
 
 def _class_source(source: str, name: str) -> str:
-    start = source.index(f"class {name}(nn.Module):")
+    start = re.search(rf"^class {name}\(", source, re.MULTILINE).start()  # type: ignore[union-attr]
     end = source.find("\nclass ", start + 1)
     return source[start : end if end != -1 else len(source)]
 
 
 def test_a_block_is_one_class_with_its_parameters() -> None:
     """ResNet-50's residual unit is one class built from its parameters (the projection under
-    `if project:`), called with each unit's arguments; the model's equivalence is checked above."""
+    `if project:`), and its `stage` block a class whose loop builds the units, the first with the
+    stage's stride and projection; the model's equivalence is checked above."""
     source = pytorch_source(cnndsl.check(SPECS / "resnet50.cnn"))
-    assert source.count("class Unit") == 1
+    assert source.count("class Unit") == 1 and source.count("class Stage") == 1
     unit = _class_source(source, "Unit")
     assert "        self,\n        in_channels: int,\n        c: int,\n        expansion: int = 1,\n" in unit
-    assert "nn.Conv2d(c, expansion * c, kernel_size=1, bias=False)" in unit
+    assert "nn.Conv2d(c * width_per_group // 64 * groups, expansion * c, kernel_size=1, bias=False)" in unit
     assert "if project:" in unit and "if self.downsample is not None:" in unit
-    assert "Unit(64, 64, expansion=4, project=1), Unit(256, 64, expansion=4)" in source
-    assert "Unit(256, 128, expansion=4, stride=2, project=1)" in source
+    stage = _class_source(source, "Stage")
+    assert "class Stage(nn.Sequential):" in stage and "        for i in range(n):\n" in stage
+    assert "in_channels if i == 0 else expansion * c," in stage and "stride=stride if i == 0 else 1," in stage
+    assert "self.layer1 = Stage(64, 64, 3, expansion=4)" in source
+    assert "self.layer2 = Stage(256, 128, 4, expansion=4, stride=2)" in source
+
+
+# The families whose blocks' calls differ in structure (an `if` over a parameter, a conditional
+# residual, a repeat of another count, a per-axis kernel, a computed default, an if/else).
+STRUCTURED = [
+    "efficientnet_b0",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mnasnet0_5",
+    "shufflenet_v2_x0_5",
+    "densenet121",
+    "inception_v3",
+    "inception_bn",
+    "inception_resnet_v2",
+    "darknet53",
+    "convnext_tiny",
+]
+
+
+def assert_one_class_per_block(model: cnndsl.CheckedModel, source: str) -> None:
+    """Every block the spec calls is at most one class (none where it is inlined or has no
+    module), never one class per distinct body."""
+    assert "one class per distinct body" not in source
+    kinds = {scope.kind for node in model.graph.nodes for scope in node.scopes if scope.definition is not None}
+    classes = re.findall(r"^class (\w+)\(", source, re.MULTILINE)[:-1]  # the last is the model's own
+    for kind in kinds:
+        stem = "".join(word[:1].upper() + word[1:] for word in kind.split("_"))
+        assert len([name for name in classes if re.fullmatch(rf"{stem}\d*", name)]) <= 1, kind
+
+
+@pytest.mark.parametrize("name", STRUCTURED)
+def test_every_block_is_one_class(name: str) -> None:
+    model = cnndsl.check_file(str(SPECS / f"{name}.cnn"))
+    assert_one_class_per_block(model, pytorch_source(model))
+
+
+def test_conditional_parts_are_if_statements() -> None:
+    """EfficientNet's MBConv: the expansion only where `ratio != 1`, appended to the block's list;
+    the residual sum only where the stride is 1 and the width kept, an if/else in forward."""
+    mbconv = _class_source(pytorch_source(cnndsl.check(SPECS / "efficientnet_b0.cnn")), "Mbconv")
+    assert (
+        "        if ratio != 1:\n            block_layers.append(Cbs(in_channels, in_channels * ratio, eps=eps))\n"
+        in mbconv
+    )
+    assert "self.block = nn.Sequential(*block_layers)" in mbconv
+    assert "        if self.stride == 1 and self.in_channels == self.c:\n" in mbconv and "        else:\n" in mbconv
+    unit = _class_source(pytorch_source(cnndsl.check(SPECS / "shufflenet_v2_x0_5.cnn")), "Unit")
+    assert "        if self.stride > 1:\n" in unit and "x[:, 0 : self.cout // 2]" in unit
+
+
+def test_named_repeat_is_a_loop_and_widths_follow_the_parameters() -> None:
+    source = pytorch_source(cnndsl.check(SPECS / "densenet121.cnn"))
+    block = _class_source(source, "Denseblock")
+    assert "class Denseblock(nn.Sequential):" in block
+    assert (
+        'self.add_module(f"denselayer{i + 1}", Denselayer(in_channels + i * growth, growth, bn_size=bn_size))' in block
+    )
+    assert "self.transition1 = Transition(init + b1 * growth)" in source
+    assert "self.conv2 = nn.Conv2d(bn_size * growth, growth, kernel_size=3, padding=1, bias=False)" in source
+
+
+def _state_shapes(module: Any) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in module.state_dict().items()}
+
+
+def test_a_block_class_builds_another_member_of_its_family() -> None:
+    """The classes take the spec's parameters as a person would: EfficientNet-B0's file builds
+    B2's features from B2's multipliers, DenseNet-121's builds DenseNet-161's (same parameter names
+    and shapes as the files generated for those specs)."""
+    pairs = [
+        ("efficientnet_b0", "efficientnet_b2", "Efficientnet", (3, 1.1, 1.2)),
+        ("densenet121", "densenet161", "Densenet", (3, 48, 6, 12, 36, 24, 96)),
+    ]
+    for small, large, block, arguments in pairs:
+        built = getattr(load_module(pytorch_source(cnndsl.check(SPECS / f"{small}.cnn")), small), block)(*arguments)
+        reference = root_class(load_module(pytorch_source(cnndsl.check(SPECS / f"{large}.cnn")), large))()
+        assert _state_shapes(built) == _state_shapes(reference.features)
+
+
+def test_an_if_else_over_a_parameter_is_one_class(tmp_path: Path) -> None:
+    """ResNet's unit called both as a basic block and as a bottleneck (`if (expansion == 1)`):
+    one class whose __init__ and forward branch on the parameter; outputs equal ONNX Runtime's."""
+    spec = tmp_path / "mixed.cnn"
+    spec.write_text(
+        f'use "{(SPECS / "lib" / "resnet.cnn").as_posix()}"\n'
+        "input 3x32x32\n"
+        "conv1: conv 3x3 16 pad 1 nobias -> bn1: bn -> relu\n"
+        "  -> layer1: unit 16 -> layer2: unit 8 expansion 4 stride 2 project 1 -> layer3: unit 32 stride 2 project 1\n"
+        "  -> pool avg global -> flatten -> fc: fc 10\n"
+    )
+    model = cnndsl.check_file(str(spec))
+    source = pytorch_source(model)
+    assert_one_class_per_block(model, source)
+    unit = _class_source(source, "Unit")
+    assert "        if expansion == 1:\n" in unit and "        if self.expansion == 1:\n" in unit
+    compare(model)
 
 
 def test_googlenet_inception_is_one_class_called_nine_times() -> None:

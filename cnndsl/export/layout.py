@@ -63,3 +63,8 @@ def _top_level_items(contents: str) -> list[str]:
             start = index + 1
     last = contents[start:].strip()
     return [*items, last] if last else items
+
+
+def top_level_items(contents: str) -> list[str]:
+    """The items of a bracket's contents (`a, f(b, c)` -> `a`, `f(b, c)`), for the export's writers."""
+    return _top_level_items(contents)

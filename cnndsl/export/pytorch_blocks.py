@@ -1,46 +1,40 @@
 """One PyTorch class per block definition, with the block's parameters as constructor arguments.
 
 Each call of a block is first written as its own body, with the numbers the call bound
-(`nn.Conv2d(256, 64, kernel_size=1, bias=False)`). The class replaces each number that differs
-between calls by an expression over the block's parameters: one of the spec's own expressions in
-the block (`expansion * c`), a parameter, or `in_channels` (the input's channel count, passed by
-the caller, for what the spec reads from the input's shape). A statement that only some calls have
-(`if project { downsample: ... }`) is built under `if PARAMETER:` and its module is None otherwise.
-Every choice is checked against every call (the expression, evaluated on the call's arguments,
-gives each call's number), so each instance is exactly the body it had; where no such class
-exists, the block is written as one class per distinct body, as a comment in the file says.
+(`nn.Conv2d(256, 64, kernel_size=1, bias=False)`) and, for the calls of other blocks inside it,
+the arguments as the spec writes them there (`Stage(2 * c, n2)`) and the widths they pass on
+(`Transition(init + b1 * growth)`, from the block's output width, `BlockClass.out_channels`).
+The class replaces each number that differs between calls by an expression over the block's
+parameters: one of the spec's own expressions in the block (`expansion * c`, `in.c / 2` as
+`in_channels // 2`), a parameter, or `in_channels` (the input's width, passed by the caller);
+a width every call has is the block's one expression that gives it, where exactly one does.
+Where the calls differ in structure, the spec's own conditions decide (export/pytorch_init.py,
+export/pytorch_forward.py): a module only some calls have is built under `if CONDITION:`, an
+`nn.Sequential`'s optional item is appended under one, a repetition of one module is a loop over
+the spec's repeat count, and a `forward` that differs is an `if`/`else` over the parameters it
+reads, which `__init__` keeps. Every choice is checked against every call (the expression,
+evaluated on the call's arguments, gives each call's number), so each instance is exactly the
+body it had; where no such class exists, the block is written as one class per distinct body,
+as a comment in the file says. A branch of the spec's `if` that no call takes is not in the class.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..ir import Scope
-from ..resolve.functions import divisible
+from ..source import Span
 from ..syntax import ast
-from .layout import INDENT, LINE_LENGTH, wrapped
+from .layout import INDENT, LINE_LENGTH
+from .pytorch_calls import DEFAULT_MARK, Calls, NoBlockClass, literal, marked, written_expressions
+from .pytorch_expressions import IN_CHANNELS, Guard, body_expressions, evaluate, is_condition, python_expression
+from .pytorch_forward import branched_body, forward_lines
+from .pytorch_init import init_lines
 from .structure import Container
 
-# A literal number of a generated statement (not part of a name such as `bn1`, nor a quoted key).
-_NUMBER = re.compile(r"(?<![\w.\"])\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.\"])")
-_ATTRIBUTE = re.compile(r"self\.(\w+) = ")
-_OPERATORS = {"+": 4, "-": 4, "*": 5, "/": 5, "%": 5, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3}
-_PYTHON_OPERATOR = {"/": "//"}  # a block's widths divide evenly; candidates are checked on every call
-_FUNCTIONS = {"min": min, "max": max, "divisible": divisible}
-DEFAULT_MARK = "\x00"  # before a torch default the block classes fill in only to compare calls
-DIVISIBLE_HELPER = '''def divisible(value: float, divisor: int) -> int:
-    """The multiple of `divisor` nearest `value` (halves up), at least `divisor`, never 10% below `value`."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-'''
-
-
-class NoBlockClass(Exception):
-    """Why a block has no one class for all its calls; the generated file's comment says it."""
+SEQUENTIAL_TARGET = "self"  # an `nn.Sequential` block's instance: its items are the class's own
 
 
 @dataclass
@@ -48,8 +42,9 @@ class Instance:
     container: Container
     scope: Scope
     in_channels: int
-    init: list[str]  # `self.NAME = CONSTRUCTION`, numbers as this call bound them
-    forward: list[str]  # forward's statements, after its signature
+    out_channels: int
+    init: list[str]  # `self.NAME = CONSTRUCTION` (`self = nn.Sequential(...)` for a seq), this call's numbers
+    forward: list[str]  # forward's statements, after its signature; none for a seq
 
     @property
     def arguments(self) -> dict[str, object]:
@@ -61,93 +56,42 @@ class BlockClass:
     name: str
     parameters: list[tuple[str, str | None]]  # (name, Python default)
     defaults: dict[str, object]
+    computed: dict[str, str]  # parameter -> its default computed from those before it
     uses_in_channels: bool
     source: str
+    out_channels: str | None  # the output's width over the parameters and `in_channels`, where one gives it
 
-    def call(self, instance: Instance) -> str:
-        arguments = instance.arguments
-        words = [str(instance.in_channels)] if self.uses_in_channels else []
+    def call(self, instance: Instance, fill_defaults: bool = False, written: dict[str, str] | None = None) -> str:
+        """`Unit(256, 64, expansion=4)`; an argument in `written` (`in_channels` among them) is that
+        expression (the enclosing block's, `2 * c`) instead of its number. `fill_defaults` also
+        writes the arguments equal to their defaults (marked), to compare calls of an enclosing block."""
+        arguments, written = instance.arguments, written or {}
+        shown = {
+            name: marked(text, {**arguments, IN_CHANNELS: instance.in_channels}[name]) for name, text in written.items()
+        }
+        words = [shown.get(IN_CHANNELS) or str(instance.in_channels)] if self.uses_in_channels else []
         for name, default in self.parameters:
-            value = _literal(arguments[name])
+            value = shown.get(name) or literal(arguments[name])
+            if name in self.computed:
+                default_value = evaluate(self.computed[name], {**arguments, IN_CHANNELS: instance.in_channels})
             if default is None:
                 words.append(value)
-            elif arguments[name] != self.defaults[name]:
+            elif (default_value if name in self.computed else self.defaults[name]) != arguments[
+                name
+            ] or name in written:
                 words.append(f"{name}={value}")
+            elif fill_defaults:
+                words.append(f"{name}={DEFAULT_MARK}{value}")
         return f"{self.name}({', '.join(words)})"
-
-
-def _literal(value: object) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-def python_expression(expression: ast.Expr, parameters: set[str]) -> tuple[str, int] | None:
-    """The expression in Python over the parameters, with its precedence; None where it reads
-    anything else (a repeat counter, a tensor's shape) or uses what is not translated."""
-    if isinstance(expression, ast.Number):
-        return repr(expression.value), 9
-    if isinstance(expression, ast.Name):
-        return (expression.id, 9) if expression.id in parameters else None
-    if isinstance(expression, ast.Negate):
-        operand = python_expression(expression.operand, parameters)
-        return None if operand is None else (f"-{_parenthesized(operand, 6)}", 6)
-    if isinstance(expression, ast.Call) and expression.function.id in _FUNCTIONS:
-        arguments = [python_expression(argument, parameters) for argument in expression.arguments]
-        if any(argument is None for argument in arguments):
-            return None
-        texts = ", ".join(argument[0] for argument in arguments if argument)
-        return f"{expression.function.id}({texts})", 9
-    if isinstance(expression, ast.Binary) and expression.op in _OPERATORS:
-        left, right = python_expression(expression.left, parameters), python_expression(expression.right, parameters)
-        if left is None or right is None:
-            return None
-        precedence = _OPERATORS[expression.op]
-        operator = _PYTHON_OPERATOR.get(expression.op, expression.op)
-        return f"{_parenthesized(left, precedence)} {operator} {_parenthesized(right, precedence + 1)}", precedence
-    return None
-
-
-def _parenthesized(operand: tuple[str, int], precedence: int) -> str:
-    return f"({operand[0]})" if operand[1] < precedence else operand[0]
-
-
-def _expressions(body: ast.Body) -> Iterator[ast.Expr]:
-    """The block body's argument expressions, in source order."""
-    for chain in body.chains:
-        for element in chain.elements:
-            for item in element.items:
-                yield from _item_expressions(item)
-            if element.body is not None:
-                yield from _expressions(element.body)
-            for followup in element.followups:
-                yield from _expressions(followup.body)
-
-
-def _item_expressions(item: ast.Item) -> Iterator[ast.Expr]:
-    if isinstance(item, ast.EXPRESSIONS):
-        yield item
-    elif isinstance(item, ast.Window):
-        yield from _item_expressions(item.extent)
-        yield from _item_expressions(item.stride)
-    elif isinstance(item, ast.Pair):
-        yield from _item_expressions(item.first)
-        yield from _item_expressions(item.second)
-    elif isinstance(item, ast.ComputedDims):
-        yield from item.extents
-
-
-def _evaluate(expression: str, arguments: dict[str, object]) -> object:
-    try:
-        return eval(
-            expression, {"__builtins__": {}, **_FUNCTIONS}, dict(arguments)
-        )  # only names of parameters, numbers and operators: built from the AST
-    except Exception:  # a candidate that fails on a call (a division by zero) is not the call's expression
-        return None
 
 
 def block_class(name: str, definition: ast.BlockDef, instances: list[Instance]) -> BlockClass:
     """The class for all the calls of one block; NoBlockClass where there is none."""
     parameters = [parameter.name.id for parameter in definition.params]
+    if IN_CHANNELS in parameters:
+        raise NoBlockClass(f"a parameter is named '{IN_CHANNELS}', the name of the input's width")
     defaults: dict[str, object] = {}
+    computed: dict[str, str] = {}  # parameter -> its default, an expression over those before it
     signature: list[tuple[str, str | None]] = []
     for parameter in definition.params:
         if parameter.default is None:
@@ -155,57 +99,206 @@ def block_class(name: str, definition: ast.BlockDef, instances: list[Instance]) 
                 raise NoBlockClass("a parameter without a default follows one with a default")
             signature.append((parameter.name.id, None))
             continue
-        default = python_expression(parameter.default, set())
+        earlier = {name for name, _ in signature} | {IN_CHANNELS}
+        default = python_expression(parameter.default, earlier)
         if default is None:
-            raise NoBlockClass(f"the default of '{parameter.name.id}' is not a number")
-        signature.append((parameter.name.id, default[0]))
-        defaults[parameter.name.id] = _evaluate(default[0], {})
+            raise NoBlockClass(f"the default of '{parameter.name.id}' is neither a number nor an expression")
+        if isinstance(parameter.default, ast.Number | ast.Negate):
+            signature.append((parameter.name.id, default[0]))
+            defaults[parameter.name.id] = evaluate(default[0], {})
+        else:  # computed from the parameters before it: None in Python's signature, computed first
+            signature.append((parameter.name.id, "None"))
+            computed[parameter.name.id] = default[0]
     values = [instance.arguments for instance in instances]
-    if any(not isinstance(value, int | float) for arguments in values for value in arguments.values()):
-        raise NoBlockClass("an argument is not a number")
-    channels = "in_channels" if "in_channels" not in parameters else "input_channels"
     for arguments, instance in zip(values, instances, strict=True):
-        arguments[channels] = instance.in_channels
-    candidates = list(dict.fromkeys(_candidates(definition, set(parameters))))
-    candidates += [*parameters, channels]
-    reference = max(instances, key=lambda instance: (len(instance.init), len(instance.forward)))
-    init_present = [_subsequence(reference.init, instance.init, _skeleton) for instance in instances]
-    forward_present = [_subsequence(reference.forward, instance.forward, str) for instance in instances]
-    lines: list[str] = []
-    conditions: dict[str, str] = {}  # attribute -> the parameter it exists under
-    for index in range(len(reference.init)):
-        present = [position[index] for position in init_present]
-        calls = [
-            (instance.init[at], v) for instance, v, at in zip(instances, values, present, strict=True) if at is not None
-        ]
-        built = _generalized(calls, candidates)
-        if all(position is not None for position in present):
-            lines += wrapped(INDENT * 2, built)
+        if any(not isinstance(value, int | float | tuple) for value in arguments.values()):
+            raise NoBlockClass("an argument is neither a number nor one per axis")
+        arguments[IN_CHANNELS] = instance.in_channels
+    calls = _calls(definition, parameters, values)
+    # What the calls inside write for their arguments (`expansion * c`, an earlier call's width)
+    # may give another number too (the next unit's input width).
+    calls.written = list(dict.fromkeys(shown for instance in instances for shown in written_expressions(instance.init)))
+    sequential = instances[0].init[:1] != [] and instances[0].init[0].startswith((f"{SEQUENTIAL_TARGET} ", "self:"))
+    inits, steps = [instance.init for instance in instances], [instance.forward for instance in instances]
+    forward: list[str] = []
+    try:
+        lines, conditional = init_lines(calls, inits, INDENT * 2)
+        if not sequential:
+            forward, stored = forward_lines(calls, steps, INDENT * 2, conditional)
+    except NoBlockClass as reason:
+        if sequential:
+            raise
+        lines, forward, stored = branched_body(calls, inits, steps, INDENT * 2, reason)
+    lines = [
+        *(
+            f"{INDENT * 2}if {name} is None:\n{INDENT * 3}{name} = {expression}"
+            for name, expression in computed.items()
+        ),
+        *lines,
+    ]
+    if not sequential:
+        lines = [f"{INDENT * 2}super().__init__()", *lines, *stored]
+    uses_channels = any(re.search(rf"\b{IN_CHANNELS}\b", line) for line in lines + forward)
+    head = [(IN_CHANNELS, None)] if uses_channels else []
+    words = [
+        f"{n}: {_annotation(n, values)}{' | None' if n in computed else ''}" + (f" = {d}" if d is not None else "")
+        for n, d in [*head, *signature]
+    ]
+    base = "nn.Sequential" if sequential else "nn.Module"
+    source = [f"class {name}({base}):", *_signature(["self", *words]), *lines]
+    if forward:
+        source += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:", *forward]
+    out_channels = _out_channels(calls, parameters, [instance.out_channels for instance in instances])
+    return BlockClass(name, signature, defaults, computed, uses_channels, "\n".join(source) + "\n", out_channels)
+
+
+def _out_channels(calls: Calls, parameters: list[str], widths: list[int]) -> str | None:
+    """The expression that gives every call's output width: a candidate, or the input's width
+    grown by a product of parameters (a dense block's `in_channels + n * growth`)."""
+    grown = [f"{IN_CHANNELS} + {a}" for a in parameters]
+    grown += [f"{IN_CHANNELS} + {a} * {b}" for a in parameters for b in parameters if a != b]
+    for candidate in [*calls.candidates, *grown]:
+        if all(evaluate(candidate, v) == width for v, width in zip(calls.values, widths, strict=True)):
+            return candidate
+    return None
+
+
+def substituted(expression: str, arguments: dict[str, str]) -> str:
+    """`expression` over a class's parameters with each replaced by the call's argument text,
+    parenthesised where it is more than a name or a number."""
+
+    if expression in arguments:
+        return arguments[expression]
+
+    def argument(match: re.Match[str]) -> str:
+        text = arguments.get(match.group(0), match.group(0))
+        return text if re.fullmatch(r"[\w.]+", text) else f"({text})"
+
+    return re.sub(r"(?<![\w.])[A-Za-z_]\w*\b(?!\()", argument, expression)
+
+
+def written_arguments(
+    parent: ast.BlockDef,
+    parent_values: dict[str, object],
+    call: Span,
+    child: ast.BlockDef,
+    child_values: dict[str, object],
+) -> dict[str, str]:
+    """The arguments of a call of `child` in `parent`'s body as the spec writes them there, in
+    Python over `parent`'s parameters (`stage (2 * c) n2`: c -> `2 * c`, n -> `n2`), each
+    checked against the number the call bound; a number, a counter or what is not translated
+    is left out (the call's number stands, or the enclosing class's generalisation finds it)."""
+    element = _element_at(parent.body, call)
+    if element is None:
+        return {}
+    names = {parameter.name.id for parameter in parent.params} | {IN_CHANNELS}
+    written = {}
+    for name, expression in _bound(child, element.items, names | set(_repeat_counters(parent.body))).items():
+        translated = python_expression(expression, names) if isinstance(expression, ast.EXPRESSIONS) else None
+        if translated is None or isinstance(expression, ast.Number):
             continue
-        condition = _condition(parameters, values, [position is not None for position in present])
-        attribute = _ATTRIBUTE.match(built)
-        if attribute is None:
-            raise NoBlockClass("a statement only some calls have is not a module")
-        conditions[attribute.group(1)] = condition
-        lines += [f"{INDENT * 2}self.{attribute.group(1)}: nn.Module | None = None", f"{INDENT * 2}if {condition}:"]
-        lines += wrapped(INDENT * 3, built)
-    lines += ["", f"{INDENT}def forward(self, x: torch.Tensor) -> torch.Tensor:"]
-    for index, statement in enumerate(reference.forward):
-        if all(position[index] is not None for position in forward_present):
-            lines += wrapped(INDENT * 2, statement)
+        if evaluate(translated[0], parent_values) == child_values.get(name):
+            written[name] = translated[0]
+    return written
+
+
+def spec_expression_for(definition: ast.BlockDef, values: dict[str, object], number: int) -> str | None:
+    """The one expression of the block (or parameter) that gives `number` for this call, for a
+    width the calls inside read (Calls.constant's rule); None where none or several do."""
+    parameters = [parameter.name.id for parameter in definition.params]
+    return _calls(definition, parameters, [values]).constant(number)
+
+
+def _element_at(body: ast.Body, span: Span) -> ast.Element | None:
+    for chain in body.chains:
+        for element in chain.elements:
+            if element.span == span or element.head_span == span:
+                return element
+            for inner in [element.body, *(followup.body for followup in element.followups)]:
+                found = _element_at(inner, span) if inner is not None else None
+                if found is not None:
+                    return found
+    return None
+
+
+def _bound(child: ast.BlockDef, items: tuple[ast.Item, ...], variables: set[str]) -> dict[str, ast.Item]:
+    """Which item gives each parameter of a call of `child`, bound as the checker binds a block
+    call: positionals first, then `name value` pairs; a variable named like a positional
+    parameter is a value while positionals are open."""
+    parameters = {parameter.name.id: parameter for parameter in child.params}
+    positionals = [parameter.name.id for parameter in child.params if parameter.default is None]
+    bound: dict[str, ast.Item] = {}
+    index = next_positional = 0
+    keyword_seen = False
+    while index < len(items):
+        item = items[index]
+        name = item.id if isinstance(item, ast.Name) else None
+        positional_open = next_positional < len(positionals) and not keyword_seen
+        if name in parameters and not (name in variables and positional_open and name in positionals):
+            if index + 1 >= len(items):
+                return {}
+            bound[name], index, keyword_seen = items[index + 1], index + 2, True
+        elif positional_open:
+            bound[positionals[next_positional]] = item
+            next_positional, index = next_positional + 1, index + 1
+        else:
+            return {}
+    return bound
+
+
+def _calls(definition: ast.BlockDef, parameters: list[str], values: list[dict[str, object]]) -> Calls:
+    """What the generalisation chooses from: the spec's expressions and conditions in Python."""
+    counters = _repeat_counters(definition.body)
+    names = {*parameters, IN_CHANNELS, *counters}
+    numbers: list[str] = []
+    conditions: list[str] = []
+    for element, expression, guards in body_expressions(definition.body):
+        translated = python_expression(expression, names)
+        if translated is None or isinstance(expression, ast.Number) or not _reached(guards, names, values):
             continue
-        used = [attribute for attribute in conditions if f"self.{attribute}(" in statement]
-        has_step = [position[index] is not None for position in forward_present]
-        if len(used) != 1 or _condition(parameters, values, has_step) != conditions[used[0]]:
-            raise NoBlockClass("a step of forward that only some calls have is not a conditional module's")
-        lines += [f"{INDENT * 2}if self.{used[0]} is not None:", *wrapped(INDENT * 3, statement)]
-    uses_channels = any(re.search(rf"\b{channels}\b", line) for line in lines)
-    head = [(channels, None)] if uses_channels else []
-    types = {name: "float" if any(isinstance(v[name], float) for v in values) else "int" for name in parameters}
-    words = [f"{n}: {types.get(n, 'int')}" + (f" = {d}" if d is not None else "") for n, d in [*head, *signature]]
-    declaration = _signature(["self", *words])
-    source = "\n".join([f"class {name}(nn.Module):", *declaration, f"{INDENT * 2}super().__init__()", *lines])
-    return BlockClass(name, signature, defaults, uses_channels, source + "\n")
+        (conditions if is_condition(element, expression) else numbers).append(translated[0])
+    free = [name for name in ("i", "index", "position") if name not in parameters]
+    counter = next((name for name in counters if name not in parameters), free[0])
+    return Calls(
+        values,
+        list(dict.fromkeys([*numbers, *parameters, IN_CHANNELS])),
+        list(dict.fromkeys([*conditions, *parameters])),
+        counter,
+    )
+
+
+def _reached(guards: tuple[Guard, ...], names: set[str], values: list[dict[str, object]]) -> bool:
+    """Whether some call expands the part of the body under `guards` (an `if` branch no call
+    takes gives no candidate: ResNet-50's units are all bottlenecks, never the basic branch's
+    `c`); a condition that cannot be evaluated here (it reads a counter) counts as taken."""
+    tests = [(python_expression(test, names), then) for test, then in guards]
+
+    def taken(test: tuple[str, int] | None, then: bool, arguments: dict[str, object]) -> bool:
+        value = None if test is None else evaluate(test[0], arguments)
+        return value is None or bool(value) == then
+
+    return any(all(taken(test, then, arguments) for test, then in tests) for arguments in values)
+
+
+def _repeat_counters(body: ast.Body) -> list[str]:
+    """The names the body's repeats bind (`repeat n as i`)."""
+    found: list[str] = []
+    for chain in body.chains:
+        for element in chain.elements:
+            if element.kind.id == "repeat":
+                words = [item.id for item in element.items if isinstance(item, ast.Name)]
+                found += [after for before, after in itertools.pairwise(words) if before == "as"]
+            for inner in [element.body, *(followup.body for followup in element.followups)]:
+                if inner is not None:
+                    found += _repeat_counters(inner)
+    return found
+
+
+def _annotation(name: str, values: list[dict[str, object]]) -> str:
+    kinds = {type(arguments[name]) for arguments in values}
+    if tuple in kinds:
+        return "int | tuple[int, ...]"
+    return "float" if float in kinds else "int"
 
 
 def _signature(words: list[str]) -> list[str]:
@@ -216,69 +309,3 @@ def _signature(words: list[str]) -> list[str]:
     inner = INDENT * 2 + ", ".join(words)
     contents = [inner] if len(inner) <= LINE_LENGTH else [f"{INDENT * 2}{word}," for word in words]
     return [f"{INDENT}def __init__(", *contents, f"{INDENT}) -> None:"]
-
-
-def _candidates(definition: ast.BlockDef, parameters: set[str]) -> Iterator[str]:
-    for expression in _expressions(definition.body):
-        translated = python_expression(expression, parameters)
-        if translated is not None and not isinstance(expression, ast.Number):
-            yield translated[0]
-
-
-def _skeleton(statement: str) -> str:
-    return _NUMBER.sub("#", statement.replace(DEFAULT_MARK, ""))
-
-
-def _subsequence(reference: list[str], other: list[str], key: object) -> list[int | None]:
-    """For each statement of `reference`, its position in `other`, which must be `reference` less
-    some statements (compared by `key`); NoBlockClass otherwise."""
-    keyed = key if callable(key) else str
-    positions: list[int | None] = []
-    next_index = 0
-    for statement in reference:
-        if next_index < len(other) and keyed(other[next_index]) == keyed(statement):
-            positions.append(next_index)
-            next_index += 1
-        else:
-            positions.append(None)
-    if next_index != len(other):
-        raise NoBlockClass("its calls differ in more than statements some of them leave out")
-    return positions
-
-
-def _condition(parameters: list[str], values: list[dict[str, object]], present: list[bool]) -> str:
-    for name in parameters:
-        if all(bool(arguments[name]) == here for arguments, here in zip(values, present, strict=True)):
-            return name
-    raise NoBlockClass("no parameter decides which calls have a statement")
-
-
-def _generalized(calls: list[tuple[str, dict[str, object]]], candidates: list[str]) -> str:
-    """One statement of every call that has it (the same but for numbers), each number that differs
-    between calls replaced by the first candidate expression that gives every call's number. A
-    torch default filled in to compare the calls (after DEFAULT_MARK) is left out where it is the
-    same in all."""
-    split = [_NUMBER.split(statement) for statement, _ in calls]
-    numbers = [_NUMBER.findall(statement) for statement, _ in calls]
-    text = split[0][0].replace(DEFAULT_MARK, "")
-    for hole in range(len(numbers[0])):
-        written = [_number(found[hole]) for found in numbers]
-        if len(set(written)) > 1:
-            text += _expression_for(written, [arguments for _, arguments in calls], candidates)
-        elif any(pieces[hole].endswith(DEFAULT_MARK) for pieces in split):
-            text = text[: text.rindex(", ")]  # the default, as torch_code leaves it out
-        else:
-            text += numbers[0][hole]
-        text += split[0][hole + 1].replace(DEFAULT_MARK, "")
-    return text
-
-
-def _number(text: str) -> int | float:
-    return float(text) if "." in text or "e" in text else int(text)
-
-
-def _expression_for(written: list[int | float], values: list[dict[str, object]], candidates: list[str]) -> str:
-    for candidate in candidates:
-        if all(_evaluate(candidate, arguments) == number for arguments, number in zip(values, written, strict=True)):
-            return candidate
-    raise NoBlockClass(f"no expression over its parameters gives the numbers {', '.join(map(str, written[:4]))}...")

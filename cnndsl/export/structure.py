@@ -17,6 +17,7 @@ from ..ir import Graph, Node
 from ..layers.framework import TorchCode
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_STEM_NUMBER = re.compile(r"([A-Za-z_]\w*?)(\d+)\Z")
 
 
 @dataclass(eq=False)
@@ -87,17 +88,34 @@ def _form(container: Container, codes: dict[Node, TorchCode]) -> str:
     return "list" if [int(key) for key in keys] == list(range(len(keys))) else "dict"
 
 
-def _chained(container: Container, codes: dict[Node, TorchCode]) -> bool:
-    """Whether the children, in the order of their numbers, are one chain from the container's
-    input to its output, with no other layer in between and no number left out (a layer's
-    activation suffix takes the number after its own, as in `seq`)."""
+def numbered_chain(container: Container, codes: dict[Node, TorchCode]) -> tuple[str, int] | None:
+    """(stem, first number) where the children are named one stem and consecutive numbers
+    (`denselayer1`, `denselayer2`: a `repeat named`) and form one chain, as an `nn.Sequential`'s."""
+    found = [_STEM_NUMBER.match(key) for key in container.children]
+    if not found or any(match is None for match in found):
+        return None
+    stems = {match.group(1) for match in found if match}
+    numbers = sorted(int(match.group(2)) for match in found if match)
+    if len(stems) != 1 or numbers != list(range(numbers[0], numbers[0] + len(numbers))):
+        return None
+    stem = stems.pop()
+    if not _chained(container, codes, {key: int(key.removeprefix(stem)) - numbers[0] for key in container.children}):
+        return None
+    return stem, numbers[0]
+
+
+def _chained(container: Container, codes: dict[Node, TorchCode], positions: dict[str, int] | None = None) -> bool:
+    """Whether the children, in the order of their numbers (`positions`, or the keys themselves),
+    are one chain from the container's input to its output, with no other layer in between and
+    no number left out (a layer's activation suffix takes the number after its own, as in `seq`)."""
     if len(container.inputs) != 1 or len(container.outputs) != 1:
         return False
+    position = positions or {key: int(key) for key in container.children}
     expected, previous = 0, container.inputs[0]
     covered: set[Node] = set()
-    for key in sorted(container.children, key=int):
+    for key in sorted(container.children, key=position.__getitem__):
         child = container.children[key]
-        if int(key) != expected:
+        if position[key] != expected:
             return False
         if isinstance(child, Container):
             if not child.callable or child.inputs != [previous]:
