@@ -251,7 +251,8 @@ def _decomposed_forms_model(torch):
             x = functional.hardswish(x + self.layer_scale * y.permute(0, 3, 1, 2))
             gate = self.excite(functional.relu(self.squeeze(functional.adaptive_avg_pool2d(x, 1))))
             x = x * functional.hardsigmoid(gate)
-            x = x * functional.relu6(x + 3) / 6  # hard-swish written out
+            x = x * functional.relu6(x + 3) / 6  # hard-swish written out, the product first
+            x = (functional.relu6(x + 3) / 6) * x  # and the division first
             x = x * (functional.relu6(self.excite(self.squeeze(x.mean((2, 3), keepdim=True))) + 3) / 6)
             x = functional.silu(x)
             return self.head(torch.flatten(functional.adaptive_avg_pool2d(x, 1), 1))
@@ -292,7 +293,7 @@ def test_exporters_decomposed_forms_are_layers(dynamo, opset, tmp_path):
     # the layer norms (written out; between transposes), the Linears as 1x1 convolutions, the gates
     assert kinds["layernorm"] == 2 and all(layer.eps == 1e-6 for layer in layers if layer.kind == "layernorm")
     assert kinds["gelu"] == kinds["layerscale"] == kinds["silu"] == 1
-    assert kinds["hardswish"] == kinds["hardsigmoid"] == 2
+    assert kinds["hardswish"] == 3 and kinds["hardsigmoid"] == 2
     assert kinds["conv"] == 7 and kinds["fc"] == 1  # stem, two 1x1 from Linears, two squeezes, two excitations
     from cnndsl.onnx import compile_file
 

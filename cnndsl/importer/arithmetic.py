@@ -95,10 +95,8 @@ def channel_layer_norm(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) 
     return layer_norm_arithmetic(graph, node, 1)
 
 
-def _divides_by_six(graph: Graph, node: onnx.NodeProto | None, tensor: str) -> bool:
+def _divides_by_six(graph: Graph, node: onnx.NodeProto, tensor: str) -> bool:
     """Div by 6, or Mul by 1/6, of `tensor`."""
-    if node is None:
-        return False
     if node.op_type == "Div":
         return node.input[0] == tensor and near(graph.constant(node.input[1]), 6.0)
     return node.op_type == "Mul" and near(graph.constant(other(node, tensor)), 1 / 6)
@@ -116,18 +114,19 @@ def hard_sigmoid_arithmetic(graph: Graph, node: onnx.NodeProto, layers: list[Lay
         return None
     clipped = nodes[1].output[0]
     following = graph.only_consumer(clipped)
+    if following is None:
+        return None
     if _divides_by_six(graph, following, clipped):
-        assert following is not None
         product = graph.only_consumer(following.output[0])
         if product is not None and product.op_type == "Mul" and other(product, following.output[0]) == x:
             return Match([Layer("hardswish", [x], product.output[0], node.name)], [*nodes, following, product])
         return Match([Layer("hardsigmoid", [x], following.output[0], node.name)], [*nodes, following])
-    if following is not None and following.op_type == "Mul" and other(following, clipped) == x:
-        divide = graph.only_consumer(following.output[0])
-        if _divides_by_six(graph, divide, following.output[0]):
-            assert divide is not None
-            return Match([Layer("hardswish", [x], divide.output[0], node.name)], [*nodes, following, divide])
-    return None
+    divide = graph.only_consumer(following.output[0])
+    if divide is None or following.op_type != "Mul" or other(following, clipped) != x:
+        return None
+    if not _divides_by_six(graph, divide, following.output[0]):
+        return None
+    return Match([Layer("hardswish", [x], divide.output[0], node.name)], [*nodes, following, divide])
 
 
 def _clips_to_six(graph: Graph, clip: onnx.NodeProto) -> bool:
