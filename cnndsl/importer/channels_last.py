@@ -45,7 +45,7 @@ def channels_last(graph: Graph, node: onnx.NodeProto, layers: list[Layer]) -> Ma
             covers.append(following)
             break
         found = _on_the_last_axis(graph, following, rank, [*layers, *inner])
-        if found is None or any(all(node is not reader for node in found.covers) for reader in readers):
+        if found is None or any(all(covered is not reader for covered in found.covers) for reader in readers):
             return None
         covers += found.covers
         inner += found.layers
