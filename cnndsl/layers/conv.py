@@ -340,12 +340,12 @@ class Conv(ActivationSuffix, Layer):
         arguments.append(f'padding="{padding}"')
         if any(d != 1 for d in dilation):
             arguments.append(f"dilation_rate={extent(dilation)}")
-        kernel = KerasWeight("weight", channels_last_kernel(len(geometry)))
+        kernel = KerasWeight("weight", "kernel", channels_last_kernel(len(geometry)))
         depthwise = self.groups == in_shape[0] > 1 and len(geometry) < 3  # Keras has no DepthwiseConv3D
         if depthwise:
             arguments.append(f"depth_multiplier={self.channels // self.groups}")
             window = tuple(a.kernel for a in geometry)
-            kernel = KerasWeight("weight", (*range(2, len(geometry) + 2), 0, 1), (self.groups, -1, *window))
+            kernel = KerasWeight("weight", "kernel", (*range(2, len(geometry) + 2), 0, 1), (self.groups, -1, *window))
         else:
             arguments.insert(0, str(self.channels))
             if self.groups != 1:
@@ -360,7 +360,7 @@ class Conv(ActivationSuffix, Layer):
         activation, function = self.keras_suffix()
         stem = "DepthwiseConv" if depthwise else "Conv"
         layer = Constructor(keras_class(stem, in_shape), (*arguments, *activation))
-        weights = (kernel, KerasWeight("bias")) if self.bias else (kernel,)
+        weights = (kernel, KerasWeight("bias", "bias")) if self.bias else (kernel,)
         return KerasCode(layer, before=before, weights=weights, helpers=helpers, activation=function, after=after)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:

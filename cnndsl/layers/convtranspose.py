@@ -231,8 +231,8 @@ class ConvTranspose(ActivationSuffix, Layer):
         begin, end = [a[4] for a in axes], [a[5] for a in axes]
         # the padding is rows removed from the output's edges
         crop = Constructor(keras_class("Cropping", inputs[0]), (keras_padding(begin, end),))
-        kernel_weight = KerasWeight("weight", channels_last_kernel(len(axes)))
-        weights = (kernel_weight,) if self.nobias else (kernel_weight, KerasWeight("bias"))
+        kernel_weight = KerasWeight("weight", "kernel", channels_last_kernel(len(axes)))
+        weights = (kernel_weight,) if self.nobias else (kernel_weight, KerasWeight("bias", "bias"))
         after = (("crop", crop),) if any(begin + end) else ()
         return KerasCode(layer, weights=weights, helpers=helpers, activation=function, after=after)
 

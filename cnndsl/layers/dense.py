@@ -83,7 +83,7 @@ class Dense(ActivationSuffix, Layer):
     def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
         activation, after = self.keras_suffix()
         arguments = (str(self.features), *(("use_bias=False",) if self.nobias else ()), *activation)
-        weights = (KerasWeight("weight", (1, 0)), *(() if self.nobias else (KerasWeight("bias"),)))
+        weights = (KerasWeight("weight", "kernel", (1, 0)), *(() if self.nobias else (KerasWeight("bias", "bias"),)))
         return KerasCode(Constructor("keras.layers.Dense", arguments), weights=weights, activation=after)
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:

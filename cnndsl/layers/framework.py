@@ -76,11 +76,13 @@ def torch_padding(begin: Sequence[int], end: Sequence[int]) -> str:
 
 
 class KerasWeight(NamedTuple):
-    """One of a Keras layer's weights (in the order of its `get_weights()`), from the spec's weight
-    `name` (ONNX layout, channels first): reshaped to `reshape` where given, then its axes taken in
-    the order `axes`. The reverse conversion undoes both."""
+    """One of a Keras layer's weights (in the order of its `get_weights()`), its variable named
+    `variable` (the path `layer/variable`), from the spec's weight `name` (ONNX layout, channels
+    first): reshaped to `reshape` where given, then its axes taken in the order `axes`. The reverse
+    conversion undoes both."""
 
     name: str
+    variable: str
     axes: tuple[int, ...] = (0,)
     reshape: tuple[int, ...] | None = None
 

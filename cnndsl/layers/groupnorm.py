@@ -28,7 +28,7 @@ def keras_group_norm(groups: int, eps: float, *, affine: bool) -> KerasCode:
     arguments = [str(groups), f"epsilon={number(eps)}"]
     if not affine:
         arguments += ["center=False", "scale=False"]
-    weights = (KerasWeight("weight"), KerasWeight("bias")) if affine else ()
+    weights = (KerasWeight("weight", "gamma"), KerasWeight("bias", "beta")) if affine else ()
     return KerasCode(Constructor("keras.layers.GroupNormalization", tuple(arguments)), weights=weights)
 
 

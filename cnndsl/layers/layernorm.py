@@ -66,7 +66,7 @@ class LayerNorm(Layer):
     def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
         # over the channels, which are the last axis in Keras's layout
         layer = Constructor("keras.layers.LayerNormalization", (f"epsilon={number(self.eps)}",))
-        return KerasCode(layer, weights=(KerasWeight("weight"), KerasWeight("bias")))
+        return KerasCode(layer, weights=(KerasWeight("weight", "gamma"), KerasWeight("bias", "beta")))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         (in_shape,) = in_shapes

@@ -61,7 +61,7 @@ class LayerScale(Layer):
 
     def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
         channels = inputs[0][0]  # a (C,) factor on the last axis, the spec's (C, 1, ...) flattened
-        weights = (KerasWeight("weight", (0,), (channels,)),)
+        weights = (KerasWeight("weight", "gamma", (0,), (channels,)),)
         return KerasCode(Constructor("LayerScale", (number(self.value),)), weights=weights, helpers=(LAYER_SCALE,))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:

@@ -81,8 +81,8 @@ class BatchNorm(Layer):
     def keras_code(self, inputs: list[Shape], output: Shape) -> KerasCode:
         # Keras's epsilon defaults to 1e-3: always written. Its weights: gamma, beta, moving mean, variance.
         layer = Constructor("keras.layers.BatchNormalization", (f"epsilon={number(self.eps)}",))
-        names = ("weight", "bias", "running_mean", "running_var")
-        return KerasCode(layer, weights=tuple(KerasWeight(name) for name in names))
+        names = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+        return KerasCode(layer, weights=tuple(KerasWeight(name, variable) for name, variable in names.items()))
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
         operands = [inputs[0], *tape.weights(name, self.parameters(in_shapes))]

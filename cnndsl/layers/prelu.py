@@ -65,7 +65,7 @@ class PReLU(Layer):
             arguments.append(f"shared_axes={list(shared)}")
         return KerasCode(
             Constructor("keras.layers.PReLU", tuple(arguments)),
-            weights=(KerasWeight("weight", tuple(range(len(slope))), slope),),
+            weights=(KerasWeight("weight", "alpha", tuple(range(len(slope))), slope),),
         )
 
     def emit(self, tape: Emitter, name: str, inputs: list[str], in_shapes: list[Shape], out_shape: Shape) -> str:
