@@ -1,11 +1,13 @@
-"""int8 against fp32 in ONNX Runtime on this CPU: `python -m benchmarks.precision [--batch 8] [--rounds 20]`.
+"""int8 and fp16 against fp32 in ONNX Runtime on this CPU: `python -m benchmarks.precision [--batch 8]
+[--rounds 20] [NETWORK...]`.
 
-For each network, the spec is compiled (fp32) and converted to int8 with cnndsl.deploy (static QDQ,
-per-channel weights); both run in one process on the same batch, interleaved (fp32, int8, fp32,
-...), so that a change in the machine's load weighs on both. The table gives their median latencies,
-the throughput ratio, the sizes and the kernels ONNX Runtime chose: the operator types of each
-optimised graph (SessionOptions.optimized_model_filepath), where QLinearConv / ConvInteger /
-MatMulIntegerToFloat mean integer kernels ran, and the CPU's flags for VNNI and AMX.
+For each network, the spec is compiled (fp32) and converted to int8 (static QDQ, per-channel
+weights) and fp16 with cnndsl.deploy; the three run in one process on the same batch, interleaved
+(fp32, int8, fp16, fp32, ...), so that a change in the machine's load weighs on all alike. The
+table gives their median latencies, the throughput ratio, the sizes and the kernels ONNX Runtime
+chose: the operator types of each optimised graph (SessionOptions.optimized_model_filepath),
+where QLinearConv / ConvInteger / QGemm / MatMulIntegerToFloat mean integer kernels ran, and the
+CPU's flags for VNNI and AMX.
 
 Speed does not depend on the calibration's values, so the int8 models here are calibrated on random
 normal inputs (32 samples), which `cnndsl compile` refuses (E801): accuracy is measured by
@@ -66,7 +68,11 @@ def measure(name: str, batch: int, rounds: int) -> dict[str, Any]:
     start = time.perf_counter()
     quantized = convert(proto, "int8", calibration=Calibration(samples, "random normal"), model=model)
     conversion = time.perf_counter() - start
-    models = {"fp32": proto.SerializeToString(), "int8": quantized.SerializeToString()}
+    models = {
+        "fp32": proto.SerializeToString(),
+        "int8": quantized.SerializeToString(),
+        "fp16": convert(proto, "fp16", model=model).SerializeToString(),
+    }
     x = rng.standard_normal((batch, *model.input_shape), dtype=np.float32)
     with tempfile.TemporaryDirectory() as directory:
         sessions = {p: session(data, os.path.join(directory, p + ".onnx")) for p, data in models.items()}
@@ -84,12 +90,12 @@ def measure(name: str, batch: int, rounds: int) -> dict[str, Any]:
         "network": name,
         "fp32_ms": medians["fp32"] * 1e3,
         "int8_ms": medians["int8"] * 1e3,
+        "fp16_ms": medians["fp16"] * 1e3,
         "ratio": medians["fp32"] / medians["int8"],
         "fp32_mb": len(models["fp32"]) / 1e6,
         "int8_mb": len(models["int8"]) / 1e6,
         "conversion_s": conversion,
         "int8_kernels": {op: n for op, n in graphs["int8"].most_common() if op in INTEGER_KERNELS or "Quant" in op},
-        "fp32_top": dict(graphs["fp32"].most_common(3)),
     }
 
 
@@ -103,13 +109,17 @@ def main() -> None:
 
     print(f"onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPUs, VNNI/AMX flags: {cpu_flags() or 'none'}")
     print(f"load average before: {os.getloadavg()[0]:.2f}; batch {args.batch}, {args.rounds} interleaved rounds")
-    print("| network | fp32 ms | int8 ms | fp32/int8 throughput | fp32 MB | int8 MB | conversion s | int8 graph |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    print(
+        "| network | fp32 ms | int8 ms | int8/fp32 throughput | fp16 ms | fp32 MB | int8 MB | int8 conversion s "
+        "| int8 graph after optimisation |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for name in args.networks:
         row = measure(name, args.batch, args.rounds)
         graph = ", ".join(f"{op} x{n}" for op, n in row["int8_kernels"].items())
         print(
-            f"| {name} | {row['fp32_ms']:.1f} | {row['int8_ms']:.1f} | {row['ratio']:.2f}x | {row['fp32_mb']:.1f} | "
+            f"| {name} | {row['fp32_ms']:.1f} | {row['int8_ms']:.1f} | {row['ratio']:.2f}x | {row['fp16_ms']:.1f} | "
+            f"{row['fp32_mb']:.1f} | "
             f"{row['int8_mb']:.1f} | {row['conversion_s']:.1f} | {graph} |",
             flush=True,
         )

@@ -23,11 +23,11 @@ Weights past float16's range (E806, with the layer and its line) are refused rat
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import tempfile
 from collections.abc import Iterator
+from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,10 +52,8 @@ KEPT_FP32 = (
     "InstanceNormalization",  # the variance of a whole plane
     "GroupNormalization",  # the variance of a group of planes
     "LRN",  # a sum of squares across channels
-    "ReduceMean",  # the mean and variance of emitted layer norms at old opsets
-    "ReduceSum",
-    "Pow",
-    "Sqrt",
+    "ReduceMean",  # the mean and the variance of a layer norm below opset 17 (layers/layernorm.py)
+    "Sqrt",  # its standard deviation
 )
 
 # Calibration samples fed to ONNX Runtime at once: its calibrator keeps every intermediate tensor
@@ -101,8 +99,9 @@ def calibration_needed() -> Diagnostic:
         None,
         notes=(
             "int8 fixes each activation's range ahead of time from the values it takes on the calibration "
-            "samples; random inputs give ranges unlike real data's, clipping real activations and wasting "
-            "the 256 levels on values that never occur, so accuracy drops, often to chance",
+            "samples; random inputs give ranges unlike real data's, clipping real activations or spending "
+            "the 256 levels on values that never occur, and what that costs in accuracy cannot be known "
+            "without real data",
         ),
         help="give a few hundred real inputs (an .npy or .npz array, or a folder of .npy files), "
         "preprocessed as for inference",
@@ -289,7 +288,7 @@ def _quiet() -> Iterator[None]:
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(StringIO()):
             yield
     finally:
         logging.disable(previous)
