@@ -64,20 +64,30 @@ class ShapeArithmetic:
         self.constants = constants
         self.input_name = input_name
         self.input_shape = shape
+        # Each tensor's value once per batch: a graph's Adds and Muls of data would otherwise be
+        # walked once per path through them.
+        self.known: dict[tuple[str, int], np.ndarray | None] = {}
 
     def value(self, tensor: str, batch: int, depth: int = 0) -> np.ndarray | None:
         """The tensor's value when the input has `batch` examples; None for a tensor that depends
         on the input's values, or is computed by an operator not listed here."""
         if tensor in self.constants:
             return self.constants[tensor]
+        if (tensor, batch) not in self.known:
+            self.known[tensor, batch] = self._computed(tensor, batch, depth)
+        return self.known[tensor, batch]
+
+    def _computed(self, tensor: str, batch: int, depth: int) -> np.ndarray | None:
         node = self.producer.get(tensor)
         if node is None or depth > _DEPTH:
             return None
         if node.op_type == "Shape":
             return self._input_shape(node, batch)
         operation = _OPERATIONS.get(node.op_type)
+        if operation is None:
+            return None
         values = [self.value(name, batch, depth + 1) for name in node.input if name]
-        if operation is None or any(value is None for value in values):
+        if any(value is None for value in values):
             return None
         try:
             return operation(node, values)  # type: ignore[arg-type]
