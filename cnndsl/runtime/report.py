@@ -63,6 +63,7 @@ class RunReport:
     warnings: list[Diagnostic] = field(default_factory=list)  # the spec's lint, for a .cnn
     precision: str = "fp32"  # read from the model run (cnndsl.runtime.precision)
     model_bytes: int = 0  # its size: serialized, or on disk with its external data
+    input_type: str = "float32"  # what was fed: float16 for an fp16 model with float16 inputs
 
     @property
     def median(self) -> float:
@@ -76,7 +77,7 @@ class RunReport:
                 f"model:   {self.model}",
                 f"  precision {self.precision}, {byte_size(self.model_bytes)}",
                 f"device:  {self.device} ({self.providers[0]})",
-                f"input:   {self.input_name} {shape} float32, {self.input_source}",
+                f"input:   {self.input_name} {shape} {self.input_type}, {self.input_source}",
             ]
             if context
             else []

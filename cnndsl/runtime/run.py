@@ -79,7 +79,8 @@ def run_file(
     x = allocate(planned)
     precision, model_bytes = read_precision(loaded.source)
     names = [o.name for o in session.get_outputs()]
-    results, latencies = _timed_runs(session, names, {spec.name: as_fed(spec, x)}, repeat)
+    fed = as_fed(spec, x)
+    results, latencies = _timed_runs(session, names, {spec.name: fed}, repeat)
     softmax_names = softmax_outputs(loaded.model) if loaded.model is not None else None
     outputs = [
         describe_output(name, np.asarray(value), softmax_names, top_k)
@@ -97,6 +98,7 @@ def run_file(
         list(getattr(loaded.model, "warnings", [])),
         precision,
         model_bytes,
+        str(fed.dtype),
     )
 
 
