@@ -106,7 +106,7 @@ def test_fp16_keeps_float32_inputs_unless_asked(tmp_path: Path, capsys: pytest.C
         types = {v.type.tensor_type.elem_type for v in [*model.graph.input, *model.graph.output]}
         assert types == {expected}
         assert {t.data_type for t in model.graph.initializer} == {onnx.TensorProto.FLOAT16}
-        capsys.readouterr()
+        assert f"fp16, {io or 'fp32'} inputs and outputs" in capsys.readouterr().out  # compile's result line
         assert main(["run", str(output), "--repeat", "1"]) == 0  # run feeds a float16 input itself
         fed = "float16" if io else "float32"
         assert f"input:   input 1x1x8x8 {fed}, random normal (seed 0)" in capsys.readouterr().out
