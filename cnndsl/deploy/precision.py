@@ -114,6 +114,20 @@ def calibration_needed() -> Diagnostic:
 def _to_fp16(proto: onnx.ModelProto, io: str, model: CheckedModel | None) -> onnx.ModelProto:
     from onnxruntime.transformers import float16
 
+    from ..onnx import protobuf
+
+    if proto.ByteSize() > protobuf.PROTOBUF_LIMIT:  # the converter's shape inference serializes the model
+        raise CnnError(
+            [
+                error(
+                    "E807",
+                    f"the fp32 model is {proto.ByteSize():,} bytes, over protobuf's limit of "
+                    f"{protobuf.PROTOBUF_LIMIT:,}: ONNX Runtime's float16 converter cannot read it",
+                    None,
+                    help="int8 converts such models (through external data files) to a quarter of their size",
+                )
+            ]
+        )
     _check_fp16_range(proto, model)
     with _quiet():
         converted: onnx.ModelProto = float16.convert_float_to_float16(
@@ -261,7 +275,7 @@ def _check_size(proto: onnx.ModelProto, precision: str) -> None:
                     "E807",
                     f"the {precision} model is {size:,} bytes, over protobuf's limit of {protobuf.PROTOBUF_LIMIT:,}",
                     None,
-                    help="int8 stores weights in a quarter of their fp32 size: try it, or shrink the network",
+                    help="shrink the network: a converted model is written as one file, which protobuf caps",
                 )
             ]
         )
