@@ -30,6 +30,7 @@ from ..diagnostics import CnnError, error, first_line, shorten
 # Fewer samples than this cannot stand for the inputs the model will see: each activation's range
 # would be set by a handful of values. ONNX Runtime's guidance is a few hundred.
 MIN_SAMPLES = 16
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,6 @@ class Calibration:
     def __post_init__(self) -> None:
         if self.method not in CALIBRATION_METHODS:
             raise ValueError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}, got {self.method!r}")
-
-
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 def load_calibration(path: str | os.PathLike[str], input_shape: tuple[int, ...], method: str = "minmax") -> Calibration:
