@@ -42,10 +42,11 @@ DIVISIBLE_HELPER = '''def divisible(value: float, divisor: int) -> int:
 _NAMESPACE = {"__builtins__": {}, "min": min, "max": max, "divisible": divisible, "math": math}
 
 
-def python_expression(expression: ast.Expr, names: set[str]) -> tuple[str, int] | None:
+def python_expression(expression: ast.Expr, names: set[str], rounded: bool = False) -> tuple[str, int] | None:
     """The expression in Python over `names` (the block's parameters, its counters, and
     `in_channels` for `in.c`), with its precedence; None where it reads anything else (another
-    tensor's shape) or uses a function that is not translated."""
+    tensor's shape) or uses a function that is not translated. A quotient is `//`, but `/` in a
+    function's argument (`rounded`: `math.floor(in_channels / 4)`), which the function rounds."""
     if isinstance(expression, ast.Number):
         return repr(expression.value), _ATOM
     if isinstance(expression, ast.Name):
@@ -54,29 +55,34 @@ def python_expression(expression: ast.Expr, names: set[str]) -> tuple[str, int] 
         reads_width = expression.tensor.id == "in" and expression.attribute.id == "c" and expression.axis is None
         return (IN_CHANNELS, _ATOM) if reads_width and IN_CHANNELS in names else None
     if isinstance(expression, ast.Negate | ast.Not):
-        operand = python_expression(expression.operand, names)
+        operand = python_expression(expression.operand, names, rounded)
         if operand is None:
             return None
         if isinstance(expression, ast.Not):
             return f"not {_parenthesized(operand, _NOT)}", _NOT
         return f"-{_parenthesized(operand, _UNARY)}", _UNARY
     if isinstance(expression, ast.Call) and expression.function.id in _FUNCTIONS:
-        arguments = [python_expression(argument, names) for argument in expression.arguments]
+        within = expression.function.id not in ("min", "max") or rounded
+        arguments = [python_expression(argument, names, within) for argument in expression.arguments]
         if any(argument is None for argument in arguments):
             return None
         texts = ", ".join(argument[0] for argument in arguments if argument)
         return f"{_FUNCTIONS[expression.function.id]}({texts})", _ATOM
     if isinstance(expression, ast.Conditional):
-        parts = [python_expression(part, names) for part in (expression.then, expression.test, expression.otherwise)]
+        parts = [
+            python_expression(part, names, rounded) for part in (expression.then, expression.test, expression.otherwise)
+        ]
         if parts[0] is None or parts[1] is None or parts[2] is None:
             return None
         then, test, otherwise = (_parenthesized(part, _CONDITIONAL + 1) for part in parts if part)
         return f"{then} if {test} else {otherwise}", _CONDITIONAL
     if isinstance(expression, ast.Binary) and expression.op in _OPERATORS:
-        left, right = python_expression(expression.left, names), python_expression(expression.right, names)
+        left, right = (python_expression(side, names, rounded) for side in (expression.left, expression.right))
         if left is None or right is None:
             return None
         operator, precedence = _OPERATORS[expression.op]
+        if rounded and expression.op == "/":
+            operator = "/"
         # Python chains comparisons (`a == b == c`); the spec's are C's, so a nested one is parenthesised.
         left_precedence = precedence + 1 if precedence == _COMPARISON else precedence
         text = f"{_parenthesized(left, left_precedence)} {operator} {_parenthesized(right, precedence + 1)}"

@@ -67,11 +67,14 @@ def forward_lines(
 
     groups: dict[tuple[str, ...], list[int]] = {}
     for k, steps in enumerate(forwards):
-        groups.setdefault(tuple(map(skeleton, steps)), []).append(k)
+        groups.setdefault(tuple(_shape(steps)), []).append(k)
     if len(groups) == 1:
         lines = [line for at in range(len(forwards[0])) for line in _step(indent, forwards, at, calls, statement)]
     else:
+        before = len(read)
         guarded = _guarded(calls, forwards, indent, conditional, statement)
+        if guarded is None:
+            del read[before:]  # what the attempt read is not kept
         lines = (
             guarded if guarded is not None else _branches(calls, forwards, [*groups.values()], indent, statement, read)
         )
@@ -90,6 +93,26 @@ def _spaced_slice(match: re.Match[str]) -> str:
     if _SIMPLE_BOUND.fullmatch(lower) and _SIMPLE_BOUND.fullmatch(upper):
         return match.group(0)
     return f"{space}{lower} : {upper}" if lower and upper else f"{space}{lower}{' :' if lower else ': '}{upper}"
+
+
+_ASSIGNED = re.compile(r"(\w+) = ")
+
+
+def _renamed(steps: list[str]) -> list[str]:
+    """The steps with the values they name (after their layers: `block_3_1`, which a call with
+    one module fewer calls `block_2_1`) renamed in order of assignment, to compare calls' steps."""
+    names = dict.fromkeys(match.group(1) for step in steps for match in [_ASSIGNED.match(step)] if match)
+    names.pop("x", None)
+    if not names:
+        return steps
+    pattern = re.compile(rf"(?<![\w.])(?:{'|'.join(map(re.escape, names))})\b")
+    numbered = {name: f"value{index}" for index, name in enumerate(names)}
+    return [pattern.sub(lambda match: numbered[match.group(0)], step) for step in steps]
+
+
+def _shape(steps: list[str]) -> list[str]:
+    """What makes calls' steps one group: the same steps, whatever their values are named."""
+    return [skeleton(step) for step in _renamed(steps)]
 
 
 def _kept(expression: str, read: list[str]) -> str:
@@ -146,6 +169,7 @@ def _branches(
     read: list[str],
 ) -> list[str]:
     """`forward` as the steps all calls share around an `if`/`elif`/`else` of each group's own."""
+    # What the groups share is compared as written: a value named differently is a group's own.
     shapes = [list(map(skeleton, forwards[group[0]])) for group in groups]
     prefix = 0
     while all(len(shape) > prefix for shape in shapes) and len({shape[prefix] for shape in shapes}) == 1:
