@@ -128,15 +128,23 @@ def test_every_helper_computes_what_onnx_runtime_does(tmp_path: Path) -> None:
     compare(cnndsl.check_text(HELPERS_SPEC, "helpers.cnn"), tmp_path, batch=2)
 
 
+# Hand-crafted kernels: a Sobel filter, and a depthwise one per channel.
+LITERAL_SPEC = """input 1x8x8
+conv 3 1 pad 1 weights [[1 2 1] [0 0 0] [-1 -2 -1]] / 4
+conv 1 2
+conv 3 2 groups 2 weights [[[[0 1 0] [1 -4 1] [0 1 0]]] [[[1 0 -1] [2 0 -2] [1 0 -1]]]]
+"""
+
+
 def test_a_literal_kernel_is_the_initial_fixed_value(tmp_path: Path) -> None:
-    text = "input 1x8x8\nconv 3 1 pad 1 weights [[1 2 1] [0 0 0] [-1 -2 -1]] / 4\n"
-    model = cnndsl.check_text(text, "sobel.cnn")
+    model = cnndsl.check_text(LITERAL_SPEC.replace("conv 1 2", "conv 1 2 weights [[[[1]]] [[[-1]]]]"), "sobel.cnn")
     generated = _generated(model)
     network = generated.build_model()  # no weights loaded: the literal is the layer's from the start
     assert not network.trainable_weights
     session = ort.InferenceSession(cnndsl.compile_model(model).SerializeToString(), providers=["CPUExecutionProvider"])
     feed = np.random.default_rng(0).standard_normal((2, 1, 8, 8), dtype=np.float32)
     (expected,) = session.run(None, {session.get_inputs()[0].name: feed})
+    assert expected.shape == (2, 2, 6, 6)
     actual = keras.ops.convert_to_numpy(network(np.moveaxis(feed, 1, -1)))
     np.testing.assert_allclose(np.moveaxis(actual, -1, 1), expected, rtol=1e-5, atol=1e-6)
 
@@ -164,6 +172,7 @@ def test_generated_source_passes_ruff(tmp_path: Path) -> None:
     for name in REPRESENTATIVE:
         (tmp_path / f"{name}.py").write_text(keras_source(cnndsl.check_file(str(SPECS / f"{name}.cnn"))))
     (tmp_path / "helpers.py").write_text(keras_source(cnndsl.check_text(HELPERS_SPEC, "helpers.cnn")))
+    (tmp_path / "literal.py").write_text(keras_source(cnndsl.check_text(LITERAL_SPEC, "literal.cnn")))
     config = ["--no-cache", "--config", str(SPECS.parent / "pyproject.toml")]
     for command in (["check", *config], ["format", "--check", "--diff", *config]):
         result = subprocess.run([ruff, *command, str(tmp_path)], capture_output=True, text=True, check=False)
