@@ -115,8 +115,8 @@ class _Writer:
         for child in container.children.values():
             if isinstance(child, Container):
                 scope = self.scopes.get(child.path)
-                is_block = scope is not None and scope.definition is not None and scope.path == child.path
-                if scope is not None and is_block and child.form in ("class", "sequential") and child.callable:
+                callable_form = child.form in ("class", "sequential") and child.callable
+                if scope is not None and scope.definition is not None and scope.path == child.path and callable_form:
                     self.instances.setdefault(scope.kind, []).append(child)
                 self.collect_instances(child)
 
@@ -140,27 +140,32 @@ class _Writer:
         if chosen is None:
             return None
         instance = self._instance(container)
-        written: dict[str, str] = {}
-        if self.enclosing and scope.call is not None:
-            parent = self.enclosing[-1]
-            values = {**parent.arguments, IN_CHANNELS: parent.in_channels}
-            assert parent.scope.definition is not None, "only block instances enclose"
-            arguments = dict(scope.arguments)
-            written = written_arguments(parent.scope.definition, values, scope.call[1], scope.definition, arguments)
-            width = self.widths.get((parent.container.path, container.inputs[0]))
-            if container.inputs[0] == parent.container.inputs[0]:
-                written[IN_CHANNELS] = IN_CHANNELS
-            elif width is not None and evaluate(width, values) == instance.in_channels:
-                written[IN_CHANNELS] = width
-            else:
-                spec_width = spec_expression_for(parent.scope.definition, values, instance.in_channels)
-                if spec_width is not None:
-                    written[IN_CHANNELS] = spec_width
-            if chosen.out_channels is not None:
-                texts = {name: written.get(name) or literal(value) for name, value in arguments.items()}
-                texts[IN_CHANNELS] = written.get(IN_CHANNELS) or str(instance.in_channels)
-                self.widths[parent.container.path, container.outputs[0]] = substituted(chosen.out_channels, texts)
+        written = self._written_in_parent(instance, chosen) if self.enclosing and scope.call is not None else {}
         return chosen.call(instance, fill_defaults, written)
+
+    def _written_in_parent(self, instance: Instance, chosen: BlockClass) -> dict[str, str]:
+        """A call's arguments as the enclosing block's spec writes them, its input width as that
+        block reads it (`in_channels`, an earlier call's output width, or the block's one
+        expression for it), and its output width noted for the call it feeds."""
+        parent, container, scope = self.enclosing[-1], instance.container, instance.scope
+        values = {**parent.arguments, IN_CHANNELS: parent.in_channels}
+        assert parent.scope.definition and scope.definition and scope.call, "block calls inside a block"
+        arguments = dict(scope.arguments)
+        written = written_arguments(parent.scope.definition, values, scope.call[1], scope.definition, arguments)
+        width = self.widths.get((parent.container.path, container.inputs[0]))
+        if container.inputs[0] == parent.container.inputs[0]:
+            written[IN_CHANNELS] = IN_CHANNELS
+        elif width is not None and evaluate(width, values) == instance.in_channels:
+            written[IN_CHANNELS] = width
+        else:
+            spec_width = spec_expression_for(parent.scope.definition, values, instance.in_channels)
+            if spec_width is not None:
+                written[IN_CHANNELS] = spec_width
+        if chosen.out_channels is not None:
+            texts = {name: written.get(name) or literal(value) for name, value in arguments.items()}
+            texts[IN_CHANNELS] = written.get(IN_CHANNELS) or str(instance.in_channels)
+            self.widths[parent.container.path, container.outputs[0]] = substituted(chosen.out_channels, texts)
+        return written
 
     def _instance(self, container: Container) -> Instance:
         """A block call's body with its own numbers, written once (a parent's class and the
