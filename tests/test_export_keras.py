@@ -128,6 +128,21 @@ def test_every_helper_computes_what_onnx_runtime_does(tmp_path: Path) -> None:
     compare(cnndsl.check_text(HELPERS_SPEC, "helpers.cnn"), tmp_path, batch=2)
 
 
+def test_a_model_with_every_helper_saves_and_reloads(tmp_path: Path) -> None:
+    generated = _generated(cnndsl.check_text(HELPERS_SPEC, "helpers.cnn"))
+    network = generated.build_model()
+    network.save(tmp_path / "helpers.keras")
+    helpers = {
+        name: value
+        for name, value in vars(generated).items()
+        if isinstance(value, type) and issubclass(value, keras.layers.Layer)
+    }
+    assert len(helpers) == 12
+    reloaded = keras.models.load_model(tmp_path / "helpers.keras", custom_objects=helpers)
+    feed = np.random.default_rng(0).standard_normal((2, 12, 12, 4), dtype=np.float32)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(feed)), keras.ops.convert_to_numpy(network(feed)))
+
+
 # Hand-crafted kernels: a Sobel filter, and a depthwise one per channel.
 LITERAL_SPEC = """input 1x8x8
 conv 3 1 pad 1 weights [[1 2 1] [0 0 0] [-1 -2 -1]] / 4
