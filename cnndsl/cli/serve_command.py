@@ -10,8 +10,6 @@ that comes while the server stops is held until it is down.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import signal
 import sys
@@ -39,8 +37,11 @@ def batching(args: argparse.Namespace) -> Batching:
 
 def write_triton_repository(args: argparse.Namespace, model: CheckedModel) -> int:
     """`compile --triton-repo DIR`: the model and its config.pbtxt in DIR/NAME."""
+    import json
+
     from ..deploy.precision import converted_model
-    from ..deploy.triton import default_model_name, write_repository
+    from ..deploy.triton import write_repository
+    from ..deploy.triton_names import default_model_name
     from ..diagnostics import shorten, to_json
     from ..onnx import compile_file
     from .precision import calibration, described, precision_json
@@ -104,7 +105,7 @@ def check_repository_options(args: argparse.Namespace) -> int | None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from ..deploy.serve import Endpoints, ModelServer, pytriton_problem
-    from ..deploy.triton import default_model_name
+    from ..deploy.triton_names import default_model_name
     from ..diagnostics import render_text
     from ..model import check_file
     from ..runtime import model_source
@@ -142,6 +143,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def _print_ready(args: argparse.Namespace, server: ModelServer) -> None:
+    import dataclasses
+    import json
+
     endpoints, settings = server.endpoints, server.batching
     if args.format == "json":
         ready = {

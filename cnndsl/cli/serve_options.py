@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from ..deploy.triton import DEVICE_KINDS, Batching, model_name_problem
+from ..deploy.triton_names import DEFAULT_MAX_BATCH, DEVICE_KINDS, model_name_problem
 from .runtime_options import INT32_MAX, UINT64_MAX
 
 MAX_INSTANCES = 1024
@@ -30,7 +30,7 @@ def _add_model_options(
         "--max-batch",
         type=whole_number(0, INT32_MAX),
         metavar="N",
-        help=f"the largest batch the dynamic batcher forms (default {Batching.max_batch}; "
+        help=f"the largest batch the dynamic batcher forms (default {DEFAULT_MAX_BATCH}; "
         "0: no batching, a request is one whole model input)",
     )
     command.add_argument(

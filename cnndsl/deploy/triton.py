@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from ..diagnostics import CnnError, error, shorten
 from ..files import existing_kind, remove_stale_temporaries
 from ..signals import deferred_signals, raise_if_interrupted
 from ..version import __version__
+from .triton_names import DEFAULT_MAX_BATCH, DEVICE_KINDS, model_name_problem
 
 if TYPE_CHECKING:
     import onnx
@@ -34,12 +34,9 @@ if TYPE_CHECKING:
 CONFIG_FILE = "config.pbtxt"
 MODEL_FILE = "model.onnx"  # the onnxruntime backend's default_model_filename
 VERSION = "1"
-DEVICE_KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 MAX_QUEUE_DELAY_MICROSECONDS = 100  # how long a request waits for others to batch with
 # The first line of every config cnndsl writes: a model folder starting with it may be replaced.
 _WRITTEN_BY = "# Written by cnndsl"
-# Triton names a model by its folder: one path component, kept to what every file system and URL takes.
-_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
 
 # ONNX TensorProto element types -> Triton data types (model_config.proto's DataType).
 _TRITON_TYPES = {
@@ -74,7 +71,7 @@ class TensorSpec:
 class Batching:
     """How the server batches and how many copies of the model it runs."""
 
-    max_batch: int = 8  # 0: no batching, every request is one whole model input
+    max_batch: int = DEFAULT_MAX_BATCH  # 0: no batching, every request is one whole model input
     instances: int = 1
     device: str = "cpu"  # a key of DEVICE_KINDS
 
@@ -96,22 +93,6 @@ class Repository:
     model_directory: str  # DIR/NAME
     config: str  # the config.pbtxt text
     model_bytes: int  # of model.onnx (and its external data)
-
-
-def model_name_problem(name: str) -> str | None:
-    """Why `name` cannot name a Triton model folder; None when it can."""
-    if _MODEL_NAME.match(name):
-        return None
-    return (
-        f"'{shorten(name, 40)}' is not a model name Triton can serve from a folder: use 1 to 64 letters, "
-        "digits, '_', '.' or '-', not starting with '.' or '-'"
-    )
-
-
-def default_model_name(spec_name: str) -> str:
-    """A model name from a spec's name: characters a folder name should not have become '_'."""
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec_name)[:64]
-    return name if _MODEL_NAME.match(name) else ("_" + name)[:64]
 
 
 def model_tensors(model: onnx.ModelProto, max_batch: int) -> tuple[list[TensorSpec], list[TensorSpec]]:
