@@ -20,6 +20,7 @@ as a comment in the file says. A branch of the spec's `if` that no call takes is
 
 from __future__ import annotations
 
+import ast as python_ast
 import itertools
 import re
 from dataclasses import dataclass
@@ -165,16 +166,15 @@ def _out_channels(calls: Calls, parameters: list[str], widths: list[int]) -> str
 
 def substituted(expression: str, arguments: dict[str, str]) -> str:
     """`expression` over a class's parameters with each replaced by the call's argument text,
-    parenthesised where it is more than a name or a number."""
+    parenthesised only where Python's precedence needs it (`(init + b1 * growth) // 2`)."""
 
-    if expression in arguments:
-        return arguments[expression]
+    class Arguments(python_ast.NodeTransformer):
+        def visit_Name(self, node: python_ast.Name) -> python_ast.expr:
+            text = arguments.get(node.id)
+            return node if text is None else python_ast.parse(text, mode="eval").body
 
-    def argument(match: re.Match[str]) -> str:
-        text = arguments.get(match.group(0), match.group(0))
-        return text if re.fullmatch(r"[\w.]+", text) else f"({text})"
-
-    return re.sub(r"(?<![\w.])[A-Za-z_]\w*\b(?!\()", argument, expression)
+    tree = Arguments().visit(python_ast.parse(expression, mode="eval"))
+    return python_ast.unparse(tree)
 
 
 def written_arguments(
