@@ -129,7 +129,7 @@ def test_a_bounded_load_test_has_no_failed_request(server):
         ("input", [1, 3, 15, 16], "FP32", "unexpected shape"),
         ("input", [1, 3, 16, 16], "FP64", "data-type"),
         ("image", [1, 3, 16, 16], "FP32", "image"),
-        ("input", [9, 3, 16, 16], "FP32", "batch size"),  # past --max-batch 8
+        ("input", [9, 3, 16, 16], "FP32", "batch-size"),  # past --max-batch 8
     ],
     ids=["shape", "dtype", "name", "batch"],
 )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import CnnError, error, first_line
-from .triton import Batching, TensorSpec, model_tensors
+from .triton import Batching, TensorSpec, tensor_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +42,25 @@ DATA_TYPES = {  # Triton's data types -> numpy's, for PyTriton's tensor declarat
     "TYPE_INT64": "int64",
     "TYPE_UINT64": "uint64",
     "TYPE_BOOL": "bool",
+}
+
+
+_ORT_TYPES = {  # ONNX Runtime's type names -> Triton's data types
+    f"tensor({ort})": f"TYPE_{triton}"
+    for ort, triton in [
+        ("float", "FP32"),
+        ("float16", "FP16"),
+        ("double", "FP64"),
+        ("int8", "INT8"),
+        ("uint8", "UINT8"),
+        ("int16", "INT16"),
+        ("uint16", "UINT16"),
+        ("int32", "INT32"),
+        ("uint32", "UINT32"),
+        ("int64", "INT64"),
+        ("uint64", "UINT64"),
+        ("bool", "BOOL"),
+    ]
 }
 
 
@@ -168,8 +187,13 @@ class ModelServer:
         if problem is not None:
             raise problem
         check_ports_free(self.endpoints)
-        self.inputs, self.outputs = inputs, outputs = self.tensors()
-        infer_functions = [self._infer_function(inputs, outputs) for _ in range(self.batching.instances)]
+        from ..runtime import create_session
+
+        device = "cuda" if self.batching.device == "gpu" else "cpu"
+        threads = max(1, (os.cpu_count() or 1) // self.batching.instances)  # the instances share the cores
+        sessions = [create_session(self.source, device, threads=threads) for _ in range(self.batching.instances)]
+        self.inputs, self.outputs = inputs, outputs = self._tensors(sessions[0])
+        infer_functions = [self._infer_function(session, inputs, outputs) for session in sessions]
 
         from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
         from pytriton.triton import Triton, TritonConfig
@@ -231,27 +255,31 @@ class ModelServer:
             triton, self._triton = self._triton, None
             triton.stop()
 
-    def tensors(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
-        """The model's inputs and outputs as Triton sees them (E812 for a fixed batch or a type Triton lacks)."""
-        import onnx
+    def _tensors(self, session: Any) -> tuple[list[TensorSpec], list[TensorSpec]]:
+        """The model's inputs and outputs as Triton sees them (E812 for a fixed batch or a type Triton
+        lacks), read off an ONNX Runtime session: the serving environment needs no onnx package
+        (PyTriton's numpy<2 and onnx's need of numpy 2 on Python 3.13 exclude each other)."""
 
-        if isinstance(self.source, bytes):
-            model = onnx.load_model_from_string(self.source)
-        else:
-            model = onnx.load(self.source, load_external_data=False)
-        return model_tensors(model, self.batching.max_batch)
+        def specs(values: list[Any]) -> list[TensorSpec]:
+            return [
+                tensor_spec(
+                    value.name,
+                    _ORT_TYPES.get(value.type),
+                    value.type,
+                    [dim if isinstance(dim, int) else -1 for dim in value.shape],
+                    self.batching.max_batch,
+                )
+                for value in values
+            ]
+
+        return specs(session.get_inputs()), specs(session.get_outputs())
 
     def _infer_function(
-        self, inputs: list[TensorSpec], outputs: list[TensorSpec]
+        self, session: Any, inputs: list[TensorSpec], outputs: list[TensorSpec]
     ) -> Callable[..., dict[str, np.ndarray]]:
         """One instance: its own ONNX Runtime session behind PyTriton's @batch."""
         from pytriton.decorators import batch
 
-        from ..runtime import create_session
-
-        device = "cuda" if self.batching.device == "gpu" else "cpu"
-        threads = max(1, (os.cpu_count() or 1) // self.batching.instances)
-        session = create_session(self.source, device, threads=threads)
         input_names = [spec.name for spec in inputs]
         output_names = [spec.name for spec in outputs]
 

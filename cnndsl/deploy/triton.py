@@ -101,27 +101,25 @@ def model_tensors(model: onnx.ModelProto, max_batch: int) -> tuple[list[TensorSp
     With batching, every tensor's first dimension must be symbolic (compiled without --batch): E812."""
     graph = model.graph
     initializers = {tensor.name for tensor in graph.initializer}
-    inputs = [value for value in graph.input if value.name not in initializers]
+
+    def spec(value: onnx.ValueInfoProto) -> TensorSpec:
+        tensor = value.type.tensor_type
+        dims = [dim.dim_value if dim.HasField("dim_value") else -1 for dim in tensor.shape.dim]
+        element = _TRITON_TYPES.get(tensor.elem_type)
+        return tensor_spec(value.name, element, f"ONNX element type {tensor.elem_type}", dims, max_batch)
+
     return (
-        [_tensor_spec(value, max_batch) for value in inputs],
-        [_tensor_spec(value, max_batch) for value in graph.output],
+        [spec(value) for value in graph.input if value.name not in initializers],
+        [spec(value) for value in graph.output],
     )
 
 
-def _tensor_spec(value: onnx.ValueInfoProto, max_batch: int) -> TensorSpec:
-    tensor = value.type.tensor_type
-    data_type = _TRITON_TYPES.get(tensor.elem_type)
+def tensor_spec(name: str, data_type: str | None, type_name: str, dims: list[int], max_batch: int) -> TensorSpec:
+    """A tensor as Triton sees it: `dims` (-1 for a symbolic one) without the batch when Triton batches
+    (max_batch > 0). E812 for a type Triton lacks (data_type None; `type_name` says which) or a
+    first dimension that is not symbolic where Triton batches."""
     if data_type is None:
-        raise CnnError(
-            [
-                error(
-                    "E812",
-                    f"the model's '{value.name}' has ONNX element type {tensor.elem_type}, which Triton lacks",
-                    None,
-                )
-            ]
-        )
-    dims = [dim.dim_value if dim.HasField("dim_value") else -1 for dim in tensor.shape.dim]
+        raise CnnError([error("E812", f"the model's '{name}' has {type_name}, which Triton lacks", None)])
     if max_batch > 0:
         if not dims or dims[0] != -1:
             fixed = f"a fixed batch of {dims[0]}" if dims else "no batch dimension"
@@ -129,7 +127,7 @@ def _tensor_spec(value: onnx.ValueInfoProto, max_batch: int) -> TensorSpec:
                 [
                     error(
                         "E812",
-                        f"the model's '{value.name}' has {fixed}, but Triton batches it (max batch {max_batch})",
+                        f"the model's '{name}' has {fixed}, but Triton batches it (max batch {max_batch})",
                         None,
                         notes=["with max_batch_size > 0 Triton adds the batch dimension itself"],
                         help="compile without --batch (a symbolic batch), or give --max-batch 0",
@@ -137,7 +135,7 @@ def _tensor_spec(value: onnx.ValueInfoProto, max_batch: int) -> TensorSpec:
                 ]
             )
         dims = dims[1:]
-    return TensorSpec(value.name, data_type, tuple(dims))
+    return TensorSpec(name, data_type, tuple(dims))
 
 
 def config_text(name: str, inputs: list[TensorSpec], outputs: list[TensorSpec], batching: Batching, source: str) -> str:
