@@ -1,7 +1,9 @@
 """`cnndsl import`: an ONNX model lifted into a readable spec, and its weights into an .npz archive
-keyed by the spec's parameter names. reading.py loads and checks the file, mapping.py (with the
-patterns of patterns.py and fused.py) reads its nodes into layers; structure.py recovers residual and
-concat constructs, blocks.py writes them with blocks and repeats, rekey.py keys the weights by the
+keyed by the spec's parameter names. reading.py loads and checks the file (shape_arithmetic.py
+evaluates what exporters compute from the input's shape), mapping.py reads its nodes into layers
+with the patterns of patterns.py (one node), fused.py, arithmetic.py (modules spelled as arithmetic)
+and channels_last.py (modules between two transposes); structure.py recovers residual, concat and
+gate constructs, blocks.py writes them with blocks and repeats, rekey.py keys the weights by the
 structured spec's names; writing.py writes the flat spec of a graph with no such structure."""
 
 from __future__ import annotations
