@@ -5,6 +5,7 @@ torch.onnx (TorchScript and dynamo exporters), and bad input (E7xx, nothing writ
 from __future__ import annotations
 
 import pathlib
+import shutil
 from collections import Counter
 
 import numpy as np
@@ -18,6 +19,16 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _files_removed_after(tmp_path):
+    """Each test's models and weights removed once it ends: pytest keeps every test's directory until
+    the session ends, and the slow run writes three copies of each of 68 models (about 16 GB)."""
+    yield
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
 SPECS = sorted((ROOT / "specs").glob("*.cnn"))
 # Small specs that together use every layer kind the emitter produces (and the KINDS spec below).
 DEFAULT = {

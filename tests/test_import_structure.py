@@ -15,7 +15,7 @@ from cnndsl.cli import main
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from tests.test_import import _assert_same_outputs, _round_trip  # noqa: E402
+from tests.test_import import _assert_same_outputs, _files_removed_after, _round_trip  # noqa: E402, F401
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
