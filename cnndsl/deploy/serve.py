@@ -122,9 +122,8 @@ def pytriton_problem() -> CnnError | None:
                         "PyTriton's bundled Triton server loads Python models through a stub linked to "
                         f"Python {needed}: under an older Python the server starts but the model never loads"
                     ],
-                    help=f"install cnndsl in a Python {needed} environment: python{needed} -m venv ENV, then "
-                    "ENV/bin/pip install 'cnndsl[cpu,serve]'; or serve the repository that "
-                    "cnndsl compile --triton-repo writes with Triton's own server",
+                    help=f"serve from a Python {needed} environment with PyTriton, made as docs/deploy.md shows; "
+                    "or serve the repository that cnndsl compile --triton-repo writes with Triton's own server",
                 )
             ]
         )
@@ -135,7 +134,7 @@ def pytriton_problem() -> CnnError | None:
                     "E813",
                     "cnndsl serve needs PyTriton, which is not installed",
                     None,
-                    help="install the serve extra: pip install 'cnndsl[serve]'",
+                    help="pip install nvidia-pytriton, in an environment made as docs/deploy.md shows",
                 )
             ]
         )
