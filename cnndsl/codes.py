@@ -74,6 +74,20 @@ CODES: dict[str, str] = {
     "E704": "the model has operators with no layer kind",
     "E705": "the input has symbolic dimensions besides the batch, and no --input-shape gives them",
     "E706": "a node's attributes or inputs have no equivalent in the language",
+    # precision: fp16 and calibrated int8 models
+    "E801": "int8 quantization without calibration data",
+    "E802": "the calibration data cannot be read (missing, not an array, several arrays, an empty folder)",
+    "E803": "the calibration data does not fit the model's input (shape, or not floating point)",
+    "E804": "the calibration data holds NaN or infinity",
+    "E805": "too few calibration samples",
+    "E806": "a layer's weights do not fit the precision (past float16's range)",
+    "E807": "ONNX Runtime cannot convert the model to the precision, or load the result",
+    # Triton repositories and serving
+    "E811": "the Triton repository folder is not a model repository, or holds a model cnndsl did not write",
+    "E812": "the model's inputs or outputs do not fit Triton (a fixed batch where Triton batches, or a type it lacks)",
+    "E813": "cnndsl serve cannot run here: PyTriton is not installed or needs Python 3.13",
+    "E814": "a port the server needs is in use",
+    "E815": "the Triton server did not start or did not load the model",
     # lint warnings
     "W101": "the stride leaves input rows or columns unused",
     "W102": "dropout between convolutions",

@@ -138,6 +138,73 @@ def _no_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["AzureExecutionProvider", "CPUExecutionProvider"])
 
 
+def _calibration_data(directory: pathlib.Path) -> None:
+    """E802-E806's files: an empty samples/ folder, calibration arrays that do not fit the 1x8x8
+    model, and trained weights with one convolution weight past float16's range."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    (directory / "samples").mkdir()
+    np.save(directory / "rgb.npy", rng.random((100, 3, 8, 8), dtype=np.float32))
+    with_nan = rng.random((100, 1, 8, 8), dtype=np.float32)
+    with_nan[41, 0, 2, 5] = np.nan
+    np.save(directory / "nan.npy", with_nan)
+    np.save(directory / "few.npy", rng.random((4, 1, 8, 8), dtype=np.float32))
+    weights = {
+        "conv1.weight": rng.standard_normal((4, 1, 3, 3)).astype(np.float32),
+        "conv1.bias": np.zeros(4, np.float32),
+        "fc1.weight": rng.standard_normal((10, 64)).astype(np.float32),
+        "fc1.bias": np.zeros(10, np.float32),
+    }
+    weights["conv1.weight"][0, 0, 1, 1] = 1e5
+    np.savez(directory / "big.npz", **weights)
+
+
+def _readme_in_models(directory: pathlib.Path) -> None:
+    """E811's folder: not a model repository."""
+    (directory / "models").mkdir()
+    (directory / "models" / "README.md").write_text("notes\n")
+
+
+def _older_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """E813 as Python 3.11 shows it, whatever Python runs the test."""
+    monkeypatch.setattr(sys, "version_info", (3, 11, 7, "final", 0))
+
+
+def _serve_can_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past E813, where PyTriton cannot run: E814 and E815 come before the server starts."""
+    from cnndsl.deploy import serve
+
+    monkeypatch.setattr(serve, "pytriton_problem", lambda: None)
+
+
+def _port_8000_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """E814: a listener on 127.0.0.1:8000 for the example's run (unless something else has the port)."""
+    import socket
+
+    _serve_can_run(monkeypatch)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", 8000))
+        listener.listen()
+    except OSError:  # in use already: the example's point
+        listener.close()
+        return
+    monkeypatch.setattr(_CLOSED_ON_UNDO, "listener", listener, raising=False)
+
+
+class _ClosedOnUndo:
+    """Holds what an example opens: monkeypatch's undo removes the attribute, which closes it."""
+
+    def __delattr__(self, name: str) -> None:
+        getattr(self, name).close()
+        super().__delattr__(name)
+
+
+_CLOSED_ON_UNDO = _ClosedOnUndo()
+
+
 class Fixture(NamedTuple):
     files: Callable[[pathlib.Path], None] | None = None
     environment: Callable[[pytest.MonkeyPatch], None] | None = None
@@ -163,6 +230,18 @@ FIXTURES: dict[str, Fixture] = {
     ),
     "E705": Fixture(files=_onnx_model("chain", [("Relu", "relu1")], ["N", 3, "H", "W"]), needs=("onnx",)),
     "E706": Fixture(files=_onnx_model("chain", [("Softmax", "softmax1")], ["N", 3, 8, 8], axis=2), needs=("onnx",)),
+    "E801": Fixture(needs=("numpy", "onnx")),
+    "E802": Fixture(files=_calibration_data, needs=("numpy",)),
+    "E803": Fixture(files=_calibration_data, needs=("numpy",)),
+    "E804": Fixture(files=_calibration_data, needs=("numpy",)),
+    "E805": Fixture(files=_calibration_data, needs=("numpy",)),
+    "E806": Fixture(files=_calibration_data, needs=("numpy", "onnx", "onnxruntime")),
+    "E807": Fixture(needs=("numpy", "onnx", "onnxruntime")),
+    "E811": Fixture(files=_readme_in_models, needs=("numpy", "onnx")),
+    "E812": Fixture(needs=("numpy", "onnx")),
+    "E813": Fixture(environment=_older_python),
+    "E814": Fixture(environment=_port_8000_in_use, needs=("numpy",)),
+    "E815": Fixture(environment=_serve_can_run, needs=("numpy",)),
 }
 
 # Mismatches that come from work in progress elsewhere, each with its reason; re-check when it lands.
