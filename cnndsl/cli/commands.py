@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from ..analysis.budgets import check_budgets
 from ..diagnostics import CnnError, Diagnostic, render_json, render_text, to_json
 from ..model import CheckedModel, check_file
-from . import options
+from . import options, precision
 from .draw import run_draw
 from .export import run_export, run_weights
 from .fmt import run_fmt
 from .import_command import run_import
 from .lsp_command import run_lsp
+from .serve_command import check_repository_options, run_serve, write_triton_repository
 from .status import EXIT_ERRORS, EXIT_OK
 
 if TYPE_CHECKING:  # results of compile and run; their modules (and numpy, onnx) are imported only there
@@ -126,9 +127,12 @@ def _summary(args: argparse.Namespace) -> int:
             summary_dict(
                 model, args.depth, _shown_warnings(model.warnings, args), batch=args.batch, optimizer=args.optimizer
             )
+            | precision.size_json(model, args.precision)
         )
     else:
         print(render(model, args.depth, args.columns, batch=args.batch, optimizer=args.optimizer))
+        if args.precision != "fp32":
+            print(precision.size_line(model, args.precision))
     return EXIT_OK
 
 
@@ -139,6 +143,7 @@ def print_result_json(model: CheckedModel, written: Written, args: argparse.Name
         "bytes": written.bytes,
         "opset": written.opset,
         "total_params": model.total_params,
+        **precision.precision_json(args),
     }
     if written.external_data:
         result.update(
@@ -155,27 +160,35 @@ def _compile(args: argparse.Namespace) -> int:
     from ..onnx import compile_file, default_output
     from ..progress import ProgressLine
 
+    misused = check_repository_options(args)
+    if misused is not None:
+        return misused
     model = checked(args.file, args)
+    if args.triton_repo is not None:
+        return write_triton_repository(args, model)
     label = "writing " + shorten(os.path.basename(args.output or default_output(model)), 40)
     # A big model takes seconds to write: show progress on a terminal, unless asked to be quiet.
     progress = None if args.quiet or args.format == "json" else ProgressLine.for_terminal(sys.stderr, label)
     try:
-        written = compile_file(
-            model,
-            args.output,
-            opset=args.opset,
-            batch=args.batch,
-            seed=args.seed,
-            weights=args.weights,
-            progress=progress,
-        )
+        if args.precision != "fp32":
+            written = precision.compile_in_precision(model, args)
+        else:
+            written = compile_file(
+                model,
+                args.output,
+                opset=args.opset,
+                batch=args.batch,
+                seed=args.seed,
+                weights=args.weights,
+                progress=progress,
+            )
     finally:
         if progress is not None:
             progress.clear()
     if args.format == "json":
         print_result_json(model, written, args)
         return EXIT_OK
-    details = f"{model.total_params:,} parameters, opset {written.opset}"
+    details = f"{precision.described(args)}{model.total_params:,} parameters, opset {written.opset}"
     if written.external_data:  # the model is two files: name both
         print(
             f"wrote {shorten(written.path)} ({written.model_bytes / 1e6:,.1f} MB) and "
@@ -190,6 +203,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..runtime import run_file
 
     rules = options.rules(args, args.file) if options.spec_paths(args) else None
+    converter = precision.converter(args)
     result = run_file(
         args.file,
         device=args.device,
@@ -199,14 +213,19 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         limits=options.limits(args),
         rules=rules,
+        convert=converter,
         **_run_options(args),
     )
+    comparison = precision.compare(args, result, converter) if args.compare else None
     warnings = _shown_warnings(result.warnings, args)
     if args.format == "json":
-        _print_json(_run_json(result, [to_json(d) for d in warnings]))
+        compared = {"compare": comparison.to_json()} if comparison else {}
+        _print_json(_run_json(result, [to_json(d) for d in warnings]) | compared)
     else:
         report(warnings, args)
         print(result.render(context=not args.quiet))  # -q: the outputs and the latency only
+        if comparison:
+            print("\n".join(comparison.render(result.precision)))
     return EXIT_OK
 
 
@@ -220,6 +239,8 @@ def _run_json(result: RunReport, diagnostics: list[dict[str, Any]]) -> dict[str,
     latencies = result.latencies
     return {
         "model": result.model,
+        "precision": result.precision,
+        "model_bytes": result.model_bytes,
         "device": result.device,
         "providers": list(result.providers),
         "input": {"name": result.input_name, "shape": list(result.input_shape), "source": result.input_source},
@@ -290,4 +311,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "weights": run_weights,
     "lsp": run_lsp,
     "import": run_import,
+    "serve": run_serve,
 }

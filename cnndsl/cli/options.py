@@ -24,7 +24,9 @@ from .export_options import add_export_command
 from .fmt import add_fmt_command
 from .import_options import add_import_command
 from .lsp_command import add_lsp_command
+from .precision_options import PrecisionUsageError, add_precision_options, check_precision_options
 from .runtime_options import INT32_MAX, UINT64_MAX, add_runtime_commands
+from .serve_options import add_serve_command, add_triton_options
 
 NUMBERS_NOTE = (
     "Numbers are whole and may be written 1000000, 1_000_000 or 1e6; each option accepts "
@@ -131,7 +133,8 @@ class CommandLine(argparse.ArgumentParser):
         if command is not None:
             try:
                 _settle(parsed)
-            except RuleError as problem:
+                check_precision_options(parsed)
+            except (RuleError, PrecisionUsageError) as problem:
                 command.error(str(problem))
         return parsed
 
@@ -173,6 +176,7 @@ def build_parser() -> CommandLine:
         help="the optimizer whose state the training memory counts (out_bytes column; default adam)",
     )
     add_budget_option(summary)
+    add_precision_options(summary, conversion=False)
     summary.add_argument(
         "--depth",
         type=whole_number(0, 1_000_000),
@@ -200,6 +204,7 @@ def build_parser() -> CommandLine:
     compile_.add_argument("file", metavar="FILE", help="the .cnn spec")
     compile_.add_argument("-o", "--output", metavar="OUT.onnx", help="default: the spec's name with .onnx")
     _add_compile_options(compile_)
+    add_precision_options(compile_)
     add_budget_option(compile_)
     compile_.add_argument(
         "--batch", type=whole_number(1, INT32_MAX), metavar="N", help="fixed batch size (default: symbolic 'N')"
@@ -211,8 +216,11 @@ def build_parser() -> CommandLine:
         metavar="S",
         help="seed of the weight initialisation, 0 to 2**64-1 (default 0)",
     )
+    add_triton_options(compile_, whole_number)
 
     add_runtime_commands(command, whole_number, _add_compile_options)
+    add_precision_options(parser.commands["run"], compare=True)
+    add_serve_command(command, whole_number, _add_compile_options)
     add_diff_command(command, whole_number(0, 1_000_000), whole_number(1, INT32_MAX), _column_names)
     add_lsp_command(command, limits)
     add_fmt_command(command, whole_number(1, 100_000))

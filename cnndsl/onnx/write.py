@@ -85,6 +85,25 @@ def compile_file(
     return Written(output, size, result.opset)
 
 
+def checked_output(
+    model: CheckedModel, output: str | os.PathLike[str] | None, weights: str | os.PathLike[str] | None = None
+) -> str:
+    """The path `compile_file` would write for these arguments, checked as it checks it (E503);
+    for a model converted in memory (cnndsl.deploy) before it is converted."""
+    path = _output_path(model, output)
+    _check_output(path, model, weights)
+    return path
+
+
+def write_serialized(output: str, serialized: bytes, opset: int) -> Written:
+    """Write a serialized model to `output` (from checked_output) atomically, as compile_file does."""
+    try:
+        size = write_atomically(output, lambda out: out.write(serialized))
+    except OSError as problem:
+        raise _output_error(f"cannot write '{shorten(output)}': {problem.strerror or problem}") from None
+    return Written(output, size, opset)
+
+
 def _output_path(model: CheckedModel, output: str | os.PathLike[str] | None) -> str:
     if output is not None:
         return os.fspath(output)
