@@ -199,16 +199,8 @@ def test_pytorch_export_computes_what_onnx_runtime_does(kind: type[Layer], examp
         compare(cnndsl.check_text(spec(kind, example, rank, layers)), batch=BATCH)
 
 
-# Kinds `cnndsl export --to keras` has no form for yet, with the reason; their layers are E510.
-# (droppath declares keras_code only to refuse Dropout's, which it would inherit.)
-_NOT_YET = "not written yet: Keras has no built-in layer with the spec's exact semantics, a helper is needed"
-NO_KERAS_FORM: dict[str, str] = dict.fromkeys(
-    [
-        *("convtranspose", "crop", "groupnorm", "instancenorm", "layernorm", "layerscale", "lrn"),
-        *("prelu", "resize_linear", "resize_nearest", "scale", "shuffle", "split", "upsample"),
-    ],
-    _NOT_YET,
-)
+# Kinds `cnndsl export --to keras` has no form for, with the reason (none today).
+NO_KERAS_FORM: dict[str, str] = {}
 
 
 def test_every_kind_declares_its_keras_form():
@@ -216,3 +208,30 @@ def test_every_kind_declares_its_keras_form():
         assert hasattr(kind, "keras_code") != (kind.kind in NO_KERAS_FORM), (
             f"{kind.__name__}: declare keras_code (layers/framework.py) or list it in NO_KERAS_FORM, not both"
         )
+
+
+KERAS_CASES = [c for c in CASES if c.values[0].kind not in NO_KERAS_FORM]
+
+
+def _keras_case_is_quick(case: Any) -> bool:
+    """Every example once, at rank 2 (or the kind's highest below it), one layer deep, in the default run."""
+    kind, _, rank = case.values
+    return rank == min(max(kind.ranks), 2)
+
+
+@pytest.mark.parametrize(("kind", "example", "rank"), [c for c in KERAS_CASES if _keras_case_is_quick(c)])
+def test_keras_export_computes_what_onnx_runtime_does(kind: type[Layer], example: str, rank: int, tmp_path):
+    from tests.test_export_keras import compare  # needs keras; skipped without it
+
+    compare(cnndsl.check_text(spec(kind, example, rank, 1)), tmp_path, batch=BATCH)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layers", [1, 3])
+@pytest.mark.parametrize(("kind", "example", "rank"), KERAS_CASES)
+def test_keras_export_computes_what_onnx_runtime_does_at_every_rank(
+    kind: type[Layer], example: str, rank: int, layers: int, tmp_path
+):
+    from tests.test_export_keras import compare
+
+    compare(cnndsl.check_text(spec(kind, example, rank, layers)), tmp_path, batch=BATCH)
