@@ -36,6 +36,7 @@ STAGES = [
     ("pipeline", ["model"]),
     ("outputs", ["summary", "onnx", "draw", "export", "importer"]),
     ("runtime", ["runtime"]),
+    ("deploy", ["deploy"]),
     ("interface", ["cli", "lsp", "highlight", "__init__", "__main__"]),
 ]
 
