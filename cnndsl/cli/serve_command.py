@@ -39,7 +39,7 @@ def write_triton_repository(args: argparse.Namespace, model: CheckedModel) -> in
     """`compile --triton-repo DIR`: the model and its config.pbtxt in DIR/NAME."""
     import json
 
-    from ..deploy.precision import converted_model
+    from ..deploy.precision import converted_model, default_opset
     from ..deploy.triton import write_repository
     from ..deploy.triton_names import default_model_name
     from ..diagnostics import shorten, to_json
@@ -59,7 +59,7 @@ def write_triton_repository(args: argparse.Namespace, model: CheckedModel) -> in
         converted = converted_model(
             model, args.precision, calibration=calibration(model, args), io=args.io or "fp32", **compile_options
         )
-        opsets.extend(entry.version for entry in converted.opset_import if entry.domain in ("", "ai.onnx"))
+        opsets.append(default_opset(converted))
         with open(path, "wb") as out:
             out.write(converted.SerializeToString())
 

@@ -355,5 +355,9 @@ def compile_precision(
         model, precision, calibration=calibration, io=io, opset=opset, batch=batch, seed=seed, weights=weights
     )
     serialized = converted.SerializeToString()  # convert checked that it fits protobuf's limit
-    opset_written = next(entry.version for entry in converted.opset_import if entry.domain in ("", "ai.onnx"))
-    return write_serialized(path, serialized, opset_written)
+    return write_serialized(path, serialized, default_opset(converted))
+
+
+def default_opset(proto: onnx.ModelProto) -> int:
+    """The version of the default operator set (ai.onnx) a model imports."""
+    return int(next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx")))
