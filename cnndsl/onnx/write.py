@@ -65,8 +65,7 @@ def compile_file(
     protobuf's limit. progress: called with (bytes written so far, total bytes) while writing.
     Every file written is checked first (_check_output): nothing is written when one is refused.
     """
-    output = _output_path(model, output)
-    _check_output(output, model, weights)
+    output = checked_output(model, output, weights)
     result = plan(model, opset=opset, batch=batch, seed=seed, weights=weights)
     external = result.serialized_size() > protobuf.PROTOBUF_LIMIT if external_data is None else external_data
     if external:
